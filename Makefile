@@ -1,0 +1,58 @@
+# Yui: `make run` starts everything on this machine, `make test` runs every test.
+# uv never downloads a Python: the workspace runs on the machine's Python 3.11.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+UV_PYTHON ?= 3.11
+export UV_PYTHON
+
+SERVICES := identity consent timeline portal notify
+SYNC := uv sync --locked
+RUN := uv run --no-sync
+COMPOSE := $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; else echo docker-compose; fi)
+ARGS ?=
+TEST_WORKERS ?= 2
+
+.PHONY: help sync run test lint format bench migrate compose-config clean docs
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+sync:  ## create or update .venv from uv.lock
+	$(SYNC)
+
+run: sync  ## start S3, gateway, migrations, demo data, every API and worker; Ctrl-C stops all
+	$(RUN) python deploy/local/run.py
+
+test: sync  ## run the whole test suite (pass pytest options with ARGS="...")
+	@# Two phases: everything in parallel (each pytest worker has its own databases, vhost and S3), then the
+	@# tests that stop the shared broker, alone. Exit 5 ("no test selected", e.g. with ARGS='-k f2') is fine.
+	$(RUN) pytest -n $(TEST_WORKERS) -m "not serial" $(ARGS) || [ $$? -eq 5 ]
+	$(RUN) pytest -m serial $(ARGS) || [ $$? -eq 5 ]
+
+lint: sync  ## ruff check, ruff format --check, mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy libs/common/src $(wildcard services/*/src)
+
+format: sync  ## apply ruff's fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+bench: sync  ## run the benchmarks (bench/run_all.py)
+	$(RUN) python bench/run_all.py $(ARGS)
+
+migrate: sync  ## create the databases and apply every service's migrations
+	@set -e; for service in $(SERVICES); do $(RUN) python -m $$service migrate; done
+
+compose-config:  ## validate docker-compose.yml with the example environment
+	$(COMPOSE) --env-file deploy/compose.env.example -f docker-compose.yml config -q
+
+clean:  ## remove local run state (.run: SeaweedFS data, gateway files) and caches; keeps .venv
+	rm -rf .run .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . -path ./.venv -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+docs: sync  ## regenerate docs/asyncapi.json from the event contracts
+	$(RUN) python -m yui_common.events.asyncapi --write docs/asyncapi.json

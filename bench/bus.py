@@ -1,0 +1,686 @@
+"""Bus benchmark: outbox → relay → RabbitMQ → inbox-guarded consumer, beside a raw aio-pika baseline.
+
+Measures in one run, with the processes laid out as they are deployed:
+  (a) throughput: N events committed to the outbox (transactions of 100 events) by a *writer* process (an
+      API's role), published by a *relay* process (``Worker`` running ``OutboxRelay``, the producer's worker)
+      and consumed by a *consumer* process (``Worker`` running ``ConsumerRunner``: inbox claim + effect +
+      commit, then ack). Events/s = N / (first write → last consumer commit);
+  (b) latency at a paced rate (default 500 events/s, one event per transaction): outbox insert commit →
+      consumer commit, p50/p99;
+  (c) the raw baseline: a *publisher* process (publisher confirms, 500 in flight, as the relay keeps them)
+      and a *consumer* process acking each message, on a quorum queue declared with the same arguments as
+      every Yui queue (x-queue-type quorum, x-delivery-limit, dead-letter exchange); throughput and latency
+      at the same rate, publish start → ack.
+
+Besides the figures, each phase records the CPU milliseconds per event of every process (and how busy the
+whole machine was), so a run on a shared machine can be read for where the time went.
+
+Every process runs on this machine; times cross processes through the wall clock (one clock, one machine).
+Uses its own database (``yui_bench_bus``) and RabbitMQ vhost (``yui-bench``), both recreated at start.
+Run: ``uv run python bench/bus.py [--events 20000] [--seconds 10] [--rate 500]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import aio_pika
+import asyncpg
+import sqlalchemy as sa
+from pydantic_settings import SettingsConfigDict
+from sqlalchemy import event as orm_event
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+from yui_common import outbox
+from yui_common.bus.consumer import Subscription
+from yui_common.bus.topology import DEAD_LETTER_EXCHANGE, declare_consumer_queue, dlq_name
+from yui_common.db import asyncpg_dsn, create_engine, create_sessionmaker, ensure_database
+from yui_common.events import Envelope, EventData, event
+from yui_common.schema import infrastructure_tables
+from yui_common.settings import CommonSettings
+from yui_common.worker import Worker, declare_topology
+
+RESULTS = Path(__file__).resolve().parent / "results"
+VHOST = "yui-bench"
+QUEUE = "bench.bus"
+RAW_EXCHANGE = "bench.raw"
+RAW_QUEUE = "bench.raw"
+THROUGHPUT_TARGET = 0.5  # of the raw baseline
+P99_TARGET_MS = 50.0
+PHASE_LIMIT_S = 300.0  # a bound on any one phase, so a broken pipeline ends the run instead of hanging it
+WARMUP_S = 1.0
+
+
+@event("bench.pinged.v1")
+class BenchPingedV1(EventData):
+    sequence: int
+
+
+class BenchBusSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="YUI_BENCH_BUS_", extra="ignore")
+    service_name: ClassVar[str] = "bench_bus"
+
+
+# Connections each role's pool keeps (PostgreSQL is shared; the default of 10 per process is for the consumer,
+# which runs up to ``consumer_prefetch`` handlers at once).
+POOL_SIZES = {"writer": 5, "relay": 2, "consumer": 10}
+
+
+def bench_settings(amqp_base: str, role: str | None = None) -> BenchBusSettings:
+    return BenchBusSettings(
+        database_prefix="yui_",
+        amqp_url=f"{amqp_base.rstrip('/')}/{VHOST}",
+        database_pool_size=POOL_SIZES.get(role or "", 2),
+    )
+
+
+def rabbitmqctl(*args: str) -> None:
+    result = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0 and args[0] != "delete_vhost":
+        raise SystemExit(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}")
+
+
+async def prepare(settings: BenchBusSettings, subscription: Subscription) -> None:
+    """A fresh vhost and database (outbox/inbox tables of every service, plus the effect table) and queues."""
+    rabbitmqctl("delete_vhost", VHOST)
+    rabbitmqctl("add_vhost", VHOST)
+    rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+    server = await asyncpg.connect(asyncpg_dsn(settings.postgres_url.rstrip("/") + "/postgres"))
+    try:
+        await server.execute(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
+    finally:
+        await server.close()
+    await ensure_database(settings)
+    metadata = sa.MetaData()
+    infrastructure_tables(metadata)
+    sa.Table(
+        "bench_effects",
+        metadata,
+        sa.Column("event_id", sa.Uuid, primary_key=True),
+        sa.Column("sequence", sa.Integer, nullable=False),
+    )
+    engine = create_async_engine(settings.dsn)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+    await declare_topology(settings, [subscription])
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_exchange(RAW_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+        # The same arguments as every Yui consumer queue: quorum, delivery limit, dead letters to <queue>.dlq.
+        queue = await declare_consumer_queue(
+            channel,
+            exchange_name=RAW_EXCHANGE,
+            queue=RAW_QUEUE,
+            routing_keys=["raw"],
+            delivery_limit=settings.delivery_limit,
+            retry_delays_ms=(),
+        )
+        arguments = queue.arguments or {}
+        assert (
+            arguments["x-queue-type"] == "quorum"
+            and arguments["x-dead-letter-exchange"] == DEAD_LETTER_EXCHANGE
+        )
+
+
+async def paced(rate: float, count: int, send: Callable[[int], Coroutine[Any, Any, None]]) -> float:
+    """Start ``send(i)`` at t0 + i/rate, concurrently, so one slow send never shifts the schedule.
+
+    Returns the rate actually achieved."""
+    tasks: list[asyncio.Task[None]] = []
+    start = time.perf_counter()
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(i)))
+    await asyncio.gather(*tasks)
+    return count / (time.perf_counter() - start)
+
+
+# --- roles: each runs in its own process, reads commands on stdin and answers one JSON line each ----------
+
+
+def answer(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+async def commands() -> Any:
+    """Command lines from the orchestrator; ``cpu`` (this process's CPU seconds so far) is answered here."""
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        if line.split() == ["cpu"]:
+            answer(time.process_time())
+        else:
+            yield line.split()
+
+
+async def role_writer(settings: BenchBusSettings) -> None:
+    """The API's part: business transactions that stage events in the outbox."""
+    # An API's engine (pool pre-ping included); a paced send that finds every connection busy waits for one
+    # (the schedule goes on) instead of failing after SQLAlchemy's default 30 s.
+    engine = create_async_engine(settings.dsn, **settings.engine_options(), pool_timeout=PHASE_LIMIT_S)
+    sessions = create_sessionmaker(engine)
+    sequence = 0
+
+    async def write(count: int, per_transaction: int) -> None:
+        for first in range(0, count, per_transaction):
+            size = min(per_transaction, count - first)
+
+            async def transaction(first: int = first, size: int = size) -> None:
+                async with sessions() as session, session.begin():
+                    for n in range(sequence + first, sequence + first + size):
+                        await outbox.add_event(session, BenchPingedV1(sequence=n), tenant="bench")
+
+            await committed_with_retries(transaction)
+
+    async with sessions() as session:  # a connection, before anything is timed
+        await session.execute(text("SELECT 1"))
+    answer("ready")
+    async for command in commands():
+        if command[0] == "burst":
+            count, per_transaction = int(command[1]), int(command[2])
+            start = time.time()
+            await write(count, per_transaction)
+            sequence += count
+            answer({"start": start, "written": time.time()})
+        elif command[0] == "paced":
+            rate, count = float(command[1]), int(command[2])
+            answer(await paced_outbox_writes(sessions, rate, count, sequence))
+            sequence += count
+    await engine.dispose()
+
+
+async def paced_outbox_writes(
+    sessions: async_sessionmaker[AsyncSession], rate: float, count: int, first_sequence: int
+) -> dict[str, Any]:
+    """One event per transaction, at ``rate``; the wall-clock time each commit returned, by event id."""
+    committed: dict[str, float] = {}
+
+    async def send(n: int) -> None:
+        async def transaction() -> None:
+            async with sessions() as session:
+                async with session.begin():
+                    event = BenchPingedV1(sequence=first_sequence + n)
+                    envelope = await outbox.add_event(session, event, tenant="bench")
+                committed[str(envelope.id)] = time.time()
+
+        await committed_with_retries(transaction)
+
+    achieved = await paced(rate, count, send)
+    return {"committed": committed, "achieved_rate": achieved}
+
+
+async def committed_with_retries(
+    transaction: Callable[[], Coroutine[Any, Any, None]], attempts: int = 10
+) -> None:
+    """Run a writer transaction again when the database refuses a connection (PostgreSQL is shared: another
+    suite can hold every connection slot for a moment), as a client would retry an API call."""
+    for attempt in range(attempts):
+        try:
+            await transaction()
+            return
+        except (OSError, asyncpg.TooManyConnectionsError, sa.exc.DBAPIError) as error:
+            if attempt == attempts - 1:
+                raise
+            print(f"writer: retrying a transaction after {type(error).__name__}", file=sys.stderr)
+            await asyncio.sleep(0.5)
+
+
+async def role_relay(settings: BenchBusSettings) -> None:
+    """The producing service's worker: only the outbox relay."""
+    worker = Worker(settings=settings, subscriptions=[], run_relay=True)
+    await worker.start()
+    answer("ready")
+    async for _ in commands():
+        pass
+    await worker.stop()
+
+
+class ConsumerCommits:
+    """Wall-clock time of each consumer commit, by event id (an ``after_commit`` hook on every session)."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self.expected = 0
+        self.done = asyncio.Event()
+        orm_event.listen(Session, "after_commit", self._committed)
+
+    def expect(self, count: int) -> None:
+        self.at, self.expected, self.done = {}, count, asyncio.Event()
+
+    def _committed(self, session: Session) -> None:
+        event_id = session.info.pop("bench_event", None)
+        if event_id is not None:
+            self.at[event_id] = time.time()
+            if len(self.at) >= self.expected:
+                self.done.set()
+
+
+async def role_consumer(settings: BenchBusSettings) -> None:
+    """The consuming service's worker: the real ConsumerRunner with an inbox-guarded handler."""
+    commits = ConsumerCommits()
+
+    async def apply_ping(session: AsyncSession, envelope: Envelope, data: BenchPingedV1) -> None:
+        await session.execute(
+            text("INSERT INTO bench_effects (event_id, sequence) VALUES (:id, :n)"),
+            {"id": envelope.id, "n": data.sequence},
+        )
+        session.info["bench_event"] = str(envelope.id)
+
+    worker = Worker(settings=settings, subscriptions=[bus_subscription(apply_ping)], run_relay=False)
+    await worker.start()
+    answer("ready")
+    async for command in commands():
+        commits.expect(int(command[1]))
+        answer({"committed": await _when_done(commits.done, commits.at)})
+    await worker.stop()
+
+
+async def _when_done(done: asyncio.Event, times: dict[Any, float]) -> dict[Any, float]:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), PHASE_LIMIT_S)
+    return times
+
+
+def bus_subscription(handler: Any = None) -> Subscription:
+    async def unused(*_: Any) -> None:
+        raise AssertionError("only the consumer role handles events")
+
+    return Subscription(queue=QUEUE, handlers={BenchPingedV1.event_type: handler or unused})
+
+
+async def role_raw_publisher(settings: BenchBusSettings) -> None:
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    channel = await connection.channel(publisher_confirms=True)
+    exchange = await channel.get_exchange(RAW_EXCHANGE)
+    sequence = 0
+
+    async def publish(n: int) -> None:
+        await exchange.publish(
+            aio_pika.Message(body=str(n).encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key="raw",
+            mandatory=False,
+        )
+
+    await publish(-1)
+    answer("ready")
+    async for command in commands():
+        if command[0] == "burst":
+            count, window = int(command[1]), int(command[2])
+            start = time.time()
+            for first in range(0, count, window):
+                await asyncio.gather(
+                    *(publish(sequence + n) for n in range(first, min(first + window, count)))
+                )
+            sequence += count
+            answer({"start": start, "written": time.time()})
+        elif command[0] == "paced":
+            rate, count = float(command[1]), int(command[2])
+            answer(await paced_publishes(publish, rate, count, sequence))
+            sequence += count
+    await connection.close()
+
+
+async def paced_publishes(
+    publish: Callable[[int], Awaitable[None]], rate: float, count: int, first_sequence: int
+) -> dict[str, Any]:
+    """One confirmed publish per message at ``rate``; the wall-clock time of each publish, by sequence."""
+    sent: dict[str, float] = {}
+
+    async def send(n: int) -> None:
+        sent[str(first_sequence + n)] = time.time()
+        await publish(first_sequence + n)
+
+    achieved = await paced(rate, count, send)
+    return {"committed": sent, "achieved_rate": achieved}
+
+
+async def role_raw_consumer(settings: BenchBusSettings) -> None:
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=settings.consumer_prefetch)
+    queue = await channel.get_queue(RAW_QUEUE)
+    state: dict[str, Any] = {"at": {}, "expected": 0, "done": asyncio.Event()}
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        await message.ack()
+        if message.body == b"-1":
+            return  # the publisher's warm-up message
+        state["at"][message.body.decode()] = time.time()
+        if len(state["at"]) >= state["expected"]:
+            state["done"].set()
+
+    await queue.consume(on_message)
+    answer("ready")
+    async for command in commands():
+        state.update({"at": {}, "expected": int(command[1]), "done": asyncio.Event()})
+        answer({"committed": await _when_done(state["done"], state["at"])})
+    await connection.close()
+
+
+ROLES = {
+    "writer": role_writer,
+    "relay": role_relay,
+    "consumer": role_consumer,
+    "raw-publisher": role_raw_publisher,
+    "raw-consumer": role_raw_consumer,
+}
+
+
+# --- the orchestrator ----------------------------------------------------------------------------------
+
+
+class Role:
+    """One role's process, driven line by line."""
+
+    def __init__(self, name: str, amqp_base: str) -> None:
+        self.name = name
+        self.amqp_base = amqp_base
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Role:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--role",
+            self.name,
+            "--amqp-base",
+            self.amqp_base,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=1 << 27,
+        )
+        if await self.read() != "ready":
+            raise SystemExit(f"the {self.name} process did not start")
+        return self
+
+    async def read(self) -> Any:
+        assert self.process is not None and self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), PHASE_LIMIT_S + 30)
+        if not line:
+            raise SystemExit(f"the {self.name} process ended unexpectedly")
+        return json.loads(line)
+
+    def send(self, *command: object) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write((" ".join(map(str, command)) + "\n").encode())
+
+    async def ask(self, *command: object) -> Any:
+        self.send(*command)
+        return await self.read()
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            self.process.send_signal(signal.SIGKILL)
+            await self.process.wait()
+
+
+def summary(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+    return {
+        "count": len(ordered),
+        "mean": statistics.fmean(ordered),
+        "p50": pct(50),
+        "p90": pct(90),
+        "p99": pct(99),
+        "p99_9": pct(99.9),
+        "max": ordered[-1],
+    }
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+class CpuAccount:
+    """CPU milliseconds per event of each role's process, and how busy the whole machine was, over a phase."""
+
+    def __init__(self, roles: list[Role]) -> None:
+        self.roles = roles
+
+    async def __aenter__(self) -> CpuAccount:
+        self.start = {role.name: await role.ask("cpu") for role in self.roles}
+        self.machine = machine_busy()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        pass
+
+    async def per_event(self, events: int) -> dict[str, Any]:
+        busy, total = machine_busy()
+        used = {role.name: (await role.ask("cpu")) - self.start[role.name] for role in self.roles}
+        return {
+            "cpu_ms_per_event": {name: seconds * 1000 / events for name, seconds in used.items()},
+            "machine_busy": (busy - self.machine[0]) / max(1, total - self.machine[1]),
+        }
+
+
+async def burst(producer: Role, consumer: Role, events: int, chunk: int, roles: list[Role]) -> dict[str, Any]:
+    async with CpuAccount(roles) as cpu:
+        consumer.send("expect", events)
+        produced = await producer.ask("burst", events, chunk)
+        consumed = (await consumer.read())["committed"]
+        if len(consumed) < events:
+            raise SystemExit(f"{consumer.name}: only {len(consumed)} of {events} events arrived")
+        elapsed = max(consumed.values()) - produced["start"]
+        return {
+            "events": events,
+            "chunk": chunk,
+            "seconds": elapsed,
+            "events_per_s": events / elapsed,
+            "producer_seconds": produced["written"] - produced["start"],
+            **await cpu.per_event(events),
+        }
+
+
+async def paced_latency(
+    producer: Role, consumer: Role, rate: float, seconds: float, roles: list[Role]
+) -> dict[str, Any]:
+    count = int(rate * seconds)
+    async with CpuAccount(roles) as cpu:
+        consumer.send("expect", count)
+        produced = await producer.ask("paced", rate, count)
+        consumed = (await consumer.read())["committed"]
+        if len(consumed) < count:
+            raise SystemExit(f"{consumer.name}: only {len(consumed)} of {count} paced events arrived")
+        latencies = [(consumed[key] - at) * 1000 for key, at in produced["committed"].items()]
+        return {
+            "rate": rate,
+            "seconds": seconds,
+            "achieved_rate": produced["achieved_rate"],
+            "latency_ms": summary(latencies),
+            **await cpu.per_event(count),
+        }
+
+
+async def run_raw(args: argparse.Namespace, window: int) -> dict[str, Any]:
+    async with (
+        Role("raw-consumer", args.amqp_base) as consumer,
+        Role("raw-publisher", args.amqp_base) as publisher,
+    ):
+        roles = [publisher, consumer]
+        await paced_latency(publisher, consumer, args.rate, WARMUP_S, roles)
+        throughput = await burst(publisher, consumer, args.events, window, roles)
+        latency = await paced_latency(publisher, consumer, args.rate, args.seconds, roles)
+    return {"throughput": throughput, "latency": latency}
+
+
+async def run_library(args: argparse.Namespace, settings: BenchBusSettings) -> dict[str, Any]:
+    async with (
+        Role("consumer", args.amqp_base) as consumer,
+        Role("relay", args.amqp_base) as relay,
+        Role("writer", args.amqp_base) as writer,
+    ):
+        roles = [writer, relay, consumer]
+        await paced_latency(writer, consumer, args.rate, WARMUP_S, roles)
+        throughput = await burst(writer, consumer, args.events, 100, roles)
+        latency = await paced_latency(writer, consumer, args.rate, args.seconds, roles)
+    engine = create_engine(settings)
+    async with engine.connect() as conn:
+        effects = (await conn.execute(text("SELECT count(*) FROM bench_effects"))).scalar_one()
+        unsent = (
+            await conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+        ).scalar_one()
+    await engine.dispose()
+    expected = args.events + int(args.rate * args.seconds) + int(args.rate * WARMUP_S)
+    if effects != expected or unsent:
+        raise SystemExit(
+            f"the pipeline lost or duplicated work: {effects} effects of {expected}, {unsent} unsent"
+        )
+    return {"throughput": throughput, "latency": latency}
+
+
+async def depth(settings: BenchBusSettings, queue: str) -> int:
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        declared = await (await connection.channel()).declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+
+
+async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
+    settings = bench_settings(args.amqp_base)
+    await prepare(settings, bus_subscription())
+    raw = await run_raw(args, settings.outbox_batch_size)
+    library = await run_library(args, settings)
+    for queue in (RAW_QUEUE, QUEUE):
+        if await depth(settings, dlq_name(queue)):
+            raise SystemExit(f"messages were dead-lettered in {dlq_name(queue)}")
+    ratio = library["throughput"]["events_per_s"] / raw["throughput"]["events_per_s"]
+    return {
+        "benchmark": "bus",
+        "at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_at_end": os.getloadavg(),
+        },
+        "arguments": {"events": args.events, "seconds": args.seconds, "rate": args.rate},
+        "settings": {
+            "consumer_prefetch": settings.consumer_prefetch,
+            "outbox_batch_size": settings.outbox_batch_size,
+            "database_pool_size_by_role": POOL_SIZES,
+            "delivery_limit": settings.delivery_limit,
+        },
+        "raw": raw,
+        "library": library,
+        "targets": {
+            "throughput_ratio": ratio,
+            "throughput_ratio_target": THROUGHPUT_TARGET,
+            "throughput_met": ratio >= THROUGHPUT_TARGET,
+            "p99_ms_target": P99_TARGET_MS,
+            "p99_met": library["latency"]["latency_ms"]["p99"] < P99_TARGET_MS,
+        },
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    lib, raw, targets = result["library"], result["raw"], result["targets"]
+    rate = int(lib["latency"]["rate"])
+    rows = [
+        ("", "outbox→relay→consumer", "raw aio-pika", "target"),
+        (
+            "throughput (events/s)",
+            f"{lib['throughput']['events_per_s']:,.0f}",
+            f"{raw['throughput']['events_per_s']:,.0f}",
+            f"≥ {THROUGHPUT_TARGET:.0%} of raw: {targets['throughput_ratio']:.0%} "
+            f"{'met' if targets['throughput_met'] else 'MISSED'}",
+        ),
+    ]
+    for key in ("p50", "p99", "max"):
+        target = (
+            f"< {P99_TARGET_MS:.0f} ms: {'met' if targets['p99_met'] else 'MISSED'}" if key == "p99" else ""
+        )
+        rows.append(
+            (
+                f"{key} latency @ {rate}/s (ms)",
+                f"{lib['latency']['latency_ms'][key]:.1f}",
+                f"{raw['latency']['latency_ms'][key]:.1f}",
+                target,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "  ".join(
+            cell.ljust(widths[i]) if i in (0, 3) else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        )
+        for row in rows
+    ]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    return "\n".join(lines)
+
+
+def write_results(result: dict[str, Any], name: str) -> Path:
+    """``<name>-<timestamp>.json`` and ``<name>-baseline.json`` (the latest run) in bench/results/."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    body = json.dumps(result, indent=2) + "\n"
+    path = RESULTS / f"{name}-{stamp}.json"
+    path.write_text(body)
+    (RESULTS / f"{name}-baseline.json").write_text(body)
+    return path
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--events", type=int, default=20_000, help="events in the throughput phase (default 20000)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="length of the paced latency phase (default 10)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=500.0, help="events/s in the latency phase (default 500)"
+    )
+    parser.add_argument(
+        "--amqp-base", default="amqp://guest:guest@127.0.0.1:5672", help="RabbitMQ, without vhost"
+    )
+    parser.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.role:
+        asyncio.run(ROLES[args.role](bench_settings(args.amqp_base, args.role)))
+        return 0
+    result = asyncio.run(orchestrate(args))
+    path = write_results(result, "bus")
+    print(table(result))
+    print(f"\nraw numbers: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The benchmarks ``make bench`` runs: the bus (bench/bus.py), then the withdrawal cascade (bench/cascade.py).
+
+Each runs in its own process and writes its raw numbers to bench/results/. Options are passed on:
+``make bench ARGS="--events 5000 --seconds 5 --subjects 3"``; ``--only bus`` or ``--only cascade`` runs one.
+The exit status is non-zero only when a benchmark could not run; a missed target is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", choices=("bus", "cascade"), help="run one benchmark")
+    parser.add_argument("--events", type=int, help="bus: events in the throughput phase (default 20000)")
+    parser.add_argument("--seconds", type=float, help="bus: length of the paced latency phase (default 10)")
+    parser.add_argument("--rate", type=float, help="bus: events/s in the latency phase (default 500)")
+    parser.add_argument("--subjects", type=int, help="cascade: withdrawals to time (default 5)")
+    parser.add_argument("--posts", type=int, help="cascade: posts per subject (default 10000)")
+    args = parser.parse_args(argv)
+
+    def passed(*names: str) -> list[str]:
+        return [
+            item
+            for name in names
+            if (value := getattr(args, name)) is not None
+            for item in (f"--{name}", str(value))
+        ]
+
+    runs = {
+        "bus": [sys.executable, str(BENCH / "bus.py"), *passed("events", "seconds", "rate")],
+        "cascade": [sys.executable, str(BENCH / "cascade.py"), *passed("subjects", "posts")],
+    }
+    failed = []
+    for name, command in runs.items():
+        if args.only and name != args.only:
+            continue
+        print(f"\n== {name} ==", flush=True)
+        if subprocess.run(command, check=False).returncode != 0:
+            failed.append(name)
+    if failed:
+        print(f"\nfailed to run: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

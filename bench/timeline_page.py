@@ -1,0 +1,306 @@
+"""Timeline benchmark: a 50-post page with authorization and audit against the leanest FastAPI + asyncpg
+endpoint running the same SQL, post creation per second, and page latency at 100,000 and 1,000,000 posts.
+
+Setup (bulk, in SQL): 5,000 subjects with a care team, 100,000 posts; the page is measured; then the table
+grows to 1,000,000 posts and the page is measured again. Both apps run in this process and are called over
+ASGI (httpx.ASGITransport), the same closed loop of concurrent clients against each, in alternating rounds:
+  * yui:  timeline's real app: token verification, need-to-know query, keyset page, attachments / replies /
+          read marks of the page, hash-chained audit entry, commit, pydantic response;
+  * lean: FastAPI + an asyncpg pool running the same SELECTs and returning the rows as JSON; no token,
+          no ORM, no audit.
+Seeded posts carry no version rows (the page does not read them). Uses its own database (yui_bench_timeline),
+recreated at start. Run: ``.venv/bin/python bench/timeline_page.py [--seconds 8] [--concurrency 16]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from identity import tokens
+from timeline.main import create_app
+from timeline.settings import Settings
+from yui_common.db import asyncpg_dsn
+from yui_common.migrations import migrate
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+SUBJECTS = 5_000
+TENANT = "bench"
+RATIO_TARGET = 0.7
+
+ACCESS_SQL = (
+    "SELECT a.subject_id, a.support_stopped_at FROM subject_access a JOIN care_team_members m "
+    "ON m.subject_id = a.subject_id WHERE a.subject_id = $1 AND a.tenant = $2 AND m.user_id = $3"
+)
+PAGE_SQL = (
+    "SELECT * FROM posts WHERE subject_id = $1 AND parent_id IS NULL AND support_stopped_at IS NULL "
+    "ORDER BY created_at DESC, id DESC LIMIT $2"
+)
+ATTACHMENTS_SQL = "SELECT * FROM attachments WHERE post_id = ANY($1::uuid[]) ORDER BY created_at"
+SUMMARIES_SQL = (
+    "SELECT ids.id, "
+    "(SELECT count(*) FROM posts r WHERE r.parent_id = ids.id AND r.deleted_at IS NULL) AS replies, "
+    "(SELECT count(*) FROM read_marks m WHERE m.post_id = ids.id) AS reads, "
+    "EXISTS (SELECT 1 FROM read_marks m WHERE m.post_id = ids.id AND m.user_id = $2) AS read_by_me "
+    "FROM unnest($1::uuid[]) AS ids(id)"
+)
+
+
+def lean_app(dsn: str) -> FastAPI:
+    app = FastAPI()
+
+    @app.on_event("startup")
+    async def open_pool() -> None:
+        app.state.pool = await asyncpg.create_pool(dsn, min_size=5, max_size=20)
+
+    @app.on_event("shutdown")
+    async def close_pool() -> None:
+        await app.state.pool.close()
+
+    @app.get("/subjects/{subject_id}/posts")
+    async def page(subject_id: UUID, user: UUID, limit: int = 50) -> JSONResponse:
+        async with app.state.pool.acquire() as conn:
+            access = await conn.fetchrow(ACCESS_SQL, subject_id, TENANT, user)
+            if access is None:
+                return JSONResponse({"status": 404}, status_code=404)
+            rows = await conn.fetch(PAGE_SQL, subject_id, limit)
+            ids = [r["id"] for r in rows]
+            await conn.fetch(ATTACHMENTS_SQL, ids)
+            await conn.fetch(SUMMARIES_SQL, ids, user)
+        items = [
+            {k: (str(v) if isinstance(v, UUID | datetime) else v) for k, v in dict(r).items()} for r in rows
+        ]
+        return JSONResponse({"items": items})
+
+    return app
+
+
+async def reset(settings: Settings) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(settings.postgres_url.rstrip("/") + "/postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    await asyncio.to_thread(migrate, REPO / "services" / "timeline", settings)
+
+
+async def seed(dsn: str, user: UUID, subjects: list[UUID], total_posts: int, already: int) -> float:
+    """Bring the posts table to ``total_posts`` rows, spread evenly over the subjects; returns seconds."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    try:
+        if already == 0:
+            await conn.executemany(
+                "INSERT INTO subject_access (subject_id, tenant, consent_active) VALUES ($1, $2, true)",
+                [(s, TENANT) for s in subjects],
+            )
+            await conn.executemany(
+                "INSERT INTO care_team_members (subject_id, user_id, tenant) VALUES ($1, $2, $3)",
+                [(s, user, TENANT) for s in subjects],
+            )
+        per_subject = (total_posts - already) // len(subjects)
+        await conn.execute(
+            "INSERT INTO posts (id, tenant, subject_id, author_id, category, body, search_text, created_at) "
+            "SELECT gen_random_uuid(), $1, s, $2, 'visit', '訪問記録 ' || g, '訪問記録 ' || g, "
+            "now() - make_interval(mins => g + $4) "
+            "FROM unnest($3::uuid[]) AS s, generate_series(1, $5) AS g",
+            TENANT,
+            uuid4(),
+            subjects,
+            already,
+            per_subject,
+        )
+        await conn.execute("ANALYZE posts")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def closed_loop(
+    client: httpx.AsyncClient, url_for: Any, headers: dict[str, str], seconds: float, concurrency: int
+) -> list[float]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def one_client() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            response = await client.get(url_for(), headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    return latencies
+
+
+def summary(latencies: list[float], seconds: float) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        "requests": len(ordered),
+        "per_s": round(len(ordered) / seconds, 1),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 2),
+    }
+
+
+async def compare(
+    yui: httpx.AsyncClient,
+    lean: httpx.AsyncClient,
+    token: str,
+    user: UUID,
+    subjects: list[UUID],
+    *,
+    seconds: float,
+    concurrency: int,
+    rounds: int,
+) -> dict[str, Any]:
+    yui_lat: list[float] = []
+    lean_lat: list[float] = []
+    for _ in range(rounds):
+        lean_lat += await closed_loop(
+            lean, lambda: f"/subjects/{random.choice(subjects)}/posts?user={user}", {}, seconds, concurrency
+        )
+        yui_lat += await closed_loop(
+            yui,
+            lambda: f"/subjects/{random.choice(subjects)}/posts",
+            {"Authorization": f"Bearer {token}"},
+            seconds,
+            concurrency,
+        )
+    yui_s, lean_s = summary(yui_lat, seconds * rounds), summary(lean_lat, seconds * rounds)
+    return {"yui": yui_s, "lean": lean_s, "throughput_ratio": round(yui_s["per_s"] / lean_s["per_s"], 3)}
+
+
+async def post_creation(
+    yui: httpx.AsyncClient, token: str, subjects: list[UUID], *, posts: int, concurrency: int
+) -> dict[str, float]:
+    """Posts per second: each one post + version + signature + audit + outbox rows in one transaction."""
+    queue = list(range(posts))
+    started = time.perf_counter()
+
+    async def one_client() -> None:
+        while queue:
+            n = queue.pop()
+            response = await yui.post(
+                f"/subjects/{random.choice(subjects)}/posts",
+                json={"category": "visit", "body": f"ベンチマーク投稿 {n}"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            if response.status_code != 201:
+                raise RuntimeError(response.text[:200])
+
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"posts": posts, "seconds": round(elapsed, 2), "per_s": round(posts / elapsed, 1)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--posts", type=int, default=1_000, help="posts created for the creation rate")
+    args = parser.parse_args()
+
+    settings = Settings(
+        database_prefix="yui_bench_", signing_key_file=REPO / ".run" / "bench-signing-key.pem"
+    )
+    await reset(settings)
+    dsn = asyncpg_dsn(settings.dsn)
+    user = uuid4()
+    subjects = [uuid4() for _ in range(SUBJECTS)]
+    key = tokens.new_signing_key()
+    token = tokens.sign_access_token(
+        key,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        user_id=user,
+        tenant=TENANT,
+        facility_id=uuid4(),
+        roles=["staff"],
+        name="bench",
+        ttl_s=3600,
+    )
+    result: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.python_version()}",
+        "concurrency": args.concurrency,
+        "seconds_per_round": args.seconds,
+        "rounds": args.rounds,
+    }
+    result["seed_small_s"] = round(await seed(dsn, user, subjects, args.small, 0), 1)
+
+    yui_app = create_app(settings)
+    lean = lean_app(dsn)
+    async with LifespanManager(yui_app, startup_timeout=60), LifespanManager(lean):
+        yui_app.state.token_verifier.keys.load({"keys": [tokens.public_jwk(key)]})
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=yui_app), base_url="http://yui") as yui,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=lean), base_url="http://lean") as lean_client,
+        ):
+            # Warm both (connections, prepared statements, JWKS) before measuring.
+            await closed_loop(lean_client, lambda: f"/subjects/{subjects[0]}/posts?user={user}", {}, 1, 4)
+            await closed_loop(
+                yui, lambda: f"/subjects/{subjects[0]}/posts", {"Authorization": f"Bearer {token}"}, 1, 4
+            )
+            result[f"page_at_{args.small}"] = await compare(
+                yui,
+                lean_client,
+                token,
+                user,
+                subjects,
+                seconds=args.seconds,
+                concurrency=args.concurrency,
+                rounds=args.rounds,
+            )
+            print(json.dumps({f"page_at_{args.small}": result[f"page_at_{args.small}"]}), flush=True)
+            result["post_creation"] = await post_creation(
+                yui, token, subjects, posts=args.posts, concurrency=args.concurrency
+            )
+            print(json.dumps({"post_creation": result["post_creation"]}), flush=True)
+            result["seed_large_s"] = round(
+                await seed(dsn, user, subjects, args.large, args.small + args.posts), 1
+            )
+            result[f"page_at_{args.large}"] = await compare(
+                yui,
+                lean_client,
+                token,
+                user,
+                subjects,
+                seconds=args.seconds,
+                concurrency=args.concurrency,
+                rounds=args.rounds,
+            )
+            print(json.dumps({f"page_at_{args.large}": result[f"page_at_{args.large}"]}), flush=True)
+    small, large = result[f"page_at_{args.small}"], result[f"page_at_{args.large}"]
+    result["verdict"] = {
+        "throughput_ratio_target": RATIO_TARGET,
+        "throughput_ratio_met": min(small["throughput_ratio"], large["throughput_ratio"]) >= RATIO_TARGET,
+        "p50_growth_small_to_large": round(large["yui"]["p50_ms"] / small["yui"]["p50_ms"], 2),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"timeline-page-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,34 @@
+"""Fixtures every test in the repository can use: real infrastructure and the in-process Yui stack."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from tests.support import infrastructure
+from tests.support.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[infrastructure.Infrastructure]:
+    with ExitStack() as stack:
+        found = infrastructure.start(stack, worker_id, tmp_path_factory.mktemp("infra"))
+        if found.uses_local_rabbitmq:
+            # A clean virtual host: nothing left over from an earlier run reaches this one.
+            infrastructure.rabbitmqctl("delete_vhost", found.amqp_vhost)
+            infrastructure.ensure_vhost(found.amqp_vhost)
+        infrastructure.export(found)
+        yield found
+
+
+@pytest.fixture(scope="session")
+async def stack(infra: infrastructure.Infrastructure) -> AsyncIterator[Stack]:
+    """Every service's API and worker, started once for the whole session."""
+    yui = Stack()
+    await yui.start()
+    try:
+        yield yui
+    finally:
+        await yui.close()

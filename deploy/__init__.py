@@ -1,0 +1,1 @@
+"""Deployment helpers of Yui: local run, gateway rendering (importable so tests can reuse them)."""

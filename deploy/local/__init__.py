@@ -1,0 +1,1 @@
+"""`make run`: start Yui on one machine without containers."""

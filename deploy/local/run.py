@@ -1,0 +1,341 @@
+"""`make run`: check prerequisites, start S3 and the gateway, migrate and seed, then run every process.
+
+Everything runs in the foreground under honcho (the Procfile is generated into ``.run/Procfile``); SeaweedFS
+runs beside it as this script's child. Ctrl-C stops all of it. Where something cannot be started, the
+script stops with one sentence saying what to install.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from deploy.gateway.render import GatewayConfigError, RenderedGateway, find_nginx, render, test_configuration  # noqa: E402
+from deploy.local.seaweed import SeaweedFS, SeaweedFSError, port_is_open, s3_answers, start_seaweedfs  # noqa: E402
+
+RUN_DIR = REPO_ROOT / ".run"
+DEMO_LOGINS = Path(__file__).with_name("demo-logins.txt")
+# service: (API port, worker metrics port), as in docs/runtime-contract.md
+SERVICES = {
+    "identity": (8101, 9101),
+    "consent": (8102, 9102),
+    "timeline": (8103, 9103),
+    "portal": (8104, 9104),
+    "notify": (8105, 9105),
+}
+SEEDED = ("identity", "consent")
+# notify's local SMTP catcher (notify's default SMTP port): each e-mail Yui sends is saved as an .eml file.
+MAIL_PORT = 8025
+MAIL_DIR = RUN_DIR / "mail"
+READY_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 20.0
+
+
+class CannotRunError(Exception):
+    """A prerequisite is missing or a step failed; the message is the one sentence to print."""
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def check_services_reachable(env: dict[str, str]) -> None:
+    pg_host, pg_port = _host_port(env.get("YUI_POSTGRES_URL", "postgresql://127.0.0.1:5432"), 5432)
+    if not port_is_open(pg_host, pg_port, timeout=2):
+        raise CannotRunError(
+            f"PostgreSQL is not answering on {pg_host}:{pg_port}: install and start it "
+            "(Debian: `apt-get install postgresql`, then `pg_ctlcluster <version> main start`) "
+            "or point YUI_POSTGRES_URL at a running server."
+        )
+    mq_host, mq_port = _host_port(env.get("YUI_AMQP_URL", "amqp://127.0.0.1:5672/"), 5672)
+    if not port_is_open(mq_host, mq_port, timeout=2):
+        raise CannotRunError(
+            f"RabbitMQ is not answering on {mq_host}:{mq_port}: install and start it "
+            "(Debian: `apt-get install rabbitmq-server`, then `rabbitmq-server -detached`) "
+            "or point YUI_AMQP_URL at a running broker."
+        )
+
+
+def ensure_nginx() -> str:
+    nginx = find_nginx()
+    if nginx:
+        return nginx
+    if os.geteuid() != 0:
+        raise CannotRunError(
+            "nginx is not installed: install it (Debian: `sudo apt-get install nginx`) "
+            "and run `make run` again."
+        )
+    apt_get = shutil.which("apt-get")
+    if apt_get is None:
+        raise CannotRunError("nginx is not installed: install it with your system's package manager.")
+    print("run: nginx is missing; installing it with apt-get", flush=True)
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [apt_get, "install", "-y", "-q", "--no-install-recommends", "nginx"]
+    if subprocess.run(install, env=apt_env, stdin=subprocess.DEVNULL, check=False).returncode != 0:  # noqa: S603
+        # The package lists may be missing (fresh container) or stale: refresh once and retry.
+        subprocess.run([apt_get, "update", "-q"], env=apt_env, stdin=subprocess.DEVNULL, check=False)  # noqa: S603
+        subprocess.run(install, env=apt_env, stdin=subprocess.DEVNULL, check=False)  # noqa: S603
+    nginx = find_nginx()
+    if not nginx:
+        raise CannotRunError(
+            "Installing nginx with apt-get failed: install it by hand (`apt-get install nginx`) "
+            "and run `make run` again."
+        )
+    return nginx
+
+
+def check_ports_free(ports: list[int]) -> None:
+    busy = [port for port in ports if port_is_open("127.0.0.1", port)]
+    if busy:
+        raise CannotRunError(
+            f"Port{'s' if len(busy) > 1 else ''} {', '.join(map(str, busy))} already in use on 127.0.0.1 "
+            "(is another `make run` still running?): stop that process and try again."
+        )
+
+
+def ensure_s3(env: dict[str, str]) -> SeaweedFS | None:
+    """Reuse an S3 store that answers with our credentials, otherwise start SeaweedFS; None when reused."""
+    endpoint = env.get("YUI_S3_ENDPOINT", "127.0.0.1:8333")
+    access_key = env.get("YUI_S3_ACCESS_KEY", "yui-dev")
+    secret_key = env.get("YUI_S3_SECRET_KEY", "yui-dev-secret")
+    secure = env.get("YUI_S3_SECURE", "false").lower() in ("1", "true", "yes")
+    if s3_answers(endpoint, access_key, secret_key, secure=secure):
+        print(f"run: using the S3 store already answering at {endpoint}", flush=True)
+        return None
+    host, _, port = endpoint.rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit() or secure:
+        raise CannotRunError(
+            f"The S3 store at YUI_S3_ENDPOINT={endpoint} does not accept a write with the configured "
+            "credentials: start it, or unset YUI_S3_ENDPOINT so `make run` starts SeaweedFS."
+        )
+    if port_is_open("127.0.0.1", int(port)):
+        raise CannotRunError(
+            f"Port {port} is taken by something that is not an S3 store accepting our credentials: "
+            "stop it or set YUI_S3_ENDPOINT to a free local port."
+        )
+    print(f"run: starting SeaweedFS (S3 on 127.0.0.1:{port}, data in .run/seaweedfs)", flush=True)
+    try:
+        return start_seaweedfs(
+            RUN_DIR / "seaweedfs",
+            s3_port=int(port),
+            host="127.0.0.1",
+            access_key=access_key,
+            secret_key=secret_key,
+        )
+    except SeaweedFSError as error:
+        raise CannotRunError(f"SeaweedFS did not start: {error}") from error
+
+
+def run_step(description: str, command: list[str], env: dict[str, str]) -> None:
+    print(f"run: {description}", flush=True)
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise CannotRunError(
+            f"`{' '.join(command[1:])}` failed with exit code {result.returncode} (its output is above)."
+        )
+
+
+def wire_client_certificates(env: dict[str, str], nginx: str) -> RenderedGateway:
+    """Let the gateway verify client certificates against identity's CA and CRL, and identity's worker
+    refresh that CRL (it rewrites the file and sends nginx SIGHUP: deploy/gateway/README.md).
+
+    Skipped when YUI_GATEWAY_CLIENT_CA_FILE is set: the gateway then trusts the CA it names.
+    """
+    runtime = RUN_DIR / "gateway"
+    if not env.get("YUI_GATEWAY_CLIENT_CA_FILE"):
+        ca_file, crl_file = runtime / "client-ca" / "ca.pem", runtime / "client-ca" / "crl.pem"
+        run_step(
+            "publishing the client-certificate CA and its CRL for the gateway",
+            [
+                sys.executable,
+                "-m",
+                "identity.crl_publisher",
+                "--ca-file",
+                str(ca_file),
+                "--crl-file",
+                str(crl_file),
+            ],
+            env,
+        )
+        env["YUI_GATEWAY_CLIENT_CA_FILE"] = str(ca_file)
+        env["YUI_GATEWAY_CLIENT_CRL_FILE"] = str(crl_file)
+        env.setdefault("YUI_IDENTITY_GATEWAY_CA_FILE", str(ca_file))
+        env.setdefault("YUI_IDENTITY_GATEWAY_CRL_FILE", str(crl_file))
+        env.setdefault("YUI_IDENTITY_GATEWAY_NGINX_PID_FILE", str(runtime / "nginx.pid"))
+    try:
+        gateway = render(runtime, env)
+    except GatewayConfigError as error:
+        raise CannotRunError(f"The gateway configuration cannot be rendered: {error}.") from error
+    checked = test_configuration(gateway, nginx)
+    if checked.returncode != 0:
+        raise CannotRunError(f"nginx rejected the client-certificate configuration: {checked.stderr.strip()}")
+    return gateway
+
+
+def write_procfile(gateway: RenderedGateway, nginx: str) -> Path:
+    python = shlex.quote(sys.executable)
+    lines = []
+    for service, (api_port, _) in SERVICES.items():
+        lines.append(f"{service}-api: exec {python} -m {service} api --host 127.0.0.1 --port {api_port}")
+        lines.append(f"{service}-worker: exec {python} -m {service} worker")
+    lines.append("gateway: exec " + " ".join(shlex.quote(part) for part in gateway.nginx_command(nginx)))
+    mail_dir = shlex.quote(str(MAIL_DIR))
+    lines.append(f"mail: exec {python} -m notify.mail_catcher --port {MAIL_PORT} --directory {mail_dir}")
+    procfile = RUN_DIR / "Procfile"
+    procfile.write_text(
+        "# Generated by deploy/local/run.py; edits are overwritten.\n" + "\n".join(lines) + "\n"
+    )
+    return procfile
+
+
+def not_ready(gateway: RenderedGateway) -> list[str]:
+    """Services whose /readyz does not answer 200 through the gateway yet."""
+    context = ssl.create_default_context(cafile=str(gateway.cert_file))
+    waiting = []
+    for service in SERVICES:
+        url = f"https://localhost:{gateway.port}/api/{service}/readyz"
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=3) as response:
+                if response.status == 200:
+                    continue
+        except (urllib.error.URLError, OSError):
+            pass
+        waiting.append(service)
+    return waiting
+
+
+def demo_logins() -> list[str]:
+    with contextlib.suppress(OSError):
+        return [
+            line.rstrip()
+            for line in DEMO_LOGINS.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    return []
+
+
+def print_banner(gateway: RenderedGateway, public_url: str) -> None:
+    print("", flush=True)
+    print(f"Yui is running at {public_url}/", flush=True)
+    print(f"  (self-signed certificate for localhost: {gateway.cert_file.relative_to(REPO_ROOT)})")
+    logins = demo_logins()
+    if logins:
+        print("Demo logins:")
+        for line in logins:
+            print(f"  {line}")
+    print(f"E-mail from Yui is saved in {MAIL_DIR.relative_to(REPO_ROOT)}/ (SMTP on 127.0.0.1:{MAIL_PORT})")
+    print("Ctrl-C stops everything.\n", flush=True)
+
+
+def supervise(honcho: subprocess.Popen[bytes], gateway: RenderedGateway, public_url: str) -> int:
+    """Wait for readiness, print the banner, then wait for honcho; returns its exit code."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    announced = False
+    while honcho.poll() is None:
+        if not announced:
+            waiting = not_ready(gateway)
+            if not waiting:
+                print_banner(gateway, public_url)
+                announced = True
+            elif time.monotonic() > deadline:
+                print(
+                    f"run: not ready after {READY_TIMEOUT_S:.0f} s: {', '.join(waiting)} "
+                    "(see their lines above); still running, Ctrl-C stops everything.",
+                    flush=True,
+                )
+                announced = True
+        time.sleep(1)
+    return honcho.returncode or 0
+
+
+def stop_honcho(honcho: subprocess.Popen[bytes]) -> None:
+    """Honcho terminates its children on SIGINT/SIGTERM; give it time, then force."""
+    if honcho.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            honcho.send_signal(signal.SIGTERM)
+    try:
+        honcho.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        honcho.kill()
+        honcho.wait()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    os.chdir(REPO_ROOT)
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    for service, (_, metrics_port) in SERVICES.items():
+        env.setdefault(f"YUI_{service.upper()}_WORKER_METRICS_PORT", str(metrics_port))
+    RUN_DIR.mkdir(exist_ok=True)
+
+    seaweed: SeaweedFS | None = None
+    honcho: subprocess.Popen[bytes] | None = None
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
+    try:
+        check_services_reachable(env)
+        nginx = ensure_nginx()
+        try:
+            gateway = render(RUN_DIR / "gateway", env)
+        except GatewayConfigError as error:
+            raise CannotRunError(f"The gateway configuration cannot be rendered: {error}.") from error
+        env.setdefault("YUI_PUBLIC_URL", f"https://localhost:{gateway.port}")
+        ports = [gateway.port, MAIL_PORT] + [port for pair in SERVICES.values() for port in pair]
+        check_ports_free(ports)
+        checked = test_configuration(gateway, nginx)
+        if checked.returncode != 0:
+            raise CannotRunError(f"nginx rejected the gateway configuration: {checked.stderr.strip()}")
+
+        seaweed = ensure_s3(env)
+        for service in SERVICES:
+            run_step(f"migrating {service}", [sys.executable, "-m", service, "migrate"], env)
+        for service in SEEDED:
+            run_step(f"seeding {service}", [sys.executable, "-m", service, "seed"], env)
+        gateway = wire_client_certificates(env, nginx)
+
+        procfile = write_procfile(gateway, nginx)
+        print("run: starting every API, worker and the gateway (honcho)", flush=True)
+        honcho = subprocess.Popen(  # noqa: S603 - fixed argument list
+            [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(REPO_ROOT)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        return supervise(honcho, gateway, env["YUI_PUBLIC_URL"])
+    except CannotRunError as error:
+        print(f"\nmake run: {error}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        # A second Ctrl-C while stopping must not leave children behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if honcho is not None:
+            stop_honcho(honcho)
+        if seaweed is not None:
+            seaweed.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""create_service_app(): the FastAPI application every service builds on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aio_pika
+from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from yui_common.auth import JwksKeySet, TokenVerifier
+from yui_common.db import create_engine, create_sessionmaker
+from yui_common.health import broker_ready, database_ready, storage_ready
+from yui_common.health import router as health_router
+from yui_common.metrics import HTTP_DURATION, HTTP_ERRORS, HTTP_REQUESTS
+from yui_common.problems import install_database_problem_handlers, install_problem_handlers
+from yui_common.settings import CommonSettings
+from yui_common.storage import ObjectStore
+from yui_common.telemetry import setup_logging, setup_tracing
+
+log = logging.getLogger(__name__)
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+class ForwardedPrefixMiddleware:
+    """Behind the gateway a service lives under /api/<svc>; make that its ASGI root_path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", []):
+                if name == b"x-forwarded-prefix":
+                    prefix = value.decode("latin-1").rstrip("/")
+                    if prefix.startswith("/") and not scope["path"].startswith(prefix + "/"):
+                        scope = {**scope, "root_path": prefix, "path": prefix + scope["path"]}
+                    break
+        await self.app(scope, receive, send)
+
+
+class RedMetricsMiddleware:
+    """Rate, errors and duration per route template (never the raw path: it may carry ids)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "GET")
+            status = status_holder["status"]
+            HTTP_REQUESTS.labels(template, method, str(status)).inc()
+            HTTP_DURATION.labels(template, method).observe(time.perf_counter() - started)
+            if status >= 500:
+                HTTP_ERRORS.labels(template, method).inc()
+
+
+async def _connect_broker_in_background(app: FastAPI, url: str) -> None:
+    """The API starts even when RabbitMQ is down; /readyz says so until the connection is made."""
+    while True:
+        try:
+            app.state.amqp = await aio_pika.connect_robust(url, client_properties={"connection_name": app.title})
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            await asyncio.sleep(2)
+
+
+def create_service_app(
+    *,
+    settings: CommonSettings,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    consumer_queues: Sequence[str] = (),
+    uses_object_storage: bool = False,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    version: str = "0.1.0",
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_logging(settings)
+        setup_tracing(settings)
+        engine = create_engine(settings)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.amqp = None
+        app.state.consumer_queues = list(consumer_queues)
+        app.state.token_verifier = TokenVerifier(
+            JwksKeySet(settings.jwks_url), issuer=settings.token_issuer, audience=settings.token_audience
+        )
+        checks: dict[str, Any] = {"database": database_ready, "broker": broker_ready}
+        if uses_object_storage:
+            app.state.object_store = ObjectStore(settings)
+            checks["object_storage"] = storage_ready
+            with contextlib.suppress(Exception):
+                await app.state.object_store.ensure_bucket()
+        app.state.readiness_checks = checks
+        broker_task = asyncio.create_task(_connect_broker_in_background(app, settings.amqp_url))
+        for hook in on_startup:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in on_shutdown:
+                with contextlib.suppress(Exception):
+                    await hook(app)
+            broker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await broker_task
+            if app.state.amqp is not None:
+                with contextlib.suppress(Exception):
+                    await app.state.amqp.close()
+            await engine.dispose()
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    install_problem_handlers(app)
+    install_database_problem_handlers(app)
+    app.include_router(health_router)
+    for router in routers:
+        app.include_router(router)
+    try:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    except Exception:  # noqa: BLE001
+        log.warning("FastAPI tracing not installed", exc_info=True)
+    app.add_middleware(RedMetricsMiddleware)
+    app.add_middleware(ForwardedPrefixMiddleware)
+    return app

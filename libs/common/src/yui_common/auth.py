@@ -1,0 +1,184 @@
+"""Verifying identity's access tokens (EdDSA, JWKS) and the current principal of a request."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import unquote
+from uuid import UUID
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+
+from yui_common.problems import Problem
+
+CERT_FINGERPRINT_HEADER = "x-client-cert-fingerprint"
+# Set by the gateway on every request (a client's own values are overwritten): the verification result and
+# the URL-encoded PEM of the certificate it verified against our CA and CRL.
+CLIENT_VERIFY_HEADER = "x-client-verify"
+CLIENT_CERT_HEADER = "x-client-cert"
+ACCESS_COOKIE = "yui_access"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a staff user of one facility in one network (tenant), or an operator."""
+
+    user_id: UUID
+    tenant: str
+    facility_id: UUID | None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    name: str = ""
+    session_id: str | None = None
+    cert_fingerprint: str | None = None
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+class JwksKeySet:
+    """identity's public keys, fetched on demand and refreshed when an unknown key id appears."""
+
+    def __init__(self, url: str, *, min_refresh_interval_s: float = 10.0) -> None:
+        self._url = url
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        self._min_refresh = min_refresh_interval_s
+        self._lock = asyncio.Lock()
+
+    def load(self, jwks: dict[str, Any]) -> None:
+        keys = {}
+        for jwk in jwks.get("keys", []):
+            keys[jwk["kid"]] = jwt.PyJWK(jwk).key
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+    async def refresh(self, *, force: bool = False) -> None:
+        async with self._lock:
+            if not force and time.monotonic() - self._fetched_at < self._min_refresh:
+                return
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                response = await client.get(self._url)
+                response.raise_for_status()
+                self.load(response.json())
+
+    async def key_for(self, kid: str) -> Any:
+        if kid not in self._keys:
+            try:
+                await self.refresh()
+            except httpx.HTTPError as exc:
+                raise Problem(503, "unavailable", "Token keys unavailable", "Cannot reach identity.") from exc
+        if kid not in self._keys:
+            raise Problem(401, "unauthenticated", "Not signed in", "The token was signed by an unknown key.")
+        return self._keys[kid]
+
+
+class TokenVerifier:
+    def __init__(self, keys: JwksKeySet, *, issuer: str, audience: str) -> None:
+        self.keys = keys
+        self._issuer = issuer
+        self._audience = audience
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise _unauthenticated("The token is malformed.") from exc
+        key = await self.keys.key_for(str(header.get("kid", "")))
+        try:
+            return jwt.decode(
+                token,
+                key=key,
+                algorithms=["EdDSA"],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["exp", "iat", "sub", "tenant"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise _unauthenticated("The token has expired.") from exc
+        except jwt.PyJWTError as exc:
+            raise _unauthenticated("The token is not valid.") from exc
+
+
+def _unauthenticated(detail: str) -> Problem:
+    return Problem(401, "unauthenticated", "Not signed in", detail)
+
+
+def principal_from_claims(claims: dict[str, Any], presented_fingerprint: str | None) -> Principal:
+    bound = (claims.get("cnf") or {}).get("x5t#S256")
+    if bound and (presented_fingerprint or "").lower() != str(bound).lower():
+        # The token was issued to a session that used a client certificate: the same one must be presented.
+        raise _unauthenticated("The token is bound to a client certificate that was not presented.")
+    facility = claims.get("facility")
+    return Principal(
+        user_id=UUID(claims["sub"]),
+        tenant=str(claims["tenant"]),
+        facility_id=UUID(facility) if facility else None,
+        roles=frozenset(claims.get("roles", [])),
+        name=str(claims.get("name", "")),
+        session_id=claims.get("sid"),
+        cert_fingerprint=bound,
+    )
+
+
+def presented_certificate_fingerprint(request: Request) -> str | None:
+    """Lower-case hex SHA-256 of the client certificate the gateway verified; None unless it says SUCCESS.
+
+    nginx only offers a SHA-1 fingerprint, so the service hashes the DER of the forwarded certificate itself.
+    """
+    if request.headers.get(CLIENT_VERIFY_HEADER) != "SUCCESS":
+        return None
+    escaped = request.headers.get(CLIENT_CERT_HEADER)
+    if not escaped:
+        return None
+    try:
+        der = ssl.PEM_cert_to_DER_cert(unquote(escaped).strip())
+    except ValueError:
+        return None
+    return hashlib.sha256(der).hexdigest()
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return request.cookies.get(ACCESS_COOKIE)
+
+
+async def current_principal(request: Request) -> Principal:
+    token = bearer_token(request)
+    if not token:
+        raise _unauthenticated("Sign in first.")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    claims = await verifier.verify(token)
+    principal = principal_from_claims(claims, presented_certificate_fingerprint(request))
+    await _refuse_revoked(request, principal, int(claims["iat"]))
+    request.state.principal = principal
+    return principal
+
+
+async def _refuse_revoked(request: Request, principal: Principal, issued_at: int) -> None:
+    """A valid signature is not enough: identity may have suspended the user or facility, ended the
+    session or revoked the certificate since the token was issued (the deny list, yui_common.revocations)."""
+    from yui_common.revocations import revoked_kind
+
+    async with request.app.state.sessionmaker() as session:
+        kind = await revoked_kind(
+            session,
+            user_id=str(principal.user_id),
+            facility_id=str(principal.facility_id) if principal.facility_id else None,
+            session_id=principal.session_id,
+            cert_fingerprint=principal.cert_fingerprint,
+            issued_at=issued_at,
+        )
+    if kind is not None:
+        raise _unauthenticated(f"The token was revoked ({kind}); sign in again.")
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,1 @@
+"""The RabbitMQ bus: topology, publisher and consumer runner."""

@@ -1,0 +1,141 @@
+"""Events published by the identity service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from yui_common.events import EventData, event
+
+
+@event("identity.user-suspended.v1")
+class UserSuspendedV1(EventData):
+    """Services refuse the user's tokens from now on (deny list) until a reinstatement."""
+
+    user_id: UUID
+    reason: str
+    facility_id: UUID | None = None
+    suspended_at: datetime | None = None
+
+
+@event("identity.user-created.v1")
+class UserCreatedV1(EventData):
+    user_id: UUID
+    facility_id: UUID
+    roles: list[str]
+
+
+@event("identity.user-reinstated.v1")
+class UserReinstatedV1(EventData):
+    user_id: UUID
+    facility_id: UUID | None = None
+
+
+@event("identity.user-disabled.v1")
+class UserDisabledV1(EventData):
+    """The account ended for good (the person left, or the facility withdrew or was abolished)."""
+
+    user_id: UUID
+    facility_id: UUID
+    reason: str
+    disabled_at: datetime
+
+
+@event("identity.facility-applied.v1")
+class FacilityAppliedV1(EventData):
+    facility_id: UUID
+    name: str
+    kind: str
+
+
+@event("identity.facility-approved.v1")
+class FacilityApprovedV1(EventData):
+    facility_id: UUID
+    name: str
+    kind: str
+    administrator_user_id: UUID
+
+
+@event("identity.facility-rejected.v1")
+class FacilityRejectedV1(EventData):
+    facility_id: UUID
+    reason: str
+
+
+@event("identity.facility-application-decided.v1")
+class FacilityApplicationDecidedV1(EventData):
+    """Tell the applicant the result of their application (Ko9); notify delivers it."""
+
+    facility_id: UUID
+    facility_name: str
+    decision: str  # "approved" | "rejected"
+    administrator_name: str
+    administrator_email: str
+    administrator_login_id: str | None = None
+    reason: str | None = None
+
+
+@event("identity.facility-withdrawn.v1")
+class FacilityWithdrawnV1(EventData):
+    """The facility left the network at its own request (I6); its users are disabled."""
+
+    facility_id: UUID
+    withdrawn_at: datetime
+
+
+@event("identity.facility-disabled.v1")
+class FacilityDisabledV1(EventData):
+    """Every token of the facility's users is refused from now on (withdrawn, abolished or suspended)."""
+
+    facility_id: UUID
+    reason: str  # "withdrawn" | "abolished" | "suspended"
+    disabled_at: datetime
+
+
+@event("identity.facility-reinstated.v1")
+class FacilityReinstatedV1(EventData):
+    facility_id: UUID
+
+
+@event("identity.session-revoked.v1")
+class SessionRevokedV1(EventData):
+    """A login session ended (logout, ended by its user, idle or too old): its tokens are refused."""
+
+    session_id: UUID
+    user_id: UUID
+    reason: str
+    revoked_at: datetime
+
+
+@event("identity.signing-key-rotated.v1")
+class SigningKeyRotatedV1(EventData):
+    """A new key signs tokens from now on; services refresh their JWKS (older keys verify until retired)."""
+
+    kid: str
+    retired_kids: tuple[str, ...] = ()
+
+
+@event("identity.certificate-issued.v1")
+class CertificateIssuedV1(EventData):
+    """A client certificate was issued to a user for one terminal of their facility."""
+
+    certificate_id: UUID
+    user_id: UUID
+    facility_id: UUID
+    terminal_label: str
+    serial_number: str
+    fingerprint_sha256: str
+    not_after: datetime
+
+
+@event("identity.certificate-revoked.v1")
+class CertificateRevokedV1(EventData):
+    """A client certificate was revoked: services refuse tokens bound to its fingerprint from now on."""
+
+    certificate_id: UUID
+    user_id: UUID
+    facility_id: UUID
+    serial_number: str
+    fingerprint_sha256: str
+    reason: str
+    revoked_at: datetime

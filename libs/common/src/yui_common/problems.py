@@ -1,0 +1,122 @@
+"""RFC 9457 problem+json errors with stable types, and the handlers that render every error that way."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "urn:yui:problem:"
+
+_STATUS_TYPES = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "too-many-requests",
+    503: "unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.extensions = extensions
+
+
+def not_found(what: str = "resource") -> Problem:
+    # 404, not 403, for things the caller may not know exist (need to know).
+    return Problem(404, "not-found", "Not found", f"No such {what}.")
+
+
+def conflict(detail: str, slug: str = "conflict") -> Problem:
+    return Problem(409, slug, "Conflict", detail)
+
+
+def problem_response(
+    request: Request, status: int, slug: str, title: str, detail: str | None = None, **extensions: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body["instance"] = request.url.path
+    body.update(extensions)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extensions)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"location": [str(p) for p in err.get("loc", ())], "message": err.get("msg", ""), "kind": err.get("type")}
+            for err in exc.errors()
+        ]
+        return problem_response(
+            request, 422, "validation-error", "The request is not valid", "See errors for each field.", errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = _STATUS_TYPES.get(exc.status_code, "http-error")
+        title = slug.replace("-", " ").capitalize()
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem_response(request, exc.status_code, slug, title, detail)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem_response(request, 500, "internal-error", "Internal error", "Something went wrong on our side.")
+
+
+def install_database_problem_handlers(app: FastAPI) -> None:
+    """Input that only the database could reject is still the caller's error, not ours."""
+    from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        return problem_response(request, 409, "conflict", "Conflict", "The request conflicts with existing data.")
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        return problem_response(request, 422, "validation-error", "The request is not valid", "A value is out of range.")
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLAlchemy's asyncpg dialect raises a plain DBAPIError for everything but integrity errors, so a
+        # "data exception" (SQLSTATE class 22: e.g. U+0000 in text, a value out of range) arrives here.
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+            return problem_response(
+                request, 422, "validation-error", "The request is not valid", "A value cannot be stored."
+            )
+        log.exception("database error")
+        return problem_response(request, 500, "internal-error", "Internal error", "Something went wrong on our side.")

@@ -1,0 +1,175 @@
+"""The event-fed deny list every service keeps: suspended users, disabled facilities, ended sessions and
+revoked certificates.
+
+Access tokens are verified locally and live for minutes, so identity's revocations must reach each service
+before the token expires. Each service's worker consumes identity's events into its own `revoked_principals`
+table (one queue per service, `<svc>.revocations`, inbox-guarded like every consumer); the API process checks
+a token against that table with one indexed query in `yui_common.auth.current_principal`. An entry outlives
+every token it could concern (`KEEP_FOR`) and is then purged; a reinstatement deletes it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from yui_common.bus.consumer import Subscription
+from yui_common.events import Envelope
+from yui_common.events.identity import (
+    CertificateRevokedV1,
+    FacilityDisabledV1,
+    FacilityReinstatedV1,
+    SessionRevokedV1,
+    UserDisabledV1,
+    UserReinstatedV1,
+    UserSuspendedV1,
+)
+from yui_common.schema import revoked_principals_table
+
+# Longer than any access token lives (identity's are 15 minutes; the test stack's one hour).
+KEEP_FOR = timedelta(days=1)
+
+
+_table = revoked_principals_table(sa.MetaData())
+
+# Tokens issued at or before the revocation are refused (iat has whole seconds, so this errs on refusing).
+_IS_REVOKED = sa.text(
+    "SELECT kind FROM revoked_principals WHERE (kind, value) IN "
+    "(('user', :user), ('facility', :facility), ('session', :session), ('certificate', :certificate)) "
+    "AND revoked_at >= to_timestamp(:issued_at) AND expires_at > now() LIMIT 1"
+)
+_REVOKE = sa.text(
+    "INSERT INTO revoked_principals (kind, value, tenant, revoked_at, expires_at) "
+    "VALUES (:kind, :value, :tenant, :revoked_at, :expires_at) "
+    "ON CONFLICT (kind, value) DO UPDATE SET revoked_at = greatest(revoked_principals.revoked_at, "
+    "excluded.revoked_at), expires_at = greatest(revoked_principals.expires_at, excluded.expires_at)"
+)
+_LIFT = sa.text("DELETE FROM revoked_principals WHERE kind = :kind AND value = :value")
+_PURGE = sa.text("DELETE FROM revoked_principals WHERE expires_at < now()")
+
+
+def ensure_table(dsn: str) -> None:
+    """Create the deny list in a service's database (idempotent; part of `migrate`). Blocking."""
+
+    async def create() -> None:
+        engine = create_async_engine(dsn, poolclass=sa.pool.NullPool)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(lambda sync: _table.create(sync, checkfirst=True))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(create())
+
+
+async def revoked_kind(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    facility_id: str | None,
+    session_id: str | None,
+    cert_fingerprint: str | None,
+    issued_at: int,
+) -> str | None:
+    """The kind of entry that refuses this token, or None when nothing does."""
+    row = (
+        await session.execute(
+            _IS_REVOKED,
+            {
+                "user": user_id,
+                "facility": facility_id or "",
+                "session": session_id or "",
+                "certificate": (cert_fingerprint or "").lower(),
+                "issued_at": issued_at,
+            },
+        )
+    ).first()
+    return str(row[0]) if row else None
+
+
+async def revoke(
+    session: AsyncSession, *, kind: str, value: str, tenant: str, revoked_at: datetime | None
+) -> None:
+    at = revoked_at or datetime.now(UTC)
+    await session.execute(
+        _REVOKE,
+        {
+            "kind": kind,
+            "value": value.lower(),
+            "tenant": tenant,
+            "revoked_at": at,
+            "expires_at": at + KEEP_FOR,
+        },
+    )
+    await session.execute(_PURGE)
+
+
+async def lift(session: AsyncSession, *, kind: str, value: str) -> None:
+    await session.execute(_LIFT, {"kind": kind, "value": value.lower()})
+
+
+async def _user_suspended(session: AsyncSession, envelope: Envelope, data: UserSuspendedV1) -> None:
+    at = data.suspended_at or envelope.occurred_at
+    await revoke(session, kind="user", value=str(data.user_id), tenant=envelope.tenant, revoked_at=at)
+
+
+async def _user_disabled(session: AsyncSession, envelope: Envelope, data: UserDisabledV1) -> None:
+    await revoke(
+        session, kind="user", value=str(data.user_id), tenant=envelope.tenant, revoked_at=data.disabled_at
+    )
+
+
+async def _user_reinstated(session: AsyncSession, envelope: Envelope, data: UserReinstatedV1) -> None:
+    await lift(session, kind="user", value=str(data.user_id))
+
+
+async def _facility_disabled(session: AsyncSession, envelope: Envelope, data: FacilityDisabledV1) -> None:
+    await revoke(
+        session,
+        kind="facility",
+        value=str(data.facility_id),
+        tenant=envelope.tenant,
+        revoked_at=data.disabled_at,
+    )
+
+
+async def _facility_reinstated(session: AsyncSession, envelope: Envelope, data: FacilityReinstatedV1) -> None:
+    await lift(session, kind="facility", value=str(data.facility_id))
+
+
+async def _session_revoked(session: AsyncSession, envelope: Envelope, data: SessionRevokedV1) -> None:
+    await revoke(
+        session,
+        kind="session",
+        value=str(data.session_id),
+        tenant=envelope.tenant,
+        revoked_at=data.revoked_at,
+    )
+
+
+async def _certificate_revoked(session: AsyncSession, envelope: Envelope, data: CertificateRevokedV1) -> None:
+    await revoke(
+        session,
+        kind="certificate",
+        value=data.fingerprint_sha256,
+        tenant=envelope.tenant,
+        revoked_at=data.revoked_at,
+    )
+
+
+def subscription(service_name: str) -> Subscription:
+    """The deny-list consumer every service's worker runs (added by `yui_common.worker.Worker`)."""
+    handlers: dict[str, Any] = {
+        UserSuspendedV1.event_type: _user_suspended,
+        UserDisabledV1.event_type: _user_disabled,
+        UserReinstatedV1.event_type: _user_reinstated,
+        FacilityDisabledV1.event_type: _facility_disabled,
+        FacilityReinstatedV1.event_type: _facility_reinstated,
+        SessionRevokedV1.event_type: _session_revoked,
+        CertificateRevokedV1.event_type: _certificate_revoked,
+    }
+    return Subscription(queue=f"{service_name}.revocations", handlers=handlers)

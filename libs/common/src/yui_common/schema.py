@@ -1,0 +1,94 @@
+"""Tables every service's database has besides its own: outbox, inbox, the audit log and the deny list."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+# One statement per item: asyncpg prepares each statement on its own.
+AUDIT_APPEND_ONLY_SQL = (
+    """CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+END $$""",
+    "DROP TRIGGER IF EXISTS audit_log_no_update ON audit_log",
+    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+    "DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log",
+    """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+)
+
+
+def infrastructure_tables(metadata: sa.MetaData) -> list[sa.Table]:
+    outbox = sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("envelope", JSONB, nullable=False),
+        sa.Column("trace_headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Index(
+            "ix_outbox_unpublished",
+            "created_at",
+            postgresql_where=sa.text("published_at IS NULL"),
+        ),
+    )
+    inbox = sa.Table(
+        "inbox",
+        metadata,
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("message_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    audit_log = sa.Table(
+        "audit_log",
+        metadata,
+        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+        sa.Column("id", UUID(as_uuid=True), nullable=False, unique=True),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant", sa.Text, nullable=False),
+        sa.Column("actor_id", sa.Text, nullable=False),
+        sa.Column("facility_id", sa.Text),
+        sa.Column("subject_id", sa.Text),
+        sa.Column("action", sa.Text, nullable=False),
+        sa.Column("target", sa.Text),
+        sa.Column("detail", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("trace_id", sa.Text),
+        sa.Column("prev_hash", sa.Text, nullable=False),
+        sa.Column("hash", sa.Text, nullable=False),
+        sa.Index("ix_audit_log_subject", "tenant", "subject_id", "occurred_at"),
+        sa.Index("ix_audit_log_actor", "tenant", "actor_id", "occurred_at"),
+    )
+    return [outbox, inbox, audit_log, revoked_principals_table(metadata)]
+
+
+def revoked_principals_table(metadata: sa.MetaData) -> sa.Table:
+    """The deny list of `yui_common.revocations` (created by `migrate` in every service's database)."""
+    return sa.Table(
+        "revoked_principals",
+        metadata,
+        # kind: user | facility | session | certificate; value: the id (or SHA-256 fingerprint) it names.
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("value", sa.String(64), primary_key=True),
+        sa.Column("tenant", sa.Text, nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def create_infrastructure(bind: sa.engine.Connection) -> None:
+    """Used by each service's first migration."""
+    metadata = sa.MetaData()
+    for table in infrastructure_tables(metadata):
+        table.create(bind, checkfirst=True)
+    for statement in AUDIT_APPEND_ONLY_SQL:
+        bind.exec_driver_sql(statement)
+
+
+def drop_infrastructure(bind: sa.engine.Connection) -> None:
+    bind.exec_driver_sql("DROP TABLE IF EXISTS audit_log, inbox, outbox CASCADE")
+    bind.exec_driver_sql("DROP FUNCTION IF EXISTS audit_log_append_only()")

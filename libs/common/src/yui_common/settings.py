@@ -1,0 +1,94 @@
+"""CommonSettings: configuration every service shares, read by pydantic-settings only."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, ClassVar
+
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """Settings of one service process.
+
+    A subclass sets ``service_name`` and ``env_prefix`` (``YUI_<SVC>_``); every field can also be given
+    through the shared prefix ``YUI_``, and the service-specific variable wins over the shared one.
+    """
+
+    service_name: ClassVar[str] = "common"
+
+    # PostgreSQL: one server, one database per service.
+    postgres_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+    database_prefix: str = "yui_"
+    database_url: str | None = None  # a full override for this one service
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+
+    # RabbitMQ
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    exchange: str = "yui.events"
+    consumer_prefetch: int = 64
+    delivery_limit: int = 5
+    retry_delays_ms: tuple[int, ...] = (1000, 5000, 30000)
+
+    # S3-compatible object storage
+    s3_endpoint: str = "127.0.0.1:8333"
+    s3_access_key: str = "yui-dev"
+    s3_secret_key: str = "yui-dev-secret"  # noqa: S105 - local development default only
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+
+    # identity's JWKS, for verifying access tokens
+    jwks_url: str = "http://127.0.0.1:8101/.well-known/jwks.json"
+    token_issuer: str = "yui-identity"
+    token_audience: str = "yui"
+
+    # telemetry
+    otel_exporter_otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+
+    # where people reach Yui
+    public_url: str = "https://localhost:8443"
+    default_tenant: str = "demo"
+
+    # the outbox relay
+    outbox_batch_size: int = 500
+    outbox_poll_interval_s: float = 1.0
+
+    worker_metrics_port: int = 0
+    worker_metrics_host: str = "127.0.0.1"
+    # Addresses whose X-Forwarded-* headers uvicorn trusts: the gateway's (a pod or compose network in containers).
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    model_config = SettingsConfigDict(env_prefix="YUI_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The subclass's own prefix (YUI_<SVC>_) first, then the shared YUI_ prefix.
+        shared = EnvSettingsSource(settings_cls, env_prefix="YUI_")
+        return (init_settings, env_settings, shared, dotenv_settings, file_secret_settings)
+
+    @cached_property
+    def database_name(self) -> str:
+        return f"{self.database_prefix}{self.service_name}"
+
+    @property
+    def dsn(self) -> str:
+        """The SQLAlchemy URL of this service's own database."""
+        if self.database_url:
+            return self.database_url
+        return f"{self.postgres_url.rstrip('/')}/{self.database_name}"
+
+    @property
+    def s3_bucket(self) -> str:
+        return f"{self.database_prefix.replace('_', '-')}{self.service_name}"
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"pool_size": self.database_pool_size, "max_overflow": self.database_max_overflow, "pool_pre_ping": True}

@@ -1,0 +1,89 @@
+"""OpenTelemetry tracing setup, W3C context propagation helpers and structured JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from yui_common.settings import CommonSettings
+
+tracer = trace.get_tracer("yui")
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(settings: CommonSettings, *, extra_processor: SpanProcessor | None = None) -> TracerProvider:
+    """Install the process-wide tracer provider once; exporters are added only when configured."""
+    global _provider
+    if _provider is None:
+        _provider = TracerProvider(resource=Resource.create({"service.name": f"yui-{settings.service_name}"}))
+        if settings.otel_exporter_otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+            _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        trace.set_tracer_provider(_provider)
+    if extra_processor is not None:
+        _provider.add_span_processor(extra_processor)
+    return _provider
+
+
+def current_trace_headers() -> dict[str, str]:
+    """The current W3C trace context (traceparent, tracestate) as a dict to store or send."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def context_from(headers: Mapping[str, Any] | None) -> otel_context.Context:
+    carrier = {k: str(v) for k, v in (headers or {}).items() if isinstance(v, str | bytes)}
+    return propagate.extract(carrier)
+
+
+def current_trace_id() -> str | None:
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None
+    return format(span_context.trace_id, "032x")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, with the trace id; never put a subject's personal data in a message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        trace_id = current_trace_id()
+        if trace_id:
+            entry["trace_id"] = trace_id
+        for key in ("service", "event_type", "queue", "message_id"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(settings: CommonSettings) -> None:
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonLogFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root.handlers = [handler]
+    root.setLevel(settings.log_level)
+    logging.getLogger("aiormq").setLevel(logging.WARNING)
+    logging.getLogger("aio_pika").setLevel(logging.WARNING)

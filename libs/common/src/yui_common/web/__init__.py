@@ -1,0 +1,63 @@
+"""The shared web layer: Jinja2 base layout, stylesheet, and the ja/en message catalogues."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+HERE = Path(__file__).parent
+LANGUAGES = ("ja", "en")  # Japanese first
+LANG_COOKIE = "yui_lang"
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    return json.loads((HERE / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def language_of(request: Request) -> str:
+    wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "ja"
+    return wanted if wanted in LANGUAGES else "ja"
+
+
+def translate(lang: str, key: str, **params: Any) -> str:
+    text = catalogue(lang).get(key) or catalogue("ja").get(key)
+    if text is None:
+        raise KeyError(f"message {key!r} is in no catalogue")
+    return text.format(**params) if params else text
+
+
+def install_web(app: FastAPI, templates_dir: Path) -> None:
+    """Give a service server-rendered pages: its own templates over the shared base layout."""
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(templates_dir)), FileSystemLoader(str(HERE / "templates"))]),
+        autoescape=select_autoescape(["html"]),
+        enable_async=False,
+    )
+    app.state.templates = env
+    app.mount("/static/common", StaticFiles(directory=str(HERE / "static")), name="common-static")
+
+
+def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    lang = language_of(request)
+    env: Environment = request.app.state.templates
+    root = request.scope.get("root_path", "")
+    html = env.get_template(template).render(
+        request=request,
+        lang=lang,
+        languages=LANGUAGES,
+        root=root,
+        _=lambda key, **params: translate(lang, key, **params),
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=True)
+    return response

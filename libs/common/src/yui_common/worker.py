@@ -1,0 +1,186 @@
+"""The worker process every service runs: its consumers, its outbox relay and its periodic jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import aio_pika
+from prometheus_client import start_http_server
+
+from yui_common import revocations
+from yui_common.bus.consumer import ConsumerRunner, Subscription
+from yui_common.bus.topology import declare_consumer_queue, declare_exchange
+from yui_common.db import asyncpg_dsn, create_engine, create_sessionmaker
+from yui_common.health import refresh_bus_gauges
+from yui_common.metrics import OUTBOX_PUBLISHED
+from yui_common.outbox import OutboxRelay
+from yui_common.settings import CommonSettings
+from yui_common.telemetry import setup_logging, setup_tracing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PeriodicJob:
+    """A job every replica runs on an interval; jobs must be safe to run concurrently (use locks in SQL)."""
+
+    name: str
+    interval_s: float
+    run: Callable[[Worker], Awaitable[None]]
+
+
+class Worker:
+    """Start with ``await worker.start()``; stop with ``await worker.stop()``. Tests run it in-process."""
+
+    def __init__(
+        self,
+        *,
+        settings: CommonSettings,
+        subscriptions: Sequence[Subscription] = (),
+        jobs: Sequence[PeriodicJob] = (),
+        run_relay: bool = True,
+    ) -> None:
+        self.settings = settings
+        # Every service keeps identity's deny list so its API refuses revoked tokens (yui_common.revocations).
+        self.subscriptions = [*subscriptions, revocations.subscription(settings.service_name)]
+        self.jobs = list(jobs)
+        self.run_relay = run_relay
+        # No pre-ping: it costs three round trips (BEGIN; ping; ROLLBACK) per checkout, i.e. per message, and
+        # a worker needs no second chance: a unit of work that meets a dead connection fails, SQLAlchemy drops
+        # the pool's stale connections, and the message is retried or the outbox row swept again.
+        self.engine = create_engine(settings, pool_pre_ping=False)
+        self.sessionmaker = create_sessionmaker(self.engine)
+        self.connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self.runner: ConsumerRunner | None = None
+        self.relay: OutboxRelay | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.object_store = None
+
+    async def _connect(self) -> aio_pika.abc.AbstractRobustConnection:
+        while True:
+            try:
+                return await aio_pika.connect_robust(
+                    self.settings.amqp_url,
+                    client_properties={"connection_name": f"{self.settings.service_name}-worker"},
+                )
+            except Exception:
+                log.warning("broker not reachable; retrying")
+                await asyncio.sleep(2)
+
+    async def start(self) -> None:
+        self.connection = await self._connect()
+        relay_channel = await self.connection.channel(publisher_confirms=True)
+        await declare_exchange(relay_channel, self.settings.exchange)
+        self.runner = ConsumerRunner(
+            connection=self.connection,
+            sessionmaker=self.sessionmaker,
+            exchange_name=self.settings.exchange,
+            subscriptions=self.subscriptions,
+            prefetch=self.settings.consumer_prefetch,
+            delivery_limit=self.settings.delivery_limit,
+            retry_delays_ms=self.settings.retry_delays_ms,
+        )
+        await self.runner.start()
+        if self.run_relay:
+            self.relay = OutboxRelay(
+                sessionmaker=self.sessionmaker,
+                listen_dsn=asyncpg_dsn(self.settings.dsn),
+                channel=relay_channel,
+                exchange_name=self.settings.exchange,
+                batch_size=self.settings.outbox_batch_size,
+                poll_interval_s=self.settings.outbox_poll_interval_s,
+            )
+            self._tasks.append(asyncio.create_task(self._run_relay(), name="outbox-relay"))
+        for job in self.jobs:
+            self._tasks.append(asyncio.create_task(self._every(job), name=job.name))
+        self._tasks.append(asyncio.create_task(self._refresh_gauges(), name="gauges"))
+
+    async def _run_relay(self) -> None:
+        assert self.relay is not None
+        before = 0
+        task = asyncio.create_task(self.relay.run())
+        try:
+            while not task.done():
+                await asyncio.sleep(1)
+                OUTBOX_PUBLISHED.inc(self.relay.published_total - before)
+                before = self.relay.published_total
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _every(self, job: PeriodicJob) -> None:
+        while True:
+            try:
+                await job.run(self)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("periodic job %s failed", job.name)
+            await asyncio.sleep(job.interval_s)
+
+    async def _refresh_gauges(self) -> None:
+        state = SimpleNamespace(
+            sessionmaker=self.sessionmaker,
+            amqp=self.connection,
+            consumer_queues=[s.queue for s in self.subscriptions],
+        )
+        while True:
+            await refresh_bus_gauges(state)
+            await asyncio.sleep(5)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.runner is not None:
+            await self.runner.close()
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()
+        await self.engine.dispose()
+
+
+async def declare_topology(settings: CommonSettings, subscriptions: Sequence[Subscription]) -> list[str]:
+    """Declare the exchange and this service's queues (idempotent); part of the migrate command."""
+    connection = await aio_pika.connect(settings.amqp_url)
+    try:
+        channel = await connection.channel()
+        await declare_exchange(channel, settings.exchange)
+        for sub in subscriptions:
+            await declare_consumer_queue(
+                channel,
+                exchange_name=settings.exchange,
+                queue=sub.queue,
+                routing_keys=sub.routing_keys,
+                delivery_limit=settings.delivery_limit,
+                retry_delays_ms=settings.retry_delays_ms,
+            )
+    finally:
+        await connection.close()
+    return [sub.queue for sub in subscriptions]
+
+
+async def serve_worker(worker: Worker) -> None:
+    """Run until SIGTERM or SIGINT, then finish in-flight messages and stop."""
+    setup_logging(worker.settings)
+    setup_tracing(worker.settings)
+    if worker.settings.worker_metrics_port:
+        start_http_server(worker.settings.worker_metrics_port, addr=worker.settings.worker_metrics_host)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await worker.start()
+    log.info("worker started", extra={"service": worker.settings.service_name})
+    await stop.wait()
+    await worker.stop()

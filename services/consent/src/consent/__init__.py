@@ -1,0 +1,1 @@
+"""Yui consent: the subject registry, consent and its withdrawal, proxies, care teams, exceptional access."""

@@ -1,0 +1,224 @@
+"""HTTP models of the consent API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Text200 = Field(min_length=1, max_length=200)
+
+
+Sex = Literal["male", "female", "other", "unknown"]
+Ground = Literal["disaster", "abuse_or_violence", "lost_capacity_no_family", "other_emergency"]
+Phone = Field(default=None, pattern=r"^[0-9+()\- ]{4,32}$")
+
+
+class FamilyContactCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    name_kana: str | None = Field(default=None, min_length=1, max_length=200)
+    relation: str = Field(min_length=1, max_length=100, description="e.g. 長女, 配偶者")
+    phone: str | None = Phone
+    address: str | None = Field(default=None, min_length=1, max_length=400)
+    key_person: bool = False
+
+
+class FamilyContactRead(FamilyContactCreate):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+
+
+class SubjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, description="Name in kanji")
+    name_kana: str = Field(min_length=1, max_length=200, description="Name in kana")
+    birth_date: date | None = None
+    sex: Sex | None = None
+    municipality_code: str = Field(pattern=r"^[0-9]{5,6}$", description="JIS municipality code")
+    postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$")
+    address: str | None = Field(default=None, min_length=1, max_length=400)
+    phone: str | None = Phone
+    family_contacts: list[FamilyContactCreate] = Field(default_factory=list, max_length=20)
+    residence_exception_id: UUID | None = Field(
+        default=None, description="The operator's exception for a resident of another municipality (C1)"
+    )
+    confirm_not_duplicate: bool = Field(
+        default=False, description="Register even though likely duplicates were shown (c9)"
+    )
+
+
+class SubjectRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    name: str
+    name_kana: str
+    birth_date: date | None
+    sex: str | None = None
+    municipality_code: str
+    postal_code: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    residence_network: str | None = None
+    registered_at: datetime
+    consent_status: Literal["none", "active", "withdrawn"] = "none"
+    family_contacts: list[FamilyContactRead] = Field(default_factory=list)
+
+
+class SubjectSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    name: str
+    name_kana: str
+    birth_date: date | None
+
+
+class DuplicateCandidate(BaseModel):
+    """What a possible duplicate shows someone who may not be on its team: enough to recognise, no more."""
+
+    id: UUID
+    name_kana: str
+    birth_date: date | None
+    registered_at: datetime
+    on_my_team: bool
+
+
+class ResidenceExceptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    municipality_code: str = Field(pattern=r"^[0-9]{5,6}$")
+    name_kana: str = Field(min_length=1, max_length=200)
+    birth_date: date | None = None
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ResidenceExceptionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    municipality_code: str
+    birth_date: date | None
+    reason: str
+    approved_by: UUID
+    approved_at: datetime
+    used_at: datetime | None
+
+
+class ConsentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    given_by: Literal["subject", "proxy"] = "subject"
+    proxy_name: str | None = Field(default=None, min_length=1, max_length=200)
+    proxy_relation: str | None = Field(default=None, min_length=1, max_length=100)
+    given_on: date
+
+
+class ConsentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    subject_id: UUID
+    status: str
+    given_by: str
+    proxy_name: str | None
+    proxy_relation: str | None
+    given_on: date
+    recorded_at: datetime
+    withdrawn_at: datetime | None
+    recorded_by: UUID
+    recorded_facility_id: UUID | None
+    form_on_file: bool = False
+    form_content_type: str | None = None
+    form_size: int | None = None
+
+
+class ConsentFormLink(BaseModel):
+    url: str
+    expires_in: int
+
+
+class CareTeamMemberCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: UUID
+    facility_id: UUID | None = None
+
+
+class CareTeamMemberRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    subject_id: UUID
+    user_id: UUID
+    facility_id: UUID | None
+    added_at: datetime
+
+
+class InvitationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    subject_id: UUID
+    user_id: UUID
+    facility_id: UUID | None
+    invited_by: UUID
+    status: str
+    invited_at: datetime
+    answered_at: datetime | None
+
+
+class MembershipRead(BaseModel):
+    """C3: a facility joining the team reuses the consent on file; it does not collect another."""
+
+    member: CareTeamMemberRead
+    consent_on_file: ConsentRead | None
+
+
+class WithdrawalCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    requested_by: Literal["subject", "proxy"] = "subject"
+    requester_name: str | None = Field(default=None, min_length=1, max_length=200)
+    requester_relation: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class CascadeStepRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    service: str
+    status: str
+    started_at: datetime
+    completed_at: datetime | None
+    items_affected: int | None
+
+
+class WithdrawalRead(BaseModel):
+    id: UUID
+    subject_id: UUID
+    consent_id: UUID
+    mode: str
+    requested_at: datetime
+    complete: bool
+    steps: list[CascadeStepRead]
+
+
+class ExceptionalAccessCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject_id: UUID
+    ground: Ground
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ExceptionalAccessDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(default=None, min_length=1, max_length=2000)
+    hours: int = Field(default=24, ge=1, le=168, description="How long an approved grant lasts")
+
+
+class ExceptionalAccessRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    subject_id: UUID
+    user_id: UUID
+    facility_id: UUID | None
+    ground: str
+    reason: str
+    status: str
+    requested_at: datetime
+    decided_by: UUID | None
+    decided_at: datetime | None
+    decision_note: str | None
+    expires_at: datetime | None
+    ended_at: datetime | None

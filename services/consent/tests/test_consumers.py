@@ -1,0 +1,115 @@
+"""Consent's consumer: other services' reports that their part of a withdrawal cascade is done."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from uuid import uuid4
+
+from consent import service
+from consent.consumers.cascade import on_support_stopped, subscription
+from consent.schemas import WithdrawalRead
+from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common.auth import Principal
+from yui_common.events import envelope_for
+from yui_common.events.notify import NotifySupportStoppedV1
+from yui_common.events.timeline import TimelineSupportStoppedV1
+
+from tests.support.stack import Stack
+
+
+async def open_withdrawal(session: AsyncSession, who: Principal) -> WithdrawalRead:
+    """Staged in the test's own transaction, never committed: no real worker can answer it first."""
+    subject = await service.register_subject(
+        session, principal=who, name="結", name_kana="ユイ", birth_date=None, municipality_code="232360"
+    )
+    await service.give_consent(
+        session,
+        principal=who,
+        subject_id=subject.id,
+        given_by="subject",
+        proxy_name=None,
+        proxy_relation=None,
+        given_on=date.today(),
+    )
+    return await service.withdraw_consent(
+        session,
+        principal=who,
+        subject_id=subject.id,
+        requested_by="subject",
+        requester_name=None,
+        requester_relation=None,
+        participants=("timeline", "notify"),
+        mode="stop",
+    )
+
+
+class TestSupportStoppedReports:
+    def test_the_queue_listens_to_every_participants_report(self) -> None:
+        assert set(subscription.routing_keys) == {
+            TimelineSupportStoppedV1.event_type,
+            NotifySupportStoppedV1.event_type,
+        }
+
+    async def test_each_report_completes_the_step_of_the_service_that_sent_it(self, stack: Stack) -> None:
+        who = Principal(user_id=uuid4(), tenant="demo", facility_id=uuid4())
+        async with stack["consent"].sessionmaker() as session, session.begin():
+            withdrawal = await open_withdrawal(session, who)
+            reports = [
+                TimelineSupportStoppedV1(
+                    subject_id=withdrawal.subject_id,
+                    withdrawal_id=withdrawal.id,
+                    items_affected=4,
+                    completed_at=datetime.now(UTC),
+                ),
+                NotifySupportStoppedV1(
+                    subject_id=withdrawal.subject_id,
+                    withdrawal_id=withdrawal.id,
+                    items_affected=2,
+                    completed_at=datetime.now(UTC),
+                ),
+            ]
+            completeness = []
+            for report in reports:
+                envelope = envelope_for(report, tenant="demo", subject=str(withdrawal.subject_id))
+                await on_support_stopped(session, envelope, report)
+                [read] = await service.subject_withdrawals(
+                    session, principal=who, subject_id=withdrawal.subject_id
+                )
+                completeness.append(read.complete)
+            assert completeness == [False, True]
+            assert {s.service: s.items_affected for s in read.steps} == {"timeline": 4, "notify": 2}
+            await session.rollback()
+
+    async def test_a_replayed_report_changes_nothing(self, stack: Stack) -> None:
+        who = Principal(user_id=uuid4(), tenant="demo", facility_id=uuid4())
+        async with stack["consent"].sessionmaker() as session, session.begin():
+            withdrawal = await open_withdrawal(session, who)
+            first = TimelineSupportStoppedV1(
+                subject_id=withdrawal.subject_id,
+                withdrawal_id=withdrawal.id,
+                items_affected=4,
+                completed_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+            late = first.model_copy(update={"items_affected": 9, "completed_at": datetime.now(UTC)})
+            for report in (first, late):
+                await on_support_stopped(session, envelope_for(report, tenant="demo"), report)
+            [read] = await service.subject_withdrawals(
+                session, principal=who, subject_id=withdrawal.subject_id
+            )
+            timeline = next(s for s in read.steps if s.service == "timeline")
+            assert (timeline.items_affected, timeline.completed_at) == (4, first.completed_at)
+            await session.rollback()
+
+    async def test_a_report_for_an_unknown_withdrawal_changes_nothing(self, stack: Stack) -> None:
+        report = TimelineSupportStoppedV1(
+            subject_id=uuid4(), withdrawal_id=uuid4(), items_affected=1, completed_at=datetime.now(UTC)
+        )
+        async with stack["consent"].sessionmaker() as session, session.begin():
+            await on_support_stopped(session, envelope_for(report, tenant="demo"), report)
+            assert not await service.record_cascade_step_done(
+                session,
+                withdrawal_id=report.withdrawal_id,
+                service="timeline",
+                completed_at=report.completed_at,
+                items_affected=1,
+            )

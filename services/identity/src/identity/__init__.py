@@ -1,0 +1,1 @@
+"""Yui identity: networks, facilities, staff accounts, login, our certificate authority, tokens."""

@@ -1,0 +1,22 @@
+"""Command line: python -m identity migrate|api|worker|audit-verify|seed."""
+
+from pathlib import Path
+
+from yui_common.cli import run_cli
+
+from identity.seed import seed
+from identity.settings import Settings
+from identity.worker import build_worker
+
+if __name__ == "__main__":
+    raise SystemExit(
+        run_cli(
+            service="identity",
+            service_root=Path(__file__).resolve().parents[2],
+            settings_factory=Settings,
+            app_path="identity.main:create_app",
+            worker_factory=build_worker,
+            default_port=8101,
+            extra_commands={"seed": seed},
+        )
+    )

@@ -1,0 +1,244 @@
+"""Identity's tables: networks, facilities, users and the token-signing keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+from uuid6 import uuid7
+from yui_common.db import ServiceBase, new_metadata
+from yui_common.schema import infrastructure_tables
+
+
+class Base(ServiceBase):
+    __abstract__ = True
+    metadata = new_metadata()
+
+
+infrastructure_tables(Base.metadata)
+
+
+class Network(Base):
+    """A deployment hosts several networks (a municipality, a medical association, a council)."""
+
+    __tablename__ = "networks"
+
+    slug: Mapped[str] = mapped_column(sa.String(63), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    # The network's own rules (terms of use differ between networks): see docs in migration 0003.
+    municipality_codes: Mapped[list[str]] = mapped_column(ARRAY(sa.String(6)), server_default="{}")
+    retention_years: Mapped[int] = mapped_column(server_default="5")
+    support_hours: Mapped[str] = mapped_column(sa.String(200), server_default="平日 9:00-17:00")
+    withdrawal_mode: Mapped[str] = mapped_column(sa.String(8), server_default="stop")
+    totp_allowed: Mapped[bool] = mapped_column(server_default=sa.true())
+    # Demo networks only: a password alone signs in (S1 forbids it for real staff), never on by default.
+    password_only_allowed: Mapped[bool] = mapped_column(server_default=sa.false())
+    operator_issues_users: Mapped[bool] = mapped_column(server_default=sa.false())
+    password_history_count: Mapped[int] = mapped_column(server_default="5")
+    session_idle_minutes: Mapped[int] = mapped_column(server_default="15")
+    session_absolute_hours: Mapped[int] = mapped_column(server_default="12")
+    lockout_threshold: Mapped[int] = mapped_column(server_default="5")
+
+
+class Facility(Base):
+    __tablename__ = "facilities"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.ForeignKey("networks.slug"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    # applied -> active | rejected; active -> suspended -> active; active -> withdrawn | abolished.
+    status: Mapped[str] = mapped_column(sa.String(16), server_default="active")
+    address: Mapped[str | None] = mapped_column(sa.String(300))
+    phone: Mapped[str | None] = mapped_column(sa.String(40))
+    administrator_name: Mapped[str | None] = mapped_column(sa.String(200))
+    administrator_email: Mapped[str | None] = mapped_column(sa.String(254))
+    administrator_login_id: Mapped[str | None] = mapped_column(sa.String(64))
+    pledge_accepted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    applied_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    decided_by: Mapped[UUID | None] = mapped_column()
+    rejection_reason: Mapped[str | None] = mapped_column(sa.Text)
+    ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    published: Mapped[bool] = mapped_column(server_default=sa.true())
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.ForeignKey("networks.slug"))
+    facility_id: Mapped[UUID] = mapped_column(sa.ForeignKey("facilities.id"), index=True)
+    login_id: Mapped[str] = mapped_column(sa.String(64))
+    display_name: Mapped[str] = mapped_column(sa.String(200))
+    password_hash: Mapped[str] = mapped_column(sa.Text)
+    roles: Mapped[list[str]] = mapped_column(ARRAY(sa.String(32)))
+    status: Mapped[str] = mapped_column(sa.String(16), server_default="active")
+    occupation: Mapped[str | None] = mapped_column(sa.String(64))
+    # Set for an initial or reissued password: it only lets the user choose their own (I3, I7).
+    must_change_password: Mapped[bool] = mapped_column(server_default=sa.false())
+    password_changed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    previous_password_hashes: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), server_default="{}")
+    failed_login_count: Mapped[int] = mapped_column(server_default="0")
+    locked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_confirmed: Mapped[bool] = mapped_column(server_default=sa.false())
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime | None] = mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now()
+    )
+
+    __table_args__ = (sa.UniqueConstraint("tenant", "login_id", name="uq_users_tenant_login"),)
+
+
+class SigningKey(Base):
+    """Ed25519 keys that sign access tokens; the newest active one signs, all active ones verify."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class LoginSession(Base):
+    """A server-side session: refreshes access tokens until idle or too old, or until it is ended."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.ForeignKey("networks.slug"))
+    user_id: Mapped[UUID] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    refresh_token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    second_factor: Mapped[str] = mapped_column(sa.String(16))
+    cert_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class Suspension(Base):
+    """A user or facility stopped by the operator, or by the contractor in an emergency (I8, I9)."""
+
+    __tablename__ = "suspensions"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.ForeignKey("networks.slug"), index=True)
+    target_kind: Mapped[str] = mapped_column(sa.String(16))
+    target_id: Mapped[UUID] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    emergency: Mapped[bool] = mapped_column(server_default=sa.false())
+    suspended_by: Mapped[UUID] = mapped_column()
+    suspended_by_role: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    # A contractor's emergency suspension is a report the operator must acknowledge (To35-2, Ko28-2).
+    needs_acknowledgement: Mapped[bool] = mapped_column(server_default=sa.false())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    acknowledged_by: Mapped[UUID | None] = mapped_column()
+    lifted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    lifted_by: Mapped[UUID | None] = mapped_column()
+
+
+class IncidentReport(Base):
+    """A security incident or defect: reporter -> facility administrator -> operator -> contractor (I10)."""
+
+    __tablename__ = "incident_reports"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.ForeignKey("networks.slug"), index=True)
+    facility_id: Mapped[UUID] = mapped_column(sa.ForeignKey("facilities.id"), index=True)
+    reporter_id: Mapped[UUID] = mapped_column(sa.ForeignKey("users.id"))
+    category: Mapped[str] = mapped_column(sa.String(16))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(24))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    forwarded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    notes: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default="[]")
+
+
+# --- client certificates (I2, S1): the deployment's CA, issued certificates, access codes -------------------
+
+
+class CertificateAuthority(Base):
+    """The deployment's root CA for client certificates; its key is kept encrypted (PKCS#8, passphrase from
+    settings), so a database dump alone cannot mint certificates."""
+
+    __tablename__ = "certificate_authorities"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    certificate_pem: Mapped[str] = mapped_column(sa.Text)
+    encrypted_private_key_pem: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class ClientCertificate(Base):
+    """A client certificate issued to one user for one terminal of their facility."""
+
+    __tablename__ = "client_certificates"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.ForeignKey("networks.slug"))
+    facility_id: Mapped[UUID] = mapped_column(sa.ForeignKey("facilities.id"), index=True)
+    user_id: Mapped[UUID] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    terminal_label: Mapped[str] = mapped_column(sa.String(64))
+    serial_number: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    fingerprint_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    certificate_pem: Mapped[str] = mapped_column(sa.Text)
+    not_before: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    not_after: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    issued_by: Mapped[str] = mapped_column(sa.String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revocation_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    revocation_note: Mapped[str | None] = mapped_column(sa.Text)
+    revoked_by: Mapped[str | None] = mapped_column(sa.String(64))
+
+    __table_args__ = (
+        # One live certificate per terminal of a facility (To8-4: one per permitted terminal).
+        sa.Index(
+            "uq_client_certificates_live_terminal",
+            "facility_id",
+            "terminal_label",
+            unique=True,
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        ),
+        sa.Index(
+            "ix_client_certificates_revoked", "revoked_at", postgresql_where=sa.text("revoked_at IS NOT NULL")
+        ),
+    )
+
+
+class CertificateAccessCode(Base):
+    """An access code and PIN with which an administrator downloads their first certificate (To8-1/2).
+
+    Only digests are stored: the code's SHA-256 (it is 100 random bits, so a fast digest cannot be reversed
+    and lets us find the row) and the PIN's argon2id hash (a PIN is short: it needs the slow hash).
+    """
+
+    __tablename__ = "certificate_access_codes"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.ForeignKey("networks.slug"))
+    facility_id: Mapped[UUID] = mapped_column(sa.ForeignKey("facilities.id"))
+    user_id: Mapped[UUID] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    code_digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    pin_hash: Mapped[str] = mapped_column(sa.Text)
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    attempts_left: Mapped[int] = mapped_column(sa.Integer)
+    # active, used, locked (too many wrong PINs) or superseded (a newer code was issued)
+    status: Mapped[str] = mapped_column(sa.String(16), server_default="active")
+    issued_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    issued_by: Mapped[str] = mapped_column(sa.String(64))
+    used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    certificate_id: Mapped[UUID | None] = mapped_column(sa.ForeignKey("client_certificates.id"))

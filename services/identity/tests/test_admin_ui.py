@@ -1,0 +1,139 @@
+"""The operators' admin UI under /admin: Japanese first, sign-in with two factors, the review queue (I1)."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pyotp
+from identity.models import Facility, Network, User
+from identity.passwords import hash_password
+
+from tests.support.stack import Stack
+
+PASSWORD = "Kaigo-2026!tokyo"
+
+
+async def make_network(stack: Stack) -> tuple[str, User, User, User]:
+    tenant = f"net-{uuid4().hex[:8]}"
+    async with stack["identity"].sessionmaker() as session, session.begin():
+        session.add(Network(slug=tenant, name="管理画面テスト"))
+        await session.flush()
+        office = Facility(id=uuid4(), tenant=tenant, name="町役場", kind="municipality")
+        session.add(office)
+        await session.flush()
+        people = [
+            User(
+                id=uuid4(),
+                tenant=tenant,
+                facility_id=office.id,
+                login_id=login_id,
+                display_name=login_id,
+                password_hash=hash_password(PASSWORD),
+                roles=roles,
+                totp_secret=pyotp.random_base32(),
+                totp_confirmed=True,
+            )
+            for login_id, roles in (
+                ("operator", ["operator"]),
+                ("clerk", ["staff"]),
+                ("office-admin", ["facility_admin", "staff"]),
+            )
+        ]
+        session.add_all(people)
+    return tenant, people[0], people[1], people[2]
+
+
+async def sign_in(stack: Stack, person: User) -> dict[str, str]:
+    # Identity verifies its own tokens through its JWKS like every service (the stack preloads a test key).
+    from identity import tokens
+
+    published = (await stack["identity"].client.get("/.well-known/jwks.json")).json()["keys"]
+    verifier = stack["identity"].app.state.token_verifier
+    verifier.keys.load({"keys": [tokens.public_jwk(stack.signing_key), *published]})
+    response = await stack["identity"].client.post(
+        "/admin/login",
+        data={
+            "tenant": person.tenant,
+            "login_id": person.login_id,
+            "password": PASSWORD,
+            "totp_code": pyotp.TOTP(person.totp_secret or "").now(),
+        },
+    )
+    assert response.status_code == 303, response.text
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=strict" in cookie
+    return {"Cookie": cookie.split(";", 1)[0]}
+
+
+class TestAdminUi:
+    async def test_i1_operator_reviews_applications_in_the_japanese_admin_ui(self, stack: Stack) -> None:
+        tenant, operator, _, _ = await make_network(stack)
+        client = stack["identity"].client
+        assert (await client.get("/admin")).status_code == 303  # not signed in: to the sign-in form
+        login_page = await client.get("/admin/login")
+        assert "運用管理ログイン" in login_page.text and 'lang="ja"' in login_page.text
+        failed = await client.post(
+            "/admin/login", data={"tenant": tenant, "login_id": "operator", "password": PASSWORD}
+        )
+        assert failed.status_code == 401 and "ログインできませんでした" in failed.text  # no second factor
+
+        cookie = await sign_in(stack, operator)
+        applied = await client.post(
+            "/facility-applications",
+            json={
+                "tenant": tenant,
+                "name": "ゆい薬局",
+                "kind": "pharmacy",
+                "address": "東郷町",
+                "phone": "0561-00-0000",
+                "administrator_name": "薬剤 一郎",
+                "administrator_email": "ichiro@example.jp",
+                "administrator_login_id": "yui-pharmacy",
+                "pledge_accepted": True,
+            },
+        )
+        home = await client.get("/admin", headers=cookie)
+        assert home.status_code == 200 and "審査待ちの利用申請: 1 件" in home.text
+        queue = await client.get("/admin/applications", headers=cookie)
+        assert "ゆい薬局" in queue.text and "承認" in queue.text
+        english = await client.get("/admin/applications?lang=en", headers=cookie)
+        assert "Applications" in english.text and "Approve" in english.text
+
+        facility_id = applied.json()["id"]
+        forged = await client.post(
+            f"/admin/applications/{facility_id}/approval",
+            headers={**cookie, "Origin": "https://evil.example"},
+        )
+        assert forged.status_code == 303  # refused: another site's form
+        approved = await client.post(
+            f"/admin/applications/{facility_id}/approval",
+            headers={**cookie, "Origin": "http://identity.test"},
+        )
+        assert approved.status_code == 200, approved.text
+        assert "利用申請を承認しました" in approved.text and "yui-pharmacy" in approved.text
+        for page in ("facilities", "users", "suspensions", "incidents", "network"):
+            assert (await client.get(f"/admin/{page}", headers=cookie)).status_code == 200, page
+
+    async def test_staff_are_sent_to_the_sign_in_form(self, stack: Stack) -> None:
+        _, _, clerk, _ = await make_network(stack)
+        cookie = await sign_in(stack, clerk)
+        for page in ("", "/applications", "/users", "/network"):
+            response = await stack["identity"].client.get(f"/admin{page}", headers=cookie)
+            assert response.status_code == 303 and response.headers["location"].endswith("/admin/login")
+
+    async def test_i7_facility_administrator_manages_their_own_users_in_the_admin_ui(
+        self, stack: Stack
+    ) -> None:
+        _, _, clerk, admin = await make_network(stack)
+        cookie = await sign_in(stack, admin)
+        client = stack["identity"].client
+        home = await client.get("/admin", headers=cookie)
+        assert home.status_code == 303 and home.headers["location"].endswith("/admin/users")
+        users = await client.get("/admin/users", headers=cookie)
+        assert users.status_code == 200 and "clerk" in users.text and "パスワード再発行" in users.text
+        assert "利用申請" not in users.text  # the network's pages are not theirs
+        assert (await client.get("/admin/applications", headers=cookie)).status_code == 303
+        facility = await client.get("/admin/facility", headers=cookie)
+        assert facility.status_code == 200 and "町役場" in facility.text
+        reissued = await client.post(f"/admin/users/{clerk.id}/password-reissue", headers=cookie)
+        assert reissued.status_code == 200 and "初期パスワードを再発行しました" in reissued.text

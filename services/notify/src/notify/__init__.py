@@ -1,0 +1,1 @@
+"""Yui notify: in-app, live and e-mail notifications."""

@@ -1,0 +1,47 @@
+"""What notify tells people: each kind, whether it is addressed to the person, and the default channel."""
+
+from __future__ import annotations
+
+POST_CREATED = "post.created"
+POST_REPLY = "post.reply"
+POST_MENTION = "post.mention"
+SUPPORT_REQUESTED = "support.requested"
+SUPPORT_ANSWERED = "support.answered"
+SUPPORT_DECIDED = "support.decided"
+SUPPORT_STOPPED = "subject.support_stopped"
+EXCEPTIONAL_ACCESS_GRANTED = "subject.exceptional_access_granted"
+ACCOUNT_SUSPENDED = "account.suspended"
+ACCOUNT_REINSTATED = "account.reinstated"
+CERTIFICATE_ISSUED = "certificate.issued"
+CERTIFICATE_REVOKED = "certificate.revoked"
+FACILITY_APPLICATION_WAITING = "facility.application_waiting"
+
+ALL_KINDS = (
+    POST_CREATED,
+    POST_REPLY,
+    POST_MENTION,
+    SUPPORT_REQUESTED,
+    SUPPORT_ANSWERED,
+    SUPPORT_DECIDED,
+    SUPPORT_STOPPED,
+    EXCEPTIONAL_ACCESS_GRANTED,
+    ACCOUNT_SUSPENDED,
+    ACCOUNT_REINSTATED,
+    CERTIFICATE_ISSUED,
+    CERTIFICATE_REVOKED,
+    FACILITY_APPLICATION_WAITING,
+)
+
+# Addressed to the person themselves: e-mailed at once when they chose e-mail; every other kind waits for
+# the daily digest.
+IMMEDIATE_KINDS = frozenset({POST_MENTION, POST_REPLY, SUPPORT_REQUESTED, SUPPORT_ANSWERED, SUPPORT_DECIDED})
+
+# Support requests reach their addressee even outside the care team (timeline lets the addressee read the
+# thread, T2); every other kind about a subject needs current care-team membership.
+ADDRESSEE_KINDS = frozenset({SUPPORT_REQUESTED, SUPPORT_ANSWERED, SUPPORT_DECIDED})
+
+OFF, IN_APP, EMAIL = "off", "in_app", "email"
+CHANNELS = (OFF, IN_APP, EMAIL)
+DEFAULT_CHANNEL = IN_APP
+DEFAULT_DIGEST_HOUR = 8
+DEFAULT_RETENTION_DAYS = 365

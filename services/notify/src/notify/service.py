@@ -1,0 +1,411 @@
+"""Notify use cases: who is told what, through which channel, and whether they may still hear it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession
+from uuid6 import uuid7
+from yui_common import outbox, revocations
+from yui_common.auth import Principal
+from yui_common.events.consent import ConsentWithdrawnV1
+from yui_common.events.notify import NotifySupportStoppedV1
+from yui_common.problems import Problem, not_found
+
+from notify import kinds, mail, repository
+from notify.models import NetworkDefaults, Notification, Preference
+from notify.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def channel_for(kind: str, preference: Preference | None, defaults: NetworkDefaults | None) -> str:
+    """The user's choice for this kind, else the network's, else in-app."""
+    if preference is not None and kind in preference.channels:
+        return preference.channels[kind]
+    if defaults is not None and kind in defaults.channels:
+        return defaults.channels[kind]
+    return kinds.DEFAULT_CHANNEL
+
+
+async def tell(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    user_ids: Sequence[UUID],
+    kind: str,
+    source_event_id: UUID,
+    subject_id: UUID | None = None,
+    params: dict[str, object] | None = None,
+) -> int:
+    """One notification per person and event (a replay adds nothing), an e-mail queued for those who chose
+    e-mail for an addressed kind, and a wake-up for every open live stream. Returns how many were created."""
+    recipients = list(dict.fromkeys(user_ids))
+    if not recipients:
+        return 0
+    preferences = await repository.preferences_of(session, tenant=tenant, user_ids=recipients)
+    defaults = await repository.network_defaults(session, tenant=tenant)
+    channels = {user_id: channel_for(kind, preferences.get(user_id), defaults) for user_id in recipients}
+    rows: list[dict[str, object]] = [
+        {
+            "id": uuid7(),
+            "tenant": tenant,
+            "user_id": user_id,
+            "kind": kind,
+            "subject_id": subject_id,
+            "source_event_id": source_event_id,
+            "params": params or {},
+        }
+        for user_id in recipients
+        if channels[user_id] != kinds.OFF
+    ]
+    created = await repository.add_notifications(session, rows)
+    emails = [
+        {
+            "source_event_id": source_event_id,
+            "user_id": user_id,
+            "tenant": tenant,
+            "notification_id": notification_id,
+        }
+        for notification_id, user_id in created
+        if kind in kinds.IMMEDIATE_KINDS
+        and channels[user_id] == kinds.EMAIL
+        and (preference := preferences.get(user_id)) is not None
+        and preference.email
+    ]
+    await repository.queue_emails(session, emails)
+    await repository.announce(
+        session, notifications=[(user_id, notification_id) for notification_id, user_id in created]
+    )
+    return len(created)
+
+
+async def notify_team(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    subject_id: UUID,
+    kind: str,
+    source_event_id: UUID,
+    params: dict[str, object] | None = None,
+    exclude: Sequence[UUID] | UUID | None = None,
+) -> int:
+    excluded = {exclude} if isinstance(exclude, UUID) else set(exclude or ())
+    members = [m for m in await repository.team_of(session, subject_id=subject_id) if m not in excluded]
+    return await tell(
+        session,
+        tenant=tenant,
+        user_ids=members,
+        kind=kind,
+        source_event_id=source_event_id,
+        subject_id=subject_id,
+        params=params,
+    )
+
+
+async def support_stopped(
+    session: AsyncSession, *, tenant: str, event_id: UUID, withdrawal: ConsentWithdrawnV1
+) -> int:
+    """Tell the care team support stopped, then stop: report completion in the same commit."""
+    created = await notify_team(
+        session,
+        tenant=tenant,
+        subject_id=withdrawal.subject_id,
+        kind=kinds.SUPPORT_STOPPED,
+        source_event_id=event_id,
+    )
+    # From now on nothing about the subject is shown, streamed or e-mailed but the stop notice itself.
+    await repository.stop_subject(session, subject_id=withdrawal.subject_id)
+    await outbox.add_event(
+        session,
+        NotifySupportStoppedV1(
+            subject_id=withdrawal.subject_id,
+            withdrawal_id=withdrawal.withdrawal_id,
+            items_affected=created,
+            completed_at=datetime.now(UTC),
+        ),
+        tenant=tenant,
+        subject=str(withdrawal.subject_id),
+    )
+    return created
+
+
+async def addressees(
+    session: AsyncSession, *, tenant: str, user_id: UUID | None, facility_id: UUID | None
+) -> list[UUID]:
+    """A support request's addressee: one user, or every known user of the addressed facility."""
+    people = [user_id] if user_id is not None else []
+    if facility_id is not None:
+        people += await repository.users_of_facility(session, tenant=tenant, facility_id=facility_id)
+    return people
+
+
+# --- the inbox ---------------------------------------------------------------------------------------
+
+
+async def my_inbox(
+    session: AsyncSession, *, principal: Principal, limit: int
+) -> tuple[int, list[Notification]]:
+    items = list(
+        await repository.inbox(session, tenant=principal.tenant, user_id=principal.user_id, limit=limit)
+    )
+    unread = await repository.unread_count(session, tenant=principal.tenant, user_id=principal.user_id)
+    return unread, items
+
+
+async def unread_count(session: AsyncSession, *, principal: Principal) -> int:
+    return await repository.unread_count(session, tenant=principal.tenant, user_id=principal.user_id)
+
+
+async def mark_read(session: AsyncSession, *, principal: Principal, notification_id: UUID) -> None:
+    if not await repository.mark_read(
+        session, tenant=principal.tenant, user_id=principal.user_id, notification_id=notification_id
+    ):
+        raise not_found("notification")
+
+
+async def mark_all_read(session: AsyncSession, *, principal: Principal) -> int:
+    return await repository.mark_all_read(session, tenant=principal.tenant, user_id=principal.user_id)
+
+
+async def still_signed_in(session: AsyncSession, *, principal: Principal, issued_at: int) -> bool:
+    """What the API checks per request, for a live stream as it runs: nothing of it revoked since."""
+    kind = await revocations.revoked_kind(
+        session,
+        user_id=str(principal.user_id),
+        facility_id=str(principal.facility_id) if principal.facility_id else None,
+        session_id=principal.session_id,
+        cert_fingerprint=principal.cert_fingerprint,
+        issued_at=issued_at,
+    )
+    return kind is None
+
+
+# Longer than any notify transaction takes from drawing an id to committing it.
+LATE_COMMIT_WINDOW = timedelta(seconds=30)
+
+
+async def unsent_for_stream(
+    session: AsyncSession, *, principal: Principal, after_id: UUID | None, already_sent: set[UUID]
+) -> list[Notification]:
+    """New for this stream: after the last id it sent, and what committed late that it has not sent."""
+    found = await repository.newer_than(
+        session,
+        tenant=principal.tenant,
+        user_id=principal.user_id,
+        after_id=after_id,
+        also_since=LATE_COMMIT_WINDOW if already_sent else None,
+    )
+    return [n for n in found if n.id not in already_sent]
+
+
+# --- preferences -------------------------------------------------------------------------------------
+
+
+def _check_channels(channels: dict[str, str]) -> None:
+    unknown = [k for k in channels if k not in kinds.ALL_KINDS]
+    wrong = [k for k, v in channels.items() if v not in kinds.CHANNELS]
+    if unknown or wrong:
+        raise Problem(
+            422,
+            "unknown-notification-kind",
+            "Unknown kind or channel",
+            f"Kinds must be among {', '.join(kinds.ALL_KINDS)}; channels among {', '.join(kinds.CHANNELS)}.",
+        )
+
+
+async def effective_preferences(session: AsyncSession, *, principal: Principal) -> dict[str, object]:
+    preference = (
+        await repository.preferences_of(session, tenant=principal.tenant, user_ids=[principal.user_id])
+    ).get(principal.user_id)
+    defaults = await repository.network_defaults(session, tenant=principal.tenant)
+    return {
+        "email": preference.email if preference else None,
+        "channels": {kind: channel_for(kind, preference, defaults) for kind in kinds.ALL_KINDS},
+        "digest_hour": _digest_hour(preference, defaults),
+    }
+
+
+async def update_preferences(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    email: str | None,
+    channels: dict[str, str],
+    digest_hour: int | None,
+) -> None:
+    _check_channels(channels)
+    await repository.save_preference(
+        session,
+        tenant=principal.tenant,
+        user_id=principal.user_id,
+        values={"email": email, "channels": channels, "digest_hour": digest_hour},
+    )
+
+
+def _require_operator(principal: Principal) -> None:
+    if not principal.has_role("operator"):
+        raise Problem(403, "forbidden", "Operators only", "Only the network's operator sets its defaults.")
+
+
+async def network_defaults(session: AsyncSession, *, principal: Principal) -> dict[str, object]:
+    defaults = await repository.network_defaults(session, tenant=principal.tenant)
+    return {
+        "channels": {kind: channel_for(kind, None, defaults) for kind in kinds.ALL_KINDS},
+        "digest_hour": defaults.digest_hour if defaults else kinds.DEFAULT_DIGEST_HOUR,
+        "retention_days": defaults.retention_days if defaults else kinds.DEFAULT_RETENTION_DAYS,
+    }
+
+
+async def update_network_defaults(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    channels: dict[str, str],
+    digest_hour: int,
+    retention_days: int,
+) -> None:
+    _require_operator(principal)
+    _check_channels(channels)
+    await repository.save_network_defaults(
+        session,
+        tenant=principal.tenant,
+        values={"channels": channels, "digest_hour": digest_hour, "retention_days": retention_days},
+    )
+
+
+def _digest_hour(preference: Preference | None, defaults: NetworkDefaults | None) -> int:
+    if preference is not None and preference.digest_hour is not None:
+        return preference.digest_hour
+    return defaults.digest_hour if defaults else kinds.DEFAULT_DIGEST_HOUR
+
+
+# --- e-mail (worker) ---------------------------------------------------------------------------------
+
+
+async def send_pending_emails(session: AsyncSession, *, settings: Settings, limit: int = 100) -> int:
+    """Send what is queued, each row locked so no other replica sends it too. Someone who may no longer hear
+    about it (left the team, suspended, support stopped) is skipped, even though it was queued before."""
+    sent = 0
+    for delivery, may_hear in await repository.claim_pending_emails(session, limit=limit):
+        preference = (
+            await repository.preferences_of(session, tenant=delivery.tenant, user_ids=[delivery.user_id])
+        ).get(delivery.user_id)
+        if not may_hear or preference is None or not preference.email:
+            await repository.settle_email(session, delivery=delivery, outcome="withheld")
+            continue
+        try:
+            await mail.send(
+                settings,
+                mail.something_new(
+                    settings,
+                    to=preference.email,
+                    message_key=f"{delivery.source_event_id}.{delivery.user_id}",
+                ),
+            )
+        except (aiosmtplib.SMTPException, OSError):
+            # Left pending for the next round; one unreachable address must not hold back everyone else's.
+            log.warning("e-mail not sent; will retry", exc_info=True)
+            continue
+        await repository.settle_email(session, delivery=delivery, outcome="sent")
+        sent += 1
+    return sent
+
+
+async def send_applicant_emails(session: AsyncSession, *, settings: Settings, limit: int = 20) -> int:
+    """Tell applicants the operator's decision (Ko9), once per decision event, whichever replica locks it."""
+    sent = 0
+    for pending in await repository.claim_pending_applicant_emails(session, limit=limit):
+        try:
+            await mail.send(
+                settings,
+                mail.application_decided(
+                    settings,
+                    to=pending.address,
+                    approved=pending.decision == "approved",
+                    message_key=f"{pending.source_event_id}.applicant",
+                ),
+            )
+        except (aiosmtplib.SMTPException, OSError):
+            log.warning("applicant e-mail not sent; will retry", exc_info=True)
+            continue
+        pending.sent_at = datetime.now(UTC)
+        sent += 1
+    return sent
+
+
+async def send_due_digests(session: AsyncSession, *, settings: Settings, now: datetime | None = None) -> int:
+    """Once a day per person, at or after their digest hour (local time): how many new things wait in Yui."""
+    now = now or datetime.now(UTC)
+    local = now.astimezone(ZoneInfo(settings.timezone))
+    sent = 0
+    defaults_by_tenant: dict[str, NetworkDefaults | None] = {}
+    for preference in await repository.digest_candidates(session):
+        if preference.tenant not in defaults_by_tenant:
+            defaults_by_tenant[preference.tenant] = await repository.network_defaults(
+                session, tenant=preference.tenant
+            )
+        defaults = defaults_by_tenant[preference.tenant]
+        if local.hour < _digest_hour(preference, defaults):
+            continue
+        digest_kinds = [
+            kind
+            for kind in kinds.ALL_KINDS
+            if kind not in kinds.IMMEDIATE_KINDS and channel_for(kind, preference, defaults) == kinds.EMAIL
+        ]
+        if not digest_kinds:
+            continue
+        try:
+            # A savepoint per person: a failed send gives back only that person's claim, to retry next round.
+            async with session.begin_nested():
+                sent += await _send_digest(
+                    session, settings=settings, preference=preference, digest_kinds=digest_kinds, now=now
+                )
+        except (aiosmtplib.SMTPException, OSError):
+            log.warning("digest not sent; will retry", exc_info=True)
+    return sent
+
+
+async def _send_digest(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    preference: Preference,
+    digest_kinds: list[str],
+    now: datetime,
+) -> int:
+    local_day = now.astimezone(ZoneInfo(settings.timezone)).date()
+    since = await repository.last_digest_until(session, tenant=preference.tenant, user_id=preference.user_id)
+    if not await repository.claim_digest(
+        session, tenant=preference.tenant, user_id=preference.user_id, day=local_day, covered_until=now
+    ):
+        return 0
+    waiting = await repository.digest_kinds_since(
+        session,
+        tenant=preference.tenant,
+        user_id=preference.user_id,
+        kinds=digest_kinds,
+        since=since,
+        until=now,
+    )
+    if not waiting or not preference.email:
+        return 0
+    await mail.send(
+        settings,
+        mail.daily_digest(
+            settings,
+            to=preference.email,
+            count=len(waiting),
+            message_key=f"digest.{local_day.isoformat()}.{preference.user_id}",
+        ),
+    )
+    return 1
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    return await repository.purge_expired(session)

@@ -1,0 +1,1 @@
+"""Yui portal: the public site and the staff UI, served through the gateway."""

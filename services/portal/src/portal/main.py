@@ -1,0 +1,21 @@
+"""create_app(): the portal (public site and staff UI)."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from yui_common.app import create_service_app
+from yui_common.web import install_web
+
+from portal.api.public import router
+from portal.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = create_service_app(
+        settings=settings or Settings(),
+        title="Yui portal",
+        description="The public site and the staff UI.",
+        routers=[router],
+    )
+    install_web(app, Path(__file__).parent / "templates")
+    return app

@@ -1,0 +1,1 @@
+"""Yui timeline: posts per subject, replies, read marks, attachments in object storage, groups."""

@@ -1,0 +1,172 @@
+"""Attachments: streamed uploads to a subject's timeline or a group; downloads after authorization."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import StreamingResponse
+from yui_common.auth import CurrentPrincipal
+from yui_common.db import DbSession
+
+from timeline import objects, service
+from timeline.api.dependencies import AppSettings, Signer, Store
+from timeline.schemas import REFERENCE_HEADER, AttachmentRead, DownloadLink
+
+router = APIRouter(tags=["attachments"])
+UPLOAD_DOC = (
+    "The request body is the file itself (any Content-Type), streamed to object storage as it arrives. "
+    "The type is recognised from the content against an allow-list (images, PDF, office documents, common "
+    "video); the network's size limit applies (default 100 MB). Attach the returned id to a post. A client "
+    "shows upload progress from the bytes it has sent."
+)
+# The body is the file's bytes, read as a stream (not a form), so OpenAPI is told so by hand.
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+RESPONSES = {
+    404: {"description": "Not on the care team or group"},
+    413: {"description": "Larger than the network allows"},
+    415: {"description": "Not an allowed type (recognised by content)"},
+    422: {"description": "A file name with a path trick, or an empty file"},
+}
+
+
+def _declared_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    return int(value) if value and value.isdigit() else None
+
+
+async def _upload(
+    request: Request,
+    board: service.Board,
+    filename: str,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    signer: Signer,
+    store: Store,
+    settings: AppSettings,
+) -> AttachmentRead:
+    attachment = await service.upload_attachment(
+        session,
+        principal=principal,
+        signer=signer,
+        store=store,
+        settings=settings,
+        board=board,
+        filename=filename,
+        declared_length=_declared_length(request),
+        chunks=request.stream(),
+    )
+    return AttachmentRead.model_validate(attachment).model_copy(
+        update={"has_thumbnail": attachment.thumbnail_key is not None}
+    )
+
+
+@router.post(
+    "/subjects/{subject_id}/attachments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AttachmentRead,
+    responses=RESPONSES,
+    description=UPLOAD_DOC,
+    openapi_extra=UPLOAD_BODY,
+)
+async def upload_to_subject(
+    subject_id: UUID,
+    request: Request,
+    filename: Annotated[str, Query(max_length=300)],
+    session: DbSession,
+    principal: CurrentPrincipal,
+    signer: Signer,
+    store: Store,
+    settings: AppSettings,
+) -> AttachmentRead:
+    board = service.Board(principal.tenant, subject_id=subject_id)
+    return await _upload(request, board, filename, session, principal, signer, store, settings)
+
+
+@router.post(
+    "/groups/{group_id}/attachments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AttachmentRead,
+    responses=RESPONSES,
+    description=UPLOAD_DOC,
+    openapi_extra=UPLOAD_BODY,
+)
+async def upload_to_group(
+    group_id: UUID,
+    request: Request,
+    filename: Annotated[str, Query(max_length=300)],
+    session: DbSession,
+    principal: CurrentPrincipal,
+    signer: Signer,
+    store: Store,
+    settings: AppSettings,
+) -> AttachmentRead:
+    board = service.Board(principal.tenant, group_id=group_id)
+    return await _upload(request, board, filename, session, principal, signer, store, settings)
+
+
+@router.get("/attachments/{attachment_id}", response_model=AttachmentRead, responses=RESPONSES)
+async def attachment(attachment_id: UUID, session: DbSession, principal: CurrentPrincipal) -> AttachmentRead:
+    found = await service.reach_attachment(session, principal=principal, attachment_id=attachment_id)
+    return AttachmentRead.model_validate(found).model_copy(
+        update={"has_thumbnail": found.thumbnail_key is not None}
+    )
+
+
+@router.get("/attachments/{attachment_id}/download", response_model=DownloadLink, responses=RESPONSES)
+async def download_link(
+    attachment_id: UUID, session: DbSession, principal: CurrentPrincipal, store: Store, settings: AppSettings
+) -> DownloadLink:
+    """A presigned URL for this one object, valid for a few minutes (YUI_TIMELINE_DOWNLOAD_URL_TTL_S)."""
+    url, expires_at = await service.download_link(
+        session, principal=principal, store=store, settings=settings, attachment_id=attachment_id
+    )
+    return DownloadLink(url=url, expires_at=expires_at)
+
+
+def content_disposition(filename: str) -> str:
+    """attachment (never inline), an ASCII fallback name and the real one percent-encoded (RFC 6266/8187)."""
+    fallback = (
+        "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in filename) or "file"
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def _stream(store: Store, key: str, content_type: str, filename: str) -> StreamingResponse:
+    return StreamingResponse(
+        objects.stream_object(store, key),
+        media_type=content_type,
+        headers={
+            "Content-Disposition": content_disposition(filename),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+            REFERENCE_HEADER: "true",
+        },
+    )
+
+
+@router.get("/attachments/{attachment_id}/content", responses=RESPONSES, response_class=StreamingResponse)
+async def content(
+    attachment_id: UUID, session: DbSession, principal: CurrentPrincipal, store: Store
+) -> StreamingResponse:
+    """The file itself, streamed through the API (for clients that cannot follow a presigned URL)."""
+    found = await service.attachment_for_download(session, principal=principal, attachment_id=attachment_id)
+    return await _stream(store, found.object_key, found.content_type, found.filename)
+
+
+@router.get("/attachments/{attachment_id}/thumbnail", responses=RESPONSES, response_class=StreamingResponse)
+async def thumbnail(
+    attachment_id: UUID, session: DbSession, principal: CurrentPrincipal, store: Store
+) -> StreamingResponse:
+    found = await service.attachment_for_download(
+        session, principal=principal, attachment_id=attachment_id, thumbnail=True
+    )
+    assert found.thumbnail_key is not None
+    return await _stream(store, found.thumbnail_key, "image/jpeg", f"{found.filename}.thumb.jpg")

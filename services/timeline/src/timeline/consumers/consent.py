@@ -1,0 +1,47 @@
+"""Consent's events: who may see a subject, and the withdrawal cascade."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common.bus.consumer import Subscription
+from yui_common.events import Envelope
+from yui_common.events.consent import (
+    CareTeamMemberAddedV1,
+    CareTeamMemberRemovedV1,
+    ConsentGivenV1,
+    ConsentWithdrawnV1,
+)
+
+from timeline import objects, service
+from timeline.settings import Settings
+
+
+async def on_consent_given(session: AsyncSession, envelope: Envelope, data: ConsentGivenV1) -> None:
+    await service.consent_given(session, tenant=envelope.tenant, subject_id=data.subject_id)
+
+
+async def on_member_added(session: AsyncSession, envelope: Envelope, data: CareTeamMemberAddedV1) -> None:
+    await service.care_team_member_added(
+        session, tenant=envelope.tenant, subject_id=data.subject_id, user_id=data.user_id
+    )
+
+
+async def on_member_removed(session: AsyncSession, envelope: Envelope, data: CareTeamMemberRemovedV1) -> None:
+    await service.care_team_member_removed(session, subject_id=data.subject_id, user_id=data.user_id)
+
+
+async def on_consent_withdrawn(session: AsyncSession, envelope: Envelope, data: ConsentWithdrawnV1) -> None:
+    # In delete mode the subject's objects go too; removal is idempotent, so a redelivery is harmless.
+    store = objects.store_for(Settings()) if data.mode == "delete" else None
+    await service.stop_support(session, tenant=envelope.tenant, withdrawal=data, store=store)
+
+
+subscription = Subscription(
+    queue="timeline.consent-events",
+    handlers={
+        ConsentGivenV1.event_type: on_consent_given,
+        CareTeamMemberAddedV1.event_type: on_member_added,
+        CareTeamMemberRemovedV1.event_type: on_member_removed,
+        ConsentWithdrawnV1.event_type: on_consent_withdrawn,
+    },
+)

@@ -1,0 +1,172 @@
+"""Timeline's tables: posts and versions, attachments, read marks, groups, and the consent projection."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+from uuid6 import uuid7
+from yui_common.db import ServiceBase, new_metadata
+from yui_common.schema import infrastructure_tables
+
+
+class Base(ServiceBase):
+    __abstract__ = True
+    metadata = new_metadata()
+
+
+infrastructure_tables(Base.metadata)
+
+
+class Post(Base):
+    """A post on a board: a subject's timeline (subject_id) or a group (group_id).
+
+    The row carries the current version for fast pages; every version, the first included, is also kept
+    unchanged in ``post_versions`` with its hash and signature (T5).
+    """
+
+    __tablename__ = "posts"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.Text)
+    subject_id: Mapped[UUID | None]
+    group_id: Mapped[UUID | None]
+    # Replies point at the first post of their thread; threads are one level deep.
+    parent_id: Mapped[UUID | None]
+    author_id: Mapped[UUID]
+    facility_id: Mapped[UUID | None]
+    category: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str] = mapped_column(sa.Text)
+    search_text: Mapped[str] = mapped_column(sa.Text, server_default="")
+    version: Mapped[int] = mapped_column(server_default="1")
+    mentioned_user_ids: Mapped[list[UUID]] = mapped_column(ARRAY(sa.Uuid), server_default="{}")
+    # A support request (T2) is addressed to a user or a facility; its status moves open → answered →
+    # adopted | declined.
+    addressed_user_id: Mapped[UUID | None]
+    addressed_facility_id: Mapped[UUID | None]
+    request_status: Mapped[str | None] = mapped_column(sa.String(16))
+    request_updated_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    deleted_by: Mapped[UUID | None]
+    support_stopped_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.Index("ix_posts_subject_created", "subject_id", sa.text("created_at DESC"), "id"),
+        sa.Index(
+            "ix_posts_group_created",
+            "group_id",
+            sa.text("created_at DESC"),
+            "id",
+            postgresql_where=sa.text("group_id IS NOT NULL"),
+        ),
+        sa.Index("ix_posts_parent", "parent_id", postgresql_where=sa.text("parent_id IS NOT NULL")),
+        sa.Index("ix_posts_created", "created_at"),
+        sa.Index(
+            "ix_posts_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        sa.CheckConstraint("(subject_id IS NULL) <> (group_id IS NULL)", name="one_board"),
+    )
+
+
+class PostVersion(Base):
+    """One version of a post, never updated: its content, SHA-256 and the service's Ed25519 signature."""
+
+    __tablename__ = "post_versions"
+
+    post_id: Mapped[UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[UUID]
+    category: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str] = mapped_column(sa.Text)
+    attachment_ids: Mapped[list[UUID]] = mapped_column(ARRAY(sa.Uuid), server_default="{}")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    content_sha256: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.Text)
+
+
+class Attachment(Base):
+    """A file in object storage, on a board; attached to a post when the post is created."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.Text)
+    subject_id: Mapped[UUID | None] = mapped_column(index=True)
+    group_id: Mapped[UUID | None] = mapped_column(index=True)
+    post_id: Mapped[UUID | None] = mapped_column(index=True)
+    uploaded_by: Mapped[UUID]
+    filename: Mapped[str] = mapped_column(sa.Text)
+    content_type: Mapped[str] = mapped_column(sa.Text)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    object_key: Mapped[str] = mapped_column(sa.Text, unique=True)
+    thumbnail_key: Mapped[str | None] = mapped_column(sa.Text)
+    content_sha256: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ReadMark(Base):
+    """Who has read a post and when (既読)."""
+
+    __tablename__ = "read_marks"
+
+    post_id: Mapped[UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(primary_key=True, index=True)
+    read_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class Group(Base):
+    """A board not tied to a subject (T6): training, information exchange, administrative contact."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.Text)
+    name: Mapped[str] = mapped_column(sa.Text)
+    purpose: Mapped[str] = mapped_column(sa.String(32))
+    description: Mapped[str] = mapped_column(sa.Text, server_default="")
+    created_by: Mapped[UUID]
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class GroupMember(Base):
+    """A member of a group, or someone invited who has not yet accepted."""
+
+    __tablename__ = "group_members"
+
+    group_id: Mapped[UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(primary_key=True, index=True)
+    status: Mapped[str] = mapped_column(sa.String(16))  # invited | member
+    invited_by: Mapped[UUID | None]
+    invited_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    joined_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class SubjectAccess(Base):
+    """What timeline knows of a subject's consent, fed by consent's events."""
+
+    __tablename__ = "subject_access"
+
+    subject_id: Mapped[UUID] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.Text)
+    consent_active: Mapped[bool] = mapped_column(server_default=sa.false())
+    support_stopped_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class CareTeamMember(Base):
+    """Projection of consent's care teams: who may see a subject's timeline."""
+
+    __tablename__ = "care_team_members"
+
+    subject_id: Mapped[UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(primary_key=True, index=True)
+    tenant: Mapped[str] = mapped_column(sa.Text)

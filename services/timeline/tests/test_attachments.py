@@ -1,0 +1,251 @@
+"""t7 attachments: streamed into object storage, typed by content, limited per network, safe names and
+downloads; the access-control matrix over attachments (non-members 404, presigned URLs expire and name one
+object)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+import httpx
+import pytest
+from sqlalchemy import text
+from timeline.settings import NetworkPolicy
+
+from services.timeline.tests.timeline_support import (
+    ELF,
+    PDF,
+    WINDOWS_EXE,
+    assert_problem,
+    create_post,
+    png_bytes,
+    subject_with_team,
+)
+from tests.support.stack import Stack, Staff
+
+
+async def upload(
+    stack: Stack, staff: Staff, subject_id: UUID, content: object, filename: str
+) -> httpx.Response:
+    return await stack["timeline"].client.post(
+        f"/subjects/{subject_id}/attachments",
+        params={"filename": filename},
+        content=content,  # type: ignore[arg-type]
+        headers={**staff.headers, "Content-Type": "application/octet-stream"},
+    )
+
+
+async def stored_objects(stack: Stack, prefix: str) -> list[str]:
+    store = stack["timeline"].app.state.object_store
+
+    def names() -> list[str]:
+        return [o.object_name for o in store.client.list_objects(store.bucket, prefix=prefix, recursive=True)]
+
+    return await asyncio.to_thread(names)
+
+
+async def attachment_rows(stack: Stack, subject_id: UUID) -> int:
+    async with stack["timeline"].sessionmaker() as session:
+        count = await session.execute(
+            text("SELECT count(*) FROM attachments WHERE subject_id = :s"), {"s": subject_id}
+        )
+        return int(count.scalar() or 0)
+
+
+class TestT7Uploads:
+    async def test_t7_an_image_is_stored_hashed_signed_thumbnailed_and_downloaded_safely(
+        self, stack: Stack
+    ) -> None:
+        nurse, doctor = stack.staff(), stack.staff()
+        subject_id = await subject_with_team(stack, nurse, doctor)
+        client = stack["timeline"].client
+        image = png_bytes()
+        uploaded = await upload(stack, nurse, subject_id, image, "褥瘡 写真.png")
+        assert uploaded.status_code == 201, uploaded.text
+        attachment = uploaded.json()
+        assert attachment["content_type"] == "image/png" and attachment["size"] == len(image)
+        assert attachment["content_sha256"] == hashlib.sha256(image).hexdigest()
+        assert attachment["has_thumbnail"] is True and attachment["post_id"] is None
+        [key] = [
+            k for k in await stored_objects(stack, f"demo/subjects/{subject_id}/") if not k.endswith(".jpg")
+        ]
+        assert key == f"demo/subjects/{subject_id}/{attachment['id']}"  # the server's key, never the name
+
+        post = await create_post(
+            stack, nurse, subject_id, "写真を添付します", attachment_ids=[attachment["id"]]
+        )
+        assert [a["id"] for a in post["attachments"]] == [attachment["id"]]
+        again = await client.post(
+            f"/subjects/{subject_id}/posts",
+            json={"body": "x", "attachment_ids": [attachment["id"]]},
+            headers=nurse.headers,
+        )
+        assert_problem(again, 422, "unknown-attachment")
+
+        link = (await client.get(f"/attachments/{attachment['id']}/download", headers=doctor.headers)).json()
+        async with httpx.AsyncClient() as s3:
+            fetched = await s3.get(link["url"])
+        assert fetched.status_code == 200 and fetched.content == image
+        assert "attachment; filename*=UTF-8''%E8%A4%A5" in fetched.headers["content-disposition"]
+
+        streamed = await client.get(f"/attachments/{attachment['id']}/content", headers=doctor.headers)
+        assert streamed.content == image
+        assert streamed.headers["content-disposition"].startswith('attachment; filename="')
+        assert streamed.headers["x-content-type-options"] == "nosniff"
+        thumbnail = await client.get(f"/attachments/{attachment['id']}/thumbnail", headers=doctor.headers)
+        assert thumbnail.content.startswith(b"\xff\xd8\xff") and len(thumbnail.content) < len(image)
+
+        verified = (await client.get(f"/posts/{post['id']}/verify", headers=doctor.headers)).json()
+        assert verified["intact"] is True
+        assert verified["attachments"] == [
+            {"id": attachment["id"], "signature_valid": True, "stored_object_matches": True}
+        ]
+
+    async def test_t7_a_streamed_upload_without_length_and_office_and_pdf_files_are_accepted(
+        self, stack: Stack
+    ) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        block = PDF + b"%" * (1024 * 1024)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(3):  # 3 MiB in pieces, sent chunked: no Content-Length
+                yield block[: len(block) // 2]
+                yield block[len(block) // 2 :]
+
+        uploaded = await upload(stack, nurse, subject_id, chunks(), "検査結果.pdf")
+        assert uploaded.status_code == 201, uploaded.text
+        assert uploaded.json()["size"] == 3 * len(block)
+        assert uploaded.json()["content_sha256"] == hashlib.sha256(block * 3).hexdigest()
+        docx = (
+            b"PK\x03\x04" + b"\x00" * 22 + (19).to_bytes(2, "little") + b"\x00\x00" + b"[Content_Types].xml"
+        )
+        docx += b"<Types/>" + b"PK\x03\x04 word/document.xml"
+        office = await upload(stack, nurse, subject_id, docx, "指示書.docx")
+        assert office.json()["content_type"].endswith("wordprocessingml.document")
+
+    @pytest.mark.parametrize(
+        ("content", "filename", "status", "slug"),
+        [
+            (WINDOWS_EXE, "report.pdf", 415, "unsupported-content"),
+            (ELF, "photo.jpg", 415, "unsupported-content"),
+            (
+                b"PK\x03\x04" + b"\x00" * 22 + b"\x07\x00\x00\x00evil.sh#!/bin/sh",
+                "a.docx",
+                415,
+                "unsupported-content",
+            ),
+            ("ただのテキスト".encode(), "memo.txt", 415, "unsupported-content"),
+            (PDF, "../../etc/passwd.pdf", 422, "bad-filename"),
+            (PDF, "..\\..\\boot.pdf", 422, "bad-filename"),
+            (PDF, "dir/report.pdf", 422, "bad-filename"),
+            (PDF, "report\u202efdp.exe", 422, "bad-filename"),
+            (PDF, "report\x00.pdf", 422, "bad-filename"),
+            (PDF, ".htaccess", 422, "bad-filename"),
+            (b"", "empty.pdf", 422, "empty-file"),
+        ],
+        ids=[
+            "renamed-exe",
+            "renamed-elf",
+            "plain-zip",
+            "text",
+            "dotdot",
+            "backslash",
+            "folder",
+            "rtl-override",
+            "nul",
+            "hidden",
+            "empty",
+        ],
+    )
+    async def test_t7_refused_uploads_answer_a_problem_and_store_nothing(
+        self, stack: Stack, content: bytes, filename: str, status: int, slug: str
+    ) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        assert_problem(await upload(stack, nurse, subject_id, content, filename), status, slug)
+        assert await stored_objects(stack, f"demo/subjects/{subject_id}/") == []
+        assert await attachment_rows(stack, subject_id) == 0
+
+    async def test_t7_an_upload_over_the_networks_limit_is_refused_and_nothing_stays(
+        self, stack: Stack
+    ) -> None:
+        settings = stack["timeline"].app.state.settings
+        settings.network_policies["tiny-network"] = NetworkPolicy(max_upload_bytes=64 * 1024)
+        nurse = stack.staff(tenant="tiny-network")
+        subject_id = await subject_with_team(stack, nurse)
+        big = PDF + b"0" * (3 * 1024 * 1024)
+
+        declared = await upload(stack, nurse, subject_id, big, "big.pdf")
+        assert assert_problem(declared, 413, "payload-too-large")["max_bytes"] == 64 * 1024
+
+        async def undeclared() -> AsyncIterator[bytes]:
+            for offset in range(0, len(big), 256 * 1024):
+                yield big[offset : offset + 256 * 1024]
+
+        assert_problem(
+            await upload(stack, nurse, subject_id, undeclared(), "big.pdf"), 413, "payload-too-large"
+        )
+        assert await stored_objects(stack, f"tiny-network/subjects/{subject_id}/") == []
+        assert await attachment_rows(stack, subject_id) == 0
+        small = await upload(stack, nurse, subject_id, PDF, "small.pdf")
+        assert small.status_code == 201
+
+
+class TestAccessMatrixAttachments:
+    async def test_outsiders_get_404_and_cannot_upload(self, stack: Stack) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        attachment = (await upload(stack, nurse, subject_id, png_bytes(), "a.png")).json()
+        await create_post(stack, nurse, subject_id, "添付", attachment_ids=[attachment["id"]])
+        client = stack["timeline"].client
+        for outsider in (stack.staff(), stack.staff(tenant="other-network", user_id=nurse.user_id)):
+            for route in ("", "/download", "/content", "/thumbnail"):
+                response = await client.get(
+                    f"/attachments/{attachment['id']}{route}", headers=outsider.headers
+                )
+                assert_problem(response, 404, "not-found")
+            assert_problem(await upload(stack, outsider, subject_id, PDF, "x.pdf"), 404, "not-found")
+
+    async def test_a_teammates_unattached_upload_is_not_reachable(self, stack: Stack) -> None:
+        nurse, doctor = stack.staff(), stack.staff()
+        subject_id = await subject_with_team(stack, nurse, doctor)
+        pending = (await upload(stack, nurse, subject_id, PDF, "draft.pdf")).json()
+        response = await stack["timeline"].client.get(f"/attachments/{pending['id']}", headers=doctor.headers)
+        assert_problem(response, 404, "not-found")
+        used = await stack["timeline"].client.post(
+            f"/subjects/{subject_id}/posts",
+            json={"body": "x", "attachment_ids": [pending["id"]]},
+            headers=doctor.headers,
+        )
+        assert_problem(used, 422, "unknown-attachment")
+
+    async def test_presigned_urls_expire_and_a_url_cannot_be_bent_to_another_subjects_object(
+        self, stack: Stack
+    ) -> None:
+        nurse = stack.staff()
+        first, second = await subject_with_team(stack, nurse), await subject_with_team(stack, nurse)
+        client = stack["timeline"].client
+        mine = (await upload(stack, nurse, first, PDF, "a.pdf")).json()
+        theirs = (await upload(stack, nurse, second, PDF + b"second", "b.pdf")).json()
+        for subject_id, attachment in ((first, mine), (second, theirs)):
+            await create_post(stack, nurse, subject_id, "添付", attachment_ids=[attachment["id"]])
+
+        link = (await client.get(f"/attachments/{mine['id']}/download", headers=nurse.headers)).json()
+        bent = link["url"].replace(f"subjects/{first}/{mine['id']}", f"subjects/{second}/{theirs['id']}")
+        assert bent != link["url"]
+        async with httpx.AsyncClient() as s3:
+            assert (await s3.get(link["url"])).status_code == 200
+            assert (await s3.get(bent)).status_code == 403
+
+        settings = stack["timeline"].app.state.settings
+        settings.download_url_ttl_s = 1
+        try:
+            short = (await client.get(f"/attachments/{mine['id']}/download", headers=nurse.headers)).json()
+        finally:
+            settings.download_url_ttl_s = 300
+        await asyncio.sleep(2.5)  # waiting past the expiry is the scenario, not a speed threshold
+        async with httpx.AsyncClient() as s3:
+            assert (await s3.get(short["url"])).status_code == 403

@@ -1,0 +1,154 @@
+"""The Yui stack in one test process: every service's API (ASGI, lifespan run) and worker, on real infrastructure."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from yui_common.db import asyncpg_dsn
+from yui_common.migrations import migrate
+from yui_common.settings import CommonSettings
+from yui_common.worker import Worker, declare_topology
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = ("identity", "consent", "timeline", "portal", "notify")
+
+
+def service_module(service: str, name: str) -> Any:
+    return importlib.import_module(f"{service}.{name}")
+
+
+def settings_for(service: str) -> CommonSettings:
+    settings: CommonSettings = service_module(service, "settings").Settings()
+    return settings
+
+
+async def reset_database(settings: CommonSettings) -> None:
+    server = asyncpg_dsn(settings.postgres_url.rstrip("/") + "/postgres")
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class ServiceHandle:
+    name: str
+    settings: CommonSettings
+    app: FastAPI
+    client: httpx.AsyncClient
+    worker: Worker | None = None
+
+    @property
+    def sessionmaker(self) -> Any:
+        return self.app.state.sessionmaker
+
+
+@dataclass
+class Staff:
+    """A signed-in person as the services see them: a token for one user of one facility in one network."""
+
+    user_id: UUID
+    tenant: str
+    facility_id: UUID
+    roles: tuple[str, ...]
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Stack:
+    services: dict[str, ServiceHandle] = field(default_factory=dict)
+    signing_key: Any = None
+    _exit: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    def __getitem__(self, name: str) -> ServiceHandle:
+        return self.services[name]
+
+    async def start(self, *, with_workers: bool = True) -> None:
+        from identity import tokens
+
+        settings = {svc: settings_for(svc) for svc in SERVICES}
+        for svc, s in settings.items():
+            await reset_database(s)
+            await asyncio.to_thread(migrate, REPO / "services" / svc, s)
+        self.signing_key = tokens.new_signing_key()
+        jwks = {"keys": [tokens.public_jwk(self.signing_key)]}
+        for svc in SERVICES:
+            app = service_module(svc, "main").create_app(settings[svc])
+            await self._exit.enter_async_context(LifespanManager(app, startup_timeout=60))
+            app.state.token_verifier.keys.load(jwks)
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{svc}.test")
+            await self._exit.enter_async_context(client)
+            self.services[svc] = ServiceHandle(svc, settings[svc], app, client)
+        for svc in SERVICES:
+            worker: Worker = service_module(svc, "worker").build_worker(settings[svc])
+            await declare_topology(settings[svc], worker.subscriptions)
+            if with_workers:
+                await worker.start()
+                self._exit.push_async_callback(worker.stop)
+                self.services[svc].worker = worker
+            else:
+                await worker.engine.dispose()
+
+    async def close(self) -> None:
+        await self._exit.aclose()
+
+    def staff(
+        self,
+        *,
+        tenant: str = "demo",
+        facility_id: UUID | None = None,
+        roles: tuple[str, ...] = ("staff",),
+        user_id: UUID | None = None,
+        cert_fingerprint: str | None = None,
+    ) -> Staff:
+        from identity import tokens
+
+        user_id = user_id or uuid4()
+        facility_id = facility_id or uuid4()
+        token = tokens.sign_access_token(
+            self.signing_key,
+            issuer="yui-identity",
+            audience="yui",
+            user_id=user_id,
+            tenant=tenant,
+            facility_id=facility_id,
+            roles=list(roles),
+            name="テスト 職員",
+            ttl_s=3600,
+            cert_fingerprint=cert_fingerprint,
+        )
+        return Staff(user_id, tenant, facility_id, roles, token)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any] | Any], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+) -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
