@@ -21,6 +21,11 @@ def infra(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[
             infrastructure.ensure_vhost(found.amqp_vhost)
         infrastructure.export(found)
         yield found
+        if found.uses_local_rabbitmq:
+            # Leave the shared broker and server as we found them: a machine that ran many suites would
+            # otherwise collect thousands of idle quorum queues and databases.
+            infrastructure.rabbitmqctl("delete_vhost", found.amqp_vhost)
+            infrastructure.drop_databases(found)
 
 
 @pytest.fixture(scope="session")

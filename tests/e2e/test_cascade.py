@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from yui_common.events import Envelope
 from yui_common.events.consent import ConsentWithdrawnV1
 
+from tests.support.bus import publish_direct
 from tests.support.stack import Stack, Staff, eventually
 
 
@@ -144,14 +145,8 @@ class TestWithdrawalCascade:
 
 
 async def republish(stack: Stack, envelope: Envelope) -> None:
-    import aio_pika
-    from yui_common.bus.publisher import publish_envelope
-
-    connection = await aio_pika.connect(stack["consent"].settings.amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(stack["consent"].settings.exchange)
-        await publish_envelope(exchange, envelope, {})
+    settings = stack["consent"].settings
+    await publish_direct(settings.amqp_url, envelope, exchange=settings.exchange)
 
 
 def duplicates_seen() -> float:

@@ -45,7 +45,7 @@ async def gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Asy
         servers.append((server, asyncio.create_task(server.serve())))
         env[f"YUI_GATEWAY_{service.upper()}_UPSTREAM"] = f"127.0.0.1:{port}"
     rendered = render(tmp_path_factory.mktemp("gateway"), env)
-    process = subprocess.Popen(rendered.nginx_command(nginx), stderr=subprocess.PIPE)  # noqa: S603
+    process = subprocess.Popen(rendered.nginx_command(nginx), stderr=subprocess.PIPE)
     url = f"https://localhost:{rendered.port}"
 
     async def answering() -> bool:

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,26 @@ def ensure_vhost(vhost: str) -> None:
     result = rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     if result.returncode != 0:
         raise RuntimeError(f"cannot prepare RabbitMQ vhost {vhost}: {result.stderr.strip()}")
+
+
+def drop_databases(infra: Infrastructure) -> None:
+    """Drop the five service databases of this run (exact names: other runs share the prefix's start)."""
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        dsn = infra.postgres_url.replace("postgresql+asyncpg://", "postgresql://").rstrip("/") + "/postgres"
+        conn = await asyncpg.connect(dsn)
+        try:
+            for service in ("identity", "consent", "timeline", "portal", "notify"):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{infra.database_prefix}{service}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    # A thread of its own: the caller may be inside pytest-asyncio's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, drop()).result(timeout=120)
 
 
 def start(stack: ExitStack, worker_id: str, tmp_root: Path) -> Infrastructure:

@@ -10,7 +10,6 @@ from email.message import EmailMessage
 from typing import Any
 from uuid import UUID
 
-import aio_pika
 import httpx
 import pytest
 import uvicorn
@@ -21,10 +20,10 @@ from notify.models import EmailDelivery
 from notify.settings import Settings
 from sqlalchemy import select
 from uuid6 import uuid7
-from yui_common.bus.publisher import message_for
 from yui_common.events import Envelope, EventData, envelope_for
 from yui_common.metrics import CONSUMED
 
+from tests.support.bus import publish_direct
 from tests.support.stack import Stack, Staff, eventually
 
 QUEUES = {
@@ -46,12 +45,7 @@ def envelope(data: EventData, *, tenant: str = "demo", subject: UUID | None = No
 
 async def deliver(stack: Stack, event: Envelope, *, queue: str | None = None) -> None:
     """Straight into the notify queue that consumes this producer (default exchange), as the broker would."""
-    connection = await aio_pika.connect(stack["notify"].settings.amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        await channel.default_exchange.publish(
-            message_for(event, {}), routing_key=queue or QUEUES[event.source]
-        )
+    await publish_direct(stack["notify"].settings.amqp_url, event, queue=queue or QUEUES[event.source])
 
 
 async def deliver_and_wait(stack: Stack, event: Envelope, *, queue: str | None = None) -> None:

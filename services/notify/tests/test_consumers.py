@@ -6,16 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import aio_pika
 from notify.consumers.consent import subscription
 from notify.models import CareTeamMember, Notification
 from sqlalchemy import func, select, text
 from uuid6 import uuid7
-from yui_common.bus.publisher import message_for
 from yui_common.events import Envelope, envelope_for
 from yui_common.events.consent import CareTeamMemberAddedV1, ConsentWithdrawnV1
 from yui_common.metrics import CONSUMED
 
+from tests.support.bus import publish_direct
 from tests.support.stack import Stack, eventually
 
 QUEUE = subscription.queue
@@ -23,10 +22,7 @@ QUEUE = subscription.queue
 
 async def deliver_to_notify(stack: Stack, envelope: Envelope) -> None:
     """Straight into notify's queue (default exchange), as the broker delivers a redelivery."""
-    connection = await aio_pika.connect(stack["notify"].settings.amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        await channel.default_exchange.publish(message_for(envelope, {}), routing_key=QUEUE)
+    await publish_direct(stack["notify"].settings.amqp_url, envelope, queue=QUEUE)
 
 
 def handled(outcome: str) -> float:

@@ -5,25 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-import aio_pika
 from sqlalchemy import text
 from timeline.consumers.consent import subscription
 from uuid6 import uuid7
-from yui_common.bus.publisher import publish_envelope
 from yui_common.events import Envelope, EventData, envelope_for
 from yui_common.events.consent import CareTeamMemberAddedV1, ConsentGivenV1, ConsentWithdrawnV1
 
+from tests.support.bus import publish_direct
 from tests.support.stack import Stack, eventually
 
 
 async def publish(stack: Stack, data: EventData, subject_id: UUID) -> Envelope:
     """As consent's relay would: onto the exchange, routed by event type."""
     envelope = envelope_for(data, tenant="demo", subject=str(subject_id))
-    connection = await aio_pika.connect(stack["timeline"].settings.amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(stack["timeline"].settings.exchange)
-        await publish_envelope(exchange, envelope, {})
+    settings = stack["timeline"].settings
+    await publish_direct(settings.amqp_url, envelope, exchange=settings.exchange)
     return envelope
 
 

@@ -6,18 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-import aio_pika
 from sqlalchemy import text
 from timeline import service
 from timeline.settings import NetworkPolicy
 from timeline.worker import apply_retention
 from uuid6 import uuid7
-from yui_common.bus.publisher import publish_envelope
 from yui_common.events.consent import ConsentWithdrawnV1
 
 from services.timeline.tests.test_attachments import stored_objects, upload
 from services.timeline.tests.test_consumers import publish
 from services.timeline.tests.timeline_support import assert_problem, create_post, png_bytes, subject_with_team
+from tests.support.bus import publish_direct
 from tests.support.stack import Stack, eventually
 
 
@@ -193,11 +192,8 @@ class TestC4Withdrawal:
             return CONSUMED.labels("timeline.consent-events", "duplicate")._value.get()  # type: ignore[attr-defined]
 
         seen = duplicates()
-        connection = await aio_pika.connect(stack["timeline"].settings.amqp_url)
-        async with connection:
-            channel = await connection.channel(publisher_confirms=True)
-            exchange = await channel.get_exchange(stack["timeline"].settings.exchange)
-            await publish_envelope(exchange, envelope, {})
+        settings = stack["timeline"].settings
+        await publish_direct(settings.amqp_url, envelope, exchange=settings.exchange)
         await eventually(lambda: duplicates() > seen, what="timeline to drop the replay")
         assert await reports() == 1
         # Even past the inbox, running the deletion again is harmless: objects already gone are no error.
