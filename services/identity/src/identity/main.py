@@ -9,6 +9,7 @@ from yui_common.web import install_web
 from identity.api.admin import router as admin_router
 from identity.api.auth import router as auth_router
 from identity.api.certificates import router as certificates_router
+from identity.api.directory import router as directory_router
 from identity.api.facilities import router as facilities_router
 from identity.api.incidents import router as incidents_router
 from identity.api.networks import router as networks_router
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             suspensions_router,
             incidents_router,
             networks_router,
+            directory_router,
         ],
     )
     install_web(app, Path(__file__).parent / "templates")

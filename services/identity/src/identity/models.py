@@ -42,6 +42,8 @@ class Network(Base):
     session_idle_minutes: Mapped[int] = mapped_column(server_default="15")
     session_absolute_hours: Mapped[int] = mapped_column(server_default="12")
     lockout_threshold: Mapped[int] = mapped_column(server_default="5")
+    # P1: some networks list in the public directory only the facilities that agreed to it (Ko21-2).
+    directory_opt_in_only: Mapped[bool] = mapped_column(server_default=sa.false())
 
 
 class Facility(Base):
@@ -65,6 +67,15 @@ class Facility(Base):
     rejection_reason: Mapped[str | None] = mapped_column(sa.Text)
     ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     published: Mapped[bool] = mapped_column(server_default=sa.true())
+    # P1: what of the entry the public directory shows, field by field (To22-3, Ni17-2, Tr22-3) ...
+    publish_name: Mapped[bool] = mapped_column(server_default=sa.true())
+    publish_address: Mapped[bool] = mapped_column(server_default=sa.true())
+    publish_contact: Mapped[bool] = mapped_column(server_default=sa.true())
+    publish_status: Mapped[bool] = mapped_column(server_default=sa.true())
+    # ... when the facility itself said yes (opt-in networks list only those), and the operator's veto (Se17-2).
+    directory_opted_in_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    directory_withheld: Mapped[bool] = mapped_column(server_default=sa.false())
+    directory_withheld_reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class User(Base):
