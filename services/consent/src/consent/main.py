@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 from yui_common.app import create_service_app
+from yui_common.audit_api import audit_entries_router
 
 from consent.api import care_team, exceptional_access, subjects
 from consent.consumers.cascade import subscription
@@ -19,6 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             care_team.router,
             exceptional_access.router,
             exceptional_access.residence_exceptions,
+            audit_entries_router("consent"),
         ],
         consumer_queues=[subscription.queue],
         uses_object_storage=True,

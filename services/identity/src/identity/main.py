@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from yui_common.app import create_service_app
+from yui_common.audit_api import audit_entries_router
 from yui_common.web import install_web
 
 from identity.api.admin import router as admin_router
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             incidents_router,
             networks_router,
             directory_router,
+            audit_entries_router("identity"),
         ],
     )
     install_web(app, Path(__file__).parent / "templates")

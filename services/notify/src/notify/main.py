@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 from yui_common.app import create_service_app
+from yui_common.audit_api import audit_entries_router
 from yui_common.db import asyncpg_dsn
 
 from notify.api.notifications import router as notifications_router
@@ -25,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         title="Yui notify",
         description="In-app, live and e-mail notifications.",
-        routers=[preferences_router, notifications_router],
+        routers=[preferences_router, notifications_router, audit_entries_router("notify")],
         consumer_queues=[s.queue for s in subscriptions],
         on_startup=[start_live_hub],
         on_shutdown=[stop_live_hub],

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from yui_common.app import create_service_app
+from yui_common.audit_api import audit_entries_router
 from yui_common.web import install_web
 
 from portal.api.public import router
@@ -17,5 +18,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="The public site and the staff UI.",
         routers=[router],
     )
+    app.include_router(audit_entries_router("portal"))
     install_web(app, Path(__file__).parent / "templates")
     return app

@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 from yui_common.app import create_service_app
+from yui_common.audit_api import audit_entries_router
 
 from timeline.api import attachments, groups, overview, posts
 from timeline.consumers.consent import subscription
@@ -23,7 +24,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "read marks, support requests, signed versions, attachments in object storage, search and FHIR "
             "export. Shared information is a reference copy (header X-Yui-Reference-Only, reference_notice)."
         ),
-        routers=[posts.router, attachments.router, groups.router, overview.router],
+        routers=[
+            posts.router,
+            attachments.router,
+            groups.router,
+            overview.router,
+            audit_entries_router("timeline"),
+        ],
         consumer_queues=[subscription.queue],
         uses_object_storage=True,
         on_startup=[load_signing_key],
