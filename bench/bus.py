@@ -51,6 +51,7 @@ from yui_common.bus.consumer import Subscription
 from yui_common.bus.topology import DEAD_LETTER_EXCHANGE, declare_consumer_queue, dlq_name
 from yui_common.db import asyncpg_dsn, create_engine, create_sessionmaker, ensure_database
 from yui_common.events import Envelope, EventData, event
+from yui_common.runtime import run
 from yui_common.schema import infrastructure_tables
 from yui_common.settings import CommonSettings
 from yui_common.worker import Worker, declare_topology
@@ -267,11 +268,12 @@ class ConsumerCommits:
         self.at, self.expected, self.done = {}, count, asyncio.Event()
 
     def _committed(self, session: Session) -> None:
-        event_id = session.info.pop("bench_event", None)
-        if event_id is not None:
-            self.at[event_id] = time.time()
-            if len(self.at) >= self.expected:
-                self.done.set()
+        committed_at = time.time()
+        # A batch commits several events at once: each of them counts as committed now.
+        for event_id in session.info.pop("bench_events", ()):
+            self.at[event_id] = committed_at
+        if self.expected and len(self.at) >= self.expected:
+            self.done.set()
 
 
 async def role_consumer(settings: BenchBusSettings) -> None:
@@ -283,7 +285,7 @@ async def role_consumer(settings: BenchBusSettings) -> None:
             text("INSERT INTO bench_effects (event_id, sequence) VALUES (:id, :n)"),
             {"id": envelope.id, "n": data.sequence},
         )
-        session.info["bench_event"] = str(envelope.id)
+        session.info.setdefault("bench_events", []).append(str(envelope.id))
 
     worker = Worker(settings=settings, subscriptions=[bus_subscription(apply_ping)], run_relay=False)
     await worker.start()
@@ -587,6 +589,8 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         "arguments": {"events": args.events, "seconds": args.seconds, "rate": args.rate},
         "settings": {
             "consumer_prefetch": settings.consumer_prefetch,
+            "consumer_batch_max": settings.consumer_batch_max,
+            "consumer_concurrency": settings.consumer_concurrency,
             "outbox_batch_size": settings.outbox_batch_size,
             "database_pool_size_by_role": POOL_SIZES,
             "delivery_limit": settings.delivery_limit,
@@ -673,7 +677,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.role:
-        asyncio.run(ROLES[args.role](bench_settings(args.amqp_base, args.role)))
+        # The roles run on the loop the services run on (yui_common.runtime: uvloop where installed).
+        run(ROLES[args.role](bench_settings(args.amqp_base, args.role)))
         return 0
     result = asyncio.run(orchestrate(args))
     path = write_results(result, "bus")

@@ -72,7 +72,9 @@ def run_cli(
 
         worker = worker_factory(settings)
         assert isinstance(worker, Worker)
-        asyncio.run(serve_worker(worker))
+        from yui_common.runtime import run
+
+        run(serve_worker(worker))
         return 0
     if args.command == "audit-verify":
         return asyncio.run(_audit_verify(settings))

@@ -28,6 +28,10 @@ class CommonSettings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     exchange: str = "yui.events"
     consumer_prefetch: int = 64
+    # Messages that arrive together commit together (each still inbox-claimed); 1 turns batching off.
+    consumer_batch_max: int = 32
+    # Batches in flight at once per queue, so database round trips overlap.
+    consumer_concurrency: int = 4
     delivery_limit: int = 5
     retry_delays_ms: tuple[int, ...] = (1000, 5000, 30000)
 
@@ -91,4 +95,8 @@ class CommonSettings(BaseSettings):
         return f"{self.database_prefix.replace('_', '-')}{self.service_name}"
 
     def engine_options(self) -> dict[str, Any]:
-        return {"pool_size": self.database_pool_size, "max_overflow": self.database_max_overflow, "pool_pre_ping": True}
+        return {
+            "pool_size": self.database_pool_size,
+            "max_overflow": self.database_max_overflow,
+            "pool_pre_ping": True,
+        }

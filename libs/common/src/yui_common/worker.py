@@ -85,6 +85,8 @@ class Worker:
             prefetch=self.settings.consumer_prefetch,
             delivery_limit=self.settings.delivery_limit,
             retry_delays_ms=self.settings.retry_delays_ms,
+            batch_max=self.settings.consumer_batch_max,
+            concurrency=self.settings.consumer_concurrency,
         )
         await self.runner.start()
         if self.run_relay:
