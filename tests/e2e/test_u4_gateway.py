@@ -195,8 +195,8 @@ class TestU4SecurityHeaders:
     async def test_u4_security_headers_on_html_api_and_not_found(self, u4_gateway: Gateway) -> None:
         async with u4_gateway.client() as client:
             responses = {
-                "html page": await client.get("/"),
-                "admin page": await client.get("/admin/login"),
+                "html page": await client.get("/admin/login"),
+                "portal page": await client.get("/"),
                 "api": await client.get("/api/consent/healthz"),
                 "unknown api": await client.get("/api/nowhere/readyz"),
                 "service 404": await client.get("/api/consent/no-such-route"),
