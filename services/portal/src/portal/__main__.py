@@ -1,5 +1,6 @@
-"""Command line: python -m portal migrate|api|worker|audit-verify."""
+"""Command line: python -m portal migrate|api|worker|audit-verify|maintenance."""
 
+import sys
 from pathlib import Path
 
 from yui_common.cli import run_cli
@@ -8,6 +9,11 @@ from portal.settings import Settings
 from portal.worker import build_worker
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["maintenance"]:
+        # The contractor's emergency switch takes its own options, which run_cli's plain sub-commands cannot.
+        from portal.operations.cli import main
+
+        raise SystemExit(main(Settings(), sys.argv[2:]))
     raise SystemExit(
         run_cli(
             service="portal",

@@ -7,7 +7,7 @@ from yui_common.app import create_service_app
 from yui_common.audit_api import audit_entries_router
 from yui_common.web import install_web
 
-from portal.api.public import router
+from portal.api.public import install_public_site, router
 from portal.settings import Settings
 
 
@@ -20,4 +20,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(audit_entries_router("portal"))
     install_web(app, Path(__file__).parent / "templates")
+    install_public_site(app)
     return app

@@ -1,0 +1,24 @@
+"""Events published by the portal service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from yui_common.events import EventData, event
+
+
+@event("portal.maintenance-changed.v1")
+class MaintenanceChangedV1(EventData):
+    """The maintenance mode was switched on or off, for one network or (scope "*") the whole deployment.
+
+    While it is on, the portal answers staff pages and state-changing calls with 503. Other services may
+    react (notify tells users; a service may refuse writes); the envelope's tenant is the network, or the
+    deployment's default network when the scope is "*".
+    """
+
+    scope: str
+    active: bool
+    reason: str
+    switched_by_role: str
+    switched_at: datetime
+    expected_end: datetime | None = None

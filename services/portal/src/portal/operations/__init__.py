@@ -1,0 +1,1 @@
+"""Operations: the maintenance switch (O2), its gate over every request, operator pages and the CLI."""

@@ -1,0 +1,398 @@
+"""Pages of the public site, the terms acceptance page, and the facility forms (application, change, withdrawal)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from yui_common.db import DbSession
+from yui_common.problems import Problem
+from yui_common.web import render
+
+from portal.clients import call_as_staff, forwarded_headers, service_client
+from portal.notices import service as notices
+from portal.public import inquiries
+from portal.public.forms import check_public_csrf, csrf_token, parse_form, set_csrf_cookie
+from portal.public.hours import LOCAL_TIME, SupportHours
+from portal.session import CSRF_FIELD, StaffSession, current_staff, require_staff
+
+router = APIRouter(tags=["public"], include_in_schema=False)
+TENANT = re.compile(r"^[a-z0-9-]{1,63}$")
+FACILITY_KINDS = (
+    "clinic",
+    "hospital",
+    "nursing_station",
+    "pharmacy",
+    "care_manager",
+    "care_facility",
+    "other",
+)
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def public_tenant(request: Request, staff: StaffSession | None) -> str:
+    if staff is not None:
+        return staff.tenant
+    wanted = request.query_params.get("tenant", "")
+    default: str = request.app.state.settings.default_tenant
+    return wanted if TENANT.match(wanted) else default
+
+
+def page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    response = render(request, template, context, status_code=status_code)
+    set_csrf_cookie(request, response)
+    return response
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site (never //host or a scheme), so the redirect cannot leave Yui."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/staff/"
+
+
+# --- overview, joining, notices, terms (P1, P2, P3) ----------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, session: DbSession) -> HTMLResponse:
+    staff = await current_staff(request)
+    tenant = public_tenant(request, staff)
+    latest = (await notices.visible_notices(session, tenant=tenant, viewer=staff))[:5]
+    return page(request, "home.html", {"notices": latest, "staff": staff, "tenant": tenant})
+
+
+@router.get("/join", response_class=HTMLResponse)
+async def join(request: Request) -> HTMLResponse:
+    return page(request, "public/join.html", {})
+
+
+@router.get("/notices", response_class=HTMLResponse)
+async def notice_list(request: Request, session: DbSession) -> HTMLResponse:
+    staff = await current_staff(request)
+    tenant = public_tenant(request, staff)
+    rows = await notices.visible_notices(session, tenant=tenant, viewer=staff)
+    return page(request, "public/notices.html", {"notices": rows, "staff": staff})
+
+
+@router.get("/notices/{notice_id}", response_class=HTMLResponse)
+async def notice_detail(notice_id: UUID, request: Request, session: DbSession) -> HTMLResponse:
+    staff = await current_staff(request)
+    row = await notices.visible_notice(
+        session, tenant=public_tenant(request, staff), viewer=staff, notice_id=notice_id
+    )
+    return page(request, "public/notice.html", {"notice": row})
+
+
+@router.get("/terms", response_class=HTMLResponse)
+async def terms_list(request: Request, session: DbSession) -> HTMLResponse:
+    staff = await current_staff(request)
+    rows = await notices.terms_versions(session, tenant=public_tenant(request, staff))
+    moment = notices.now()
+    in_effect = next((r for r in rows if r.effective_at <= moment), None)
+    return page(request, "public/terms_list.html", {"versions": rows, "in_effect": in_effect, "now": moment})
+
+
+@router.get("/terms/accept", response_class=HTMLResponse)
+async def terms_accept_page(request: Request, session: DbSession) -> Response:
+    staff = await require_staff(request)
+    pending = await notices.pending_terms(session, actor=staff)
+    target = safe_next(request.query_params.get("next"))
+    if pending is None:
+        return RedirectResponse(target, status_code=303)
+    return page(request, "public/terms_accept.html", {"terms": pending, "next": target, "csrf": staff.csrf})
+
+
+@router.post("/terms/accept")
+async def terms_accept(request: Request, session: DbSession) -> Response:
+    staff = await require_staff(request)  # checks the session's CSRF token too
+    form = await request.form()
+    version = str(form.get("version", ""))
+    if form.get("agree") != "yes":
+        pending = await notices.pending_terms(session, actor=staff)
+        if pending is None:
+            return RedirectResponse(safe_next(str(form.get("next", ""))), status_code=303)
+        context = {
+            "terms": pending,
+            "next": safe_next(str(form.get("next", ""))),
+            "csrf": staff.csrf,
+            "error": "terms.error.must_agree",
+        }
+        return page(request, "public/terms_accept.html", context, status_code=422)
+    await notices.accept_terms(session, actor=staff, version=version)
+    return RedirectResponse(safe_next(str(form.get("next", ""))), status_code=303)
+
+
+@router.get("/terms/{version}", response_class=HTMLResponse)
+async def terms_detail(version: str, request: Request, session: DbSession) -> HTMLResponse:
+    staff = await current_staff(request)
+    row = await notices.terms_version(session, tenant=public_tenant(request, staff), version=version)
+    return page(request, "public/terms.html", {"terms": row})
+
+
+# --- the facility directory (P1) ------------------------------------------------------------------------------
+
+
+@router.get("/directory", response_class=HTMLResponse)
+async def directory(request: Request) -> HTMLResponse:
+    staff = await current_staff(request)
+    tenant = public_tenant(request, staff)
+    search = {k: request.query_params.get(k, "").strip()[:100] for k in ("name", "kind", "address")}
+    entries: list[dict[str, Any]] = []
+    unavailable = False
+    try:
+        response = await service_client(request, "identity").get(
+            "/directory", params={"tenant": tenant, **search}, headers=forwarded_headers(request)
+        )
+        if response.status_code == 200:
+            entries = response.json()["entries"]
+        elif response.status_code != 404:
+            unavailable = True
+    except httpx.HTTPError:
+        unavailable = True
+    return page(
+        request,
+        "public/directory.html",
+        {
+            "entries": entries,
+            "search": search,
+            "kinds": FACILITY_KINDS,
+            "unavailable": unavailable,
+            "tenant": tenant,
+        },
+        status_code=503 if unavailable else 200,
+    )
+
+
+# --- inquiries (P5) ---------------------------------------------------------------------------------------------
+
+
+async def _inquiry_context(request: Request, session: DbSession, tenant: str) -> dict[str, Any]:
+    settings = await notices.settings_of(session, tenant)
+    hours = SupportHours.of(settings)
+    moment = notices.now()
+    next_opening = hours.next_opening(moment)
+    return {
+        "settings": settings,
+        "within_hours": hours.is_within(moment),
+        "next_opening": next_opening.astimezone(LOCAL_TIME) if next_opening else None,
+        "weekday_keys": [f"public.weekday.{d}" for d in sorted(settings.support_weekdays)],
+        "tenant": tenant,
+        "csrf": csrf_token(request),
+        "values": {},
+        "errors": {},
+    }
+
+
+@router.get("/inquiries", response_class=HTMLResponse)
+async def inquiry_form(request: Request, session: DbSession) -> HTMLResponse:
+    staff = await current_staff(request)
+    context = await _inquiry_context(request, session, public_tenant(request, staff))
+    return page(request, "public/inquiry.html", context)
+
+
+@router.post("/inquiries", response_class=HTMLResponse)
+async def send_inquiry(request: Request, session: DbSession) -> HTMLResponse:
+    form = await request.form()
+    check_public_csrf(request, _str(form.get(CSRF_FIELD)))
+    staff = await current_staff(request)
+    tenant = public_tenant(request, staff)
+    values = {k: _str(form.get(k)) or "" for k in ("name", "email", "organisation", "subject", "body")}
+    parsed, errors = parse_form(inquiries.InquiryCreate, values)
+    if parsed is None:
+        context = await _inquiry_context(request, session, tenant)
+        context.update(values=values, errors=errors)
+        return page(request, "public/inquiry.html", context, status_code=422)
+    assert isinstance(parsed, inquiries.InquiryCreate)
+    row = await inquiries.receive(
+        session, tenant=tenant, inquiry=parsed, user_id=staff.user_id if staff else None
+    )
+    return page(
+        request,
+        "public/inquiry_sent.html",
+        {"inquiry": row, "expected": row.answer_expected_from.astimezone(LOCAL_TIME)},
+        status_code=201,
+    )
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# --- online forms: facility application, change, withdrawal (P6) ------------------------------------------------
+
+
+class ApplicationForm(BaseModel):
+    """What the portal checks before it sends the application to identity (identity checks it again)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Text200
+    kind: Literal[FACILITY_KINDS]  # type: ignore[valid-type]
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9+()\- ]{6,40}$")]
+    administrator_name: Text200
+    administrator_email: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    ]
+    administrator_login_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9._@-]{3,64}$")
+    ]
+    pledge_accepted: Literal[True]
+
+
+APPLICATION_FIELDS = (
+    "name",
+    "kind",
+    "address",
+    "phone",
+    "administrator_name",
+    "administrator_email",
+    "administrator_login_id",
+)
+
+
+def _application_context(request: Request, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    return {"values": values, "errors": errors, "kinds": FACILITY_KINDS, "csrf": csrf_token(request)}
+
+
+@router.get("/forms/facility-application", response_class=HTMLResponse)
+async def application_form(request: Request) -> HTMLResponse:
+    return page(request, "public/application.html", _application_context(request, {}, {}))
+
+
+@router.post("/forms/facility-application", response_class=HTMLResponse)
+async def send_application(request: Request) -> HTMLResponse:
+    form = await request.form()
+    check_public_csrf(request, _str(form.get(CSRF_FIELD)))
+    staff = await current_staff(request)
+    values: dict[str, Any] = {k: _str(form.get(k)) or "" for k in APPLICATION_FIELDS}
+    values["pledge_accepted"] = form.get("pledge_accepted") == "yes"
+    parsed, errors = parse_form(
+        ApplicationForm, {**values, "pledge_accepted": values["pledge_accepted"] or None}
+    )
+    if parsed is None:
+        return page(request, "public/application.html", _application_context(request, values, errors), 422)
+    body = {**parsed.model_dump(), "tenant": public_tenant(request, staff)}
+    try:
+        response = await service_client(request, "identity").post(
+            "/facility-applications", json=body, headers=forwarded_headers(request)
+        )
+    except httpx.HTTPError:
+        errors = {"form": "public.error.unavailable"}
+        return page(request, "public/application.html", _application_context(request, values, errors), 503)
+    if response.status_code == 409:
+        errors = {"administrator_login_id": "public.error.login_id_taken"}
+        return page(request, "public/application.html", _application_context(request, values, errors), 409)
+    if response.status_code == 422:
+        errors = {
+            str(e["location"][-1]): "public.error.invalid"
+            for e in response.json().get("errors", [])
+            if e["location"]
+        } or {"form": "public.error.invalid"}
+        return page(request, "public/application.html", _application_context(request, values, errors), 422)
+    if response.status_code >= 400:
+        errors = {"form": "public.error.unavailable"}
+        return page(request, "public/application.html", _application_context(request, values, errors), 502)
+    return page(request, "public/application_sent.html", {"facility_name": parsed.model_dump()["name"]}, 202)
+
+
+class ChangeForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text200
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9+()\- ]{6,40}$")]
+    administrator_name: Text200
+    administrator_email: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    ]
+
+
+CHANGE_FIELDS = ("name", "address", "phone", "administrator_name", "administrator_email")
+PUBLICATION_FIELDS = ("listed", "publish_name", "publish_address", "publish_contact", "publish_status")
+
+
+async def _facility_admin(request: Request) -> StaffSession:
+    staff = await require_staff(request)
+    if not staff.has_role("facility_admin"):
+        raise Problem(403, "forbidden", "Forbidden", "Only the facility's administrator sends this form.")
+    return staff
+
+
+async def _load_facility(request: Request, staff: StaffSession) -> tuple[dict[str, Any], dict[str, Any]]:
+    facility = await call_as_staff(request, staff, "identity", "GET", f"/facilities/{staff.facility_id}")
+    publication = await call_as_staff(
+        request, staff, "identity", "GET", f"/facilities/{staff.facility_id}/publication"
+    )
+    if facility.status_code != 200 or publication.status_code != 200:
+        raise Problem(502, "upstream", "Identity unavailable", "The facility's entry could not be read.")
+    return facility.json(), publication.json()
+
+
+@router.get("/forms/facility-change", response_class=HTMLResponse)
+async def change_form(request: Request) -> HTMLResponse:
+    staff = await _facility_admin(request)
+    facility, publication = await _load_facility(request, staff)
+    values = {k: facility.get(k) or "" for k in CHANGE_FIELDS}
+    context = {"values": values, "publication": publication, "errors": {}, "csrf": staff.csrf, "saved": False}
+    return page(request, "public/facility_change.html", context)
+
+
+@router.post("/forms/facility-change", response_class=HTMLResponse)
+async def send_change(request: Request) -> HTMLResponse:
+    staff = await _facility_admin(request)  # checks the session's CSRF token
+    form = await request.form()
+    values: dict[str, Any] = {k: _str(form.get(k)) or "" for k in CHANGE_FIELDS}
+    publication = {k: form.get(k) == "yes" for k in PUBLICATION_FIELDS}
+    parsed, errors = parse_form(ChangeForm, values)
+    context = {
+        "values": values,
+        "publication": publication,
+        "errors": errors,
+        "csrf": staff.csrf,
+        "saved": False,
+    }
+    if parsed is None:
+        return page(request, "public/facility_change.html", context, 422)
+    changed = await call_as_staff(
+        request, staff, "identity", "PATCH", f"/facilities/{staff.facility_id}", json=parsed.model_dump()
+    )
+    published = await call_as_staff(
+        request, staff, "identity", "PATCH", f"/facilities/{staff.facility_id}/publication", json=publication
+    )
+    if changed.status_code != 200 or published.status_code != 200:
+        context["errors"] = {"form": "public.error.rejected"}
+        return page(request, "public/facility_change.html", context, 409)
+    context.update(saved=True, publication=published.json())
+    return page(request, "public/facility_change.html", context)
+
+
+@router.get("/forms/facility-withdrawal", response_class=HTMLResponse)
+async def withdrawal_form(request: Request) -> HTMLResponse:
+    staff = await _facility_admin(request)
+    facility, _ = await _load_facility(request, staff)
+    return page(
+        request, "public/facility_withdrawal.html", {"facility": facility, "csrf": staff.csrf, "errors": {}}
+    )
+
+
+@router.post("/forms/facility-withdrawal", response_class=HTMLResponse)
+async def send_withdrawal(request: Request) -> HTMLResponse:
+    staff = await _facility_admin(request)
+    form = await request.form()
+    if form.get("confirm") != "yes":
+        facility, _ = await _load_facility(request, staff)
+        context = {"facility": facility, "csrf": staff.csrf, "errors": {"confirm": "public.error.must_agree"}}
+        return page(request, "public/facility_withdrawal.html", context, 422)
+    response = await call_as_staff(
+        request, staff, "identity", "POST", f"/facilities/{staff.facility_id}/withdrawal"
+    )
+    if response.status_code != 200:
+        facility, _ = await _load_facility(request, staff)
+        context = {"facility": facility, "csrf": staff.csrf, "errors": {"form": "public.error.rejected"}}
+        return page(request, "public/facility_withdrawal.html", context, 409)
+    return page(request, "public/facility_withdrawn.html", {"facility": response.json()})
