@@ -5,6 +5,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 export UV_PYTHON_DOWNLOADS := never
+# Some shells (ours included) set PYTHONDONTWRITEBYTECODE: every Python process, each test worker and every
+# subprocess a test starts, would then compile the whole workspace again (seconds of CPU each).
+unexport PYTHONDONTWRITEBYTECODE
 UV_PYTHON ?= 3.11
 export UV_PYTHON
 

@@ -86,4 +86,8 @@ def setup_logging(settings: CommonSettings) -> None:
     root.handlers = [handler]
     root.setLevel(settings.log_level)
     logging.getLogger("aiormq").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: in the portal's and identity's calls to other services that is a log
+    # line per call, the access log's job (the gateway's), and measurable CPU on a busy page.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
