@@ -97,6 +97,14 @@ class Stack:
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{svc}.test")
             await self._exit.enter_async_context(client)
             self.services[svc] = ServiceHandle(svc, settings[svc], app, client)
+        # The portal's pages call the other services' APIs: here in-process, through their ASGI apps.
+        self.services["portal"].app.state.service_transports = {
+            svc: httpx.ASGITransport(app=self.services[svc].app)
+            for svc in ("identity", "consent", "timeline", "notify")
+        }
+        # identity's audit search asks every service; in tests it reaches their in-process apps.
+        clients = {name: handle.client for name, handle in self.services.items()}
+        self.services["identity"].app.state.audit_service_clients = clients
         for svc in SERVICES:
             worker: Worker = service_module(svc, "worker").build_worker(settings[svc])
             await declare_topology(settings[svc], worker.subscriptions)
@@ -139,7 +147,11 @@ class Stack:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any] | Any], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+    check: Callable[[], Awaitable[Any] | Any],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    what: str = "condition",
 ) -> Any:
     """Poll ``check`` (sync or async) until it returns something truthy; fail naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout

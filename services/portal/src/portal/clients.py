@@ -21,7 +21,9 @@ TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
 def _base_url(app: FastAPI, service: ServiceName) -> str:
-    url: str = getattr(app.state.settings, f"{service}_url")
+    # A test harness may point the portal at servers it started (app.state.service_base_urls).
+    overrides: dict[str, str] = getattr(app.state, "service_base_urls", None) or {}
+    url: str = overrides.get(service) or getattr(app.state.settings, f"{service}_url")
     return url.rstrip("/")
 
 
@@ -38,7 +40,8 @@ def client_for_app(app: FastAPI, service: ServiceName) -> httpx.AsyncClient:
     client = clients.get(service)
     if client is None or client.is_closed:
         transports: dict[str, httpx.AsyncBaseTransport] = getattr(app.state, "service_transports", None) or {}
-        transport = transports.get(service)
+        overridden = service in (getattr(app.state, "service_base_urls", None) or {})
+        transport = None if overridden else transports.get(service)
         if transport is not None:
             client = httpx.AsyncClient(
                 transport=transport, base_url=f"http://{service}.test", timeout=TIMEOUT

@@ -8,7 +8,9 @@ from yui_common.audit_api import audit_entries_router
 from yui_common.web import install_web
 
 from portal.api.public import install_public_site, router
+from portal.clients import close_service_clients
 from portal.settings import Settings
+from portal.staff import install_staff
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -17,8 +19,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Yui portal",
         description="The public site and the staff UI.",
         routers=[router],
+        on_shutdown=[close_service_clients],
     )
     app.include_router(audit_entries_router("portal"))
     install_web(app, Path(__file__).parent / "templates")
     install_public_site(app)
+    install_staff(app)
     return app

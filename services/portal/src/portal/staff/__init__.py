@@ -1,0 +1,35 @@
+"""The staff UI: server-rendered pages (Jinja2 + htmx) calling the services' JSON APIs for signed-in staff."""
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+
+from portal.staff import auth, facility, groups, home, subjects, timeline
+
+router = APIRouter(include_in_schema=False)
+for module in (auth, home, subjects, timeline, groups, facility):
+    router.include_router(module.router)
+
+
+def install_staff(app: FastAPI) -> None:
+    """Mount the staff UI: routes, static files (htmx, script, styles), session and refusal handling."""
+    from pathlib import Path
+
+    from fastapi.staticfiles import StaticFiles
+
+    from portal.session import install_staff_session
+    from portal.staff.pages import ServiceRefusal, refusal_page
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServiceRefusal)
+        from portal.session import current_staff
+
+        return refusal_page(request, await current_staff(request), exc)
+
+    app.include_router(router)
+    app.add_exception_handler(ServiceRefusal, refused)
+    install_staff_session(app)
+    app.mount(
+        "/static/portal",
+        StaticFiles(directory=str(Path(__file__).parents[1] / "static")),
+        name="portal-static",
+    )

@@ -1,0 +1,255 @@
+"""Signing in to the staff UI: password + TOTP or certificate, first-login password, sessions, logout."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import secrets
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from yui_common.auth import presented_certificate_fingerprint
+from yui_common.problems import Problem
+
+from portal.clients import forwarded_headers, service_client
+from portal.session import (
+    LOGIN_CSRF_COOKIE,
+    MaybeStaff,
+    Staff,
+    begin_session,
+    clear_session_cookie,
+    seal,
+    unseal,
+)
+from portal.staff.pages import api, back, page, remember, safe_next, url
+
+router = APIRouter()
+FIRST_LOGIN_COOKIE = "yui_staff_first"
+FIRST_LOGIN_TTL_S = 15 * 60
+STAFF_COOKIE_PATH = "/staff"
+
+
+def login_csrf_token(request: Request) -> str:
+    """The double-submitted token of the login forms: the same random value in a cookie and in the form."""
+    existing = request.cookies.get(LOGIN_CSRF_COOKIE)
+    return existing if existing and len(existing) >= 20 else secrets.token_urlsafe(24)
+
+
+def with_login_csrf(response: Response, token: str) -> Response:
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, secure=True, samesite="strict", path=STAFF_COOKIE_PATH
+    )
+    return response
+
+
+def login_csrf_ok(request: Request, sent: str) -> bool:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
+    origin = request.headers.get("origin")
+    same_origin = origin is None or origin.split("://", 1)[-1] == request.headers.get("host")
+    return bool(cookie) and hmac.compare_digest(cookie, sent) and same_origin
+
+
+def _certificate_presented(request: Request) -> bool:
+    return presented_certificate_fingerprint(request) is not None
+
+
+def _login_page(
+    request: Request, *, message: str | None = None, status_code: int = 200, **values: Any
+) -> Response:
+    token = login_csrf_token(request)
+    context = {
+        "login_csrf": token,
+        "message": message,
+        "certificate": _certificate_presented(request),
+        "next": safe_next(request, request.query_params.get("next") or values.get("next")),
+        "tenant": values.get("tenant") or request.app.state.settings.default_tenant,
+        "login_id": values.get("login_id", ""),
+    }
+    return with_login_csrf(page(request, None, "staff/login.html", context, status_code), token)
+
+
+@router.get("/login", include_in_schema=False)
+async def short_login(request: Request) -> RedirectResponse:
+    return RedirectResponse(url(request, "/login"), status_code=303)
+
+
+@router.get("/staff/login", response_class=HTMLResponse)
+async def login_form(request: Request, staff: MaybeStaff) -> Response:
+    if staff is not None:
+        return RedirectResponse(safe_next(request, request.query_params.get("next")), status_code=303)
+    return _login_page(request)
+
+
+@router.post("/staff/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    tenant: Annotated[str, Form(max_length=63)],
+    login_id: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    totp_code: Annotated[str, Form(max_length=12)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    values = {"tenant": tenant, "login_id": login_id, "next": next}
+    if not login_csrf_ok(request, csrf):
+        return _login_page(request, message="expired", status_code=403, **values)
+    body = {"tenant": tenant, "login_id": login_id, "password": password}
+    code = totp_code.strip().replace(" ", "")
+    if code:
+        body["totp_code"] = code
+    answer = await service_client(request, "identity").post(
+        "/auth/token", json=body, headers=forwarded_headers(request)
+    )
+    if answer.status_code == 200:
+        tokens = answer.json()
+        response = RedirectResponse(safe_next(request, next), status_code=303)
+        begin_session(
+            request,
+            response,
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            session_id=str(tokens["session_id"]),
+            login_id=login_id,
+        )
+        with contextlib.suppress(Problem):  # the name is a nicety; the next page verifies the token anyway
+            claims = await request.app.state.token_verifier.verify(tokens["access_token"])
+            remember(request.app, claims["sub"], str(claims.get("name", "")))
+        return response
+    if answer.status_code == 403 and "password-change-required" in answer.text:
+        response = RedirectResponse(url(request, "/first-login"), status_code=303)
+        pending = {"t": tenant, "l": login_id, "p": password}
+        response.set_cookie(
+            FIRST_LOGIN_COOKIE,
+            seal(request, pending),
+            max_age=FIRST_LOGIN_TTL_S,
+            httponly=True,
+            secure=True,
+            samesite="strict",
+            path=STAFF_COOKIE_PATH,
+        )
+        return response
+    # One answer for every reason (wrong id, password, code, locked): identity does the same.
+    return _login_page(request, message="failed", status_code=401, **values)
+
+
+def _pending(request: Request) -> dict[str, Any] | None:
+    raw = request.cookies.get(FIRST_LOGIN_COOKIE)
+    pending = unseal(request, raw) if raw else None
+    return pending if pending and {"t", "l", "p"} <= pending.keys() else None
+
+
+def _first_login_page(
+    request: Request, pending: dict[str, Any], *, message: str | None = None, status_code: int = 200
+) -> Response:
+    token = login_csrf_token(request)
+    context = {
+        "login_csrf": token,
+        "message": message,
+        "certificate": _certificate_presented(request),
+        "secret": pending.get("s"),
+        "provisioning_uri": pending.get("u"),
+        "totp_unavailable": pending.get("x") == "totp-not-allowed",
+    }
+    response = page(request, None, "staff/first_login.html", context, status_code)
+    response.set_cookie(
+        FIRST_LOGIN_COOKIE,
+        seal(request, pending),
+        max_age=FIRST_LOGIN_TTL_S,
+        httponly=True,
+        secure=True,
+        samesite="strict",
+        path=STAFF_COOKIE_PATH,
+    )
+    return with_login_csrf(response, token)
+
+
+@router.get("/staff/first-login", response_class=HTMLResponse)
+async def first_login_form(request: Request) -> Response:
+    pending = _pending(request)
+    if pending is None:
+        return RedirectResponse(url(request, "/login"), status_code=303)
+    if not _certificate_presented(request) and "s" not in pending and "x" not in pending:
+        # Enrol the authenticator once per first login; the secret then travels in the encrypted cookie.
+        answer = await service_client(request, "identity").post(
+            "/auth/totp-enrolment",
+            json={"tenant": pending["t"], "login_id": pending["l"], "password": pending["p"]},
+            headers=forwarded_headers(request),
+        )
+        if answer.status_code == 200:
+            enrolment = answer.json()
+            pending = {**pending, "s": enrolment["secret"], "u": enrolment["provisioning_uri"]}
+        elif answer.status_code == 409 and "totp-not-allowed" in answer.text:
+            pending = {**pending, "x": "totp-not-allowed"}
+        else:
+            response = RedirectResponse(url(request, "/login?done=failed"), status_code=303)
+            response.delete_cookie(FIRST_LOGIN_COOKIE, path=STAFF_COOKIE_PATH)
+            return response
+    return _first_login_page(request, pending)
+
+
+@router.post("/staff/first-login", response_class=HTMLResponse)
+async def first_login(
+    request: Request,
+    new_password: Annotated[str, Form(max_length=256)],
+    new_password_again: Annotated[str, Form(max_length=256)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    totp_code: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    pending = _pending(request)
+    if pending is None:
+        return RedirectResponse(url(request, "/login"), status_code=303)
+    if not login_csrf_ok(request, csrf):
+        return _first_login_page(request, pending, message="expired", status_code=403)
+    if new_password != new_password_again:
+        return _first_login_page(request, pending, message="mismatch", status_code=422)
+    body = {
+        "tenant": pending["t"],
+        "login_id": pending["l"],
+        "current_password": pending["p"],
+        "new_password": new_password,
+    }
+    code = totp_code.strip().replace(" ", "")
+    if code:
+        body["totp_code"] = code
+    answer = await service_client(request, "identity").post(
+        "/auth/password", json=body, headers=forwarded_headers(request)
+    )
+    if answer.status_code == 204:
+        response = RedirectResponse(url(request, "/login?done=password_changed"), status_code=303)
+        response.delete_cookie(FIRST_LOGIN_COOKIE, path=STAFF_COOKIE_PATH)
+        return response
+    if answer.status_code == 422:
+        return _first_login_page(request, pending, message="rules", status_code=422)
+    if answer.status_code == 409:
+        return _first_login_page(request, pending, message="second_factor", status_code=409)
+    return _first_login_page(request, pending, message="code", status_code=401)
+
+
+@router.post("/staff/logout")
+async def logout(request: Request, staff: Staff) -> Response:
+    await service_client(request, "identity").post(
+        "/auth/logout", headers={**forwarded_headers(request), **staff.headers}
+    )
+    response = back(request, "/login", done="signed_out")
+    clear_session_cookie(response)
+    return response
+
+
+@router.get("/staff/sessions", response_class=HTMLResponse)
+async def my_sessions(request: Request, staff: Staff) -> Response:
+    sessions = await api(request, staff, "identity", "GET", "/sessions")
+    for item in sessions:
+        item["current"] = item.get("current") or item["id"] == staff.session_id
+    return page(request, staff, "staff/sessions.html", {"sessions": sessions})
+
+
+@router.post("/staff/sessions/{session_id}/end")
+async def end_session(request: Request, session_id: UUID, staff: Staff) -> Response:
+    await api(request, staff, "identity", "DELETE", f"/sessions/{session_id}")
+    if str(session_id) == staff.session_id:
+        response = back(request, "/login", done="signed_out")
+        clear_session_cookie(response)
+        return response
+    return back(request, "/sessions", done="session_ended")

@@ -1,0 +1,154 @@
+"""For facility administrators: their users (created, initial password shown once) and device certificates.
+
+Reissuing a password, unlocking and disabling stay on identity's admin pages (/admin/users), linked from here.
+The access-code download of the administrator's own first certificate needs no sign-in.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from portal.clients import forwarded_headers, service_client
+from portal.session import SignInRequiredError, Staff, StaffSession
+from portal.staff.auth import login_csrf_ok, login_csrf_token, with_login_csrf
+from portal.staff.pages import ServiceRefusal, api, gather, optional, page, refusal_page, remember
+
+router = APIRouter(prefix="/staff")
+FACILITY_ADMIN = "facility_admin"
+
+
+def _administrator(staff: StaffSession) -> StaffSession:
+    if not staff.has_role(FACILITY_ADMIN):
+        raise ServiceRefusal(403)
+    return staff
+
+
+async def _users_page(
+    request: Request, staff: StaffSession, status_code: int = 200, **extra: object
+) -> Response:
+    users, certificates = await gather(
+        api(request, staff, "identity", "GET", "/users"),
+        optional(
+            api(
+                request,
+                staff,
+                "identity",
+                "GET",
+                "/certificates",
+                params={"facility_id": str(staff.facility_id)},
+            ),
+            [],
+        ),
+    )
+    for user in users:
+        remember(request.app, user["id"], user["display_name"])
+    context = {"users": users, "certificates": certificates, **extra}
+    return page(request, staff, "staff/facility_users.html", context, status_code=status_code)
+
+
+@router.get("/facility/users", response_class=HTMLResponse)
+async def users(request: Request, staff: Staff) -> Response:
+    try:
+        return await _users_page(request, _administrator(staff))
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+
+
+@router.post("/facility/users", response_class=HTMLResponse)
+async def create_user(
+    request: Request,
+    staff: Staff,
+    login_id: Annotated[str, Form(max_length=64)],
+    display_name: Annotated[str, Form(max_length=200)],
+    occupation: Annotated[str, Form(max_length=64)] = "",
+    administrator: Annotated[bool, Form()] = False,
+) -> Response:
+    body = {
+        "login_id": login_id.strip(),
+        "display_name": display_name.strip(),
+        "roles": ["staff", FACILITY_ADMIN] if administrator else ["staff"],
+    }
+    if occupation.strip():
+        body["occupation"] = occupation.strip()
+    try:
+        issued = await api(request, _administrator(staff), "identity", "POST", "/users", json=body)
+    except ServiceRefusal as refusal:
+        if refusal.status in (409, 422):
+            return await _users_page(request, staff, status_code=refusal.status, refusal=refusal)
+        return refusal_page(request, staff, refusal)
+    # Shown once, on this answer only (never stored, never in a redirect's URL).
+    return await _users_page(request, staff, issued=issued)
+
+
+@router.post("/facility/certificates")
+async def issue_certificate(
+    request: Request,
+    staff: Staff,
+    user_id: Annotated[UUID, Form()],
+    terminal_label: Annotated[str, Form(max_length=64)],
+    pin: Annotated[str, Form(max_length=64)],
+) -> Response:
+    """A PKCS#12 for one device of a user, protected by the PIN the administrator chose, downloaded now."""
+    body = {"user_id": str(user_id), "terminal_label": terminal_label.strip(), "pin": pin}
+    answer = await service_client(request, "identity").post(
+        "/certificates", json=body, headers={**forwarded_headers(request), **_administrator(staff).headers}
+    )
+    if answer.status_code == 401:
+        raise SignInRequiredError
+    if answer.status_code != 201:
+        return await _users_page(
+            request, staff, status_code=answer.status_code, refusal=ServiceRefusal(answer.status_code)
+        )
+    return _pkcs12(answer.content, answer.headers.get("content-disposition"))
+
+
+def _pkcs12(content: bytes, disposition: str | None) -> Response:
+    return Response(
+        content,
+        media_type="application/x-pkcs12",
+        headers={
+            "Content-Disposition": disposition or 'attachment; filename="yui.p12"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/certificate", response_class=HTMLResponse)
+async def access_code_form(request: Request) -> Response:
+    token = login_csrf_token(request)
+    context = {"tenant": request.app.state.settings.default_tenant, "login_csrf": token}
+    return with_login_csrf(page(request, None, "staff/access_code.html", context), token)
+
+
+@router.post("/certificate", response_class=HTMLResponse)
+async def redeem_access_code(
+    request: Request,
+    tenant: Annotated[str, Form(max_length=63)],
+    access_code: Annotated[str, Form(max_length=64)],
+    pin: Annotated[str, Form(max_length=64)],
+    terminal_label: Annotated[str, Form(max_length=64)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """The administrator's own first certificate, with the access code and PIN from the approval letter."""
+    token = login_csrf_token(request)
+    if not login_csrf_ok(request, csrf):
+        context = {"tenant": tenant, "failed": 403, "login_csrf": token}
+        return with_login_csrf(page(request, None, "staff/access_code.html", context, status_code=403), token)
+    body = {
+        "tenant": tenant,
+        "access_code": access_code.strip(),
+        "pin": pin.strip(),
+        "terminal_label": terminal_label,
+    }
+    answer = await service_client(request, "identity").post(
+        "/certificates/redeem", json=body, headers=forwarded_headers(request)
+    )
+    if answer.status_code != 201:
+        context = {"tenant": tenant, "failed": answer.status_code, "login_csrf": token}
+        failed = page(request, None, "staff/access_code.html", context, status_code=answer.status_code)
+        return with_login_csrf(failed, token)
+    return _pkcs12(answer.content, answer.headers.get("content-disposition"))

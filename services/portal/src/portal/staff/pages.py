@@ -1,0 +1,133 @@
+"""What every staff page shares: calling a service as the signed-in member, its refusals, rendering."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from yui_common.web import catalogue, render
+
+from portal.clients import ServiceName, call_as_staff
+from portal.session import SignInRequiredError, StaffSession
+
+T = TypeVar("T")
+STAFF_ROOT = "/staff"
+
+
+@dataclass
+class ServiceRefusal(Exception):  # noqa: N818 - a refusal, not an error of ours
+    """A service answered 4xx/5xx: the page says why in the reader's language (by status and problem type)."""
+
+    status: int
+    problem: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        return str(self.problem.get("type", "")).rstrip("/").rsplit("/", 1)[-1]
+
+
+async def api(
+    request: Request, staff: StaffSession, service: ServiceName, method: str, path: str, **kwargs: Any
+) -> Any:
+    """Call a service as the staff member; the JSON answer, None for 204, ServiceRefusal otherwise."""
+    response = await call_as_staff(request, staff, service, method, path, **kwargs)
+    if response.status_code == 401:
+        # The session ended or was revoked at identity: sign in again.
+        request.state.staff_session_cookie = ("", 0)
+        raise SignInRequiredError
+    if response.status_code >= 400:
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {}
+        raise ServiceRefusal(response.status_code, problem if isinstance(problem, dict) else {})
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+async def optional(call: Awaitable[T], default: T) -> T:
+    """A part of a page that may be missing (a service refusing or down) without failing the whole page."""
+    try:
+        return await call
+    except ServiceRefusal:
+        return default
+
+
+async def gather(*calls: Awaitable[Any]) -> list[Any]:
+    return list(await asyncio.gather(*calls))
+
+
+def url(request: Request, path: str) -> str:
+    return f"{request.scope.get('root_path', '')}{STAFF_ROOT}{path}"
+
+
+def back(request: Request, path: str, **flash: str) -> RedirectResponse:
+    """Post/redirect/get: back to a staff page, with a short message key to show there."""
+    target, _, fragment = url(request, path).partition("#")
+    if flash:
+        target += ("&" if "?" in target else "?") + "&".join(f"{k}={v}" for k, v in flash.items())
+    return RedirectResponse(f"{target}#{fragment}" if fragment else target, status_code=303)
+
+
+def safe_next(request: Request, candidate: str | None) -> str:
+    """Only a path on our own staff UI: never an open redirect."""
+    root = request.scope.get("root_path", "")
+    if candidate:
+        parts = urlsplit(candidate)
+        if not parts.scheme and not parts.netloc and parts.path.startswith(f"{root}{STAFF_ROOT}"):
+            return candidate
+    return f"{root}{STAFF_ROOT}"
+
+
+def page(
+    request: Request,
+    staff: StaffSession | None,
+    template: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render a staff template with the layout's needs: who is signed in, the CSRF token, names, flash."""
+    flash = request.query_params.get("done")
+    if staff is not None:
+        remember(request.app, staff.user_id, staff.name)
+    response = render(
+        request,
+        template,
+        {
+            "staff": staff,
+            "csrf": staff.csrf if staff else "",
+            "staff_root": url(request, ""),
+            "flash": flash if flash and f"staff.flash.{flash}" in catalogue("ja") else None,
+            "name_of": lambda user_id: name_of(request.app, user_id),
+            **context,
+        },
+        status_code=status_code,
+    )
+    response.headers["Cache-Control"] = "no-store"  # pages show personal data: never cached
+    return response
+
+
+# Names of people, learned as they sign in or as their administrator lists them. identity offers staff no
+# directory of the network's users (reported as a missing API), so an unknown id shows a short form.
+def remember(app: FastAPI, user_id: UUID | str, name: str) -> None:
+    names: dict[str, str] = getattr(app.state, "staff_names", None) or {}
+    names[str(user_id)] = name
+    app.state.staff_names = names
+
+
+def name_of(app: FastAPI, user_id: UUID | str | None) -> str:
+    if user_id is None:
+        return ""
+    names: dict[str, str] = getattr(app.state, "staff_names", None) or {}
+    return names.get(str(user_id)) or f"#{str(user_id)[:8]}"
+
+
+def refusal_page(request: Request, staff: StaffSession | None, refusal: ServiceRefusal) -> Response:
+    return page(request, staff, "staff/refused.html", {"refusal": refusal}, status_code=refusal.status)

@@ -1,0 +1,337 @@
+"""Subjects: registration (duplicate check), consent and its scan, care team, withdrawal, special access."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from uuid import UUID
+
+import httpx
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+
+from portal.session import Staff, StaffSession
+from portal.staff.pages import ServiceRefusal, api, back, gather, optional, page, refusal_page
+
+router = APIRouter(prefix="/staff")
+SEXES = ("female", "male", "other", "unknown")
+GROUNDS = ("disaster", "abuse_or_violence", "lost_capacity_no_family", "other_emergency")
+FORM_TYPES = "application/pdf,image/jpeg,image/png"
+
+
+def _blank(value: str) -> str | None:
+    value = value.strip()
+    return value or None
+
+
+@router.get("/subjects", response_class=HTMLResponse)
+async def subjects(request: Request, staff: Staff, kana: str = "") -> Response:
+    params: dict[str, Any] = {"limit": 200}
+    if kana.strip():
+        params["kana"] = kana.strip()[:200]
+    found = await api(request, staff, "consent", "GET", "/subjects", params=params)
+    return page(request, staff, "staff/subjects.html", {"subjects": found, "kana": kana})
+
+
+def _registration_page(
+    request: Request, staff: StaffSession, values: dict[str, Any], *, status_code: int = 200, **extra: Any
+) -> Response:
+    context = {"values": values, "sexes": SEXES, "form_types": FORM_TYPES, "today": date.today().isoformat()}
+    return page(request, staff, "staff/subject_new.html", {**context, **extra}, status_code=status_code)
+
+
+@router.get("/subjects/new", response_class=HTMLResponse)
+async def registration_form(request: Request, staff: Staff) -> Response:
+    return _registration_page(request, staff, {"given_by": "subject"})
+
+
+async def _store_consent_form(
+    request: Request, staff: StaffSession, subject_id: str, consent_id: str, form: UploadFile
+) -> None:
+    content = await form.read()
+    await api(
+        request,
+        staff,
+        "consent",
+        "PUT",
+        f"/subjects/{subject_id}/consents/{consent_id}/form",
+        files={
+            "form": (form.filename or "consent", content, form.content_type or "application/octet-stream")
+        },
+    )
+
+
+def _consent_body(given_by: str, proxy_name: str, proxy_relation: str, given_on: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"given_by": given_by if given_by in ("subject", "proxy") else "subject"}
+    body["given_on"] = given_on or date.today().isoformat()
+    if body["given_by"] == "proxy":
+        body["proxy_name"] = _blank(proxy_name)
+        body["proxy_relation"] = _blank(proxy_relation)
+    return body
+
+
+@router.post("/subjects/new", response_class=HTMLResponse)
+async def register(
+    request: Request,
+    staff: Staff,
+    name: Annotated[str, Form(max_length=200)],
+    name_kana: Annotated[str, Form(max_length=200)],
+    municipality_code: Annotated[str, Form(max_length=6)],
+    birth_date: Annotated[str, Form(max_length=10)] = "",
+    sex: Annotated[str, Form(max_length=10)] = "",
+    postal_code: Annotated[str, Form(max_length=8)] = "",
+    address: Annotated[str, Form(max_length=400)] = "",
+    phone: Annotated[str, Form(max_length=32)] = "",
+    given_by: Annotated[str, Form(max_length=10)] = "subject",
+    proxy_name: Annotated[str, Form(max_length=200)] = "",
+    proxy_relation: Annotated[str, Form(max_length=100)] = "",
+    given_on: Annotated[str, Form(max_length=10)] = "",
+    confirm_not_duplicate: Annotated[bool, Form()] = False,
+    consent_form: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    values = {
+        "name": name,
+        "name_kana": name_kana,
+        "municipality_code": municipality_code,
+        "birth_date": birth_date,
+        "sex": sex,
+        "postal_code": postal_code,
+        "address": address,
+        "phone": phone,
+        "given_by": given_by,
+        "proxy_name": proxy_name,
+        "proxy_relation": proxy_relation,
+        "given_on": given_on,
+    }
+    body: dict[str, Any] = {
+        "name": name.strip(),
+        "name_kana": name_kana.strip(),
+        "municipality_code": municipality_code.strip(),
+        "confirm_not_duplicate": confirm_not_duplicate,
+    }
+    for key in ("birth_date", "postal_code", "address", "phone"):
+        if _blank(values[key]):
+            body[key] = values[key].strip()
+    if sex in SEXES:
+        body["sex"] = sex
+    try:
+        subject = await api(request, staff, "consent", "POST", "/subjects", json=body)
+    except ServiceRefusal as refusal:
+        if refusal.status == 409:
+            # c9: likely the same person; show the candidates and let the registrar confirm it is not.
+            candidates = refusal.problem.get("candidates", [])
+            return _registration_page(request, staff, values, status_code=409, candidates=candidates)
+        return _registration_page(request, staff, values, status_code=refusal.status, refusal=refusal)
+    subject_id = subject["id"]
+    try:
+        consent = await api(
+            request,
+            staff,
+            "consent",
+            "POST",
+            f"/subjects/{subject_id}/consents",
+            json=_consent_body(given_by, proxy_name, proxy_relation, given_on),
+        )
+        if consent_form is not None and consent_form.filename:
+            await _store_consent_form(request, staff, subject_id, consent["id"], consent_form)
+    except ServiceRefusal:
+        # The subject is registered; their page offers to record the consent again.
+        return back(request, f"/subjects/{subject_id}", done="consent_not_recorded")
+    return back(request, f"/subjects/{subject_id}", done="registered")
+
+
+async def _subject_context(request: Request, staff: StaffSession, subject_id: UUID) -> dict[str, Any]:
+    subject = await api(request, staff, "consent", "GET", f"/subjects/{subject_id}")
+    consents, team, withdrawals = await gather(
+        optional(api(request, staff, "consent", "GET", f"/subjects/{subject_id}/consents"), []),
+        optional(api(request, staff, "consent", "GET", f"/subjects/{subject_id}/care-team"), []),
+        optional(api(request, staff, "consent", "GET", f"/subjects/{subject_id}/withdrawals"), []),
+    )
+    return {
+        "subject": subject,
+        "consents": consents,
+        "team": team,
+        "withdrawals": withdrawals,
+        "form_types": FORM_TYPES,
+        "today": date.today().isoformat(),
+    }
+
+
+@router.get("/subjects/{subject_id}", response_class=HTMLResponse)
+async def subject_page(request: Request, subject_id: UUID, staff: Staff) -> Response:
+    try:
+        context = await _subject_context(request, staff, subject_id)
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+    return page(request, staff, "staff/subject.html", context)
+
+
+@router.post("/subjects/{subject_id}/consents", response_class=HTMLResponse)
+async def record_consent(
+    request: Request,
+    subject_id: UUID,
+    staff: Staff,
+    given_by: Annotated[str, Form(max_length=10)] = "subject",
+    proxy_name: Annotated[str, Form(max_length=200)] = "",
+    proxy_relation: Annotated[str, Form(max_length=100)] = "",
+    given_on: Annotated[str, Form(max_length=10)] = "",
+    consent_form: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    try:
+        consent = await api(
+            request,
+            staff,
+            "consent",
+            "POST",
+            f"/subjects/{subject_id}/consents",
+            json=_consent_body(given_by, proxy_name, proxy_relation, given_on),
+        )
+        if consent_form is not None and consent_form.filename:
+            await _store_consent_form(request, staff, str(subject_id), consent["id"], consent_form)
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+    return back(request, f"/subjects/{subject_id}", done="consent_recorded")
+
+
+@router.post("/subjects/{subject_id}/consents/{consent_id}/form", response_class=HTMLResponse)
+async def upload_consent_form(
+    request: Request,
+    subject_id: UUID,
+    consent_id: UUID,
+    staff: Staff,
+    consent_form: Annotated[UploadFile, File()],
+) -> Response:
+    try:
+        await _store_consent_form(request, staff, str(subject_id), str(consent_id), consent_form)
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+    return back(request, f"/subjects/{subject_id}", done="form_stored")
+
+
+@router.get("/subjects/{subject_id}/consents/{consent_id}/form")
+async def download_consent_form(
+    request: Request, subject_id: UUID, consent_id: UUID, staff: Staff
+) -> Response:
+    """The scanned form, fetched here from its short-lived link: the browser never needs the storage host."""
+    try:
+        link = await api(
+            request, staff, "consent", "GET", f"/subjects/{subject_id}/consents/{consent_id}/form"
+        )
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+    # A plain client: the link points at object storage, not at one of the services.
+    async with httpx.AsyncClient(timeout=30.0) as storage:
+        stored = await storage.get(link["url"])
+    if stored.status_code != 200:
+        return refusal_page(request, staff, ServiceRefusal(502))
+    return Response(
+        stored.content,
+        media_type=stored.headers.get("content-type", "application/octet-stream"),
+        headers={"Content-Disposition": "attachment", "Cache-Control": "private, no-store"},
+    )
+
+
+@router.post("/subjects/{subject_id}/care-team", response_class=HTMLResponse)
+async def invite_member(
+    request: Request,
+    subject_id: UUID,
+    staff: Staff,
+    user_id: Annotated[UUID, Form()],
+    facility_id: Annotated[str, Form(max_length=36)] = "",
+) -> Response:
+    body: dict[str, Any] = {"user_id": str(user_id)}
+    if facility_id.strip():
+        body["facility_id"] = facility_id.strip()
+    try:
+        await api(request, staff, "consent", "POST", f"/subjects/{subject_id}/care-team", json=body)
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+    return back(request, f"/subjects/{subject_id}", done="invited")
+
+
+@router.post("/subjects/{subject_id}/care-team/{user_id}/removal", response_class=HTMLResponse)
+async def remove_member(request: Request, subject_id: UUID, user_id: UUID, staff: Staff) -> Response:
+    try:
+        await api(request, staff, "consent", "DELETE", f"/subjects/{subject_id}/care-team/{user_id}")
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+    if user_id == staff.user_id:
+        return back(request, "", done="left_team")
+    return back(request, f"/subjects/{subject_id}", done="removed")
+
+
+@router.post("/invitations/{invitation_id}/{answer}", response_class=HTMLResponse)
+async def answer_invitation(request: Request, invitation_id: UUID, answer: str, staff: Staff) -> Response:
+    if answer not in ("accept", "decline"):
+        return back(request, "")
+    try:
+        await api(request, staff, "consent", "POST", f"/care-team/invitations/{invitation_id}/{answer}")
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+    return back(request, "", done="accepted" if answer == "accept" else "declined")
+
+
+@router.post("/subjects/{subject_id}/withdrawals", response_class=HTMLResponse)
+async def withdraw(
+    request: Request,
+    subject_id: UUID,
+    staff: Staff,
+    requested_by: Annotated[str, Form(max_length=10)] = "subject",
+    requester_name: Annotated[str, Form(max_length=200)] = "",
+    requester_relation: Annotated[str, Form(max_length=100)] = "",
+    confirmed: Annotated[bool, Form()] = False,
+) -> Response:
+    if not confirmed:
+        return back(request, f"/subjects/{subject_id}", done="confirm_withdrawal")
+    body: dict[str, Any] = {
+        "requested_by": requested_by if requested_by in ("subject", "proxy") else "subject"
+    }
+    if body["requested_by"] == "proxy":
+        body["requester_name"] = _blank(requester_name)
+        body["requester_relation"] = _blank(requester_relation)
+    try:
+        await api(request, staff, "consent", "POST", f"/subjects/{subject_id}/withdrawals", json=body)
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+    return back(request, f"/subjects/{subject_id}", done="withdrawn")
+
+
+@router.get("/subjects/{subject_id}/withdrawals", response_class=HTMLResponse)
+async def withdrawal_progress(request: Request, subject_id: UUID, staff: Staff) -> Response:
+    """The cascade's progress per service (htmx polls this fragment until every service reported done)."""
+    withdrawals = await optional(
+        api(request, staff, "consent", "GET", f"/subjects/{subject_id}/withdrawals"), []
+    )
+    return page(
+        request,
+        staff,
+        "staff/withdrawal_progress.html",
+        {"withdrawals": withdrawals, "subject_id": subject_id},
+    )
+
+
+@router.get("/exceptional-access", response_class=HTMLResponse)
+async def exceptional_access(request: Request, staff: Staff, subject_id: str = "") -> Response:
+    mine = await optional(api(request, staff, "consent", "GET", "/exceptional-access/mine"), [])
+    return page(
+        request,
+        staff,
+        "staff/exceptional_access.html",
+        {"requests": mine, "grounds": GROUNDS, "subject_id": subject_id},
+    )
+
+
+@router.post("/exceptional-access", response_class=HTMLResponse)
+async def request_exceptional_access(
+    request: Request,
+    staff: Staff,
+    subject_id: Annotated[UUID, Form()],
+    ground: Annotated[str, Form(max_length=40)],
+    reason: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    body = {"subject_id": str(subject_id), "ground": ground, "reason": reason.strip()}
+    try:
+        await api(request, staff, "consent", "POST", "/exceptional-access", json=body)
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+    return back(request, "/exceptional-access", done="access_requested")

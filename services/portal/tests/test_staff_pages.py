@@ -1,0 +1,434 @@
+"""The staff UI through the portal (backend-for-frontend), its clients wired to the in-process services."""
+
+from __future__ import annotations
+
+import io
+import re
+from uuid import uuid4
+
+import pytest
+
+from tests.browser.staff_ui import (
+    CSRF,
+    NEW_PASSWORD,
+    PASSWORD,
+    Browser,
+    Codes,
+    Network,
+    make_network,
+    sign_in,
+    trust_identity_keys,
+)
+from tests.support.stack import Stack, eventually
+
+# The smallest valid PNG (1x1): timeline recognises images by their content, not by their name.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+@pytest.fixture
+async def network(stack: Stack) -> Network:
+    return await make_network(stack)
+
+
+def location(response) -> str:  # type: ignore[no-untyped-def]
+    return str(response.headers["location"])
+
+
+async def register_subject(browser: Browser, *, kana: str | None = None, form: bytes | None = PNG) -> str:
+    kana = kana or f"ユイ {uuid4().hex[:6]}"
+    files = {"consent_form": ("consent.png", io.BytesIO(form), "image/png")} if form else None
+    opened = await browser.get("/staff/subjects/new")
+    token = CSRF.search(opened.text)
+    assert token
+    answer = await browser.post(
+        "/staff/subjects/new",
+        data={
+            "csrf": token.group(1),
+            "name": "結 花子",
+            "name_kana": kana,
+            "birth_date": "1940-04-01",
+            "municipality_code": "232360",
+            "given_by": "subject",
+            "given_on": "2026-11-01",
+        },
+        files=files,
+    )
+    assert answer.status_code == 303, answer.text[:800]
+    match = re.search(r"/staff/subjects/([0-9a-f-]{36})", location(answer))
+    assert match and "done=registered" in location(answer), location(answer)
+    return match.group(1)
+
+
+class TestSignIn:
+    async def test_s1_password_and_totp_open_a_session_in_an_encrypted_httponly_cookie(
+        self, stack: Stack, network: Network
+    ) -> None:
+        browser = await sign_in(stack, network.doctor)
+        cookie = next(h for h in browser.set_cookie_headers if h.startswith("yui_staff="))
+        assert "HttpOnly" in cookie and "Secure" in cookie and "samesite=lax" in cookie.lower()
+        # No token in clear: an access token is a JWT (base64url JSON starting "eyJ").
+        assert "eyJ" not in browser.cookies["yui_staff"]
+        home = await browser.get("/staff")
+        assert home.status_code == 200
+        assert "山田 太郎" in home.text
+        assert home.headers["cache-control"] == "no-store"
+
+    async def test_s1_a_wrong_code_is_refused_with_the_one_answer(
+        self, stack: Stack, network: Network
+    ) -> None:
+        await trust_identity_keys(stack)
+        browser = Browser(stack["portal"].client)
+        answer = await browser.form(
+            "/staff/login",
+            "/staff/login",
+            {"tenant": network.tenant, "login_id": "doctor", "password": PASSWORD, "totp_code": "000000"},
+        )
+        assert answer.status_code == 401
+        assert "ログインできませんでした" in answer.text
+        assert "yui_staff" not in browser.cookies
+
+    async def test_signed_out_pages_send_you_to_the_login_page_and_back(self, stack: Stack) -> None:
+        answer = await Browser(stack["portal"].client).get("/staff/subjects?kana=%E3%83%A6")
+        assert answer.status_code == 303
+        assert location(answer).startswith("/staff/login?next=%2Fstaff%2Fsubjects")
+
+    async def test_the_login_form_refuses_a_post_without_its_csrf_cookie(
+        self, stack: Stack, network: Network
+    ) -> None:
+        answer = await stack["portal"].client.post(
+            "/staff/login",
+            data={"tenant": network.tenant, "login_id": "doctor", "password": PASSWORD, "csrf": "forged"},
+        )
+        assert answer.status_code == 403
+
+    async def test_a_signed_in_form_without_its_csrf_token_is_refused(
+        self, stack: Stack, network: Network
+    ) -> None:
+        browser = await sign_in(stack, network.doctor)
+        answer = await browser.post("/staff/groups", data={"name": "研修"})
+        assert answer.status_code == 403
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        forged = await browser.post("/staff/groups", data={"name": "研修", "csrf": "x" * 32})
+        assert forged.status_code == 403
+
+    async def test_i12_sessions_are_listed_and_logout_ends_the_session(
+        self, stack: Stack, network: Network
+    ) -> None:
+        browser = await sign_in(stack, network.doctor)
+        sessions = await browser.get("/staff/sessions")
+        assert sessions.status_code == 200 and "この端末" in sessions.text
+        out = await browser.form("/staff", "/staff/logout", {})
+        assert out.status_code == 303 and "done=signed_out" in location(out)
+        assert "yui_staff" not in browser.cookies
+        assert (await browser.get("/staff")).status_code == 303
+
+    async def test_i4_first_login_chooses_a_password_and_enrols_the_authenticator(
+        self, stack: Stack, network: Network
+    ) -> None:
+        admin = await sign_in(stack, network.doctor)
+        created = await admin.form(
+            "/staff/facility/users",
+            "/staff/facility/users",
+            {"login_id": "pharmacist", "display_name": "鈴木 薬子", "occupation": "pharmacist"},
+        )
+        assert created.status_code == 200, created.text[:500]
+        initial = re.search(r'id="issued-password">([^<]+)<', created.text)
+        assert initial, "the initial password is shown once"
+        newcomer = Browser(stack["portal"].client)
+        first = await newcomer.form(
+            "/staff/login",
+            "/staff/login",
+            {"tenant": network.tenant, "login_id": "pharmacist", "password": initial.group(1)},
+        )
+        assert first.status_code == 303 and location(first).endswith("/staff/first-login")
+        enrol = await newcomer.get("/staff/first-login")
+        secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', enrol.text)
+        assert secret, enrol.text[:800]
+        codes = Codes(secret.group(1))
+        token = CSRF.search(enrol.text)
+        assert token
+        changed = await newcomer.post(
+            "/staff/first-login",
+            data={
+                "csrf": token.group(1),
+                "new_password": NEW_PASSWORD,
+                "new_password_again": NEW_PASSWORD,
+                "totp_code": codes.next(),
+            },
+        )
+        assert changed.status_code == 303 and "password_changed" in location(changed), changed.text[:500]
+        signed_in = await newcomer.form(
+            "/staff/login",
+            "/staff/login",
+            {
+                "tenant": network.tenant,
+                "login_id": "pharmacist",
+                "password": NEW_PASSWORD,
+                "totp_code": codes.next(),
+            },
+        )
+        assert signed_in.status_code == 303
+        assert "鈴木 薬子" in (await newcomer.get("/staff")).text
+
+
+class TestSubjects:
+    async def test_c2_registers_a_subject_with_consent_and_the_scanned_form(
+        self, stack: Stack, network: Network
+    ) -> None:
+        browser = await sign_in(stack, network.doctor)
+        subject_id = await register_subject(browser)
+        page = await browser.get(f"/staff/subjects/{subject_id}")
+        assert page.status_code == 200
+        assert "同意あり" in page.text
+        form_link = f"/staff/subjects/{subject_id}/consents/"
+        assert form_link in page.text
+        href = re.search(rf'href="({form_link}[0-9a-f-]+/form)"', page.text)
+        assert href
+        scanned = await browser.get(href.group(1))
+        assert scanned.status_code == 200 and scanned.content == PNG
+        home = await browser.get("/staff")
+        assert "結 花子" in home.text
+
+    async def test_c9_a_likely_duplicate_is_shown_before_a_second_registration(
+        self, stack: Stack, network: Network
+    ) -> None:
+        browser = await sign_in(stack, network.doctor)
+        kana = f"ユイ {uuid4().hex[:6]}"
+        await register_subject(browser, kana=kana)
+        opened = await browser.get("/staff/subjects/new")
+        token = CSRF.search(opened.text)
+        assert token
+        fields = {
+            "csrf": token.group(1),
+            "name": "結 花子",
+            "name_kana": kana,
+            "birth_date": "1940-04-01",
+            "municipality_code": "232360",
+            "given_on": "2026-11-01",
+        }
+        again = await browser.post("/staff/subjects/new", data=fields)
+        assert again.status_code == 409
+        assert "同じ方が登録済みかもしれません" in again.text and 'name="confirm_not_duplicate"' in again.text
+        confirmed = await browser.post(
+            "/staff/subjects/new", data={**fields, "confirm_not_duplicate": "true"}
+        )
+        assert confirmed.status_code == 303
+
+    async def test_c6_outsiders_see_a_refusal_not_the_subject(self, stack: Stack, network: Network) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        subject_id = await register_subject(doctor)
+        nurse = await sign_in(stack, network.nurse)
+        refused = await nurse.get(f"/staff/subjects/{subject_id}")
+        assert refused.status_code == 404
+        assert "結 花子" not in refused.text
+
+
+class TestTimeline:
+    async def test_t1_care_team_post_with_photo_read_mark_then_withdrawal_stops_support(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        subject_id = await register_subject(doctor)
+        invited = await doctor.form(
+            f"/staff/subjects/{subject_id}",
+            f"/staff/subjects/{subject_id}/care-team",
+            {"user_id": str(network.nurse.user_id), "facility_id": str(network.station_id)},
+        )
+        assert invited.status_code == 303, invited.text[:500]
+        nurse = await sign_in(stack, network.nurse)
+        home = await nurse.get("/staff")
+        accept = re.search(r'action="(/staff/invitations/[0-9a-f-]+/accept)"', home.text)
+        assert accept, home.text[:1500]
+        joined = await nurse.form("/staff", accept.group(1), {})
+        assert joined.status_code == 303
+
+        timeline = f"/staff/subjects/{subject_id}/timeline"
+        opened = await doctor.get(timeline)
+        token = CSRF.search(opened.text)
+        assert token and "post-form" in opened.text
+        posted = await doctor.post(
+            f"/staff/subjects/{subject_id}/posts",
+            data={
+                "csrf": token.group(1),
+                "body": "本日訪問。褥瘡の写真です。",
+                "category": "visit",
+                "mentions": str(network.nurse.user_id),
+            },
+            files={"files": ("wound.png", io.BytesIO(PNG), "image/png")},
+        )
+        assert posted.status_code == 303, posted.text[:800]
+        post_id = location(posted).split("#post-")[1]
+        page = await doctor.get(timeline)
+        assert "本日訪問。褥瘡の写真です。" in page.text and "wound.png" in page.text
+        assert "既読 0" in page.text
+
+        read = await nurse.get(f"/staff/posts/{post_id}")
+        assert read.status_code == 200 and "本日訪問" in read.text
+        download = re.search(r'href="(/staff/attachments/[0-9a-f-]+/download)"', read.text)
+        assert download
+        photo = await nurse.get(download.group(1))
+        assert photo.status_code == 200 and photo.content == PNG
+        thread = await doctor.get(f"/staff/posts/{post_id}")
+        assert "佐藤 花子" in thread.text  # the read mark names the reader
+        assert "既読 1" in (await doctor.get(timeline)).text
+
+        withdrawn = await doctor.form(
+            f"/staff/subjects/{subject_id}",
+            f"/staff/subjects/{subject_id}/withdrawals",
+            {"requested_by": "subject", "confirmed": "true"},
+        )
+        assert withdrawn.status_code == 303 and "done=withdrawn" in location(withdrawn)
+
+        async def stopped_for(browser: Browser) -> bool:
+            answer = await browser.get(timeline)
+            return "支援を停止しました" in answer.text and "post-form" not in answer.text
+
+        await eventually(lambda: stopped_for(doctor), what="the author to see support stopped")
+        await eventually(lambda: stopped_for(nurse), what="the colleague to see support stopped")
+
+        async def cascade_done() -> bool:
+            return (
+                "支援停止が完了しました"
+                in (await doctor.get(f"/staff/subjects/{subject_id}/withdrawals")).text
+            )
+
+        await eventually(cascade_done, what="the cascade's progress to show done")
+
+    async def test_t_an_upload_with_progress_streams_to_timeline_and_attaches_by_id(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        subject_id = await register_subject(doctor, form=None)
+        opened = await doctor.get(f"/staff/subjects/{subject_id}/timeline")
+        token = CSRF.search(opened.text)
+        assert token
+        uploaded = await doctor.post(
+            f"/staff/subjects/{subject_id}/attachments",
+            params={"filename": "写真.png"},
+            content=PNG,
+            headers={"X-CSRF-Token": token.group(1), "Content-Type": "application/octet-stream"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        attachment_id = uploaded.json()["id"]
+        posted = await doctor.post(
+            f"/staff/subjects/{subject_id}/posts",
+            data={"csrf": token.group(1), "body": "写真を添付", "attachment_id": attachment_id},
+        )
+        assert posted.status_code == 303
+        assert "写真.png" in (await doctor.get(f"/staff/subjects/{subject_id}/timeline")).text
+        refused = await doctor.post(
+            f"/staff/subjects/{subject_id}/attachments", params={"filename": "x.png"}, content=PNG
+        )
+        assert refused.status_code == 403  # no CSRF header
+
+    async def test_t5_reply_edit_versions_and_search(self, stack: Stack, network: Network) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        subject_id = await register_subject(doctor, form=None)
+        posted = await doctor.form(
+            f"/staff/subjects/{subject_id}/timeline",
+            f"/staff/subjects/{subject_id}/posts",
+            {"body": "血圧 128/76", "category": "vital_signs"},
+        )
+        post_id = location(posted).split("#post-")[1]
+        replied = await doctor.form(
+            f"/staff/posts/{post_id}", f"/staff/posts/{post_id}/replies", {"body": "了解"}
+        )
+        assert replied.status_code == 303
+        edited = await doctor.form(
+            f"/staff/posts/{post_id}", f"/staff/posts/{post_id}/versions", {"body": "血圧 130/80"}
+        )
+        assert edited.status_code == 303
+        versions = await doctor.get(f"/staff/posts/{post_id}/versions")
+        assert "血圧 128/76" in versions.text and "血圧 130/80" in versions.text
+        thread = await doctor.get(f"/staff/posts/{post_id}")
+        assert "了解" in thread.text and "第2版" in thread.text
+
+        async def found() -> bool:
+            hits = await doctor.get(f"/staff/subjects/{subject_id}/timeline", params={"q": "血圧"})
+            return "血圧 130/80" in hits.text
+
+        await eventually(found, what="search to find the post")
+
+
+class TestGroupsAndNotifications:
+    async def test_t6_a_group_is_created_and_posted_to(self, stack: Stack, network: Network) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        created = await doctor.form(
+            "/staff/groups", "/staff/groups", {"name": "地域連携研修", "purpose": "training"}
+        )
+        assert created.status_code == 303
+        group_page = location(created).split("?")[0]
+        posted = await doctor.form(group_page, group_page + "/posts", {"body": "来月の研修の資料です"})
+        assert posted.status_code == 303
+        page = await doctor.get(group_page)
+        assert "来月の研修の資料です" in page.text
+        assert "地域連携研修" in (await doctor.get("/staff/groups")).text
+
+    async def test_notifications_reach_the_inbox_and_can_be_marked_read(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        subject_id = await register_subject(doctor, form=None)
+        await doctor.form(
+            f"/staff/subjects/{subject_id}",
+            f"/staff/subjects/{subject_id}/care-team",
+            {"user_id": str(network.nurse.user_id), "facility_id": str(network.station_id)},
+        )
+        nurse = await sign_in(stack, network.nurse)
+        accept = re.search(
+            r'action="(/staff/invitations/[0-9a-f-]+/accept)"', (await nurse.get("/staff")).text
+        )
+        assert accept
+        await nurse.form("/staff", accept.group(1), {})
+        await doctor.form(
+            f"/staff/subjects/{subject_id}/timeline",
+            f"/staff/subjects/{subject_id}/posts",
+            {"body": "ご確認ください", "mentions": str(network.nurse.user_id)},
+        )
+
+        async def mentioned() -> bool:
+            return "あなた宛ての投稿があります" in (await nurse.get("/staff/notifications")).text
+
+        await eventually(mentioned, what="the mention to reach the nurse's inbox")
+        cleared = await nurse.form("/staff/notifications", "/staff/notifications/read-all", {})
+        assert cleared.status_code == 303
+        assert "未読: 0 件" in (await nurse.get("/staff/notifications")).text
+
+
+class TestFacilityAdministrator:
+    async def test_i3_the_administrator_creates_a_user_and_downloads_a_device_certificate(
+        self, stack: Stack, network: Network
+    ) -> None:
+        admin = await sign_in(stack, network.doctor)
+        created = await admin.form(
+            "/staff/facility/users",
+            "/staff/facility/users",
+            {"login_id": "clerk", "display_name": "事務 一郎"},
+        )
+        assert created.status_code == 200 and 'id="issued-password"' in created.text
+        user_id = re.search(r'id="issued-user-id">([0-9a-f-]+)<', created.text)
+        assert user_id
+        certificate = await admin.form(
+            "/staff/facility/users",
+            "/staff/facility/certificates",
+            {"user_id": user_id.group(1), "terminal_label": "tablet-1", "pin": "483920"},
+        )
+        assert certificate.status_code == 200, certificate.text[:500]
+        assert certificate.headers["content-type"] == "application/x-pkcs12"
+        assert "attachment" in certificate.headers["content-disposition"]
+        listed = await admin.get("/staff/facility/users")
+        assert "tablet-1" in listed.text
+
+    async def test_staff_without_the_role_are_refused_the_facility_pages(
+        self, stack: Stack, network: Network
+    ) -> None:
+        nurse = await sign_in(stack, network.nurse)
+        assert (await nurse.get("/staff/facility/users")).status_code == 403
+
+    async def test_english_pages_are_english(self, stack: Stack, network: Network) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        page = await doctor.get("/staff", params={"lang": "en"})
+        assert "My patients" in page.text and "担当の利用者" not in page.text

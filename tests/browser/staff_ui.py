@@ -1,0 +1,157 @@
+"""Driving the portal's staff UI in tests: a network of real identity accounts, a cookie-keeping browser."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pyotp
+
+from tests.support.stack import Stack
+
+PASSWORD = "Kaigo-2026!tokyo"
+NEW_PASSWORD = "Houmon#kango42"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+class Codes:
+    """TOTP codes for a secret, each usable once: this step's, then the next (identity refuses replays)."""
+
+    def __init__(self, secret: str) -> None:
+        self.totp = pyotp.TOTP(secret)
+        self.offset = 0
+
+    def next(self) -> str:
+        code = self.totp.at(int(time.time()) + 30 * self.offset)
+        self.offset += 1
+        return code
+
+
+@dataclass
+class Person:
+    user_id: UUID
+    facility_id: UUID
+    tenant: str
+    login_id: str
+    name: str
+    codes: Codes
+
+
+@dataclass
+class Network:
+    tenant: str
+    clinic_id: UUID
+    station_id: UUID
+    doctor: Person  # the clinic's administrator and a doctor
+    nurse: Person  # a visiting nurse at another facility
+
+
+async def make_network(stack: Stack) -> Network:
+    """A network with a clinic and a nursing station, each with one person who signs in with TOTP."""
+    from identity.models import Facility, User
+    from identity.models import Network as NetworkRow
+    from identity.passwords import hash_password
+
+    tenant = f"ui-{uuid4().hex[:8]}"
+    password_hash = hash_password(PASSWORD)
+    people = []
+    async with stack["identity"].sessionmaker() as session, session.begin():
+        session.add(NetworkRow(slug=tenant, name="テスト ネット"))
+        await session.flush()
+        clinic = Facility(id=uuid4(), tenant=tenant, name="結クリニック", kind="clinic")
+        station = Facility(id=uuid4(), tenant=tenant, name="結訪問看護", kind="visiting_nurse")
+        session.add_all([clinic, station])
+        await session.flush()
+        for facility, login_id, name, roles in (
+            (clinic, "doctor", "山田 太郎", ["facility_admin", "staff"]),
+            (station, "nurse", "佐藤 花子", ["staff"]),
+        ):
+            secret = pyotp.random_base32()
+            user = User(
+                id=uuid4(),
+                tenant=tenant,
+                facility_id=facility.id,
+                login_id=login_id,
+                display_name=name,
+                password_hash=password_hash,
+                roles=roles,
+                totp_secret=secret,
+                totp_confirmed=True,
+            )
+            session.add(user)
+            people.append(Person(user.id, facility.id, tenant, login_id, name, Codes(secret)))
+    return Network(tenant, clinic.id, station.id, *people)
+
+
+async def trust_identity_keys(stack: Stack) -> None:
+    """Give every service identity's published keys beside the stack's test key (as a JWKS refresh would)."""
+    from identity import tokens
+
+    published = (await stack["identity"].client.get("/.well-known/jwks.json")).json()["keys"]
+    keys = [tokens.public_jwk(stack.signing_key), *published]
+    for service in stack.services.values():
+        service.app.state.token_verifier.keys.load({"keys": keys})
+
+
+@dataclass
+class Browser:
+    """The portal as a browser sees it: cookies kept (Secure ones too: the test transport is plain HTTP)."""
+
+    client: httpx.AsyncClient
+    cookies: dict[str, str] = field(default_factory=dict)
+    set_cookie_headers: list[str] = field(default_factory=list)
+
+    def _remember(self, response: httpx.Response) -> None:
+        for header in response.headers.get_list("set-cookie"):
+            self.set_cookie_headers.append(header)
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(header)
+            for name, morsel in jar.items():
+                if morsel["max-age"] == "0" or not morsel.value or morsel.value == '""':
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = await self.client.request(method, path, headers=headers, **kwargs)
+        self._remember(response)
+        return response
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", path, **kwargs)
+
+    async def form(self, page: str, action: str, data: dict[str, Any], **kwargs: Any) -> httpx.Response:
+        """Open ``page``, take its CSRF token, and send the form to ``action``."""
+        opened = await self.get(page)
+        assert opened.status_code == 200, (page, opened.status_code, opened.text[:500])
+        token = CSRF.search(opened.text)
+        assert token, f"no CSRF token on {page}"
+        return await self.post(action, data={"csrf": token.group(1), **data}, **kwargs)
+
+
+async def sign_in(stack: Stack, person: Person, *, password: str = PASSWORD) -> Browser:
+    await trust_identity_keys(stack)
+    browser = Browser(stack["portal"].client)
+    answer = await browser.form(
+        "/staff/login",
+        "/staff/login",
+        {
+            "tenant": person.tenant,
+            "login_id": person.login_id,
+            "password": password,
+            "totp_code": person.codes.next(),
+        },
+    )
+    assert answer.status_code == 303, answer.text[:500]
+    return browser
