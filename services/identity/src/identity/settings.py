@@ -13,3 +13,11 @@ class Settings(CommonSettings):
     access_token_ttl_s: int = 900
     # The name authenticator apps show beside the six digits.
     totp_issuer: str = "Yui 結"
+    # The admin's audit search asks each service's API directly (S2), inside the deployment, not the gateway.
+    consent_url: str = "http://127.0.0.1:8102"
+    timeline_url: str = "http://127.0.0.1:8103"
+    portal_url: str = "http://127.0.0.1:8104"
+    notify_url: str = "http://127.0.0.1:8105"
+    audit_search_timeout_s: float = 10.0
+    # Operators type and read times in the network's local time; the services store UTC.
+    timezone: str = "Asia/Tokyo"

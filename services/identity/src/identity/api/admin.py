@@ -18,7 +18,7 @@ from yui_common.db import DbSession
 from yui_common.problems import Problem
 from yui_common.web import render
 
-from identity import service
+from identity import audit_search, service
 from identity.schemas import SessionTokens
 
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
@@ -275,3 +275,19 @@ async def network(request: Request, principal: AdminPrincipal, session: DbSessio
         "session_absolute_hours", "lockout_threshold",
     ]  # fmt: skip
     return _table(request, "network", [vars(current)], columns, vertical=True)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit(request: Request, principal: AdminPrincipal, session: DbSession) -> Response:
+    """The operator's search over every service's audit log (S2), newest first, with each chain's check."""
+    if principal is None:
+        return _to_login(request)
+    return await audit_search.page_response(request, session, principal)
+
+
+@router.get("/audit.csv")
+async def audit_export(request: Request, principal: AdminPrincipal, session: DbSession) -> Response:
+    """The same search as CSV for a spreadsheet (UTF-8 with BOM, RFC 4180, formulas kept inert)."""
+    if principal is None:
+        return _to_login(request)
+    return await audit_search.export_response(request, session, principal)
