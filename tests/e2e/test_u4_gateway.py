@@ -290,14 +290,17 @@ class TestU4RateLimits:
                 for _ in range(LOGIN_BURST + 1)
             ]
             limited = await client.post("/api/identity/auth/token", json=attempt)
-            other_login_path = await client.post("/admin/login", data={"login_id": "nobody-u4"})
-            page = await client.get("/admin/login")
+            other_login_paths = [
+                (await client.post(path, data={"login_id": "nobody-u4"})).status_code
+                for path in ("/admin/login", "/staff/login", "/staff/certificate")
+            ]
+            page = await client.get("/staff/login")
         assert 429 not in allowed, allowed
         assert_problem(limited, 429, "too-many-requests")
         assert limited.headers["retry-after"] == str(RETRY_AFTER)
         assert_security_headers(limited)
         # Every sign-in path counts against the same address; reading the sign-in page does not.
-        assert other_login_path.status_code == 429
+        assert other_login_paths == [429, 429, 429]
         assert page.status_code == 200
 
     async def test_u4_public_forms_are_rate_limited(self, u4_gateway: Gateway) -> None:
@@ -307,11 +310,17 @@ class TestU4RateLimits:
                 for _ in range(FORM_BURST + 1)
             ]
             limited = await client.post("/api/identity/facility-applications", json={})
-            inquiry = await client.post("/inquiries", data={})
+            others = [
+                (await client.post(path, data={})).status_code
+                for path in ("/forms/facility-application", "/forms/facility-withdrawal", "/inquiries")
+            ]
+            form_page = await client.get("/forms/facility-application")
         assert 429 not in allowed, allowed
         assert_problem(limited, 429, "too-many-requests")
         assert limited.headers["retry-after"] == str(RETRY_AFTER)
-        assert inquiry.status_code == 429
+        # The portal's public forms share the address's budget; reading a form does not spend it.
+        assert others == [429, 429, 429]
+        assert form_page.status_code != 429
 
 
 class TestU4BodyLimitSetting:
