@@ -25,9 +25,11 @@ class TestOverview:
 
 
 class TestDirectory:
-    async def test_p1_directory_lists_published_facilities_and_hides_withheld_fields(self, stack: Stack) -> None:
+    async def test_p1_directory_lists_published_facilities_and_hides_withheld_fields(
+        self, stack: Stack
+    ) -> None:
         wire_identity(stack)
-        tenant, (shown, private) = await network(stack, facilities=2)
+        tenant, (_, private) = await network(stack, facilities=2)
         admin = stack.staff(tenant=tenant, facility_id=private, roles=("facility_admin",))
         changed = await stack["identity"].client.patch(
             f"/facilities/{private}/publication",
@@ -53,12 +55,16 @@ class TestDirectory:
         by_kind = await client.get(f"/directory?tenant={tenant}&kind=pharmacy", headers=HTML)
         assert "テスト診療所" not in by_kind.text and "該当する施設はありません" in by_kind.text
 
-    async def test_p1_the_operators_withholding_removes_the_entry_from_the_public_page(self, stack: Stack) -> None:
+    async def test_p1_the_operators_withholding_removes_the_entry_from_the_public_page(
+        self, stack: Stack
+    ) -> None:
         wire_identity(stack)
         tenant, (facility,) = await network(stack)
         operator = stack.staff(tenant=tenant, roles=("operator",))
         await stack["identity"].client.patch(
-            f"/facilities/{facility}/publication", json={"withheld_by_operator": True}, headers=operator.headers
+            f"/facilities/{facility}/publication",
+            json={"withheld_by_operator": True},
+            headers=operator.headers,
         )
         page = await stack["portal"].client.get(f"/directory?tenant={tenant}", headers=HTML)
         assert "テスト診療所0" not in page.text

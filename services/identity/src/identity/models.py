@@ -72,7 +72,7 @@ class Facility(Base):
     publish_address: Mapped[bool] = mapped_column(server_default=sa.true())
     publish_contact: Mapped[bool] = mapped_column(server_default=sa.true())
     publish_status: Mapped[bool] = mapped_column(server_default=sa.true())
-    # ... when the facility itself said yes (opt-in networks list only those), and the operator's veto (Se17-2).
+    # ... when the facility said yes (opt-in networks list only those), and the operator's veto (Se17-2).
     directory_opted_in_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     directory_withheld: Mapped[bool] = mapped_column(server_default=sa.false())
     directory_withheld_reason: Mapped[str | None] = mapped_column(sa.Text)

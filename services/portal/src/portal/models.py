@@ -27,7 +27,7 @@ ALL_NETWORKS = "*"
 
 
 class PortalSettings(Base):
-    """A network's portal rules: the notice period for discontinuation (P4), inquiry hours and contact (P5)."""
+    """A network's portal rules: the discontinuation notice period (P4), inquiry hours and contact (P5)."""
 
     __tablename__ = "portal_settings"
 

@@ -1,4 +1,4 @@
-"""The public site's routers, with the notices, terms, inquiry and maintenance APIs and the operator's pages."""
+"""The public site's routers with the notices, terms, inquiry and maintenance APIs and operator pages."""
 
 from __future__ import annotations
 

@@ -25,11 +25,11 @@ router = APIRouter(tags=["notices"])
 Tenant = Annotated[str | None, Query(min_length=1, max_length=63, pattern=r"^[a-z0-9-]+$")]
 
 
-async def optional_principal(request: Request) -> Principal | None:
+async def optional_principal(request: Request, session: DbSession) -> Principal | None:
     """Signed in or not: users-only notices need a valid token; a bad one is refused, not ignored."""
     if not request.headers.get("authorization"):
         return None
-    return await current_principal(request)
+    return await current_principal(request, session)
 
 
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]

@@ -62,7 +62,7 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-# --- portal settings (P4 notice period, P5 hours and contact) ------------------------------------------------
+# --- portal settings (P4 notice period, P5 hours and contact) -----------------------------------------------
 
 
 async def settings_of(session: AsyncSession, tenant: str) -> PortalSettings:
@@ -117,20 +117,21 @@ async def update_settings(
     return current
 
 
-# --- notices (P2, P3, P4) ------------------------------------------------------------------------------------
+# --- notices (P2, P3, P4) -----------------------------------------------------------------------------------
 
 
 async def post_notice(session: AsyncSession, *, actor: Actor, notice: NoticeCreate) -> Notice:
     require_operator(actor)
     moment = now()
-    if notice.kind in ("maintenance", "emergency_stop"):
-        if notice.starts_at is None or notice.ends_at is None or notice.ends_at <= notice.starts_at:
-            raise Problem(
-                422,
-                "validation-error",
-                "The request is not valid",
-                "A maintenance or stop is announced with its start and an end after it.",
-            )
+    if notice.kind in ("maintenance", "emergency_stop") and (
+        notice.starts_at is None or notice.ends_at is None or notice.ends_at <= notice.starts_at
+    ):
+        raise Problem(
+            422,
+            "validation-error",
+            "The request is not valid",
+            "A maintenance or stop is announced with its start and an end after it.",
+        )
     if notice.kind == "discontinuation":
         if notice.starts_at is None:
             raise Problem(
@@ -230,7 +231,7 @@ async def banners(session: AsyncSession, *, tenant: str, viewer: Actor | None) -
     )
 
 
-# --- terms of use (P3) ---------------------------------------------------------------------------------------
+# --- terms of use (P3) --------------------------------------------------------------------------------------
 
 
 async def publish_terms(session: AsyncSession, *, actor: Actor, terms: TermsCreate) -> TermsVersion:

@@ -1,4 +1,4 @@
-"""`python -m portal maintenance on|off --reason ...`: the contractor's emergency switch, without the web UI."""
+"""`python -m portal maintenance on|off --reason ...`: the contractor's emergency switch, no web UI."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from portal.operations import maintenance
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="python -m portal maintenance",
-        description="Switch the maintenance mode on or off (recorded, audited, announced, published as an event).",
+        description="Switch maintenance on or off (recorded, audited, announced, published as an event).",
     )
     cli.add_argument("switch", choices=("on", "off", "status"))
     cli.add_argument("--reason", default="", help="why (required for on and off); shown to users")

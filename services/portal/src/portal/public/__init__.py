@@ -1,1 +1,1 @@
-"""The public site: overview, how to join, the facility directory, notices, terms, inquiries and forms (P1-P6)."""
+"""The public site: overview, joining, the facility directory, notices, terms, inquiries, forms (P1-P6)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
@@ -65,7 +66,7 @@ def field_errors(error: ValidationError) -> dict[str, str]:
     return found
 
 
-def parse_form(model: type[BaseModel], data: dict[str, object]) -> tuple[BaseModel | None, dict[str, str]]:
+def parse_form(model: type[BaseModel], data: Mapping[str, object]) -> tuple[BaseModel | None, dict[str, str]]:
     try:
         return model.model_validate(data), {}
     except ValidationError as error:

@@ -1,4 +1,4 @@
-"""Pages of the public site, the terms acceptance page, and the facility forms (application, change, withdrawal)."""
+"""Pages of the public site, the terms acceptance page and the facility forms (apply, change, withdraw)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def safe_next(target: str | None) -> str:
     return "/staff/"
 
 
-# --- overview, joining, notices, terms (P1, P2, P3) ----------------------------------------------------------
+# --- overview, joining, notices, terms (P1, P2, P3) ---------------------------------------------------------
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -135,7 +135,7 @@ async def terms_detail(version: str, request: Request, session: DbSession) -> HT
     return page(request, "public/terms.html", {"terms": row})
 
 
-# --- the facility directory (P1) ------------------------------------------------------------------------------
+# --- the facility directory (P1) ----------------------------------------------------------------------------
 
 
 @router.get("/directory", response_class=HTMLResponse)
@@ -169,7 +169,7 @@ async def directory(request: Request) -> HTMLResponse:
     )
 
 
-# --- inquiries (P5) ---------------------------------------------------------------------------------------------
+# --- inquiries (P5) -----------------------------------------------------------------------------------------
 
 
 async def _inquiry_context(request: Request, session: DbSession, tenant: str) -> dict[str, Any]:
@@ -224,7 +224,7 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-# --- online forms: facility application, change, withdrawal (P6) ------------------------------------------------
+# --- online forms: facility application, change, withdrawal (P6) --------------------------------------------
 
 
 class ApplicationForm(BaseModel):
