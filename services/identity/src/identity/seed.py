@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from yui_common import demo
+from yui_common import demo, outbox
 from yui_common.db import create_engine, create_sessionmaker
+from yui_common.events.identity import UserCreatedV1
 from yui_common.settings import CommonSettings
 
 from identity.models import Facility, Network, User
@@ -53,6 +54,12 @@ async def seed(settings: CommonSettings) -> int:
                             totp_secret=DEMO_TOTP_SECRET,
                             totp_confirmed=True,
                         )
+                    )
+                    # As for any new account, the other services learn of it by event (notify's recipients).
+                    await outbox.add_event(
+                        session,
+                        UserCreatedV1(user_id=user_id, facility_id=facility_id, roles=list(roles)),
+                        tenant=demo.TENANT,
                     )
         print("identity: demo network, facilities and users seeded")
         return 0
