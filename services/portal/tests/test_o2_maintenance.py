@@ -144,6 +144,25 @@ class TestContractorCli:
         assert page.status_code != 503
         assert "maintenance.switched-on" in [a for a, _ in await audit_actions(stack, "portal", t)]
 
+    async def test_o2_the_contractor_stops_the_whole_deployment(self, stack: Stack) -> None:
+        settings = stack["portal"].settings
+        first, second = tenant(), tenant()
+        assert await cli.run(settings, ["on", "--reason", "全体停止"]) == 0  # scope "*" by default
+        try:
+            for t in (first, second):
+                page = await stack["portal"].client.get(
+                    "/staff/records", headers=cookie_of(stack, stack.staff(tenant=t))
+                )
+                assert page.status_code == 503, t
+            public = await stack["portal"].client.get(f"/notices?tenant={first}", headers=HTML)
+            assert public.status_code == 200 and "全体停止" in public.text
+        finally:
+            assert await cli.run(settings, ["off", "--reason", "全体再開"]) == 0
+        page = await stack["portal"].client.get(
+            "/staff/records", headers=cookie_of(stack, stack.staff(tenant=first))
+        )
+        assert page.status_code != 503
+
     async def test_o2_the_command_line_refuses_a_switch_without_reason(self, stack: Stack) -> None:
         assert await cli.run(stack["portal"].settings, ["on", "--tenant", tenant()]) == 2
 
@@ -153,4 +172,40 @@ class TestContractorCli:
         await switch(stack, t, False, "完了")  # the operator's API is never closed for maintenance
         operator = stack.staff(tenant=t, roles=("operator",))
         state = await stack["portal"].client.get("/api/maintenance", headers=operator.headers)
+        assert state.json()["active"] is False
+
+
+class TestOperatorPages:
+    async def test_o2_the_operator_switches_from_the_operator_page(self, stack: Stack) -> None:
+        t = tenant()
+        operator = stack.staff(tenant=t, roles=("operator",))
+        browser = cookie_of(stack, operator)
+        client = stack["portal"].client
+        page = await client.get("/operator", headers=browser)
+        assert page.status_code == 200 and "メンテナンスモード" in page.text and "<script" not in page.text
+        form = {"csrf": "csrf-token-of-the-test-session", "active": "on", "reason": "画面から停止"}
+        switched = await client.post("/operator/maintenance", data=form, headers=browser)
+        assert switched.status_code == 303
+        staff_page = await client.get("/staff/records", headers=cookie_of(stack, stack.staff(tenant=t)))
+        assert staff_page.status_code == 503
+        page = await client.get("/operator", headers=browser)  # the operator's pages stay open
+        assert page.status_code == 200 and "画面から停止" in page.text
+        form = {"csrf": "csrf-token-of-the-test-session", "active": "off", "reason": "画面から再開"}
+        assert (await client.post("/operator/maintenance", data=form, headers=browser)).status_code == 303
+        staff_page = await client.get("/staff/records", headers=cookie_of(stack, stack.staff(tenant=t)))
+        assert staff_page.status_code != 503
+
+    async def test_o2_the_operator_page_refuses_others_and_forged_forms(self, stack: Stack) -> None:
+        t = tenant()
+        client = stack["portal"].client
+        staff = cookie_of(stack, stack.staff(tenant=t, roles=("staff", "facility_admin")))
+        assert (await client.get("/operator", headers=staff)).status_code == 403
+        operator = cookie_of(stack, stack.staff(tenant=t, roles=("operator",)))
+        forged = await client.post(
+            "/operator/maintenance", data={"csrf": "forged", "active": "on", "reason": "x"}, headers=operator
+        )
+        assert forged.status_code == 403
+        state = await client.get(
+            "/api/maintenance", headers=stack.staff(tenant=t, roles=("operator",)).headers
+        )
         assert state.json()["active"] is False

@@ -147,3 +147,25 @@ class TestDiscontinuation:
             "/api/operator/settings", json={"notice_period_months": 2}, headers=operator.headers
         )
         assert_problem(response, 422, "validation-error")
+
+
+class TestOperatorPage:
+    async def test_p4_the_operator_page_explains_a_too_short_notice_period(self, stack: Stack) -> None:
+        t = tenant()
+        browser = cookie_of(stack, stack.staff(tenant=t, roles=("operator",)))
+        soon = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
+        response = await stack["portal"].client.post(
+            "/operator/notices",
+            data={
+                "csrf": "csrf-token-of-the-test-session",
+                "kind": "discontinuation",
+                "audience": "public",
+                "title": "終了",
+                "body": "終了します",
+                "starts_at": soon,
+            },
+            headers=browser,
+        )
+        assert response.status_code == 422 and "告知期間が足りません" in response.text
+        listed = await stack["portal"].client.get("/api/notices", params={"tenant": t})
+        assert listed.json() == []
