@@ -80,7 +80,7 @@ def entries_on(page: str) -> list[tuple[str, str]]:
 
 
 def service_rows(page: str) -> dict[str, tuple[str, str]]:
-    rows = re.findall(r'data-service="([a-z]+)" data-answered="(yes|no)"\s+data-chain="([a-z]+)"', page)
+    rows = re.findall(r'data-service="([a-z]+)" data-answered="(yes|no)"\s+data-chain="([a-z-]+)"', page)
     return {service: (answered, chain) for service, answered, chain in rows}
 
 
@@ -182,6 +182,9 @@ class TestOperatorsAuditSearch:
             assert response.status_code == 200, response.text
             shown = entries_on(response.text)
             assert len(shown) <= 2
+            # Each chain is walked once per search, on its first page.
+            chains = {chain for _, chain in service_rows(response.text).values()}
+            assert chains <= ({"intact", "broken"} if not paged else {"first-page"})
             paged += shown
             following = re.search(r'rel="next" href="/admin/audit\?([^"]+)"', response.text)
             query = following.group(1) if following else None

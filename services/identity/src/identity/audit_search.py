@@ -412,7 +412,8 @@ async def page_response(request: Request, session: AsyncSession, principal: Prin
     if refused is not None:
         return refused
     async with AuditSources(request, session, principal) as sources:
-        result = await search_page(sources, form)
+        # Walking a whole chain costs a read of every entry: once per search, on its first page.
+        result = await search_page(sources, form, verify=form.cursor is None)
     return _render(
         request,
         {
@@ -420,6 +421,7 @@ async def page_response(request: Request, session: AsyncSession, principal: Prin
             "result": result,
             "next_query": _query_string(form, cursor=result.next_cursor) if result.next_cursor else None,
             "export_query": _query_string(form),
+            "verified_here": form.cursor is None,
         },
     )
 

@@ -27,9 +27,9 @@ MANAGERS = (service.OPERATOR, service.CONTRACTOR)
 ADMIN_ROLES = (*MANAGERS, service.FACILITY_ADMIN)
 
 
-async def admin_principal(request: Request) -> Principal | None:
+async def admin_principal(request: Request, session: DbSession) -> Principal | None:
     try:
-        principal = await current_principal(request)
+        principal = await current_principal(request, session)
     except Problem:
         return None
     return principal if any(principal.has_role(r) for r in ADMIN_ROLES) else None
