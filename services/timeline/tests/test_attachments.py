@@ -23,7 +23,7 @@ from services.timeline.tests.timeline_support import (
     png_bytes,
     subject_with_team,
 )
-from tests.support.stack import Stack, Staff
+from tests.support.stack import Stack, Staff, eventually
 
 
 async def upload(
@@ -249,3 +249,45 @@ class TestAccessMatrixAttachments:
         await asyncio.sleep(2.5)  # waiting past the expiry is the scenario, not a speed threshold
         async with httpx.AsyncClient() as s3:
             assert (await s3.get(short["url"])).status_code == 403
+
+
+class TestUploadThatNeverCommits:
+    async def test_t7_when_the_commit_fails_after_the_bytes_are_stored_the_bytes_are_removed(
+        self, stack: Stack
+    ) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        # The database refuses this one row only at COMMIT (a deferred constraint trigger): by then the bytes
+        # and the thumbnail are in object storage.
+        async with stack["timeline"].sessionmaker() as session, session.begin():
+            await session.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "BEGIN IF NEW.filename = 'refused-at-commit.png' THEN "
+                    "RAISE EXCEPTION 'refused at commit'; END IF; RETURN NEW; END $$"
+                )
+            )
+            await session.execute(
+                text(
+                    "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON attachments "
+                    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()"
+                )
+            )
+        try:
+            refused = await upload(stack, nurse, subject_id, png_bytes(), "refused-at-commit.png")
+            assert refused.status_code >= 500
+            assert refused.headers["content-type"].startswith("application/problem+json")
+
+            async def storage_empty() -> bool:
+                return await stored_objects(stack, f"demo/subjects/{subject_id}/") == []
+
+            await eventually(storage_empty, what="the uncommitted upload's objects to be removed")
+            assert await attachment_rows(stack, subject_id) == 0
+            # The same subject still takes uploads that commit, and keeps their bytes.
+            kept = await upload(stack, nurse, subject_id, png_bytes(), "kept.png")
+            assert kept.status_code == 201, kept.text
+            assert len(await stored_objects(stack, f"demo/subjects/{subject_id}/")) == 2  # file + thumbnail
+        finally:
+            async with stack["timeline"].sessionmaker() as session, session.begin():
+                await session.execute(text("DROP TRIGGER refuse_at_commit ON attachments"))
+                await session.execute(text("DROP FUNCTION refuse_at_commit()"))

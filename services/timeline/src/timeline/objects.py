@@ -12,6 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 from functools import lru_cache
 
 from PIL import Image
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from yui_common.storage import ObjectStore
 
 from timeline.settings import Settings
@@ -199,3 +202,37 @@ async def remove_objects(store: ObjectStore, keys: Sequence[str]) -> int:
         return len(keys)
 
     return await asyncio.to_thread(remove)
+
+
+# --- bytes stored before their row commits -------------------------------------------------------------------
+
+_UNCOMMITTED = "timeline.uncommitted_objects"
+_removals: set[asyncio.Task[int]] = set()
+
+
+def remove_unless_committed(session: AsyncSession, store: ObjectStore, *keys: str) -> None:
+    """An upload's bytes reach storage before its row is committed. Should the transaction roll back instead
+    (the commit failed, a later step raised), the objects are removed, so storage never keeps bytes that no
+    row points to. A crash between the two still leaves them; the retention job's stray sweep covers that."""
+    session.sync_session.info.setdefault(_UNCOMMITTED, []).append((store, keys))
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_UNCOMMITTED, None)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _ended_without_commit(session: Session, transaction: SessionTransaction) -> None:
+    # Rolled back, or closed after a failed COMMIT (which fires no after_rollback): after_commit had not
+    # taken the keys away, so nothing points at these objects.
+    if transaction.parent is not None:
+        return
+    staged = session.info.pop(_UNCOMMITTED, None)
+    if not staged:
+        return
+    loop = asyncio.get_running_loop()
+    for store, keys in staged:
+        task = loop.create_task(remove_objects(store, list(keys)))
+        _removals.add(task)
+        task.add_done_callback(_removals.discard)

@@ -879,6 +879,7 @@ async def upload_attachment(
         store, key, f"{key}.thumb.jpg", max_px=settings.thumbnail_max_px
     ):
         thumbnail_key = f"{key}.thumb.jpg"
+    objects.remove_unless_committed(session, store, key, *([thumbnail_key] if thumbnail_key else []))
     attachment = Attachment(
         id=attachment_id,
         tenant=principal.tenant,
