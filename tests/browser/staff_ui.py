@@ -155,3 +155,42 @@ async def sign_in(stack: Stack, person: Person, *, password: str = PASSWORD) -> 
     )
     assert answer.status_code == 303, answer.text[:500]
     return browser
+
+
+async def add_person(
+    stack: Stack,
+    *,
+    tenant: str,
+    facility_name: str,
+    kind: str,
+    login_id: str,
+    name: str,
+    roles: list[str],
+    create_network: bool = False,
+) -> Person:
+    """One more facility with one person who signs in with TOTP (and the network itself when asked)."""
+    from identity.models import Facility, User
+    from identity.models import Network as NetworkRow
+    from identity.passwords import hash_password
+
+    secret = pyotp.random_base32()
+    async with stack["identity"].sessionmaker() as session, session.begin():
+        if create_network:
+            session.add(NetworkRow(slug=tenant, name="Test network"))
+            await session.flush()
+        facility = Facility(id=uuid4(), tenant=tenant, name=facility_name, kind=kind)
+        session.add(facility)
+        await session.flush()
+        user = User(
+            id=uuid4(),
+            tenant=tenant,
+            facility_id=facility.id,
+            login_id=login_id,
+            display_name=name,
+            password_hash=hash_password(PASSWORD),
+            roles=roles,
+            totp_secret=secret,
+            totp_confirmed=True,
+        )
+        session.add(user)
+    return Person(user.id, facility.id, tenant, login_id, name, Codes(secret))

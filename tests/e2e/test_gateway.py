@@ -3,75 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import ssl
-import subprocess
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
-import pytest
-import uvicorn
-
-from deploy.gateway.render import find_nginx, render
+from tests.support import gateway as gateway_fixtures
+from tests.support.gateway import Gateway, client_for
 from tests.support.stack import SERVICES, Stack, eventually
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Gateway:
-    url: str
-    certificate: Path
-
-
-@pytest.fixture(scope="session")
-async def gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
-    nginx = find_nginx()
-    assert nginx, "nginx is not installed (apt-get install nginx); .ci/run installs it"
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-    env = {"YUI_GATEWAY_PORT": str(free_port())}
-    for service in SERVICES:
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(stack[service].app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
-        )
-        servers.append((server, asyncio.create_task(server.serve())))
-        env[f"YUI_GATEWAY_{service.upper()}_UPSTREAM"] = f"127.0.0.1:{port}"
-    rendered = render(tmp_path_factory.mktemp("gateway"), env)
-    process = subprocess.Popen(rendered.nginx_command(nginx), stderr=subprocess.PIPE)
-    url = f"https://localhost:{rendered.port}"
-
-    async def answering() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"nginx exited: {process.stderr.read().decode() if process.stderr else ''}")
-        try:
-            async with httpx.AsyncClient(verify=False) as client:
-                return (await client.get(f"{url}/api/consent/healthz")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        await eventually(answering, what="the gateway to answer")
-        yield Gateway(url, rendered.cert_file)
-    finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-        for server, task in servers:
-            server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 10)
-
-
-def client_for(gateway: Gateway) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=gateway.url, verify=ssl.create_default_context(cafile=str(gateway.certificate)))
+gateway = gateway_fixtures.gateway  # the shared session fixture (one started gateway per pytest worker)
 
 
 class TestGatewayRoutes:
@@ -107,7 +45,9 @@ class TestGatewayRoutes:
         finally:
             writer.close()
 
-    async def test_a_withdrawal_runs_its_cascade_through_the_gateway(self, stack: Stack, gateway: Gateway) -> None:
+    async def test_a_withdrawal_runs_its_cascade_through_the_gateway(
+        self, stack: Stack, gateway: Gateway
+    ) -> None:
         doctor = stack.staff()
         async with client_for(gateway) as client:
             subject = await client.post(
@@ -129,7 +69,9 @@ class TestGatewayRoutes:
             assert withdrawn.status_code == 201
 
             async def complete() -> bool:
-                listed = await client.get(f"/api/consent/subjects/{subject_id}/withdrawals", headers=doctor.headers)
+                listed = await client.get(
+                    f"/api/consent/subjects/{subject_id}/withdrawals", headers=doctor.headers
+                )
                 return bool(listed.json()[0]["complete"])
 
             await eventually(complete, what="the cascade to complete")

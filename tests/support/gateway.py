@@ -1,0 +1,89 @@
+"""The stack's apps under uvicorn behind the real nginx gateway: one per pytest worker (a session fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from deploy.gateway.render import find_nginx, render
+from tests.support.stack import SERVICES, Stack, eventually
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Gateway:
+    url: str
+    certificate: Path
+
+
+@pytest.fixture(scope="session")
+async def gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
+    nginx = find_nginx()
+    assert nginx, "nginx is not installed (apt-get install nginx); .ci/run installs it"
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    env = {"YUI_GATEWAY_PORT": str(free_port())}
+    upstreams: dict[str, str] = {}
+    for service in SERVICES:
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(stack[service].app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
+        )
+        servers.append((server, asyncio.create_task(server.serve())))
+        env[f"YUI_GATEWAY_{service.upper()}_UPSTREAM"] = f"127.0.0.1:{port}"
+        upstreams[service] = f"http://127.0.0.1:{port}"
+    rendered = render(tmp_path_factory.mktemp("gateway"), env)
+    process = subprocess.Popen(rendered.nginx_command(nginx), stderr=subprocess.PIPE)  # noqa: ASYNC220 - started once
+    url = f"https://localhost:{rendered.port}"
+    # Behind the gateway the portal calls the other services over HTTP, as deployed: the in-process
+    # transport buffers whole answers, which a live stream (notifications) never finishes.
+    portal = stack["portal"].app
+    from portal.clients import close_service_clients
+
+    await close_service_clients(portal)
+    portal.state.service_base_urls = {
+        svc: upstreams[svc] for svc in ("identity", "consent", "timeline", "notify")
+    }
+
+    async def answering() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"nginx exited: {process.stderr.read().decode() if process.stderr else ''}")
+        try:
+            async with httpx.AsyncClient(verify=False) as client:
+                return (await client.get(f"{url}/api/consent/healthz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        await eventually(answering, what="the gateway to answer")
+        yield Gateway(url, rendered.cert_file)
+    finally:
+        portal.state.service_base_urls = {}
+        await close_service_clients(portal)
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        for server, task in servers:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+
+
+def client_for(gateway: Gateway) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=gateway.url, verify=ssl.create_default_context(cafile=str(gateway.certificate))
+    )
