@@ -15,6 +15,9 @@ ACCOUNT_REINSTATED = "account.reinstated"
 CERTIFICATE_ISSUED = "certificate.issued"
 CERTIFICATE_REVOKED = "certificate.revoked"
 FACILITY_APPLICATION_WAITING = "facility.application_waiting"
+NOTICE_PUBLISHED = "notice.published"  # the operator's notices, maintenance and stop announcements
+MAINTENANCE_STARTED = "maintenance.started"
+MAINTENANCE_ENDED = "maintenance.ended"
 
 ALL_KINDS = (
     POST_CREATED,
@@ -30,6 +33,9 @@ ALL_KINDS = (
     CERTIFICATE_ISSUED,
     CERTIFICATE_REVOKED,
     FACILITY_APPLICATION_WAITING,
+    NOTICE_PUBLISHED,
+    MAINTENANCE_STARTED,
+    MAINTENANCE_ENDED,
 )
 
 # Addressed to the person themselves: e-mailed at once when they chose e-mail; every other kind waits for

@@ -191,6 +191,14 @@ async def operators_of(session: AsyncSession, *, tenant: str) -> Sequence[UUID]:
     return (await session.execute(stmt)).scalars().all()
 
 
+async def active_accounts(session: AsyncSession, *, tenant: str | None) -> Sequence[tuple[str, UUID]]:
+    """(tenant, user id) of every active account: of one network, or of all (``None``)."""
+    stmt = select(Account.tenant, Account.user_id).where(Account.status == "active")
+    if tenant is not None:
+        stmt = stmt.where(Account.tenant == tenant)
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
 async def users_of_facility(session: AsyncSession, *, tenant: str, facility_id: UUID) -> Sequence[UUID]:
     stmt = select(Account.user_id).where(Account.tenant == tenant, Account.facility_id == facility_id)
     return (await session.execute(stmt)).scalars().all()

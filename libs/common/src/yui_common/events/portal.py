@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 from yui_common.events import EventData, event
 
@@ -22,3 +23,18 @@ class MaintenanceChangedV1(EventData):
     switched_by_role: str
     switched_at: datetime
     expected_end: datetime | None = None
+
+
+@event("portal.notice-published.v1")
+class NoticePublishedV1(EventData):
+    """The operator posted a notice (P2–P4): notify tells the network's users in the app.
+
+    Carries the title only; the body stays on the portal, where the reader's right to see it is checked.
+    """
+
+    notice_id: UUID
+    kind: str
+    audience: str
+    title: str
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None

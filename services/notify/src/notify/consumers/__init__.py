@@ -1,5 +1,5 @@
 """Consumers of the notify service: one subscription per producing service."""
 
-from notify.consumers import consent, identity, timeline
+from notify.consumers import consent, identity, portal, timeline
 
-subscriptions = [consent.subscription, timeline.subscription, identity.subscription]
+subscriptions = [consent.subscription, timeline.subscription, identity.subscription, portal.subscription]

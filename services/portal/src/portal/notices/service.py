@@ -10,7 +10,8 @@ from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from yui_common import audit
+from yui_common import audit, outbox
+from yui_common.events.portal import NoticePublishedV1
 from yui_common.problems import Problem, conflict, not_found
 
 from portal.models import Notice, PortalSettings, TermsAcceptance, TermsVersion
@@ -166,6 +167,18 @@ async def post_notice(session: AsyncSession, *, actor: Actor, notice: NoticeCrea
     )
     session.add(row)
     await session.flush()
+    await outbox.add_event(
+        session,
+        NoticePublishedV1(
+            notice_id=row.id,
+            kind=row.kind,
+            audience=row.audience,
+            title=row.title,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+        ),
+        tenant=row.tenant,
+    )
     await _audit(
         session,
         actor,
