@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
+from tests.browser.staff_ui import PASSWORD, Person
 from tests.support import gateway as gateway_fixtures
 from tests.support.gateway import Gateway
 
@@ -50,3 +52,21 @@ async def new_context(
     )
     context.set_default_timeout(20_000)
     return context
+
+
+async def staff_login(page: Page, tenant: str, login_id: str, password: str, code: str | None) -> None:
+    """The staff login form, filled in and sent (fields by id: their labels are what axe checks)."""
+    await page.goto("/staff/login")
+    await page.locator("#tenant").fill(tenant)
+    await page.locator("#login_id").fill(login_id)
+    await page.locator("#password").fill(password)
+    if code:
+        await page.locator("#totp_code").fill(code)
+    await page.locator('form[action$="/staff/login"] button[type="submit"]').click()
+
+
+async def signed_in_page(chromium: Browser, gateway: Gateway, person: Person, **options: object) -> Page:
+    page = await (await new_context(chromium, gateway, **options)).new_page()  # type: ignore[arg-type]
+    await staff_login(page, person.tenant, person.login_id, PASSWORD, person.codes.next())
+    await expect(page).to_have_url(re.compile(r"/staff$"))
+    return page

@@ -194,3 +194,104 @@ async def add_person(
         )
         session.add(user)
     return Person(user.id, facility.id, tenant, login_id, name, Codes(secret))
+
+
+@dataclass
+class Scene:
+    """A network with a subject, a post read and replied to, a group, and a user not yet signed in."""
+
+    tenant: str
+    doctor: Person
+    nurse: Person
+    subject_id: str
+    post_id: str
+    group_id: str
+    newcomer_login: str
+    newcomer_password: str
+    data: tuple[str, ...]  # names and texts that are data, in any language
+
+
+async def prepared_scene(stack: Stack) -> Scene:
+    """Built through the portal in-process (fast); the browser then signs in with each person's next code."""
+    tenant = f"ui-{uuid4().hex[:8]}"
+    doctor = await add_person(
+        stack,
+        tenant=tenant,
+        facility_name="Yui Clinic",
+        kind="clinic",
+        login_id="doctor",
+        name="Taro Yamada",
+        roles=["facility_admin", "staff"],
+        create_network=True,
+    )
+    nurse = await add_person(
+        stack,
+        tenant=tenant,
+        facility_name="Yui Nursing",
+        kind="visiting_nurse",
+        login_id="nurse",
+        name="Hanako Sato",
+        roles=["staff"],
+    )
+    doctor_ui, nurse_ui = await sign_in(stack, doctor), await sign_in(stack, nurse)
+    opened = await doctor_ui.get("/staff/subjects/new")
+    token = CSRF.search(opened.text)
+    assert token
+    registered = await doctor_ui.post(
+        "/staff/subjects/new",
+        data={
+            "csrf": token.group(1),
+            "name": "Jiro Yui",
+            "name_kana": "ユイ ジロウ",
+            "birth_date": "1938-05-05",
+            "municipality_code": "232360",
+            "given_on": "2026-11-01",
+        },
+    )
+    subject_id = registered.headers["location"].split("/staff/subjects/")[1].split("?")[0]
+    await doctor_ui.form(
+        f"/staff/subjects/{subject_id}",
+        f"/staff/subjects/{subject_id}/care-team",
+        {"user_id": str(nurse.user_id), "facility_id": str(nurse.facility_id)},
+    )
+    home = await nurse_ui.get("/staff")
+    accept = re.search(r'action="(/staff/invitations/[0-9a-f-]+/accept)"', home.text)
+    assert accept
+    await nurse_ui.form("/staff", accept.group(1), {})
+    posted = await doctor_ui.form(
+        f"/staff/subjects/{subject_id}/timeline",
+        f"/staff/subjects/{subject_id}/posts",
+        {
+            "body": "Visited today. Blood pressure 128/76.",
+            "category": "vital_signs",
+            "mentions": str(nurse.user_id),
+        },
+    )
+    post_id = posted.headers["location"].split("#post-")[1]
+    await nurse_ui.form(
+        f"/staff/posts/{post_id}", f"/staff/posts/{post_id}/replies", {"body": "Noted, thanks."}
+    )
+    await doctor_ui.form(
+        f"/staff/posts/{post_id}", f"/staff/posts/{post_id}/versions", {"body": "Visited today. BP 130/80."}
+    )
+    group = await doctor_ui.form(
+        "/staff/groups", "/staff/groups", {"name": "Area training", "purpose": "training"}
+    )
+    group_id = group.headers["location"].split("/staff/groups/")[1].split("?")[0]
+    created = await doctor_ui.form(
+        "/staff/facility/users",
+        "/staff/facility/users",
+        {"login_id": "newcomer", "display_name": "Ichiro Suzuki"},
+    )
+    initial = re.search(r'id="issued-password">([^<]+)<', created.text)
+    assert initial
+    data = (
+        "Taro Yamada",
+        "Hanako Sato",
+        "Jiro Yui",
+        "ユイ ジロウ",
+        "Yui Clinic",
+        "Yui Nursing",
+        "Ichiro Suzuki",
+    )
+    return Scene(tenant, doctor, nurse, subject_id, post_id, group_id, "newcomer", initial.group(1), data)
