@@ -432,3 +432,104 @@ class TestFacilityAdministrator:
         doctor = await sign_in(stack, network.doctor)
         page = await doctor.get("/staff", params={"lang": "en"})
         assert "My patients" in page.text and "担当の利用者" not in page.text
+
+
+class TestSessionsAndSecondFactors:
+    async def test_an_access_token_near_its_end_is_refreshed_and_the_cookie_replaced(
+        self, stack: Stack, network: Network, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import portal.session
+
+        browser = await sign_in(stack, network.doctor)
+        first = browser.cookies["yui_staff"]
+        # Every token now counts as about to end: each request refreshes (and identity rotates the refresh token).
+        monkeypatch.setattr(portal.session, "REFRESH_MARGIN_S", 10**6)
+        for _ in range(2):
+            page = await browser.get("/staff")
+            assert page.status_code == 200 and "山田 太郎" in page.text
+            assert any(h.startswith("yui_staff=") for h in page.headers.get_list("set-cookie"))
+        assert browser.cookies["yui_staff"] != first
+
+    async def test_s1_password_and_client_certificate_sign_in_and_the_session_needs_that_certificate(
+        self, stack: Stack, network: Network
+    ) -> None:
+        from urllib.parse import quote
+
+        from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+
+        admin = await sign_in(stack, network.doctor)
+        issued = await admin.form(
+            "/staff/facility/users",
+            "/staff/facility/certificates",
+            {"user_id": str(network.doctor.user_id), "terminal_label": "clinic-tablet", "pin": "271828"},
+        )
+        assert issued.status_code == 200, issued.text[:300]
+        _, certificate, _ = pkcs12.load_key_and_certificates(issued.content, b"271828")
+        assert certificate is not None
+        # What the gateway adds after verifying the browser's certificate against our CA.
+        presented = {
+            "X-Client-Verify": "SUCCESS",
+            "X-Client-Cert": quote(certificate.public_bytes(Encoding.PEM).decode(), safe=""),
+        }
+        terminal = Browser(stack["portal"].client)
+        login_page = await terminal.get("/staff/login", headers=presented)
+        assert "確認コードは不要です" in login_page.text
+        token = CSRF.search(login_page.text)
+        assert token
+        signed_in = await terminal.post(
+            "/staff/login",
+            data={
+                "csrf": token.group(1),
+                "tenant": network.tenant,
+                "login_id": "doctor",
+                "password": PASSWORD,
+            },
+            headers=presented,
+        )
+        assert signed_in.status_code == 303, signed_in.text[:300]
+        with_certificate = await terminal.get("/staff", headers=presented)
+        assert with_certificate.status_code == 200 and "山田 太郎" in with_certificate.text
+        # The session is bound to the certificate: the same cookie without it is not signed in.
+        assert (await terminal.get("/staff")).status_code == 303
+
+
+class TestRequestsBetweenPeople:
+    async def test_t2_a_support_request_reaches_the_addressee(self, stack: Stack, network: Network) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        subject_id = await register_subject(doctor, form=None)
+        await doctor.form(
+            f"/staff/subjects/{subject_id}",
+            f"/staff/subjects/{subject_id}/care-team",
+            {"user_id": str(network.nurse.user_id), "facility_id": str(network.station_id)},
+        )
+        nurse = await sign_in(stack, network.nurse)
+        accept = re.search(
+            r'action="(/staff/invitations/[0-9a-f-]+/accept)"', (await nurse.get("/staff")).text
+        )
+        assert accept
+        await nurse.form("/staff", accept.group(1), {})
+        asked = await doctor.form(
+            f"/staff/subjects/{subject_id}/timeline",
+            f"/staff/subjects/{subject_id}/posts",
+            {"body": "創部の処置方法を教えてください", "addressee": str(network.nurse.user_id)},
+        )
+        assert asked.status_code == 303
+        received = await nurse.get("/staff/support-requests")
+        assert "創部の処置方法を教えてください" in received.text and "支援依頼中" in received.text
+        sent = await doctor.get("/staff/support-requests", params={"box": "sent"})
+        assert "創部の処置方法を教えてください" in sent.text
+
+    async def test_c5_exceptional_access_is_requested_for_a_subject_outside_my_team(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        subject_id = await register_subject(doctor, form=None)
+        nurse = await sign_in(stack, network.nurse)
+        asked = await nurse.form(
+            f"/staff/exceptional-access?subject_id={subject_id}",
+            "/staff/exceptional-access",
+            {"subject_id": subject_id, "ground": "disaster", "reason": "避難所で服薬状況の確認が必要"},
+        )
+        assert asked.status_code == 303, asked.text[:300]
+        listed = await nurse.get("/staff/exceptional-access")
+        assert "審査中" in listed.text and "災害" in listed.text
