@@ -12,7 +12,9 @@ from tests.support.stack import Stack
 
 
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[infrastructure.Infrastructure]:
+def infra(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Iterator[infrastructure.Infrastructure]:
     with ExitStack() as stack:
         found = infrastructure.start(stack, worker_id, tmp_path_factory.mktemp("infra"))
         if found.uses_local_rabbitmq:

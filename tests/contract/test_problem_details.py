@@ -26,7 +26,9 @@ from sqlalchemy import text
 from tests.support.stack import SERVICES, Stack, Staff, eventually
 
 # schemathesis's own strategies draw from `random`; hypothesis deprecates that, nothing for us to act on.
-pytestmark = pytest.mark.filterwarnings("ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
+)
 
 PROBLEM = "application/problem+json"
 # Bounded for CI: 2 cores, the whole file in well under three minutes.

@@ -42,7 +42,8 @@ async def register_subject_with_team(stack: Stack, author: Staff, *colleagues: S
         )
         assert accepted.status_code == 200, accepted.text
     given = await consent.post(
-        f"/subjects/{subject_id}/consents", json={"given_by": "subject", "given_on": str(date.today())},
+        f"/subjects/{subject_id}/consents",
+        json={"given_by": "subject", "given_on": str(date.today())},
         headers=author.headers,
     )
     assert given.status_code == 201, given.text
@@ -71,11 +72,14 @@ class TestWithdrawalCascade:
         )
         assert withdrawn.status_code == 201, withdrawn.text
         assert {s["service"]: s["status"] for s in withdrawn.json()["steps"]} == {
-            "timeline": "pending", "notify": "pending",
+            "timeline": "pending",
+            "notify": "pending",
         }
 
         async def cascade_complete() -> dict | None:
-            listed = await stack["consent"].client.get(f"/subjects/{subject_id}/withdrawals", headers=doctor.headers)
+            listed = await stack["consent"].client.get(
+                f"/subjects/{subject_id}/withdrawals", headers=doctor.headers
+            )
             latest = listed.json()[0]
             return latest if latest["complete"] else None
 
@@ -121,7 +125,9 @@ class TestWithdrawalCascade:
         envelope = await eventually(withdrawal_event, what="the withdrawal event to be published")
 
         async def cascade_complete() -> bool:
-            listed = await stack["consent"].client.get(f"/subjects/{subject_id}/withdrawals", headers=doctor.headers)
+            listed = await stack["consent"].client.get(
+                f"/subjects/{subject_id}/withdrawals", headers=doctor.headers
+            )
             return bool(listed.json()[0]["complete"])
 
         await eventually(cascade_complete, what="the cascade to complete")
@@ -140,7 +146,9 @@ class TestWithdrawalCascade:
                 )
         replay_seen = duplicates_seen()
         await republish(stack, envelope)
-        await eventually(lambda: duplicates_seen() >= replay_seen + 2, what="both consumers to drop the replay")
+        await eventually(
+            lambda: duplicates_seen() >= replay_seen + 2, what="both consumers to drop the replay"
+        )
         assert await snapshot(stack, subject_id) == before
 
 
@@ -163,11 +171,14 @@ async def snapshot(stack: Stack, subject_id: UUID) -> tuple:
     async with stack["timeline"].sessionmaker() as session:
         posts = (
             await session.execute(
-                text("SELECT id, support_stopped_at FROM posts WHERE subject_id = :s ORDER BY id"), {"s": subject_id}
+                text("SELECT id, support_stopped_at FROM posts WHERE subject_id = :s ORDER BY id"),
+                {"s": subject_id},
             )
         ).all()
         timeline_outbox = (
-            await session.execute(text("SELECT count(*) FROM outbox WHERE envelope->>'subject' = :s"), {"s": str(subject_id)})
+            await session.execute(
+                text("SELECT count(*) FROM outbox WHERE envelope->>'subject' = :s"), {"s": str(subject_id)}
+            )
         ).scalar()
     async with stack["notify"].sessionmaker() as session:
         from notify.models import Notification

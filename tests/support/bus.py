@@ -36,7 +36,9 @@ async def publish_direct(
         channel = await _bounded(connection.channel(publisher_confirms=True), "open a channel")
         assert isinstance(channel, aio_pika.abc.AbstractChannel)
         if queue is not None:
-            await _bounded(channel.default_exchange.publish(message_for(envelope, {}), routing_key=queue), "confirm")
+            await _bounded(
+                channel.default_exchange.publish(message_for(envelope, {}), routing_key=queue), "confirm"
+            )
         else:
             target = await _bounded(channel.get_exchange(exchange or ""), "find the exchange")
             await _bounded(publish_envelope(target, envelope, {}), "confirm the publish")  # type: ignore[arg-type]

@@ -80,11 +80,13 @@ async def _connect_broker_in_background(app: FastAPI, url: str) -> None:
     """The API starts even when RabbitMQ is down; /readyz says so until the connection is made."""
     while True:
         try:
-            app.state.amqp = await aio_pika.connect_robust(url, client_properties={"connection_name": app.title})
+            app.state.amqp = await aio_pika.connect_robust(
+                url, client_properties={"connection_name": app.title}
+            )
             return
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             await asyncio.sleep(2)
 
 
@@ -147,7 +149,7 @@ def create_service_app(
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("FastAPI tracing not installed", exc_info=True)
     app.add_middleware(RedMetricsMiddleware)
     app.add_middleware(ForwardedPrefixMiddleware)

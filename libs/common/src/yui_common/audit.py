@@ -124,12 +124,19 @@ def _seal(session: Session) -> None:
     connection = session.connection()
     # One advisory lock per database serialises appends so the chain has exactly one order.
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
-    prev_hash = connection.execute(text("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")).scalar() or GENESIS
+    prev_hash = (
+        connection.execute(text("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")).scalar() or GENESIS
+    )
     rows = []
     for fields in pending:
         digest = entry_hash(fields, prev_hash)
         rows.append(
-            {**fields, "detail": json.dumps(fields["detail"], ensure_ascii=False), "prev_hash": prev_hash, "hash": digest}
+            {
+                **fields,
+                "detail": json.dumps(fields["detail"], ensure_ascii=False),
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
         )
         prev_hash = digest
     connection.execute(_INSERT, rows)

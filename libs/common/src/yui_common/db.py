@@ -53,7 +53,7 @@ def _trace_sql(engine: AsyncEngine) -> None:
             "db.client.connections.usage", unit="connections"
         )
         EngineTracer(trace.get_tracer("opentelemetry.instrumentation.sqlalchemy"), engine.sync_engine, usage)
-    except Exception:  # noqa: BLE001, S110 - tracing must never stop the service from starting
+    except Exception:  # noqa: S110 - tracing must never stop the service from starting
         pass
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
-    "yui_http_requests_total", "HTTP requests by route template, method and status", ["route", "method", "status"]
+    "yui_http_requests_total",
+    "HTTP requests by route template, method and status",
+    ["route", "method", "status"],
 )
 HTTP_ERRORS = Counter("yui_http_errors_total", "HTTP responses with status >= 500", ["route", "method"])
 HTTP_DURATION = Histogram(

@@ -141,11 +141,15 @@ class OutboxRelay:
                 conn = await asyncpg.connect(self._listen_dsn)
                 await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
                 self._wake.set()  # sweep whatever was committed while we were not listening
+                # asyncpg calls termination listeners when the connection goes; the timeout re-checks anyway.
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda *_, done=closed: done.set())
                 while not conn.is_closed():
-                    await asyncio.sleep(5)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(closed.wait(), 5)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.warning("outbox listener lost its connection; retrying", exc_info=True)
                 await asyncio.sleep(1)
             finally:
@@ -162,7 +166,7 @@ class OutboxRelay:
                     published = await self.sweep_once()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001
+                except Exception:
                     # Broker or database unavailable: rows stay unpublished and are swept again.
                     log.warning("outbox sweep failed; will retry", exc_info=True)
                     await asyncio.sleep(min(self._poll_interval_s, 0.5))

@@ -78,11 +78,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"location": [str(p) for p in err.get("loc", ())], "message": err.get("msg", ""), "kind": err.get("type")}
+            {
+                "location": [str(p) for p in err.get("loc", ())],
+                "message": err.get("msg", ""),
+                "kind": err.get("type"),
+            }
             for err in exc.errors()
         ]
         return problem_response(
-            request, 422, "validation-error", "The request is not valid", "See errors for each field.", errors=errors
+            request,
+            422,
+            "validation-error",
+            "The request is not valid",
+            "See errors for each field.",
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -95,7 +104,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return problem_response(request, 500, "internal-error", "Internal error", "Something went wrong on our side.")
+        return problem_response(
+            request, 500, "internal-error", "Internal error", "Something went wrong on our side."
+        )
 
 
 def install_database_problem_handlers(app: FastAPI) -> None:
@@ -104,11 +115,15 @@ def install_database_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
-        return problem_response(request, 409, "conflict", "Conflict", "The request conflicts with existing data.")
+        return problem_response(
+            request, 409, "conflict", "Conflict", "The request conflicts with existing data."
+        )
 
     @app.exception_handler(DataError)
     async def _data(request: Request, exc: DataError) -> JSONResponse:
-        return problem_response(request, 422, "validation-error", "The request is not valid", "A value is out of range.")
+        return problem_response(
+            request, 422, "validation-error", "The request is not valid", "A value is out of range."
+        )
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -119,4 +134,6 @@ def install_database_problem_handlers(app: FastAPI) -> None:
                 request, 422, "validation-error", "The request is not valid", "A value cannot be stored."
             )
         log.exception("database error")
-        return problem_response(request, 500, "internal-error", "Internal error", "Something went wrong on our side.")
+        return problem_response(
+            request, 500, "internal-error", "Internal error", "Something went wrong on our side."
+        )

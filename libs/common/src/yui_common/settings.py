@@ -44,8 +44,8 @@ class CommonSettings(BaseSettings):
 
     # identity's JWKS, for verifying access tokens
     jwks_url: str = "http://127.0.0.1:8101/.well-known/jwks.json"
-    token_issuer: str = "yui-identity"
-    token_audience: str = "yui"
+    token_issuer: str = "yui-identity"  # noqa: S105 - a name, not a secret
+    token_audience: str = "yui"  # noqa: S105 - a name, not a secret
 
     # telemetry
     otel_exporter_otlp_endpoint: str | None = None

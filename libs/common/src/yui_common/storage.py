@@ -18,7 +18,8 @@ class ObjectStore:
 
     def __init__(self, settings: CommonSettings, bucket: str | None = None) -> None:
         http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=3.0, read=60.0), retries=urllib3.Retry(total=2, backoff_factor=0.2)
+            timeout=urllib3.Timeout(connect=3.0, read=60.0),
+            retries=urllib3.Retry(total=2, backoff_factor=0.2),
         )
         self.client = Minio(
             settings.s3_endpoint,
@@ -53,14 +54,18 @@ class ObjectStore:
         )
 
     async def presigned_get(self, key: str, *, expires: timedelta, filename: str | None = None) -> str:
-        headers = {"response-content-disposition": f"attachment; filename*=UTF-8''{filename}"} if filename else None
+        headers = (
+            {"response-content-disposition": f"attachment; filename*=UTF-8''{filename}"} if filename else None
+        )
         return await asyncio.to_thread(
             self.client.presigned_get_object, self.bucket, key, expires=expires, response_headers=headers
         )
 
     async def remove_prefix(self, prefix: str) -> int:
         def remove() -> int:
-            names = [o.object_name for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)]
+            names = [
+                o.object_name for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+            ]
             errors = list(self.client.remove_objects(self.bucket, (DeleteObject(n) for n in names if n)))
             if errors:
                 raise RuntimeError(f"{len(errors)} objects could not be removed")

@@ -21,7 +21,9 @@ tracer = trace.get_tracer("yui")
 _provider: TracerProvider | None = None
 
 
-def setup_tracing(settings: CommonSettings, *, extra_processor: SpanProcessor | None = None) -> TracerProvider:
+def setup_tracing(
+    settings: CommonSettings, *, extra_processor: SpanProcessor | None = None
+) -> TracerProvider:
     """Install the process-wide tracer provider once; exporters are added only when configured."""
     global _provider
     if _provider is None:

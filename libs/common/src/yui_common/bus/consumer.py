@@ -261,10 +261,10 @@ class ConsumerRunner:
         CONSUMED.labels(sub.queue, "retried").inc()
         await message.ack()
 
-    async def drain(self, timeout: float = 10.0) -> None:
+    async def drain(self, within_s: float = 10.0) -> None:
         if self._tasks:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout)
+                await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), within_s)
 
     async def close(self) -> None:
         await self.drain()

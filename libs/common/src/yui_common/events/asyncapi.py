@@ -1,7 +1,7 @@
 """Generates the AsyncAPI 3.0 document of Yui's events from the contracts and each service's subscriptions.
 
-    python -m yui_common.events.asyncapi            # print the document
-    python -m yui_common.events.asyncapi --check F  # exit 1 when F is not what would be generated
+python -m yui_common.events.asyncapi            # print the document
+python -m yui_common.events.asyncapi --check F  # exit 1 when F is not what would be generated
 """
 
 from __future__ import annotations
@@ -53,7 +53,10 @@ def build() -> dict[str, Any]:
             "payload": {
                 "allOf": [
                     {"$ref": "#/components/schemas/Envelope"},
-                    {"type": "object", "properties": {"type": {"const": event_type}, "data": model.model_json_schema()}},
+                    {
+                        "type": "object",
+                        "properties": {"type": {"const": event_type}, "data": model.model_json_schema()},
+                    },
                 ]
             },
         }

@@ -37,7 +37,9 @@ def translate(lang: str, key: str, **params: Any) -> str:
 def install_web(app: FastAPI, templates_dir: Path) -> None:
     """Give a service server-rendered pages: its own templates over the shared base layout."""
     env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(str(templates_dir)), FileSystemLoader(str(HERE / "templates"))]),
+        loader=ChoiceLoader(
+            [FileSystemLoader(str(templates_dir)), FileSystemLoader(str(HERE / "templates"))]
+        ),
         autoescape=select_autoescape(["html"]),
         enable_async=False,
     )
