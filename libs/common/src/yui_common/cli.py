@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from yui_common.settings import CommonSettings
 
-ExtraCommand = Callable[[CommonSettings], Awaitable[int]]
+ExtraCommand = Callable[[CommonSettings], Coroutine[Any, Any, int]]
 
 
 def run_cli(

@@ -54,7 +54,7 @@ class ObjectStore:
         )
 
     async def presigned_get(self, key: str, *, expires: timedelta, filename: str | None = None) -> str:
-        headers = (
+        headers: dict[str, str | list[str] | tuple[str]] | None = (
             {"response-content-disposition": f"attachment; filename*=UTF-8''{filename}"} if filename else None
         )
         return await asyncio.to_thread(

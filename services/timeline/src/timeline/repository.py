@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, literal_column, or_, select, text, tuple_, update
+from sqlalchemy import Result, and_, delete, literal, literal_column, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,7 +97,7 @@ async def posts_page(
         Post.support_stopped_at.is_(None),
     )
     if before is not None:
-        stmt = stmt.where(tuple_(Post.created_at, Post.id) < tuple_(*before))
+        stmt = stmt.where(tuple_(Post.created_at, Post.id) < tuple_(literal(before[0]), literal(before[1])))
     stmt = stmt.order_by(Post.created_at.desc(), Post.id.desc()).limit(limit)
     return (await session.execute(stmt)).scalars().all()
 
@@ -336,7 +337,7 @@ async def invite(session: AsyncSession, *, group_id: UUID, user_id: UUID, invite
     stmt = insert(GroupMember).values(
         group_id=group_id, user_id=user_id, status="invited", invited_by=invited_by
     )
-    result = await session.execute(stmt.on_conflict_do_nothing().returning(literal_column("1")))
+    result: Result[Any] = await session.execute(stmt.on_conflict_do_nothing().returning(literal_column("1")))
     return result.first() is not None
 
 

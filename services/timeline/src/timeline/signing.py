@@ -84,10 +84,10 @@ def _load_or_create(settings: Settings) -> Ed25519PrivateKey:
         raise RuntimeError(
             f"timeline signing key missing: set YUI_TIMELINE_SIGNING_KEY_FILE ({settings.signing_key_file})"
         )
-    key = serialization.load_pem_private_key(pem, password=None)
-    if not isinstance(key, Ed25519PrivateKey):
+    loaded = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise RuntimeError("the timeline signing key must be an Ed25519 private key")
-    return key
+    return loaded
 
 
 @lru_cache(maxsize=8)

@@ -233,7 +233,7 @@ class ConsumerRunner:
         channel: aio_pika.abc.AbstractChannel,
         message: aio_pika.abc.AbstractIncomingMessage,
     ) -> None:
-        retries = int((message.headers or {}).get(RETRY_HEADER, 0) or 0)
+        retries = int(str((message.headers or {}).get(RETRY_HEADER, 0) or 0))
         if retries >= len(self._retry_delays_ms):
             CONSUMED.labels(sub.queue, "dead-lettered").inc()
             await message.reject(requeue=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
 
@@ -29,7 +29,7 @@ UPLOAD_BODY = {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
-RESPONSES = {
+RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Not on the care team or group"},
     413: {"description": "Larger than the network allows"},
     415: {"description": "Not an allowed type (recognised by content)"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
@@ -23,7 +23,7 @@ from timeline.schemas import (
 )
 
 router = APIRouter(prefix="/groups", tags=["groups"])
-RESPONSES = {404: {"description": "No such group, or not a member"}}
+RESPONSES: dict[int | str, dict[str, Any]] = {404: {"description": "No such group, or not a member"}}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=GroupRead)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
@@ -28,7 +28,7 @@ from timeline.schemas import (
 )
 
 router = APIRouter(tags=["posts"])
-RESPONSES = {
+RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such subject or post, or not on its care team"},
     410: {"description": "Support stopped: consent was withdrawn"},
 }
