@@ -26,6 +26,7 @@ async def screenshot(page: Page, name: str) -> None:
     """docs/screenshots/ is refreshed only when asked (YUI_SAVE_SCREENSHOTS=1), so test runs leave no diff."""
     if os.environ.get("YUI_SAVE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.evaluate("() => window.scrollTo(0, 0)")
         await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
@@ -136,7 +137,6 @@ async def test_u1_application_to_support_stopped(stack: Stack, gateway: Gateway,
     user_ctx = await new_context(chromium, gateway)
     user = await user_ctx.new_page()
     await first_login(user, tenant, "doctor-a", user_password)
-    await screenshot(user, "home")
     await user.goto("/staff/subjects/new")
     await user.locator("#name").fill("結 次郎")
     await user.locator("#name_kana").fill("ユイ ジロウ")
@@ -177,8 +177,16 @@ async def test_u1_application_to_support_stopped(stack: Stack, gateway: Gateway,
     await expect(post).to_contain_text("既読 0")
     await screenshot(user, "timeline")
 
+    await user.goto("/staff")
+    await screenshot(user, "home")
+
     # The colleague's open home page is told without reloading (server-sent events).
     await expect(colleague_page.locator("#live-notifications")).to_contain_text("あなた宛ての投稿があります")
+    await expect(colleague_page.locator("#unread-badge")).not_to_be_empty()
+    shown = await colleague_page.locator("#live-notifications li").evaluate_all(
+        "items => items.map(i => i.id)"
+    )
+    assert len(shown) == len(set(shown)), shown
 
     # 7. The colleague reads it; the author sees the read mark.
     await colleague_page.goto(subject_url + "/timeline")
@@ -188,7 +196,7 @@ async def test_u1_application_to_support_stopped(stack: Stack, gateway: Gateway,
         .click()
     )
     await expect(colleague_page.locator("main")).to_contain_text("本日訪問しました")
-    await user.reload()
+    await user.goto(subject_url + "/timeline")
     await expect(user.locator("article.post", has_text="本日訪問しました")).to_contain_text("既読 1")
 
     # 8. The subject withdraws; the cascade's progress shows until every service is done.

@@ -98,4 +98,5 @@ async def test_u3_timeline_is_usable_at_768px_and_on_a_phone(
         assert await no_horizontal_scroll(page)
         if os.environ.get("YUI_SAVE_SCREENSHOTS") == "1":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            await page.evaluate("() => window.scrollTo(0, 0)")
             await page.screenshot(path=str(SCREENSHOTS / f"timeline-{width}px.png"))

@@ -88,7 +88,9 @@
         if (empty) { empty.remove(); }
         var holder = document.createElement("ul");
         holder.innerHTML = data.html;  // rendered and escaped by the portal's own templates
-        if (holder.firstElementChild) { list.insertBefore(holder.firstElementChild, list.firstChild); }
+        var item = holder.firstElementChild;
+        // On connecting, the stream repeats what is unread: a line the page already shows is not added twice.
+        if (item && !(item.id && document.getElementById(item.id))) { list.insertBefore(item, list.firstChild); }
       }
     });
   }
