@@ -36,6 +36,8 @@ sys.path.insert(0, str(REPO / "bench"))
 from bus import write_results  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from services.timeline.tests.test_attachments import upload  # noqa: E402
+from services.timeline.tests.timeline_support import png_bytes  # noqa: E402
 from tests.e2e.test_cascade import post_when_allowed, register_subject_with_team  # noqa: E402
 from tests.support import infrastructure  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
@@ -69,11 +71,40 @@ async def clone_posts(stack: Stack, template: UUID, copies: int) -> None:
         await session.execute(text("ANALYZE posts"))
 
 
-async def one_withdrawal(stack: Stack, posts: int, poll_s: float) -> dict[str, Any]:
+async def clone_attachments(stack: Stack, template: UUID, copies: int) -> None:
+    """``copies`` attachments like ``template`` (new ids and object keys), straight into timeline's database."""
+    async with stack["timeline"].sessionmaker() as session, session.begin():
+        columns = [
+            name
+            for (name,) in await session.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'attachments' "
+                    "AND table_schema = current_schema() ORDER BY ordinal_position"
+                )
+            )
+        ]
+        chosen = {"id": "gen_random_uuid()", "object_key": "a.object_key || '.copy' || n"}
+        select_list = ", ".join(chosen.get(c, f"a.{c}") for c in columns)
+        await session.execute(
+            text(
+                f"INSERT INTO attachments ({', '.join(columns)}) SELECT {select_list} "
+                "FROM attachments a, generate_series(1, :copies) AS n WHERE a.id = :template"
+            ),
+            {"copies": copies, "template": template},
+        )
+
+
+async def one_withdrawal(stack: Stack, posts: int, attachments: int, poll_s: float) -> dict[str, Any]:
     doctor, nurse = stack.staff(), stack.staff()
     subject_id = await register_subject_with_team(stack, doctor, nurse)
     first = await post_when_allowed(stack, nurse, subject_id, "訪問記録")
     await clone_posts(stack, UUID(first["id"]), posts - 1)
+    attachment_id = None
+    if attachments:
+        uploaded = await upload(stack, nurse, subject_id, png_bytes(), "褥瘡.png")
+        assert uploaded.status_code == 201, uploaded.text
+        attachment_id = uploaded.json()["id"]
+        await clone_attachments(stack, UUID(attachment_id), attachments - 1)
     listed = await stack["timeline"].client.get(f"/subjects/{subject_id}/posts", headers=nurse.headers)
     assert listed.status_code == 200, listed.text
 
@@ -84,11 +115,16 @@ async def one_withdrawal(stack: Stack, posts: int, poll_s: float) -> dict[str, A
     assert withdrawn.status_code == 201, withdrawn.text
 
     async def refused() -> float:
+        # Every read by staff: the subject's posts and their files.
+        reads = [f"/subjects/{subject_id}/posts"]
+        if attachment_id:
+            reads.append(f"/attachments/{attachment_id}/download")
         while True:
-            response = await stack["timeline"].client.get(
-                f"/subjects/{subject_id}/posts", headers=nurse.headers
-            )
-            if response.status_code == 410:
+            answers = [
+                (await stack["timeline"].client.get(path, headers=nurse.headers)).status_code
+                for path in reads
+            ]
+            if all(status == 410 for status in answers):
                 return time.perf_counter()
             await asyncio.sleep(poll_s)
 
@@ -128,7 +164,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         await stack.start()
         try:
             runs = [
-                await one_withdrawal(stack, args.posts, args.poll_ms / 1000) for _ in range(args.subjects)
+                await one_withdrawal(stack, args.posts, args.attachments, args.poll_ms / 1000)
+                for _ in range(args.subjects)
             ]
         finally:
             # A broker busy elsewhere (another suite deleting its vhost) can stall a connection's close; the
@@ -141,7 +178,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "cascade",
         "at": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},
-        "arguments": {"subjects": args.subjects, "posts": args.posts, "poll_ms": args.poll_ms},
+        "arguments": {
+            "subjects": args.subjects,
+            "posts": args.posts,
+            "attachments": args.attachments,
+            "poll_ms": args.poll_ms,
+        },
         "runs": runs,
         "timeline_refuses_ms": summary([r["timeline_refuses_ms"] for r in runs]),
         "cascade_complete_ms": summary([r["cascade_complete_ms"] for r in runs]),
@@ -151,7 +193,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 def table(result: dict[str, Any]) -> str:
     posts = result["arguments"]["posts"]
     lines = [
-        f"withdrawal → … with {posts:,} posts per subject, {len(result['runs'])} subjects "
+        f"withdrawal → … with {posts:,} posts and {result['arguments']['attachments']} attachments per subject, "
+        f"{len(result['runs'])} subjects "
         f"(poll every {result['arguments']['poll_ms']} ms)",
         f"{'':34}{'p50 ms':>10}{'max ms':>10}",
     ]
@@ -169,6 +212,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--subjects", type=int, default=5, help="withdrawals to time (default 5)")
     parser.add_argument("--posts", type=int, default=10_000, help="posts per subject (default 10000)")
+    parser.add_argument("--attachments", type=int, default=200, help="attachments per subject (default 200)")
     parser.add_argument("--poll-ms", type=float, default=5.0, help="polling interval (default 5 ms)")
     return parser.parse_args(argv)
 

@@ -201,3 +201,51 @@ class TestC4Withdrawal:
             store = stack["timeline"].app.state.object_store
             assert await service.stop_support(session, tenant="demo", withdrawal=withdrawal, store=store) == 0
             await session.rollback()
+
+
+class TestC4RefusalComesFirst:
+    async def test_c4_the_refusal_commits_alone_and_the_bulk_stop_follows_with_the_report(
+        self, stack: Stack
+    ) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        post = await create_post(stack, nurse, subject_id, "記録")
+        withdrawal = ConsentWithdrawnV1(
+            subject_id=subject_id,
+            consent_id=uuid7(),
+            withdrawal_id=uuid7(),
+            withdrawn_at=datetime.now(UTC),
+            mode="stop",
+        )
+        # The consumer's step alone: the subject is refused, the posts are not touched yet, and the follow-up
+        # is staged in the same commit (so it cannot be lost).
+        async with stack["timeline"].sessionmaker() as session, session.begin():
+            await service.refuse_subject(session, tenant="demo", withdrawal=withdrawal)
+            staged = await session.execute(
+                text("SELECT event_type FROM outbox WHERE envelope->>'subject' = :s"), {"s": str(subject_id)}
+            )
+            assert "timeline.support-stop-requested.v1" in staged.scalars().all()
+            untouched = await session.execute(
+                text("SELECT count(*) FROM posts WHERE subject_id = :s AND support_stopped_at IS NOT NULL"),
+                {"s": subject_id},
+            )
+            assert untouched.scalar_one() == 0
+        refused = await stack["timeline"].client.get(f"/posts/{post['id']}", headers=nurse.headers)
+        assert refused.status_code == 410
+
+        async def posts_stopped_and_reported() -> bool:
+            async with stack["timeline"].sessionmaker() as session:
+                stopped = await session.execute(
+                    text("SELECT count(*) FROM posts WHERE subject_id = :s AND support_stopped_at IS NULL"),
+                    {"s": subject_id},
+                )
+                reported = await session.execute(
+                    text(
+                        "SELECT count(*) FROM outbox WHERE envelope->>'subject' = :s "
+                        "AND event_type = 'timeline.support-stopped.v1'"
+                    ),
+                    {"s": str(subject_id)},
+                )
+                return stopped.scalar_one() == 0 and reported.scalar_one() == 1
+
+        await eventually(posts_stopped_and_reported, what="the bulk stop and its report")

@@ -32,6 +32,7 @@ from yui_common.problems import Problem, not_found
 from yui_common.storage import ObjectStore
 
 from timeline import content_types, objects, repository
+from timeline.internal_events import SupportStopRequestedV1
 from timeline.models import Attachment, Group, GroupMember, Post, PostVersion, ReadMark, SubjectAccess
 from timeline.settings import Settings
 from timeline.signing import ContentSigner, canonical_sha256
@@ -1099,6 +1100,26 @@ async def _erase(
     # (removing a missing object is no error), so a replay is harmless and nothing is left behind.
     removed = await objects.remove_objects(store, keys) if store is not None and keys else 0
     return len(post_ids), removed, per_board
+
+
+async def refuse_subject(session: AsyncSession, *, tenant: str, withdrawal: ConsentWithdrawnV1) -> None:
+    """First step of a withdrawal, small and fast: from this commit every read and write of the subject is
+    refused (the need-to-know check reads the access row). The bulk work follows in a transaction of its own
+    (``stop_support``), through timeline's own queue, so a subject with 10,000 posts is refused as quickly as
+    one with none, and the report back waits for the bulk work."""
+    await repository.upsert_access(
+        session,
+        tenant=tenant,
+        subject_id=withdrawal.subject_id,
+        consent_active=False,
+        support_stopped_at=datetime.now(UTC),
+    )
+    await outbox.add_event(
+        session,
+        SupportStopRequestedV1(withdrawal=withdrawal),
+        tenant=tenant,
+        subject=str(withdrawal.subject_id),
+    )
 
 
 async def stop_support(

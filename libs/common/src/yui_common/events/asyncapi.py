@@ -33,11 +33,15 @@ def subscriptions_by_service() -> dict[str, list[Any]]:
 
 
 def build() -> dict[str, Any]:
-    # Only Yui's own contracts: tests register event types of their own in the same registry.
+    # The workers first: importing them registers the services' internal events too.
+    subscriptions = subscriptions_by_service()
+    # Only Yui's own events: the contracts between services, and a service's events to itself (its
+    # ``internal_events`` module: on the same exchange, so documented, but no other service may rely on them).
+    # Tests register event types of their own in the same registry.
     contracts = {
         event_type: model
         for event_type, model in load_all_contracts().items()
-        if model.__module__.startswith("yui_common.events.")
+        if model.__module__.startswith("yui_common.events.") or model.__module__.endswith(".internal_events")
     }
     envelope_schema = Envelope.model_json_schema()
     channels: dict[str, Any] = {}
@@ -60,9 +64,11 @@ def build() -> dict[str, Any]:
                 ]
             },
         }
+        internal = model.__module__.endswith(".internal_events")
         channels[key] = {
             "address": event_type,
-            "description": f"Routing key {event_type} on the topic exchange yui.events",
+            "description": f"Routing key {event_type} on the topic exchange yui.events"
+            + (f" ({model.producer}'s own follow-up work: not a contract for other services)" if internal else ""),
             "messages": {key: {"$ref": f"#/components/messages/{key}"}},
         }
         operations[f"{model.producer}_sends_{key}"] = {
@@ -70,7 +76,7 @@ def build() -> dict[str, Any]:
             "channel": {"$ref": f"#/channels/{key}"},
             "summary": f"{model.producer} publishes through its transactional outbox",
         }
-    for service, subs in sorted(subscriptions_by_service().items()):
+    for service, subs in sorted(subscriptions.items()):
         for sub in subs:
             for event_type in sorted(sub.handlers):
                 key = event_type.replace(".", "_").replace("-", "_")

@@ -13,6 +13,7 @@ from yui_common.events.consent import (
 )
 
 from timeline import objects, service
+from timeline.internal_events import SupportStopRequestedV1
 from timeline.settings import Settings
 
 
@@ -31,9 +32,15 @@ async def on_member_removed(session: AsyncSession, envelope: Envelope, data: Car
 
 
 async def on_consent_withdrawn(session: AsyncSession, envelope: Envelope, data: ConsentWithdrawnV1) -> None:
+    await service.refuse_subject(session, tenant=envelope.tenant, withdrawal=data)
+
+
+async def on_support_stop_requested(
+    session: AsyncSession, envelope: Envelope, data: SupportStopRequestedV1
+) -> None:
     # In delete mode the subject's objects go too; removal is idempotent, so a redelivery is harmless.
-    store = objects.store_for(Settings()) if data.mode == "delete" else None
-    await service.stop_support(session, tenant=envelope.tenant, withdrawal=data, store=store)
+    store = objects.store_for(Settings()) if data.withdrawal.mode == "delete" else None
+    await service.stop_support(session, tenant=envelope.tenant, withdrawal=data.withdrawal, store=store)
 
 
 subscription = Subscription(
@@ -44,4 +51,10 @@ subscription = Subscription(
         CareTeamMemberRemovedV1.event_type: on_member_removed,
         ConsentWithdrawnV1.event_type: on_consent_withdrawn,
     },
+)
+
+# timeline's own follow-up work, on a queue of its own so a long stop never holds up consent's events.
+support_stops = Subscription(
+    queue="timeline.support-stops",
+    handlers={SupportStopRequestedV1.event_type: on_support_stop_requested},
 )
