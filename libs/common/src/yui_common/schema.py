@@ -92,3 +92,28 @@ def create_infrastructure(bind: sa.engine.Connection) -> None:
 def drop_infrastructure(bind: sa.engine.Connection) -> None:
     bind.exec_driver_sql("DROP TABLE IF EXISTS audit_log, inbox, outbox CASCADE")
     bind.exec_driver_sql("DROP FUNCTION IF EXISTS audit_log_append_only()")
+
+
+# The operators' audit search (yui_common.audit_api): a network's newest entries in keyset order, and a
+# facility's. The subject and user searches already have (tenant, subject_id | actor_id, occurred_at).
+AUDIT_SEARCH_INDEXES = {
+    "ix_audit_log_tenant_time": ["tenant", "occurred_at", "seq"],
+    "ix_audit_log_facility": ["tenant", "facility_id", "occurred_at"],
+}
+
+
+def create_audit_search_indexes() -> None:
+    """For a migration: build the indexes CONCURRENTLY, so appends to a large log never wait for the build."""
+    from alembic import op
+
+    with op.get_context().autocommit_block():
+        for name, columns in AUDIT_SEARCH_INDEXES.items():
+            op.create_index(name, "audit_log", columns, postgresql_concurrently=True, if_not_exists=True)
+
+
+def drop_audit_search_indexes() -> None:
+    from alembic import op
+
+    with op.get_context().autocommit_block():
+        for name in AUDIT_SEARCH_INDEXES:
+            op.drop_index(name, table_name="audit_log", postgresql_concurrently=True, if_exists=True)
