@@ -533,3 +533,24 @@ class TestRequestsBetweenPeople:
         assert asked.status_code == 303, asked.text[:300]
         listed = await nurse.get("/staff/exceptional-access")
         assert "審査中" in listed.text and "災害" in listed.text
+
+
+class TestNotificationKinds:
+    async def test_a_notification_kind_newer_than_the_catalogue_is_shown_as_is(
+        self, stack: Stack, network: Network
+    ) -> None:
+        from notify.models import Notification
+
+        async with stack["notify"].sessionmaker() as session, session.begin():
+            session.add(
+                Notification(
+                    tenant=network.tenant,
+                    user_id=network.doctor.user_id,
+                    kind="survey.opened",
+                    source_event_id=uuid4(),
+                )
+            )
+        doctor = await sign_in(stack, network.doctor)
+        for path in ("/staff", "/staff/notifications"):
+            page = await doctor.get(path)
+            assert page.status_code == 200 and "survey.opened" in page.text

@@ -13,7 +13,7 @@ from yui_common.web import language_of, translate
 
 from portal.clients import forwarded_headers, service_client
 from portal.session import Staff, StaffSession
-from portal.staff.pages import api, back, gather, optional, page
+from portal.staff.pages import api, back, gather, labeller, optional, page
 
 router = APIRouter(prefix="/staff")
 
@@ -89,6 +89,7 @@ def notification_item_html(request: Request, notification: dict[str, Any]) -> st
             root=request.scope.get("root_path", ""),
             staff_root=f"{request.scope.get('root_path', '')}/staff",
             _=lambda key, **params: translate(lang, key, **params),
+            label=labeller(lang),
         )
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -11,7 +11,7 @@ from uuid import UUID
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from yui_common.web import catalogue, render
+from yui_common.web import catalogue, language_of, render, translate
 
 from portal.clients import ServiceName, call_as_staff
 from portal.session import SignInRequiredError, StaffSession
@@ -21,7 +21,7 @@ STAFF_ROOT = "/staff"
 
 
 @dataclass
-class ServiceRefusal(Exception):  # noqa: N818 - a refusal, not an error of ours
+class ServiceRefusal(Exception):
     """A service answered 4xx/5xx: the page says why in the reader's language (by status and problem type)."""
 
     status: int
@@ -106,12 +106,24 @@ def page(
             "staff_root": url(request, ""),
             "flash": flash if flash and f"staff.flash.{flash}" in catalogue("ja") else None,
             "name_of": lambda user_id: name_of(request.app, user_id),
+            "label": labeller(language_of(request)),
             **context,
         },
         status_code=status_code,
     )
     response.headers["Cache-Control"] = "no-store"  # pages show personal data: never cached
     return response
+
+
+def labeller(lang: str) -> Callable[[str, object], str]:
+    """A value the services send (a status, a category, a notification kind) in words; a value newer than
+    the catalogue shows as it is rather than failing the page."""
+
+    def label(prefix: str, value: object) -> str:
+        key = f"{prefix}.{value}"
+        return translate(lang, key) if key in catalogue("ja") else str(value)
+
+    return label
 
 
 # Names of people, learned as they sign in or as their administrator lists them. identity offers staff no
