@@ -1,4 +1,5 @@
-"""axe-core for the accessibility checks: fetched with npm on first use and kept beside this file."""
+"""axe-core for the accessibility checks: axe.min.js is committed beside this file (a machine without npm
+still runs u3); delete it and the next run fetches the pinned version again with ``npm pack``."""
 
 from __future__ import annotations
 
