@@ -554,3 +554,70 @@ class TestNotificationKinds:
         for path in ("/staff", "/staff/notifications"):
             page = await doctor.get(path)
             assert page.status_code == 200 and "survey.opened" in page.text
+
+
+class TestMoreOfTheJourney:
+    async def test_p2_users_only_notices_show_on_the_staff_home(self, stack: Stack, network: Network) -> None:
+        operator = stack.staff(tenant=network.tenant, roles=("operator",))
+        posted = await stack["portal"].client.post(
+            "/api/operator/notices",
+            json={"audience": "users", "title": "訪問記録の書き方講習会", "body": "12月5日に開催します"},
+            headers=operator.headers,
+        )
+        assert posted.status_code == 201, posted.text
+        home = await (await sign_in(stack, network.doctor)).get("/staff")
+        assert "訪問記録の書き方講習会" in home.text and "12月5日に開催します" in home.text
+
+    async def test_t2_the_requester_adopts_the_addressees_answer(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        subject_id = await register_subject(doctor, form=None)
+        await doctor.form(
+            f"/staff/subjects/{subject_id}",
+            f"/staff/subjects/{subject_id}/care-team",
+            {"user_id": str(network.nurse.user_id), "facility_id": str(network.station_id)},
+        )
+        nurse = await sign_in(stack, network.nurse)
+        accept = re.search(
+            r'action="(/staff/invitations/[0-9a-f-]+/accept)"', (await nurse.get("/staff")).text
+        )
+        assert accept
+        await nurse.form("/staff", accept.group(1), {})
+        asked = await doctor.form(
+            f"/staff/subjects/{subject_id}/timeline",
+            f"/staff/subjects/{subject_id}/posts",
+            {"body": "軟膏の種類を相談したい", "addressee": str(network.nurse.user_id)},
+        )
+        post_id = location(asked).split("#post-")[1]
+        answered = await nurse.form(
+            f"/staff/posts/{post_id}",
+            f"/staff/posts/{post_id}/replies",
+            {"body": "ワセリンで様子を見ましょう"},
+        )
+        assert answered.status_code == 303
+        thread = await doctor.get(f"/staff/posts/{post_id}")
+        assert "回答あり" in thread.text and 'value="adopted"' in thread.text
+        decided = await doctor.form(
+            f"/staff/posts/{post_id}", f"/staff/posts/{post_id}/support-decision", {"decision": "adopted"}
+        )
+        assert decided.status_code == 303
+        assert "採用" in (await doctor.get(f"/staff/posts/{post_id}")).text
+
+    async def test_t6_a_colleague_invited_to_a_group_joins_and_reads_it(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor = await sign_in(stack, network.doctor)
+        created = await doctor.form("/staff/groups", "/staff/groups", {"name": "多職種連携会議"})
+        group_page = location(created).split("?")[0]
+        await doctor.form(group_page, group_page + "/posts", {"body": "議事録を共有します"})
+        invited = await doctor.form(
+            group_page, group_page + "/invitations", {"user_id": str(network.nurse.user_id)}
+        )
+        assert invited.status_code == 303
+        nurse = await sign_in(stack, network.nurse)
+        before = await nurse.get(group_page)
+        assert "議事録を共有します" not in before.text and "参加する" in before.text
+        joined = await nurse.form(group_page, group_page + "/join", {})
+        assert joined.status_code == 303
+        assert "議事録を共有します" in (await nurse.get(group_page)).text
