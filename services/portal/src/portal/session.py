@@ -192,7 +192,8 @@ async def _load_staff(request: Request) -> StaffSession | None:
                 # The middleware below writes the new cookie onto whatever response this request produces.
                 request.state.staff_session_cookie = (seal(request, payload), _max_age_s(request))
     if claims is None:
-        request.state.staff_session_cookie = ("", 0)  # ended: clear it
+        # Not cleared: a request racing this one may just have rotated the refresh token and set a cookie
+        # that works; a cookie whose session really ended only costs a failed refresh per request.
         return None
     try:
         principal = principal_from_claims(claims, presented_certificate_fingerprint(request))
@@ -314,7 +315,10 @@ class _SessionCookieWriter:
 
 
 def install_staff_session(app: FastAPI) -> None:
-    """Give the app the redirect to the login page, the CSRF refusal and the refreshed-cookie writer."""
+    """Give the app the redirect to the login page, the CSRF refusal and the refreshed-cookie writer.
+
+    Install it after any middleware that calls current_staff (the portal's gate): the writer must be the
+    outer one, so that a refreshed cookie reaches the browser whatever answers the request."""
     app.add_exception_handler(SignInRequiredError, _sign_in_redirect)
     app.add_exception_handler(CsrfRejectedError, _csrf_refused)
     app.add_middleware(_SessionCookieWriter)
