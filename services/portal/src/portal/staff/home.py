@@ -54,7 +54,7 @@ async def home(request: Request, staff: Staff) -> Response:
         "subject_names": names,
         "latest": latest,
         "inbox": inbox,
-        "invitations": [i for i in invitations if i.get("status") == "invited"] or invitations,
+        "invitations": [i for i in invitations if i.get("status") == "pending"],
         "notices": notices,
     }
     return page(request, staff, "staff/home.html", context)
