@@ -65,6 +65,13 @@ async def test_u3_main_pages_have_no_serious_axe_violation(
     ):
         await doctor.goto(path)
         found[path] = await serious_violations(doctor)
+    # And on a phone: wide tables scroll inside a labelled, focusable region, not the page.
+    await doctor.set_viewport_size({"width": 375, "height": 740})
+    for path in ("/staff", f"{subject}/timeline", "/staff/sessions", "/staff/facility/users"):
+        await doctor.goto(path)
+        found[f"{path} @375px"] = await serious_violations(doctor)
+        if not await no_horizontal_scroll(doctor):
+            found[f"{path} @375px"].append("the page scrolls sideways")
     assert not {p: v for p, v in found.items() if v}, found
 
 
