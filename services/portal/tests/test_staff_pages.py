@@ -244,7 +244,8 @@ class TestTimeline:
         assert accept, home.text[:1500]
         joined = await nurse.form("/staff", accept.group(1), {})
         assert joined.status_code == 303
-        assert "/accept" not in (await nurse.get("/staff")).text  # an answered invitation is no longer offered
+        # An answered invitation is no longer offered.
+        assert "/accept" not in (await nurse.get("/staff")).text
 
         timeline = f"/staff/subjects/{subject_id}/timeline"
         opened = await doctor.get(timeline)
