@@ -19,6 +19,7 @@ SECRETS = {
     "MINIO_ROOT_PASSWORD": "test-minio-root-password",
     "YUI_S3_SECRET_KEY": "test-minio-app-secret",
     "YUI_IDENTITY_CA_KEY_PASSPHRASE": "test-ca-passphrase",
+    "YUI_PORTAL_STAFF_SESSION_KEY": "test-portal-session-key",
 }
 
 

@@ -129,19 +129,25 @@ class TestOneTraceAcrossTheCascade:
             "consent.withdrawn.v1 process",
             **{"messaging.destination.name": "notify.consent-events"},
         )
+        # timeline refuses the subject at once, then stops the posts in a follow-up of its own (same trace).
+        stop_requested = one(in_trace, "timeline.support-stop-requested.v1 publish")
+        stop_work = one(in_trace, "timeline.support-stop-requested.v1 process")
         timeline_report = one(in_trace, "timeline.support-stopped.v1 publish")
         notify_report = one(in_trace, "notify.support-stopped.v1 publish")
         timeline_report_seen = one(in_trace, "timeline.support-stopped.v1 process")
         notify_report_seen = one(in_trace, "notify.support-stopped.v1 process")
 
-        # request -> relay publish -> each consumer -> its report's publish -> consent's consumer
+        # request -> relay publish -> each consumer -> (timeline: its follow-up) -> its report's publish ->
+        # consent's consumer
         assert request.parent is None or not request.parent.is_remote
         assert parent_of(withdrawn_publish) == request.context.span_id
         assert withdrawn_publish.kind == SpanKind.PRODUCER
         assert parent_of(timeline_process) == withdrawn_publish.context.span_id
         assert parent_of(notify_process) == withdrawn_publish.context.span_id
         assert timeline_process.kind == notify_process.kind == SpanKind.CONSUMER
-        assert parent_of(timeline_report) == timeline_process.context.span_id
+        assert parent_of(stop_requested) == timeline_process.context.span_id
+        assert parent_of(stop_work) == stop_requested.context.span_id
+        assert parent_of(timeline_report) == stop_work.context.span_id
         assert parent_of(notify_report) == notify_process.context.span_id
         assert parent_of(timeline_report_seen) == timeline_report.context.span_id
         assert parent_of(notify_report_seen) == notify_report.context.span_id

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
@@ -34,6 +36,26 @@ def translate(lang: str, key: str, **params: Any) -> str:
     return text.format(**params) if params else text
 
 
+# Staff read times as the clock on their wall: Japan's, whatever zone the servers run in (UTC).
+DISPLAY_TIMEZONE = ZoneInfo("Asia/Tokyo")
+
+
+def local_time(value: object, with_time: bool = True) -> str:
+    """A datetime or ISO 8601 string as "YYYY-MM-DD HH:MM" (or the date alone) in Japan's time; "" for None,
+    and anything that is not a moment as it is."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(moment, datetime):
+        return "" if value is None else str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(DISPLAY_TIMEZONE).strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
 def install_web(app: FastAPI, templates_dir: Path) -> None:
     """Give a service server-rendered pages: its own templates over the shared base layout."""
     env = Environment(
@@ -43,6 +65,7 @@ def install_web(app: FastAPI, templates_dir: Path) -> None:
         autoescape=select_autoescape(["html"]),
         enable_async=False,
     )
+    env.filters["local_time"] = local_time
     app.state.templates = env
     app.mount("/static/common", StaticFiles(directory=str(HERE / "static")), name="common-static")
 
