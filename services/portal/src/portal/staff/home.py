@@ -123,6 +123,9 @@ async def notification_stream(request: Request, staff: Staff) -> StreamingRespon
                             payload = {
                                 "html": notification_item_html(request, notification),
                                 "unread": notification.get("unread"),
+                                # An open timeline of this subject takes in the new post (staff.js).
+                                "kind": notification.get("kind"),
+                                "subject_id": notification.get("subject_id"),
                             }
                             data = json.dumps(payload)
                             yield f"id: {event.get('id', '')}\nevent: notification\ndata: {data}\n\n"

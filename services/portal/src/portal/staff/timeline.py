@@ -105,6 +105,7 @@ async def board_context(
         "board": board,
         "posts": posts,
         "next_cursor": next_cursor,
+        "cursor": cursor,
         "q": q,
         "stopped": stopped,
         "members": members,
@@ -130,6 +131,20 @@ async def subject_timeline(
         return refusal_page(request, staff, refusal)
     context["stopped"] = context["stopped"] or subject.get("consent_status") == "withdrawn"
     return page(request, staff, "staff/timeline.html", {"subject": subject, **context})
+
+
+@router.get("/subjects/{subject_id}/timeline/latest", response_class=HTMLResponse)
+async def subject_timeline_latest(request: Request, subject_id: UUID, staff: Staff) -> Response:
+    """The newest page of posts alone: an open timeline swaps it in when the live stream says a post came
+    (n2), so nobody reloads to see a colleague's note. Refusals answer as the page would (410 when stopped)."""
+    board = Board("subjects", subject_id)
+    try:
+        context = await board_context(request, staff, board)
+    except ServiceRefusal as refusal:
+        return refusal_page(request, staff, refusal)
+    if context["stopped"]:
+        return Response(status_code=410)
+    return page(request, staff, "staff/board_post_items.html", context)
 
 
 async def _create_post(

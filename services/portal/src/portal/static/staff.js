@@ -74,6 +74,24 @@
     });
   }
 
+  // An open timeline takes in a new post when the stream tells of one about its subject (n2): the newest
+  // page is fetched from the portal, already rendered and escaped, and swapped in; nobody reloads.
+  var POST_KINDS = ["post.created", "post.reply", "post.mention"];
+
+  function refreshLivePosts(data) {
+    var posts = document.getElementById("live-posts");
+    if (!posts || POST_KINDS.indexOf(data.kind) < 0 || data.subject_id !== posts.dataset.liveSubject) { return; }
+    fetch(posts.dataset.liveUrl, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (html === null) { return; }
+        posts.innerHTML = html;
+        var status = document.getElementById("live-status");
+        if (status) { status.textContent = posts.dataset.liveMessage || ""; }
+      })
+      .catch(function () { /* the next notification, or a reload, brings it */ });
+  }
+
   function liveNotifications() {
     var link = document.getElementById("notifications-link");
     if (!link || !window.EventSource) { return; }
@@ -82,6 +100,7 @@
     var source = new EventSource(link.dataset.stream);
     source.addEventListener("notification", function (event) {
       var data = JSON.parse(event.data);
+      refreshLivePosts(data);
       if (badge && typeof data.unread === "number") { badge.textContent = data.unread > 0 ? String(data.unread) : ""; }
       if (list && data.html) {
         var empty = list.querySelector(".empty");
