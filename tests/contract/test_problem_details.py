@@ -147,7 +147,7 @@ def _is_event_stream(document: dict, path: str, method: str) -> bool:
 class TestEveryOperationAnswersWithProblemDetails:
     @pytest.mark.timeout(900)
     @pytest.mark.parametrize("service", SERVICES)
-    async def test_generated_requests_never_get_5xx_and_every_4xx_is_problem_json(
+    async def test_f6_generated_requests_never_get_5xx_and_every_4xx_is_problem_json(
         self, stack: Stack, service: str
     ) -> None:
         fuzzer = stack.staff()
@@ -359,7 +359,7 @@ async def consent_side_effects(stack: Stack) -> tuple[int, int, int, int]:
 
 
 class TestRejectedRequestsWriteNothing:
-    async def test_rejected_consent_and_withdrawal_leave_no_audit_entry_or_outbox_row(
+    async def test_f6_rejected_consent_and_withdrawal_leave_no_audit_entry_or_outbox_row(
         self, stack: Stack
     ) -> None:
         staff = stack.staff()

@@ -39,7 +39,7 @@ class TestGatewayRoutes:
     async def test_tls_is_version_1_3(self, gateway: Gateway) -> None:
         context = ssl.create_default_context(cafile=str(gateway.certificate))
         host, port = gateway.url.removeprefix("https://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port), ssl=context, server_hostname=host)
+        _reader, writer = await asyncio.open_connection(host, int(port), ssl=context, server_hostname=host)
         try:
             assert writer.get_extra_info("ssl_object").version() == "TLSv1.3"
         finally:

@@ -80,7 +80,7 @@ def parent_of(span: ReadableSpan) -> int | None:
 
 
 class TestOneTraceAcrossTheCascade:
-    async def test_withdrawal_request_outbox_broker_and_every_consumer_share_one_trace(
+    async def test_f5_withdrawal_request_outbox_broker_and_every_consumer_share_one_trace(
         self, stack: Stack, spans: InMemorySpanExporter
     ) -> None:
         doctor, nurse = stack.staff(), stack.staff()
@@ -157,7 +157,7 @@ class TestOneTraceAcrossTheCascade:
         assert withdrawn_publish.attributes["messaging.message.id"]
         assert withdrawal_id
 
-    async def test_audit_entry_of_the_withdrawal_carries_the_request_trace_id(
+    async def test_f5_audit_entry_of_the_withdrawal_carries_the_request_trace_id(
         self, stack: Stack, spans: InMemorySpanExporter
     ) -> None:
         from sqlalchemy import text
@@ -199,7 +199,7 @@ def samples(exposition: str, metric: str) -> list[dict[str, str]]:
 
 
 class TestMetrics:
-    async def test_api_metrics_name_route_templates_never_raw_ids_and_show_outbox_backlog(
+    async def test_f5_api_metrics_name_route_templates_never_raw_ids_and_show_outbox_backlog(
         self, stack: Stack
     ) -> None:
         staff = stack.staff()

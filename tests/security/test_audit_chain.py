@@ -65,7 +65,7 @@ async def register(stack: Stack, headers: dict[str, str]) -> str:
 
 
 class TestEntriesAreWrittenInTheBusinessTransaction:
-    async def test_committed_request_leaves_exactly_its_entry_with_who_where_what_and_trace(
+    async def test_f7_committed_request_leaves_exactly_its_entry_with_who_where_what_and_trace(
         self, stack: Stack
     ) -> None:
         staff = stack.staff()
@@ -86,7 +86,7 @@ class TestEntriesAreWrittenInTheBusinessTransaction:
         assert entry.trace_id is not None and re.fullmatch(r"[0-9a-f]{32}", entry.trace_id)
         assert entry.trace_id != "0" * 32
 
-    async def test_rolled_back_unit_of_work_leaves_no_entry_and_no_other_write(self, stack: Stack) -> None:
+    async def test_f7_rolled_back_unit_of_work_leaves_no_entry_and_no_other_write(self, stack: Stack) -> None:
         """The request's own transaction (yui_common.db.get_db_session) around the real use case: when the
         request fails after the use case ran, its subject, outbox event and audit entry all disappear."""
         from consent import service
@@ -171,7 +171,9 @@ class TestTheTableIsAppendOnly:
         ],
         ids=["update", "delete", "truncate"],
     )
-    async def test_the_trigger_refuses_changes_even_to_the_owner(self, stack: Stack, statement: str) -> None:
+    async def test_f7_the_trigger_refuses_changes_even_to_the_owner(
+        self, stack: Stack, statement: str
+    ) -> None:
         await register(stack, stack.staff().headers)  # at least one entry, so UPDATE/DELETE hit a row
         count_before = await last_seq(stack)
         conn = await asyncpg.connect(asyncpg_dsn(stack["consent"].settings.dsn))
@@ -275,7 +277,7 @@ class TestTheVerifierDetectsTampering:
         assert code == 0, output
         assert "intact (5 entries)" in output
 
-    async def test_an_updated_entry_is_detected(self, chain: ChainDatabase) -> None:
+    async def test_f7_an_updated_entry_is_detected(self, chain: ChainDatabase) -> None:
         await chain.tamper(("UPDATE audit_log SET actor_id = 'someone-else' WHERE seq = 3", ()))
         checked, breaks = await chain.verify()
         assert checked == 5
@@ -284,7 +286,7 @@ class TestTheVerifierDetectsTampering:
         assert code == 1, output
         assert "audit entry 3" in output and "BROKEN" in output
 
-    async def test_a_deleted_middle_entry_is_detected(self, chain: ChainDatabase) -> None:
+    async def test_f7_a_deleted_middle_entry_is_detected(self, chain: ChainDatabase) -> None:
         await chain.tamper(("DELETE FROM audit_log WHERE seq = 3", ()))
         checked, breaks = await chain.verify()
         assert checked == 4
@@ -293,7 +295,7 @@ class TestTheVerifierDetectsTampering:
         assert code == 1, output
         assert "audit entry 4" in output
 
-    async def test_two_swapped_entries_are_detected(self, chain: ChainDatabase) -> None:
+    async def test_f7_two_swapped_entries_are_detected(self, chain: ChainDatabase) -> None:
         second, fourth = await chain.row(2), await chain.row(4)
         assignments = ", ".join(f"{column} = ${i + 2}" for i, column in enumerate(AUDIT_COLUMNS))
         overwrite = f"UPDATE audit_log SET {assignments} WHERE seq = $1"

@@ -68,7 +68,11 @@ def build() -> dict[str, Any]:
         channels[key] = {
             "address": event_type,
             "description": f"Routing key {event_type} on the topic exchange yui.events"
-            + (f" ({model.producer}'s own follow-up work: not a contract for other services)" if internal else ""),
+            + (
+                f" ({model.producer}'s own follow-up work: not a contract for other services)"
+                if internal
+                else ""
+            ),
             "messages": {key: {"$ref": f"#/components/messages/{key}"}},
         }
         operations[f"{model.producer}_sends_{key}"] = {
