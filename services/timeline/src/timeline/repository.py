@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy import Result, and_, delete, literal, literal_column, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from timeline.models import (
     Attachment,
@@ -91,7 +92,8 @@ async def posts_page(
     before: tuple[datetime, UUID] | None,
 ) -> Sequence[Post]:
     """Threads' first posts, newest first, after the keyset cursor (one index range scan)."""
-    stmt = select(Post).where(
+    # search_text (the body again, normalised for trigram search) is never shown: not loaded.
+    stmt = select(Post).options(defer(Post.search_text)).where(
         _board_filter(subject_id=subject_id, group_id=group_id),
         Post.parent_id.is_(None),
         Post.support_stopped_at.is_(None),
