@@ -12,8 +12,10 @@ UV_PYTHON ?= 3.11
 export UV_PYTHON
 
 SERVICES := identity consent timeline portal notify
-SYNC := uv sync --locked
-RUN := uv run --no-sync
+# uv from PATH, else where `pip install --user` puts it; `make` installs it there on a machine without it.
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+SYNC := $(UV) sync --locked
+RUN := $(UV) run --no-sync
 COMPOSE := $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; else echo docker-compose; fi)
 ARGS ?=
 TEST_WORKERS ?= 2
@@ -23,7 +25,11 @@ TEST_WORKERS ?= 2
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-sync:  ## create or update .venv from uv.lock
+$(HOME)/.local/bin/uv:
+	@echo "uv is missing: installing it for this user (pip install --user uv)"
+	python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet --user --break-system-packages uv
+
+sync: $(UV)  ## create or update .venv from uv.lock
 	$(SYNC)
 
 run: sync  ## start S3, gateway, migrations, demo data, every API and worker; Ctrl-C stops all
