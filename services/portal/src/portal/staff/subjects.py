@@ -124,20 +124,36 @@ async def register(
         return _registration_page(request, staff, values, status_code=refusal.status, refusal=refusal)
     subject_id = subject["id"]
     try:
-        consent = await api(
-            request,
-            staff,
-            "consent",
-            "POST",
-            f"/subjects/{subject_id}/consents",
-            json=_consent_body(given_by, proxy_name, proxy_relation, given_on),
+        await _record_consent(
+            request, staff, subject_id, given_by, proxy_name, proxy_relation, given_on, consent_form
         )
-        if consent_form is not None and consent_form.filename:
-            await _store_consent_form(request, staff, subject_id, consent["id"], consent_form)
     except ServiceRefusal:
         # The subject is registered; their page offers to record the consent again.
         return back(request, f"/subjects/{subject_id}", done="consent_not_recorded")
     return back(request, f"/subjects/{subject_id}", done="registered")
+
+
+async def _record_consent(
+    request: Request,
+    staff: StaffSession,
+    subject_id: str,
+    given_by: str,
+    proxy_name: str,
+    proxy_relation: str,
+    given_on: str,
+    consent_form: UploadFile | None,
+) -> None:
+    """The consent, then its scanned form (when one was chosen); a refusal raises ServiceRefusal."""
+    consent = await api(
+        request,
+        staff,
+        "consent",
+        "POST",
+        f"/subjects/{subject_id}/consents",
+        json=_consent_body(given_by, proxy_name, proxy_relation, given_on),
+    )
+    if consent_form is not None and consent_form.filename:
+        await _store_consent_form(request, staff, subject_id, consent["id"], consent_form)
 
 
 async def _subject_context(request: Request, staff: StaffSession, subject_id: UUID) -> dict[str, Any]:
@@ -178,16 +194,9 @@ async def record_consent(
     consent_form: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     try:
-        consent = await api(
-            request,
-            staff,
-            "consent",
-            "POST",
-            f"/subjects/{subject_id}/consents",
-            json=_consent_body(given_by, proxy_name, proxy_relation, given_on),
+        await _record_consent(
+            request, staff, str(subject_id), given_by, proxy_name, proxy_relation, given_on, consent_form
         )
-        if consent_form is not None and consent_form.filename:
-            await _store_consent_form(request, staff, str(subject_id), consent["id"], consent_form)
     except ServiceRefusal as refusal:
         return refusal_page(request, staff, refusal)
     return back(request, f"/subjects/{subject_id}", done="consent_recorded")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -175,10 +175,11 @@ async def _create_post(
     return back(request, f"{board.page_path}#post-{created['id']}", done="posted")
 
 
-@router.post("/subjects/{subject_id}/posts", response_class=HTMLResponse)
-async def post_to_subject(
+@router.post("/{kind}/{board_id}/posts", response_class=HTMLResponse)
+async def post_to_board(
     request: Request,
-    subject_id: UUID,
+    kind: Literal["subjects", "groups"],
+    board_id: UUID,
     staff: Staff,
     body: Annotated[str, Form(max_length=20000)],
     category: Annotated[str, Form(max_length=30)] = "other",
@@ -187,35 +188,11 @@ async def post_to_subject(
     files: Annotated[list[UploadFile] | None, File()] = None,
     addressee: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
+    """A post on a subject's timeline or a group's board: the same form and the same rules."""
     return await _create_post(
         request,
         staff,
-        Board("subjects", subject_id),
-        body=body,
-        category=category,
-        mentions=mentions or [],
-        attachment_ids=attachment_id or [],
-        files=files or [],
-        addressee=addressee,
-    )
-
-
-@router.post("/groups/{group_id}/posts", response_class=HTMLResponse)
-async def post_to_group(
-    request: Request,
-    group_id: UUID,
-    staff: Staff,
-    body: Annotated[str, Form(max_length=20000)],
-    category: Annotated[str, Form(max_length=30)] = "other",
-    mentions: Annotated[list[str] | None, Form()] = None,
-    attachment_id: Annotated[list[str] | None, Form()] = None,
-    files: Annotated[list[UploadFile] | None, File()] = None,
-    addressee: Annotated[str, Form(max_length=36)] = "",
-) -> Response:
-    return await _create_post(
-        request,
-        staff,
-        Board("groups", group_id),
+        Board(kind, board_id),
         body=body,
         category=category,
         mentions=mentions or [],
