@@ -1,7 +1,8 @@
-"""The benchmarks ``make bench`` runs: the bus (bench/bus.py), then the withdrawal cascade (bench/cascade.py).
+"""The benchmarks ``make bench`` runs, one after another: the bus, the withdrawal cascade, then identity's
+logins, consent's subject search, the timeline page and upload, notify's fan-out and the portal's pages.
 
-Each runs in its own process and writes its raw numbers to bench/results/. Options are passed on:
-``make bench ARGS="--events 5000 --seconds 5 --subjects 3"``; ``--only bus`` or ``--only cascade`` runs one.
+Each runs in its own process and writes its raw numbers to bench/results/. Options are passed on to the bus
+and cascade: ``make bench ARGS="--events 5000 --seconds 5 --subjects 3"``; ``--only <name>`` runs one.
 The exit status is non-zero only when a benchmark could not run; a missed target is reported, not fatal.
 """
 
@@ -13,13 +14,22 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+# Each service's own measurements (their figures are in bench/README.md), after the bus and the cascade.
+ALSO = {
+    "identity-login": "identity_login.py",
+    "consent-subjects": "consent_subjects.py",
+    "timeline-page": "timeline_page.py",
+    "timeline-upload": "timeline_upload.py",
+    "notify-fanout": "notify_fanout.py",
+    "portal-pages": "portal_pages.py",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=("bus", "cascade"), help="run one benchmark")
+    parser.add_argument("--only", choices=(*ALSO, "bus", "cascade"), help="run one benchmark")
     parser.add_argument("--events", type=int, help="bus: events in the throughput phase (default 20000)")
     parser.add_argument("--seconds", type=float, help="bus: length of the paced latency phase (default 10)")
     parser.add_argument("--rate", type=float, help="bus: events/s in the latency phase (default 500)")
@@ -38,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = {
         "bus": [sys.executable, str(BENCH / "bus.py"), *passed("events", "seconds", "rate")],
         "cascade": [sys.executable, str(BENCH / "cascade.py"), *passed("subjects", "posts")],
+        **{name: [sys.executable, str(BENCH / script)] for name, script in ALSO.items()},
     }
     failed = []
     for name, command in runs.items():
