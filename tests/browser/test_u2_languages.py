@@ -62,6 +62,8 @@ async def test_u2_every_journey_page_in_japanese_and_english(
     # First sign-in: the authenticator enrolment and password page.
     newcomer = await (await new_context(chromium, gateway)).new_page()
     await staff_login(newcomer, scene.tenant, scene.newcomer_login, scene.newcomer_password, None)
+    # The sign-in's redirect lands before the page is checked (its cookie is what the check needs).
+    await newcomer.wait_for_url(re.compile(r"/staff/first-login"))
     await check(newcomer, "/staff/first-login", scene, keys, problems)
 
     doctor = await signed_in_page(chromium, gateway, scene.doctor)

@@ -36,7 +36,16 @@ async def gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Asy
     nginx = find_nginx()
     assert nginx, "nginx is not installed (apt-get install nginx); .ci/run installs it"
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-    env = {"YUI_GATEWAY_PORT": str(free_port())}
+    # Every browser test of a pytest worker signs in through this one gateway from one address: its login and
+    # form limits are generous so they never decide a test. tests/e2e/test_u4_gateway.py tests the limits
+    # with a gateway of its own.
+    env = {
+        "YUI_GATEWAY_PORT": str(free_port()),
+        "YUI_GATEWAY_LOGIN_RATE": "600r/m",
+        "YUI_GATEWAY_LOGIN_BURST": "200",
+        "YUI_GATEWAY_FORM_RATE": "600r/m",
+        "YUI_GATEWAY_FORM_BURST": "200",
+    }
     upstreams: dict[str, str] = {}
     for service in SERVICES:
         port = free_port()
