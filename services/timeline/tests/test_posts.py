@@ -90,6 +90,27 @@ class TestT1WhatIsShared:
         feed = (await stack["timeline"].client.get("/feed", headers=nurse.headers)).json()
         assert {i["subject_id"]: i["unread_count"] for i in feed["items"]}[str(busy)] == 2
 
+    async def test_t1_unread_posts_are_counted_among_the_newest_hundred_so_the_feed_stays_fast(
+        self, stack: Stack
+    ) -> None:
+        nurse, doctor = stack.staff(), stack.staff()
+        subject_id = await subject_with_team(stack, nurse, doctor)
+        first = await create_post(stack, doctor, subject_id, "最初の記録")
+        # 104 more, cloned in SQL (setup, not the point): 105 unread in all, more than the window.
+        async with stack["timeline"].sessionmaker() as session, session.begin():
+            await session.execute(
+                text(
+                    "INSERT INTO posts (id, tenant, subject_id, author_id, facility_id, category, body, "
+                    "search_text, version, created_at) SELECT gen_random_uuid(), tenant, subject_id, author_id, "
+                    "facility_id, category, body || n, search_text, version, created_at + n * interval '1 second' "
+                    "FROM posts, generate_series(1, 104) AS n WHERE id = :first"
+                ),
+                {"first": first["id"]},
+            )
+        feed = (await stack["timeline"].client.get("/feed", headers=nurse.headers)).json()
+        [item] = [i for i in feed["items"] if i["subject_id"] == str(subject_id)]
+        assert item["unread_count"] == 100  # "100 or more"
+
 
 class TestT8ReadMarks:
     async def test_t8_opening_a_post_marks_it_read_and_the_team_sees_who_and_when(self, stack: Stack) -> None:

@@ -93,10 +93,14 @@ async def posts_page(
 ) -> Sequence[Post]:
     """Threads' first posts, newest first, after the keyset cursor (one index range scan)."""
     # search_text (the body again, normalised for trigram search) is never shown: not loaded.
-    stmt = select(Post).options(defer(Post.search_text)).where(
-        _board_filter(subject_id=subject_id, group_id=group_id),
-        Post.parent_id.is_(None),
-        Post.support_stopped_at.is_(None),
+    stmt = (
+        select(Post)
+        .options(defer(Post.search_text))
+        .where(
+            _board_filter(subject_id=subject_id, group_id=group_id),
+            Post.parent_id.is_(None),
+            Post.support_stopped_at.is_(None),
+        )
     )
     if before is not None:
         stmt = stmt.where(tuple_(Post.created_at, Post.id) < tuple_(literal(before[0]), literal(before[1])))
@@ -229,13 +233,20 @@ async def support_requests_for(
 # --- the feed -----------------------------------------------------------------------------------------------
 
 # One row per board I belong to: its latest shown post and how many posts others wrote that I have not opened.
+# Unread posts are counted among each board's newest UNREAD_WINDOW posts only, so the feed's cost does not grow
+# with a subject's history (a care manager with 200 subjects of 5,000 posts each waited seconds for their home
+# page): the count reads "100" for "100 or more".
+UNREAD_WINDOW = 100
+
 _FEED = text(
     "SELECT 'subject' AS kind, b.board_id, "
     "(SELECT l.id FROM posts l WHERE l.subject_id = b.board_id AND l.support_stopped_at IS NULL "
     " AND l.deleted_at IS NULL ORDER BY l.created_at DESC, l.id DESC LIMIT 1) AS latest, "
-    "(SELECT count(*) FROM posts u WHERE u.subject_id = b.board_id AND u.deleted_at IS NULL "
-    " AND u.support_stopped_at IS NULL AND u.author_id <> :me "
-    " AND NOT EXISTS (SELECT 1 FROM read_marks r WHERE r.post_id = u.id AND r.user_id = :me)) AS unread "
+    "(SELECT count(*) FROM (SELECT u.id, u.author_id FROM posts u WHERE u.subject_id = b.board_id "
+    "  AND u.deleted_at IS NULL AND u.support_stopped_at IS NULL "
+    "  ORDER BY u.created_at DESC, u.id DESC LIMIT :window) w "
+    " WHERE w.author_id <> :me "
+    " AND NOT EXISTS (SELECT 1 FROM read_marks r WHERE r.post_id = w.id AND r.user_id = :me)) AS unread "
     "FROM (SELECT m.subject_id AS board_id FROM care_team_members m JOIN subject_access a "
     " ON a.subject_id = m.subject_id WHERE m.user_id = :me AND a.tenant = :tenant "
     " AND a.support_stopped_at IS NULL) b "
@@ -243,9 +254,10 @@ _FEED = text(
     "SELECT 'group', b.board_id, "
     "(SELECT l.id FROM posts l WHERE l.group_id = b.board_id AND l.deleted_at IS NULL "
     " ORDER BY l.created_at DESC, l.id DESC LIMIT 1), "
-    "(SELECT count(*) FROM posts u WHERE u.group_id = b.board_id AND u.deleted_at IS NULL "
-    " AND u.author_id <> :me "
-    " AND NOT EXISTS (SELECT 1 FROM read_marks r WHERE r.post_id = u.id AND r.user_id = :me)) "
+    "(SELECT count(*) FROM (SELECT u.id, u.author_id FROM posts u WHERE u.group_id = b.board_id "
+    "  AND u.deleted_at IS NULL ORDER BY u.created_at DESC, u.id DESC LIMIT :window) w "
+    " WHERE w.author_id <> :me "
+    " AND NOT EXISTS (SELECT 1 FROM read_marks r WHERE r.post_id = w.id AND r.user_id = :me)) "
     "FROM (SELECT g.id AS board_id FROM groups g JOIN group_members gm ON gm.group_id = g.id "
     " WHERE gm.user_id = :me AND gm.status = 'member' AND g.tenant = :tenant) b"
 )
@@ -255,7 +267,7 @@ async def feed(
     session: AsyncSession, *, tenant: str, user_id: UUID
 ) -> list[tuple[str, UUID, UUID | None, int]]:
     """(kind, board id, latest post id, unread count) for each of my subjects and groups."""
-    rows = (await session.execute(_FEED, {"me": user_id, "tenant": tenant})).all()
+    rows = (await session.execute(_FEED, {"me": user_id, "tenant": tenant, "window": UNREAD_WINDOW})).all()
     return [(row.kind, row.board_id, row.latest, int(row.unread)) for row in rows]
 
 

@@ -169,7 +169,9 @@ class FeedItem(BaseModel):
     subject_id: UUID | None = None
     group_id: UUID | None = None
     latest_post: PostRead | None
-    unread_count: int
+    unread_count: int = Field(
+        description="Unread posts among the board's newest 100 (100 means 100 or more)", ge=0, le=100
+    )
 
 
 class Feed(BaseModel):
