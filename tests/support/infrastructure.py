@@ -67,7 +67,8 @@ def ensure_vhost(vhost: str) -> None:
 
 
 def drop_databases(infra: Infrastructure) -> None:
-    """Drop the five service databases of this run (exact names: other runs share the prefix's start)."""
+    """Drop the databases this run made: the five services' and the reliability scenarios' own (exact names:
+    other runs share the prefix's start)."""
     import asyncio
 
     import asyncpg
@@ -76,8 +77,16 @@ def drop_databases(infra: Infrastructure) -> None:
         dsn = infra.postgres_url.replace("postgresql+asyncpg://", "postgresql://").rstrip("/") + "/postgres"
         conn = await asyncpg.connect(dsn)
         try:
-            for service in ("identity", "consent", "timeline", "portal", "notify"):
-                await conn.execute(f'DROP DATABASE IF EXISTS "{infra.database_prefix}{service}" WITH (FORCE)')
+            for name in (
+                "identity",
+                "consent",
+                "timeline",
+                "portal",
+                "notify",
+                "reliability",
+                "reliability_consent",
+            ):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{infra.database_prefix}{name}" WITH (FORCE)')
         finally:
             await conn.close()
 
