@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import event, text
@@ -16,8 +16,17 @@ from uuid6 import uuid7
 
 from yui_common.telemetry import current_trace_id
 
-if TYPE_CHECKING:
-    from yui_common.auth import Principal
+
+class Actor(Protocol):
+    """Whoever acts: a token's Principal, the portal's StaffSession; anything naming a person in a network."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def user_id(self) -> UUID: ...
+    @property
+    def facility_id(self) -> UUID | None: ...
+
 
 GENESIS = "0" * 64
 # One advisory lock per database serialises appends so the chain has exactly one order.
@@ -83,7 +92,7 @@ async def record(
 
 async def record_by(
     session: AsyncSession,
-    principal: Principal,
+    principal: Actor,
     *,
     action: str,
     subject_id: UUID | str | None = None,
@@ -99,7 +108,7 @@ async def record_by(
         subject_id=str(subject_id) if subject_id else None,
         action=action,
         target=target,
-        detail={k: str(v) if isinstance(v, UUID) else v for k, v in (detail or {}).items()},
+        detail={k: _plain(v) for k, v in (detail or {}).items()},
     )
 
 

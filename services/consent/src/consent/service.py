@@ -237,11 +237,9 @@ async def approve_residence_exception(
     )
     session.add(exception)
     await session.flush()
-    await audit.record(
+    await audit.record_by(
         session,
-        tenant=principal.tenant,
-        actor_id=str(principal.user_id),
-        facility_id=str(principal.facility_id) if principal.facility_id else None,
+        principal,
         action="residence_exception.approve",
         target=str(exception.id),
         detail={"municipality_code": municipality_code},
@@ -273,11 +271,9 @@ async def search_subjects(
         birth_date=birth_date,
         limit=limit,
     )
-    await audit.record(
+    await audit.record_by(
         session,
-        tenant=principal.tenant,
-        actor_id=str(principal.user_id),
-        facility_id=str(principal.facility_id) if principal.facility_id else None,
+        principal,
         action="subject.search",
         detail={"results": [str(s.id) for s in found]},
     )

@@ -438,11 +438,9 @@ async def list_certificates(
     found = await repository.certificates(
         session, tenant=principal.tenant, facility_id=scope, user_id=user_id, include_revoked=include_revoked
     )
-    await audit.record(
+    await audit.record_by(
         session,
-        tenant=principal.tenant,
-        actor_id=str(principal.user_id),
-        facility_id=str(principal.facility_id) if principal.facility_id else None,
+        principal,
         action="certificate.listed",
         target=f"facility:{scope}" if scope else "network",
         detail={"count": len(found)},

@@ -886,11 +886,9 @@ async def list_users(session: AsyncSession, *, principal: Principal, facility_id
         rows = await repository.users(session, tenant=principal.tenant, facility_id=principal.facility_id)
     else:
         raise _forbidden()
-    await audit.record(
+    await audit.record_by(
         session,
-        tenant=principal.tenant,
-        actor_id=str(principal.user_id),
-        facility_id=str(principal.facility_id) if principal.facility_id else None,
+        principal,
         action="users.listed",
         target=f"facility:{facility_id}" if facility_id else None,
     )

@@ -21,15 +21,9 @@ from portal.notices.schemas import BANNER_KINDS, NoticeCreate, PortalSettingsUpd
 OPERATOR, CONTRACTOR = "operator", "contractor"
 
 
-class Actor(Protocol):
+class Actor(audit.Actor, Protocol):
     """Who acts: a bearer-token principal (JSON API) or a staff session (pages) - both have these."""
 
-    @property
-    def user_id(self) -> UUID: ...
-    @property
-    def tenant(self) -> str: ...
-    @property
-    def facility_id(self) -> UUID | None: ...
     def has_role(self, role: str) -> bool: ...
 
 
@@ -45,15 +39,7 @@ def require_operator(actor: Actor) -> None:
 async def _audit(
     session: AsyncSession, actor: Actor, *, action: str, target: str, detail: dict[str, object]
 ) -> None:
-    await audit.record(
-        session,
-        tenant=actor.tenant,
-        actor_id=str(actor.user_id),
-        facility_id=str(actor.facility_id) if actor.facility_id else None,
-        action=action,
-        target=target,
-        detail={k: str(v) if isinstance(v, UUID | datetime) else v for k, v in detail.items()},
-    )
+    await audit.record_by(session, actor, action=action, target=target, detail=detail)
 
 
 def add_months(moment: datetime, months: int) -> datetime:

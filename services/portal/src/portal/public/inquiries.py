@@ -83,11 +83,9 @@ async def list_for_operator(session: AsyncSession, *, actor: Actor, limit: int =
         .limit(limit)
     )
     rows = (await session.execute(stmt)).scalars().all()
-    await audit.record(
+    await audit.record_by(
         session,
-        tenant=actor.tenant,
-        actor_id=str(actor.user_id),
-        facility_id=str(actor.facility_id) if actor.facility_id else None,
+        actor,
         action="inquiry.listed",
         target=f"network:{actor.tenant}",
         detail={"count": len(rows)},
