@@ -3,8 +3,6 @@ compression and caching."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gzip
 import json
 import os
@@ -13,18 +11,17 @@ import ssl
 import subprocess
 import warnings
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from uuid import UUID
 
 import httpx
 import pytest
-import uvicorn
 
-from deploy.gateway.render import BODY_MARGIN_BYTES, attachment_limit, find_nginx, render
+from deploy.gateway.render import BODY_MARGIN_BYTES, attachment_limit
 from services.timeline.tests.timeline_support import PDF
-from tests.support.stack import SERVICES, Stack, Staff, eventually
+from tests.support.gateway import Gateway, nginx_in_front
+from tests.support.stack import Stack, Staff, eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVSH = REPO_ROOT / "deploy" / "gateway" / "14-yui-gateway-defaults.envsh"
@@ -60,64 +57,16 @@ CSP_DIRECTIVES = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Gateway:
-    url: str
-    certificate: Path
-    body_limit: int
-
-    def client(self) -> httpx.AsyncClient:
-        context = ssl.create_default_context(cafile=str(self.certificate))
-        return httpx.AsyncClient(base_url=self.url, verify=context, timeout=30)
+# What the gateway accepts: timeline's attachment limit plus the multipart margin (deploy/gateway/render.py).
+BODY_LIMIT = ATTACHMENT_LIMIT + BODY_MARGIN_BYTES
 
 
 @pytest.fixture(scope="module")
 async def u4_gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
-    """The stack's apps under uvicorn behind nginx rendered from the template (as tests/e2e/test_gateway.py),
-    with this module's own limits: a rate-limit test must not share its counters with other modules."""
-    nginx = find_nginx()
-    assert nginx, "nginx is not installed (apt-get install nginx); .ci/run installs it"
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-    env = {**GATEWAY_ENV, "YUI_GATEWAY_PORT": str(free_port())}
-    for service in SERVICES:
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(stack[service].app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
-        )
-        servers.append((server, asyncio.create_task(server.serve())))
-        env[f"YUI_GATEWAY_{service.upper()}_UPSTREAM"] = f"127.0.0.1:{port}"
-    rendered = render(tmp_path_factory.mktemp("u4-gateway"), env)
-    process = await asyncio.to_thread(subprocess.Popen, rendered.nginx_command(nginx), stderr=subprocess.PIPE)
-    gateway = Gateway(
-        f"https://localhost:{rendered.port}", rendered.cert_file, ATTACHMENT_LIMIT + BODY_MARGIN_BYTES
-    )
-
-    async def answering() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"nginx exited: {process.stderr.read().decode() if process.stderr else ''}")
-        try:
-            async with httpx.AsyncClient(verify=False) as client:
-                return (await client.get(f"{gateway.url}/api/consent/healthz")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        await eventually(answering, what="the gateway to answer")
+    """The stack behind nginx (tests/support/gateway.py) with this module's own, tight limits: a rate-limit
+    test must not share its counters with the other modules' gateway."""
+    async with nginx_in_front(stack, tmp_path_factory.mktemp("u4-gateway"), GATEWAY_ENV) as gateway:
         yield gateway
-    finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-        for server, task in servers:
-            server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 10)
 
 
 def assert_security_headers(response: httpx.Response) -> None:
@@ -253,7 +202,7 @@ class TestU4BodyLimit:
         doctor = stack.staff()
         subject_id = await open_timeline(stack, doctor)
         path = f"/api/timeline/subjects/{subject_id}/attachments"
-        fitting = PDF + b"\n" * (u4_gateway.body_limit - len(PDF))
+        fitting = PDF + b"\n" * (BODY_LIMIT - len(PDF))
         async with u4_gateway.client() as client:
 
             async def uploaded() -> bool:
@@ -270,9 +219,9 @@ class TestU4BodyLimit:
                 path, params={"filename": "大きすぎる.pdf"}, content=fitting + b"\n", headers=doctor.headers
             )
         assert passed.status_code == 201, passed.text
-        assert passed.json()["size"] == u4_gateway.body_limit
+        assert passed.json()["size"] == BODY_LIMIT
         body = assert_problem(refused, 413, "payload-too-large")
-        assert body["max_bytes"] == u4_gateway.body_limit
+        assert body["max_bytes"] == BODY_LIMIT
         assert_security_headers(refused)
 
 
