@@ -623,3 +623,20 @@ class TestMoreOfTheJourney:
         joined = await nurse.form(group_page, group_page + "/join", {})
         assert joined.status_code == 303
         assert "議事録を共有します" in (await nurse.get(group_page)).text
+
+
+class TestRevokedSessions:
+    async def test_i13_a_suspended_user_is_signed_out_of_the_staff_ui_at_once(
+        self, stack: Stack, network: Network
+    ) -> None:
+        from yui_common.revocations import revoke
+
+        nurse = await sign_in(stack, network.nurse)
+        assert (await nurse.get("/staff")).status_code == 200
+        # What the portal's worker records when identity.user-suspended.v1 arrives.
+        async with stack["portal"].sessionmaker() as session, session.begin():
+            await revoke(
+                session, kind="user", value=str(network.nurse.user_id), tenant=network.tenant, revoked_at=None
+            )
+        refused = await nurse.get("/staff")
+        assert refused.status_code == 303 and "/staff/login" in refused.headers["location"]

@@ -160,12 +160,12 @@ async def current_principal(request: Request, session: DbSession) -> Principal:
     verifier: TokenVerifier = request.app.state.token_verifier
     claims = await verifier.verify(token)
     principal = principal_from_claims(claims, presented_certificate_fingerprint(request))
-    await _refuse_revoked(session, principal, int(claims["iat"]))
+    await refuse_revoked(session, principal, int(claims["iat"]))
     request.state.principal = principal
     return principal
 
 
-async def _refuse_revoked(session: AsyncSession, principal: Principal, issued_at: int) -> None:
+async def refuse_revoked(session: AsyncSession, principal: Principal, issued_at: int) -> None:
     """A valid signature is not enough: identity may have suspended the user or facility, ended the
     session or revoked the certificate since the token was issued (the deny list, yui_common.revocations).
 

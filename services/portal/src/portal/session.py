@@ -23,7 +23,12 @@ from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from yui_common.auth import TokenVerifier, presented_certificate_fingerprint, principal_from_claims
+from yui_common.auth import (
+    TokenVerifier,
+    presented_certificate_fingerprint,
+    principal_from_claims,
+    refuse_revoked,
+)
 from yui_common.problems import Problem
 
 SESSION_COOKIE = "yui_staff"
@@ -197,8 +202,12 @@ async def _load_staff(request: Request) -> StaffSession | None:
         return None
     try:
         principal = principal_from_claims(claims, presented_certificate_fingerprint(request))
+        # As every service does per request: a suspended user or facility, an ended session or a revoked
+        # certificate is refused before the token's own end (the portal's worker keeps the deny list too).
+        async with request.app.state.sessionmaker() as session:
+            await refuse_revoked(session, principal, int(claims["iat"]))
     except Problem:
-        return None  # a certificate-bound session used without its certificate
+        return None  # a certificate-bound session used without its certificate, or a revoked one
     if principal.facility_id is None:
         return None  # operators have the identity admin; the staff UI is for people of a facility
     return StaffSession(

@@ -151,20 +151,7 @@ async def post_notice(session: AsyncSession, *, actor: Actor, notice: NoticeCrea
         published_at=moment,
         created_by=str(actor.user_id),
     )
-    session.add(row)
-    await session.flush()
-    await outbox.add_event(
-        session,
-        NoticePublishedV1(
-            notice_id=row.id,
-            kind=row.kind,
-            audience=row.audience,
-            title=row.title,
-            starts_at=row.starts_at,
-            ends_at=row.ends_at,
-        ),
-        tenant=row.tenant,
-    )
+    await _publish(session, row, announce=True)
     await _audit(
         session,
         actor,
@@ -175,10 +162,38 @@ async def post_notice(session: AsyncSession, *, actor: Actor, notice: NoticeCrea
     return row
 
 
+async def _publish(session: AsyncSession, row: Notice, *, announce: bool) -> None:
+    """Every notice is stored here; an announced one also reaches the network's users in the app (notify,
+    through portal.notice-published.v1, in the same commit)."""
+    session.add(row)
+    await session.flush()
+    if announce:
+        await outbox.add_event(
+            session,
+            NoticePublishedV1(
+                notice_id=row.id,
+                kind=row.kind,
+                audience=row.audience,
+                title=row.title,
+                starts_at=row.starts_at,
+                ends_at=row.ends_at,
+            ),
+            tenant=row.tenant,
+        )
+
+
 async def post_system_notice(
-    session: AsyncSession, *, tenant: str, kind: str, title: str, body: str, actor_id: str
+    session: AsyncSession,
+    *,
+    tenant: str,
+    kind: str,
+    title: str,
+    body: str,
+    actor_id: str,
+    announce: bool = True,
 ) -> Notice:
-    """A notice the portal posts itself (the maintenance switch's report), public so everyone sees it."""
+    """A notice the portal posts itself (a terms change, the maintenance switch's report), public so everyone
+    sees it. ``announce=False`` where another event already tells users (the maintenance switch's own)."""
     row = Notice(
         tenant=tenant,
         audience="public",
@@ -188,8 +203,7 @@ async def post_system_notice(
         published_at=now(),
         created_by=actor_id,
     )
-    session.add(row)
-    await session.flush()
+    await _publish(session, row, announce=announce)
     return row
 
 

@@ -101,7 +101,13 @@ async def switch(
     if active and expected_end is not None:
         body += f"\n\n再開予定 / Expected back: {expected_end.isoformat(timespec='minutes')}"
     notice = await post_system_notice(
-        session, tenant=event_tenant, kind="maintenance_report", title=title, body=body, actor_id=actor_id
+        session,
+        tenant=event_tenant,
+        kind="maintenance_report",
+        title=title,
+        body=body,
+        actor_id=actor_id,
+        announce=False,  # MaintenanceChangedV1 below tells every user already
     )
     await audit.record(
         session,
