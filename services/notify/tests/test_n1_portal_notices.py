@@ -77,3 +77,30 @@ class TestPortalNotices:
             return {"maintenance.started", "maintenance.ended"} <= kinds
 
         await eventually(both_told, what="the maintenance switch to reach the nurse")
+
+    async def test_n1_a_new_version_of_the_terms_is_announced_in_the_app(self, stack: Stack) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        tenant = f"ntf-{uuid4().hex[:8]}"
+        operator = stack.staff(tenant=tenant, roles=("operator",))
+        nurse = stack.staff(tenant=tenant)
+        await known_to_notify(stack, operator, nurse)
+        published = await stack["portal"].client.post(
+            "/api/operator/terms",
+            json={
+                "version": "2.0",
+                "title": "利用規約 第2.0版",
+                "body": "第1条 目的",
+                "summary_of_changes": "第1条を改めました。",
+                "effective_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+            },
+            headers=operator.headers,
+        )
+        assert published.status_code == 201, published.text
+
+        async def told() -> list[dict]:
+            return await items_of(stack, nurse, "notice.published")
+
+        [notice] = await eventually(told, what="the terms change to reach the nurse")
+        assert notice["params"]["notice_kind"] == "terms_change"
+        assert notice["params"]["title"] == "利用規約 第2.0版"
