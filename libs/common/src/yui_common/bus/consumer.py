@@ -99,23 +99,34 @@ class ConsumerRunner:
         # still claimed in the inbox and handled on its own), which saves a BEGIN/COMMIT and a WAL flush per
         # message. Up to ``concurrency`` batches are in flight so database round trips overlap.
         pending: list[aio_pika.abc.AbstractIncomingMessage] = []
-        running: set[asyncio.Task[None]] = set()
+        draining = 0  # drain tasks still able to take from ``pending``
 
         async def drain_pending() -> None:
-            while pending:
-                batch = pending[: self._batch_max]
-                del pending[: self._batch_max]
-                await self.handle_batch(sub, channel, batch)
+            nonlocal draining
+            try:
+                while pending:
+                    batch = pending[: self._batch_max]
+                    del pending[: self._batch_max]
+                    await self.handle_batch(sub, channel, batch)
+            finally:
+                # Counted down in the same step the loop ends (not in a done-callback, which runs later): a
+                # message arriving in between always finds a drainer. One left behind by an error gets one too.
+                draining -= 1
+                if pending and draining < self._concurrency:
+                    start_draining()
+
+        def start_draining() -> None:
+            nonlocal draining
+            draining += 1
+            task = asyncio.create_task(drain_pending())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(_report_unsettled)
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             pending.append(message)
-            if len(running) < self._concurrency:
-                task = asyncio.create_task(drain_pending())
-                running.add(task)
-                self._tasks.add(task)
-                task.add_done_callback(running.discard)
-                task.add_done_callback(self._tasks.discard)
-                task.add_done_callback(_report_unsettled)
+            if draining < self._concurrency:
+                start_draining()
 
         return on_message
 
