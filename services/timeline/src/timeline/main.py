@@ -5,7 +5,7 @@ from yui_common.app import create_service_app
 from yui_common.audit_api import audit_entries_router
 
 from timeline.api import attachments, groups, overview, posts
-from timeline.consumers.consent import subscription
+from timeline.consumers import subscriptions
 from timeline.settings import Settings
 from timeline.signing import signer_for
 
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             overview.router,
             audit_entries_router("timeline"),
         ],
-        consumer_queues=[subscription.queue],
+        consumer_queues=[sub.queue for sub in subscriptions],
         uses_object_storage=True,
         on_startup=[load_signing_key],
     )

@@ -12,6 +12,11 @@ from uuid6 import uuid7
 from yui_common.db import ServiceBase, new_metadata
 from yui_common.schema import infrastructure_tables
 
+# Unread posts are counted among each board's newest UNREAD_WINDOW posts only, so the feed's cost does not grow
+# with a subject's history (a care manager with 200 subjects of 5,000 posts each waited seconds for their home
+# page): the count reads UNREAD_WINDOW for "as many or more".
+UNREAD_WINDOW = 100
+
 
 class Base(ServiceBase):
     __abstract__ = True

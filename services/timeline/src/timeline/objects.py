@@ -213,7 +213,8 @@ _removals: set[asyncio.Task[int]] = set()
 def remove_unless_committed(session: AsyncSession, store: ObjectStore, *keys: str) -> None:
     """An upload's bytes reach storage before its row is committed. Should the transaction roll back instead
     (the commit failed, a later step raised), the objects are removed, so storage never keeps bytes that no
-    row points to. A crash between the two still leaves them; the retention job's stray sweep covers that."""
+    row points to. A process killed between the upload and the commit still leaves them (nothing sweeps the
+    bucket for objects without a row yet)."""
     session.sync_session.info.setdefault(_UNCOMMITTED, []).append((store, keys))
 
 

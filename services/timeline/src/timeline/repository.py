@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Result, and_, delete, literal, literal_column, or_, select, text, tuple_, update
+from sqlalchemy import Result, and_, delete, func, literal, literal_column, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from timeline.models import (
+    UNREAD_WINDOW,
     Attachment,
     CareTeamMember,
     Group,
@@ -233,10 +234,6 @@ async def support_requests_for(
 # --- the feed -----------------------------------------------------------------------------------------------
 
 # One row per board I belong to: its latest shown post and how many posts others wrote that I have not opened.
-# Unread posts are counted among each board's newest UNREAD_WINDOW posts only, so the feed's cost does not grow
-# with a subject's history (a care manager with 200 subjects of 5,000 posts each waited seconds for their home
-# page): the count reads "100" for "100 or more".
-UNREAD_WINDOW = 100
 
 _FEED = text(
     "SELECT 'subject' AS kind, b.board_id, "
@@ -388,6 +385,26 @@ async def upsert_access(
         },
     )
     await session.execute(stmt)
+
+
+async def stop_access(session: AsyncSession, *, tenant: str, subject_id: UUID, at: datetime) -> datetime:
+    """Refuse the subject from ``at``, or keep the moment it was first refused (a withdrawal's two steps and a
+    replayed event all see one time); returns that moment."""
+    stmt = insert(SubjectAccess).values(
+        subject_id=subject_id, tenant=tenant, consent_active=False, support_stopped_at=at
+    )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[SubjectAccess.subject_id],
+        set_={
+            "consent_active": False,
+            "support_stopped_at": func.coalesce(
+                SubjectAccess.support_stopped_at, stmt.excluded.support_stopped_at
+            ),
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(SubjectAccess.support_stopped_at)
+    stopped_at = (await session.execute(upsert)).scalar_one()
+    return stopped_at or at  # never None: the row was just given ``at`` or already had a time
 
 
 async def ensure_access(session: AsyncSession, *, tenant: str, subject_id: UUID) -> None:

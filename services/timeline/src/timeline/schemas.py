@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from timeline.models import UNREAD_WINDOW
+
 Category = Literal[
     "visit",
     "treatment",
@@ -170,7 +172,9 @@ class FeedItem(BaseModel):
     group_id: UUID | None = None
     latest_post: PostRead | None
     unread_count: int = Field(
-        description="Unread posts among the board's newest 100 (100 means 100 or more)", ge=0, le=100
+        description=f"Unread posts among the board's newest {UNREAD_WINDOW} ({UNREAD_WINDOW} means as many or more)",
+        ge=0,
+        le=UNREAD_WINDOW,
     )
 
 

@@ -873,6 +873,8 @@ async def upload_attachment(
     except Exception:
         await objects.remove_objects(store, [key])
         raise
+    # From here on, whatever stops this transaction from committing takes the stored bytes with it.
+    objects.remove_unless_committed(session, store, key)
     now = datetime.now(UTC)
     digest = stream.sha256.hexdigest()
     thumbnail_key = None
@@ -880,7 +882,7 @@ async def upload_attachment(
         store, key, f"{key}.thumb.jpg", max_px=settings.thumbnail_max_px
     ):
         thumbnail_key = f"{key}.thumb.jpg"
-    objects.remove_unless_committed(session, store, key, *([thumbnail_key] if thumbnail_key else []))
+        objects.remove_unless_committed(session, store, thumbnail_key)
     attachment = Attachment(
         id=attachment_id,
         tenant=principal.tenant,
@@ -1107,12 +1109,8 @@ async def refuse_subject(session: AsyncSession, *, tenant: str, withdrawal: Cons
     refused (the need-to-know check reads the access row). The bulk work follows in a transaction of its own
     (``stop_support``), through timeline's own queue, so a subject with 10,000 posts is refused as quickly as
     one with none, and the report back waits for the bulk work."""
-    await repository.upsert_access(
-        session,
-        tenant=tenant,
-        subject_id=withdrawal.subject_id,
-        consent_active=False,
-        support_stopped_at=datetime.now(UTC),
+    await repository.stop_access(
+        session, tenant=tenant, subject_id=withdrawal.subject_id, at=datetime.now(UTC)
     )
     await outbox.add_event(
         session,
@@ -1126,9 +1124,9 @@ async def stop_support(
     session: AsyncSession, *, tenant: str, withdrawal: ConsentWithdrawnV1, store: ObjectStore | None = None
 ) -> int:
     """Stop (or delete) everything timeline holds about the subject, and report back in the same commit."""
-    now = datetime.now(UTC)
-    await repository.upsert_access(
-        session, tenant=tenant, subject_id=withdrawal.subject_id, consent_active=False, support_stopped_at=now
+    # The moment the subject was refused (refuse_subject), not when this bulk step runs.
+    now = await repository.stop_access(
+        session, tenant=tenant, subject_id=withdrawal.subject_id, at=datetime.now(UTC)
     )
     objects_removed = 0
     if withdrawal.mode == "delete":

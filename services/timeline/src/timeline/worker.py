@@ -4,7 +4,7 @@ from yui_common.settings import CommonSettings
 from yui_common.worker import PeriodicJob, Worker
 
 from timeline import objects, service
-from timeline.consumers.consent import subscription, support_stops
+from timeline.consumers import subscriptions
 from timeline.settings import Settings
 
 
@@ -24,6 +24,6 @@ def build_worker(settings: CommonSettings) -> Worker:
     interval = settings.retention_interval_s if isinstance(settings, Settings) else 3600.0
     return Worker(
         settings=settings,
-        subscriptions=[subscription, support_stops],
+        subscriptions=subscriptions,
         jobs=[PeriodicJob(name="timeline-retention", interval_s=interval, run=apply_retention)],
     )

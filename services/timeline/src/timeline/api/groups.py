@@ -11,7 +11,7 @@ from yui_common.db import DbSession
 
 from timeline import service
 from timeline.api.dependencies import Signer
-from timeline.api.rendering import mark_reference_only, post_read
+from timeline.api.rendering import post_page, post_read
 from timeline.schemas import (
     GroupCreate,
     GroupInvitation,
@@ -104,10 +104,9 @@ async def list_group_posts(
     group_id: UUID,
     session: DbSession,
     principal: CurrentPrincipal,
-    response: Response,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> PostPage:
+) -> Response:
     views, next_cursor = await service.list_posts(
         session,
         principal=principal,
@@ -115,5 +114,4 @@ async def list_group_posts(
         limit=limit,
         cursor=cursor,
     )
-    mark_reference_only(response)
-    return PostPage(items=[post_read(v) for v in views], next_cursor=next_cursor)
+    return post_page(views, next_cursor)

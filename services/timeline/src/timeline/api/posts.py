@@ -11,7 +11,7 @@ from yui_common.db import DbSession
 
 from timeline import service
 from timeline.api.dependencies import Signer, Store
-from timeline.api.rendering import mark_reference_only, post_read
+from timeline.api.rendering import mark_reference_only, post_page, post_read
 from timeline.schemas import (
     AttachmentCheck,
     PostCreate,
@@ -75,12 +75,7 @@ async def list_posts(
         limit=limit,
         cursor=cursor,
     )
-    page = PostPage(items=[post_read(v) for v in views], next_cursor=next_cursor)
-    # The page is built from validated models already: serialise it once, rather than have FastAPI validate
-    # fifty posts again against response_model (which still documents the answer).
-    answer = Response(page.model_dump_json(), media_type="application/json")
-    mark_reference_only(answer)
-    return answer
+    return post_page(views, next_cursor)
 
 
 @router.get("/posts/{post_id}", response_model=PostDetail, responses=RESPONSES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from timeline.schemas import REFERENCE_HEADER, AttachmentRead, PostRead, SupportRequestRead
+from timeline.schemas import REFERENCE_HEADER, AttachmentRead, PostPage, PostRead, SupportRequestRead
 from timeline.service import PostView
 
 
@@ -47,3 +47,13 @@ def post_read(view: PostView) -> PostRead:
 def mark_reference_only(response: Response) -> None:
     """T4: every answer carrying shared information says it is a reference copy (the UI shows it)."""
     response.headers[REFERENCE_HEADER] = "true"
+
+
+def post_page(views: list[PostView], next_cursor: str | None) -> Response:
+    """A page of posts as JSON, marked reference only. Built from validated models already, so it is
+    serialised once rather than validated again against the route's response_model (which still documents
+    the answer)."""
+    page = PostPage(items=[post_read(v) for v in views], next_cursor=next_cursor)
+    answer = Response(page.model_dump_json(), media_type="application/json")
+    mark_reference_only(answer)
+    return answer

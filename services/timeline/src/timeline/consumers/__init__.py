@@ -1,1 +1,5 @@
-"""Consumers of the timeline service."""
+"""Consumers of the timeline service: consent's events, and timeline's own follow-up work."""
+
+from timeline.consumers.consent import subscription, support_stops
+
+subscriptions = [subscription, support_stops]
