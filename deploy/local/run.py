@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -276,6 +277,18 @@ def stop_honcho(honcho: subprocess.Popen[bytes]) -> None:
         honcho.wait()
 
 
+def portal_session_key(env: dict[str, str]) -> None:
+    """One staff-session key for every portal process and every restart (kept in .run/), so `make run`
+    behaves like a deployment: restarting does not sign everybody out."""
+    if env.get("YUI_PORTAL_STAFF_SESSION_KEY"):
+        return
+    key_file = RUN_DIR / "portal-session-key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        key_file.chmod(0o600)
+    env["YUI_PORTAL_STAFF_SESSION_KEY"] = key_file.read_text(encoding="utf-8").strip()
+
+
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -287,6 +300,7 @@ def main() -> int:
     for service, (_, metrics_port) in SERVICES.items():
         env.setdefault(f"YUI_{service.upper()}_WORKER_METRICS_PORT", str(metrics_port))
     RUN_DIR.mkdir(exist_ok=True)
+    portal_session_key(env)
 
     seaweed: SeaweedFS | None = None
     honcho: subprocess.Popen[bytes] | None = None

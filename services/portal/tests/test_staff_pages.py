@@ -640,3 +640,26 @@ class TestRevokedSessions:
             )
         refused = await nurse.get("/staff")
         assert refused.status_code == 303 and "/staff/login" in refused.headers["location"]
+
+
+class TestOperatorsWayIn:
+    async def test_p2_an_operator_reaches_the_notice_and_maintenance_pages_from_the_staff_ui(
+        self, stack: Stack, network: Network
+    ) -> None:
+        from tests.browser.staff_ui import add_person
+
+        operator = await add_person(
+            stack,
+            tenant=network.tenant,
+            facility_name="結町 高齢者支援課",
+            kind="municipality",
+            login_id="operator",
+            name="市役所 担当",
+            roles=["operator", "staff"],
+        )
+        browser = await sign_in(stack, operator)
+        home = await browser.get("/staff")
+        assert 'href="/operator"' in home.text and 'href="/admin"' in home.text
+        assert (await browser.get("/operator")).status_code == 200
+        nurse = await sign_in(stack, network.nurse)
+        assert 'href="/operator"' not in (await nurse.get("/staff")).text

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ from yui_common.auth import (
 )
 from yui_common.problems import Problem
 
+log = logging.getLogger(__name__)
 SESSION_COOKIE = "yui_staff"
 # Before sign-in there is no session to hold a CSRF token: the login form uses a double-submitted cookie.
 LOGIN_CSRF_COOKIE = "yui_staff_login"
@@ -81,6 +83,10 @@ def _fernet(request: Request) -> Fernet:
             # which is acceptable for `make run`; deployments set YUI_PORTAL_STAFF_SESSION_KEY.
             secret = getattr(app.state, "staff_session_ephemeral_key", "") or secrets.token_urlsafe(32)
             app.state.staff_session_ephemeral_key = secret
+            log.warning(
+                "YUI_PORTAL_STAFF_SESSION_KEY is not set: staff sessions end when this process does and are "
+                "not shared with other replicas"
+            )
         key = base64.urlsafe_b64encode(
             hashlib.sha256(b"yui-portal-staff-session:" + secret.encode()).digest()
         )

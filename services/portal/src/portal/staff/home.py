@@ -9,37 +9,32 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common.db import DbSession
 from yui_common.web import language_of, translate
 
 from portal.clients import forwarded_headers, service_client
+from portal.notices import service as notices
 from portal.session import Staff, StaffSession
 from portal.staff.pages import api, back, gather, labeller, optional, page
 
 router = APIRouter(prefix="/staff")
 
 
-async def users_notices(request: Request, staff: StaffSession) -> list[dict[str, Any]]:
-    """Users-only notices of the network (the portal's notices, P2); none while that module is not there."""
-    try:
-        from portal.notices import service as notices
-    except ImportError:
-        return []
-    try:
-        async with request.app.state.sessionmaker() as session:
-            found = await notices.visible_notices(session, tenant=staff.tenant, viewer=staff)
-    except Exception:
-        return []
+async def users_notices(session: AsyncSession, staff: StaffSession) -> list[dict[str, Any]]:
+    """Users-only notices of the network (P2), read in the request's own session."""
+    found = await notices.visible_notices(session, tenant=staff.tenant, viewer=staff)
     return [{"title": n.title, "body": n.body} for n in found if n.audience == "users"]
 
 
 @router.get("", response_class=HTMLResponse)
-async def home(request: Request, staff: Staff) -> Response:
+async def home(request: Request, staff: Staff, session: DbSession) -> Response:
     subjects, feed, inbox, invitations, notices = await gather(
         optional(api(request, staff, "consent", "GET", "/subjects", params={"limit": 200}), []),
         optional(api(request, staff, "timeline", "GET", "/feed"), {"items": [], "total_unread": 0}),
         optional(api(request, staff, "notify", "GET", "/notifications", params={"limit": 10}), {"items": []}),
         optional(api(request, staff, "consent", "GET", "/care-team/invitations"), []),
-        users_notices(request, staff),
+        users_notices(session, staff),
     )
     unread = {item["subject_id"]: item["unread_count"] for item in feed["items"] if item.get("subject_id")}
     names = {s["id"]: s["name"] for s in subjects}
