@@ -421,7 +421,7 @@ class TestStaffAccounts:
         assert changed.json()["roles"] == ["facility_admin", "staff"]
         profile = await stack["identity"].client.patch(
             f"/facilities/{site.clinic.id}",
-            json={"phone": "0561-11-2222", "published": False},
+            json={"phone": "0561-11-2222", "publication": {"listed": False}},
             headers=admin.headers,
         )
         assert profile.status_code == 200 and profile.json()["phone"] == "0561-11-2222"

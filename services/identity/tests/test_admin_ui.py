@@ -140,32 +140,7 @@ class TestAdminUi:
 
 
 class TestPublicationInTheAdminUi:
-    async def test_p1_facility_administrator_chooses_what_the_public_directory_shows(
-        self, stack: Stack
-    ) -> None:
-        tenant, _, _, admin = await make_network(stack)
-        cookie = await sign_in(stack, admin)
-        client = stack["identity"].client
-        page = await client.get("/admin/facility", headers=cookie)
-        assert page.status_code == 200 and "公開ディレクトリへの掲載" in page.text
-        assert 'name="publish_address"' in page.text
-
-        # Listed, with the name and status only: unticked boxes are simply not sent.
-        saved = await client.post(
-            "/admin/facility/publication",
-            data={"listed": "true", "publish_name": "true", "publish_status": "true"},
-            headers={**cookie, "Origin": "http://identity.test"},
-        )
-        assert saved.status_code == 303 and saved.headers["location"].endswith("/admin/facility?saved=1")
-        directory = (await client.get("/directory", params={"tenant": tenant})).json()
-        [entry] = [e for e in directory["entries"] if e.get("name") == "町役場"]
-        assert entry["address"] is None and entry["phone"] is None
-
-        refused = await client.post(
-            "/admin/facility/publication",
-            data={"listed": "true"},
-            headers={**cookie, "Origin": "https://evil.example"},
-        )
-        assert refused.status_code == 303 and refused.headers["location"].endswith("/admin/login")
-        shown = await client.get("/admin/facility?saved=1", headers=cookie)
-        assert "掲載内容を保存しました" in shown.text
+    async def test_p1_the_facility_page_leads_to_the_online_change_form(self, stack: Stack) -> None:
+        _, _, _, admin = await make_network(stack)
+        page = await stack["identity"].client.get("/admin/facility", headers=await sign_in(stack, admin))
+        assert page.status_code == 200 and 'href="/forms/facility-change"' in page.text

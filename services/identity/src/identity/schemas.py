@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from identity.directory import PublicationUpdate
+
 
 class PasswordLogin(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -171,7 +173,9 @@ class FacilityUpdate(BaseModel):
     administrator_email: str | None = Field(
         default=None, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"
     )
-    published: bool | None = None
+    # What the public directory shows (P1): changed with the profile in one transaction, through the one rule
+    # that keeps the opt-in time and the operator's veto (identity.directory.change_publication).
+    publication: PublicationUpdate | None = None
 
 
 class Decision(BaseModel):

@@ -35,7 +35,7 @@ from yui_common.events.identity import (
 )
 from yui_common.problems import Problem, conflict, not_found
 
-from identity import certificates, repository, schemas, tokens
+from identity import certificates, directory, repository, schemas, tokens
 from identity.models import Facility, IncidentReport, LoginSession, Network, Suspension, User
 from identity.passwords import (
     DUMMY_HASH,
@@ -752,7 +752,7 @@ async def update_facility(
         raise _forbidden()
     if facility.status not in ("active", "suspended"):
         raise conflict(f"The facility is {facility.status}.")
-    updates = changes.model_dump(exclude_unset=True, exclude_none=True)
+    updates = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"publication"})
     for name, value in updates.items():
         setattr(facility, name, value)
     await audit.record(
@@ -764,6 +764,10 @@ async def update_facility(
         target=f"facility:{facility.id}",
         detail={"fields": sorted(updates)},
     )
+    if changes.publication is not None:
+        await directory.change_publication(
+            session, principal=principal, facility_id=facility.id, changes=changes.publication
+        )
     return facility
 
 

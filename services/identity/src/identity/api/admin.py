@@ -18,7 +18,7 @@ from yui_common.db import DbSession
 from yui_common.problems import Problem
 from yui_common.web import render
 
-from identity import audit_search, directory, service
+from identity import audit_search, service
 from identity.schemas import SessionTokens
 
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
@@ -214,45 +214,8 @@ async def own_facility(request: Request, principal: FacilityPagePrincipal, sessi
         "administrator_email",
         "published",
     ]
-    publication = await directory.publication(session, principal=principal, facility_id=principal.facility_id)
-    return _table(
-        request,
-        "facility",
-        [vars(facility)],
-        columns,
-        vertical=True,
-        publication=publication,
-        saved=request.query_params.get("saved") == "1",
-    )
-
-
-@router.post("/facility/publication", response_class=HTMLResponse)
-async def change_own_publication(
-    request: Request,
-    principal: FacilityPagePrincipal,
-    session: DbSession,
-    listed: Annotated[bool, Form()] = False,
-    publish_name: Annotated[bool, Form()] = False,
-    publish_address: Annotated[bool, Form()] = False,
-    publish_contact: Annotated[bool, Form()] = False,
-    publish_status: Annotated[bool, Form()] = False,
-) -> Response:
-    """P1: the facility chooses what the public directory shows of it (unticked boxes are not sent)."""
-    if principal is None or principal.facility_id is None or not _same_origin(request):
-        return _to_login(request)
-    await directory.change_publication(
-        session,
-        principal=principal,
-        facility_id=principal.facility_id,
-        changes=directory.PublicationUpdate(
-            listed=listed,
-            publish_name=publish_name,
-            publish_address=publish_address,
-            publish_contact=publish_contact,
-            publish_status=publish_status,
-        ),
-    )
-    return _back(request, "facility?saved=1")
+    # Changing the profile and what of it the directory shows is the portal's online change form (P6).
+    return _table(request, "facility", [vars(facility)], columns, vertical=True, change_form=True)
 
 
 @router.get("/suspensions", response_class=HTMLResponse)

@@ -358,16 +358,19 @@ async def send_change(request: Request) -> HTMLResponse:
     }
     if parsed is None:
         return page(request, "public/facility_change.html", context, 422)
+    # The profile and what of it is published change together or not at all (one request, one transaction).
     changed = await call_as_staff(
-        request, staff, "identity", "PATCH", f"/facilities/{staff.facility_id}", json=parsed.model_dump()
+        request,
+        staff,
+        "identity",
+        "PATCH",
+        f"/facilities/{staff.facility_id}",
+        json={**parsed.model_dump(), "publication": publication},
     )
-    published = await call_as_staff(
-        request, staff, "identity", "PATCH", f"/facilities/{staff.facility_id}/publication", json=publication
-    )
-    if changed.status_code != 200 or published.status_code != 200:
+    if changed.status_code != 200:
         context["errors"] = {"form": "public.error.rejected"}
         return page(request, "public/facility_change.html", context, 409)
-    context.update(saved=True, publication=published.json())
+    context.update(saved=True)
     return page(request, "public/facility_change.html", context)
 
 
