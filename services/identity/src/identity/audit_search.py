@@ -266,7 +266,7 @@ async def _each_service(
     return outcomes
 
 
-async def search_page(sources: AuditSources, form: AuditForm, *, verify: bool = True) -> AuditSearchResult:
+async def search_page(sources: AuditSources, form: AuditForm, *, verify: bool = False) -> AuditSearchResult:
     """One page of the merged result, newest first; its cursor holds where each service's next page starts."""
     starts = _decode_page_cursor(form.cursor)
     pages: dict[str, AuditEntriesPage] = {}
@@ -411,9 +411,11 @@ async def page_response(request: Request, session: AsyncSession, principal: Prin
     form, refused = _checked(request, principal)
     if refused is not None:
         return refused
+    # Walking a chain reads every entry the service ever wrote: only when the operator asks for it (a link on
+    # the page), never as a cost of every search.
+    verify = request.query_params.get("verify") == "1"
     async with AuditSources(request, session, principal) as sources:
-        # Walking a whole chain costs a read of every entry: once per search, on its first page.
-        result = await search_page(sources, form, verify=form.cursor is None)
+        result = await search_page(sources, form, verify=verify)
     return _render(
         request,
         {
@@ -421,7 +423,8 @@ async def page_response(request: Request, session: AsyncSession, principal: Prin
             "result": result,
             "next_query": _query_string(form, cursor=result.next_cursor) if result.next_cursor else None,
             "export_query": _query_string(form),
-            "verified_here": form.cursor is None,
+            "verify_query": _query_string(form, verify="1"),
+            "verified_here": verify,
         },
     )
 
