@@ -52,10 +52,7 @@ async def _users_page(
 
 @router.get("/facility/users", response_class=HTMLResponse)
 async def users(request: Request, staff: Staff) -> Response:
-    try:
-        return await _users_page(request, _administrator(staff))
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    return await _users_page(request, _administrator(staff))
 
 
 @router.post("/facility/users", response_class=HTMLResponse)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from portal.session import Staff
-from portal.staff.pages import ServiceRefusal, api, back, gather, optional, page, refusal_page
+from portal.staff.pages import api, back, gather, optional, page
 from portal.staff.timeline import Board, board_context
 
 router = APIRouter(prefix="/staff")
@@ -35,10 +35,7 @@ async def create_group(
         "purpose": purpose if purpose in PURPOSES else "other",
         "description": description,
     }
-    try:
-        group = await api(request, staff, "timeline", "POST", "/groups", json=body)
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    group = await api(request, staff, "timeline", "POST", "/groups", json=body)
     return back(request, f"/groups/{group['id']}", done="group_created")
 
 
@@ -46,18 +43,15 @@ async def create_group(
 async def group_page(
     request: Request, group_id: UUID, staff: Staff, q: str = "", cursor: str = ""
 ) -> Response:
-    try:
-        group, members = await gather(
-            api(request, staff, "timeline", "GET", f"/groups/{group_id}"),
-            optional(api(request, staff, "timeline", "GET", f"/groups/{group_id}/members"), []),
-        )
-        context = (
-            await board_context(request, staff, Board("groups", group_id), q=q, cursor=cursor)
-            if group.get("my_status") == "member"
-            else {"posts": [], "board": Board("groups", group_id), "members": []}
-        )
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    group, members = await gather(
+        api(request, staff, "timeline", "GET", f"/groups/{group_id}"),
+        optional(api(request, staff, "timeline", "GET", f"/groups/{group_id}/members"), []),
+    )
+    context = (
+        await board_context(request, staff, Board("groups", group_id), q=q, cursor=cursor)
+        if group.get("my_status") == "member"
+        else {"posts": [], "board": Board("groups", group_id), "members": []}
+    )
     return page(request, staff, "staff/group.html", {**context, "group": group, "group_members": members})
 
 
@@ -65,33 +59,24 @@ async def group_page(
 async def invite(
     request: Request, group_id: UUID, staff: Staff, user_id: Annotated[UUID, Form()]
 ) -> Response:
-    try:
-        await api(
-            request,
-            staff,
-            "timeline",
-            "POST",
-            f"/groups/{group_id}/invitations",
-            json={"user_id": str(user_id)},
-        )
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(
+        request,
+        staff,
+        "timeline",
+        "POST",
+        f"/groups/{group_id}/invitations",
+        json={"user_id": str(user_id)},
+    )
     return back(request, f"/groups/{group_id}", done="invited")
 
 
 @router.post("/groups/{group_id}/join", response_class=HTMLResponse)
 async def join(request: Request, group_id: UUID, staff: Staff) -> Response:
-    try:
-        await api(request, staff, "timeline", "POST", f"/groups/{group_id}/invitations/accept")
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(request, staff, "timeline", "POST", f"/groups/{group_id}/invitations/accept")
     return back(request, f"/groups/{group_id}", done="joined")
 
 
 @router.post("/groups/{group_id}/leave", response_class=HTMLResponse)
 async def leave(request: Request, group_id: UUID, staff: Staff) -> Response:
-    try:
-        await api(request, staff, "timeline", "DELETE", f"/groups/{group_id}/members/{staff.user_id}")
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(request, staff, "timeline", "DELETE", f"/groups/{group_id}/members/{staff.user_id}")
     return back(request, "/groups", done="left_group")

@@ -175,10 +175,7 @@ async def _subject_context(request: Request, staff: StaffSession, subject_id: UU
 
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)
 async def subject_page(request: Request, subject_id: UUID, staff: Staff) -> Response:
-    try:
-        context = await _subject_context(request, staff, subject_id)
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    context = await _subject_context(request, staff, subject_id)
     return page(request, staff, "staff/subject.html", context)
 
 
@@ -193,12 +190,9 @@ async def record_consent(
     given_on: Annotated[str, Form(max_length=10)] = "",
     consent_form: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    try:
-        await _record_consent(
-            request, staff, str(subject_id), given_by, proxy_name, proxy_relation, given_on, consent_form
-        )
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await _record_consent(
+        request, staff, str(subject_id), given_by, proxy_name, proxy_relation, given_on, consent_form
+    )
     return back(request, f"/subjects/{subject_id}", done="consent_recorded")
 
 
@@ -210,10 +204,7 @@ async def upload_consent_form(
     staff: Staff,
     consent_form: Annotated[UploadFile, File()],
 ) -> Response:
-    try:
-        await _store_consent_form(request, staff, str(subject_id), str(consent_id), consent_form)
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await _store_consent_form(request, staff, str(subject_id), str(consent_id), consent_form)
     return back(request, f"/subjects/{subject_id}", done="form_stored")
 
 
@@ -222,12 +213,7 @@ async def download_consent_form(
     request: Request, subject_id: UUID, consent_id: UUID, staff: Staff
 ) -> Response:
     """The scanned form, fetched here from its short-lived link: the browser never needs the storage host."""
-    try:
-        link = await api(
-            request, staff, "consent", "GET", f"/subjects/{subject_id}/consents/{consent_id}/form"
-        )
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    link = await api(request, staff, "consent", "GET", f"/subjects/{subject_id}/consents/{consent_id}/form")
     # A plain client: the link points at object storage, not at one of the services.
     async with httpx.AsyncClient(timeout=30.0) as storage:
         stored = await storage.get(link["url"])
@@ -251,19 +237,13 @@ async def invite_member(
     body: dict[str, Any] = {"user_id": str(user_id)}
     if facility_id.strip():
         body["facility_id"] = facility_id.strip()
-    try:
-        await api(request, staff, "consent", "POST", f"/subjects/{subject_id}/care-team", json=body)
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(request, staff, "consent", "POST", f"/subjects/{subject_id}/care-team", json=body)
     return back(request, f"/subjects/{subject_id}", done="invited")
 
 
 @router.post("/subjects/{subject_id}/care-team/{user_id}/removal", response_class=HTMLResponse)
 async def remove_member(request: Request, subject_id: UUID, user_id: UUID, staff: Staff) -> Response:
-    try:
-        await api(request, staff, "consent", "DELETE", f"/subjects/{subject_id}/care-team/{user_id}")
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(request, staff, "consent", "DELETE", f"/subjects/{subject_id}/care-team/{user_id}")
     if user_id == staff.user_id:
         return back(request, "", done="left_team")
     return back(request, f"/subjects/{subject_id}", done="removed")
@@ -273,10 +253,7 @@ async def remove_member(request: Request, subject_id: UUID, user_id: UUID, staff
 async def answer_invitation(request: Request, invitation_id: UUID, answer: str, staff: Staff) -> Response:
     if answer not in ("accept", "decline"):
         return back(request, "")
-    try:
-        await api(request, staff, "consent", "POST", f"/care-team/invitations/{invitation_id}/{answer}")
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(request, staff, "consent", "POST", f"/care-team/invitations/{invitation_id}/{answer}")
     return back(request, "", done="accepted" if answer == "accept" else "declined")
 
 
@@ -298,10 +275,7 @@ async def withdraw(
     if body["requested_by"] == "proxy":
         body["requester_name"] = _blank(requester_name)
         body["requester_relation"] = _blank(requester_relation)
-    try:
-        await api(request, staff, "consent", "POST", f"/subjects/{subject_id}/withdrawals", json=body)
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(request, staff, "consent", "POST", f"/subjects/{subject_id}/withdrawals", json=body)
     return back(request, f"/subjects/{subject_id}", done="withdrawn")
 
 
@@ -339,8 +313,5 @@ async def request_exceptional_access(
     reason: Annotated[str, Form(max_length=2000)],
 ) -> Response:
     body = {"subject_id": str(subject_id), "ground": ground, "reason": reason.strip()}
-    try:
-        await api(request, staff, "consent", "POST", "/exceptional-access", json=body)
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(request, staff, "consent", "POST", "/exceptional-access", json=body)
     return back(request, "/exceptional-access", done="access_requested")

@@ -138,10 +138,7 @@ async def subject_timeline_latest(request: Request, subject_id: UUID, staff: Sta
     """The newest page of posts alone: an open timeline swaps it in when the live stream says a post came
     (n2), so nobody reloads to see a colleague's note. Refusals answer as the page would (410 when stopped)."""
     board = Board("subjects", subject_id)
-    try:
-        context = await board_context(request, staff, board)
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    context = await board_context(request, staff, board)
     if context["stopped"]:
         return Response(status_code=410)
     return page(request, staff, "staff/board_post_items.html", context)
@@ -159,19 +156,16 @@ async def _create_post(
     files: list[UploadFile],
     addressee: str,
 ) -> Response:
-    try:
-        uploaded = [await _upload(request, staff, board, f) for f in files if f.filename]
-        payload: dict[str, Any] = {
-            "body": body.strip(),
-            "category": category if category in CATEGORIES else "other",
-            "mentions": _attachment_ids(mentions),
-            "attachment_ids": _attachment_ids(attachment_ids) + uploaded,
-        }
-        if addressee.strip():
-            payload["support_request"] = {"addressed_user_id": addressee.strip()}
-        created = await api(request, staff, "timeline", "POST", f"{board.api_path}/posts", json=payload)
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    uploaded = [await _upload(request, staff, board, f) for f in files if f.filename]
+    payload: dict[str, Any] = {
+        "body": body.strip(),
+        "category": category if category in CATEGORIES else "other",
+        "mentions": _attachment_ids(mentions),
+        "attachment_ids": _attachment_ids(attachment_ids) + uploaded,
+    }
+    if addressee.strip():
+        payload["support_request"] = {"addressed_user_id": addressee.strip()}
+    created = await api(request, staff, "timeline", "POST", f"{board.api_path}/posts", json=payload)
     return back(request, f"{board.page_path}#post-{created['id']}", done="posted")
 
 
@@ -231,10 +225,7 @@ async def upload_attachment(
 @router.get("/posts/{post_id}", response_class=HTMLResponse)
 async def post_page(request: Request, post_id: UUID, staff: Staff) -> Response:
     """The thread: opening it marks it read (既読) and shows who has read it."""
-    try:
-        post = await api(request, staff, "timeline", "GET", f"/posts/{post_id}")
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    post = await api(request, staff, "timeline", "GET", f"/posts/{post_id}")
     board = (
         Board("subjects", UUID(post["subject_id"]))
         if post.get("subject_id")
@@ -263,10 +254,7 @@ async def reply(
         "category": category if category in CATEGORIES else "other",
         "mentions": _attachment_ids(mentions or []),
     }
-    try:
-        await api(request, staff, "timeline", "POST", f"/posts/{post_id}/replies", json=payload)
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(request, staff, "timeline", "POST", f"/posts/{post_id}/replies", json=payload)
     return back(request, f"/posts/{post_id}", done="replied")
 
 
@@ -281,19 +269,13 @@ async def edit(
     payload: dict[str, Any] = {"body": body.strip()}
     if category in CATEGORIES:
         payload["category"] = category
-    try:
-        await api(request, staff, "timeline", "POST", f"/posts/{post_id}/versions", json=payload)
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(request, staff, "timeline", "POST", f"/posts/{post_id}/versions", json=payload)
     return back(request, f"/posts/{post_id}", done="edited")
 
 
 @router.get("/posts/{post_id}/versions", response_class=HTMLResponse)
 async def versions(request: Request, post_id: UUID, staff: Staff) -> Response:
-    try:
-        found = await api(request, staff, "timeline", "GET", f"/posts/{post_id}/versions")
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    found = await api(request, staff, "timeline", "GET", f"/posts/{post_id}/versions")
     return page(request, staff, "staff/versions.html", {"versions": found, "post_id": post_id})
 
 
@@ -303,17 +285,14 @@ async def decide(
 ) -> Response:
     if decision not in ("adopted", "declined"):
         return back(request, f"/posts/{post_id}")
-    try:
-        await api(
-            request,
-            staff,
-            "timeline",
-            "POST",
-            f"/posts/{post_id}/support-request/decision",
-            json={"decision": decision},
-        )
-    except ServiceRefusal as refusal:
-        return refusal_page(request, staff, refusal)
+    await api(
+        request,
+        staff,
+        "timeline",
+        "POST",
+        f"/posts/{post_id}/support-request/decision",
+        json={"decision": decision},
+    )
     return back(request, f"/posts/{post_id}", done="decided")
 
 
