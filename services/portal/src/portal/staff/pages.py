@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
+import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 from yui_common.web import catalogue, language_of, render, translate
 
 from portal.clients import ServiceName, call_as_staff
@@ -143,3 +145,41 @@ def name_of(app: FastAPI, user_id: UUID | str | None) -> str:
 
 def refusal_page(request: Request, staff: StaffSession | None, refusal: ServiceRefusal) -> Response:
     return page(request, staff, "staff/refused.html", {"refusal": refusal}, status_code=refusal.status)
+
+
+async def relay_file(
+    request: Request,
+    staff: StaffSession,
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    inline: bool = False,
+    owned_client: bool = False,
+) -> Response:
+    """Stream a file from a service or from object storage to the browser, never holding it whole: the
+    browser needs no route to the storage host and the answer is never cached. ``owned_client`` is closed
+    with the stream."""
+    upstream = await client.send(client.build_request("GET", url, headers=headers or {}), stream=True)
+
+    async def close() -> None:
+        await upstream.aclose()
+        if owned_client:
+            await client.aclose()
+
+    if upstream.status_code != 200:
+        await close()
+        status = upstream.status_code
+        return refusal_page(request, staff, ServiceRefusal(status if status >= 400 else 502))
+    return StreamingResponse(
+        upstream.aiter_bytes(),
+        media_type=upstream.headers.get("content-type", "application/octet-stream"),
+        headers={
+            "Content-Disposition": "inline"
+            if inline
+            else upstream.headers.get("content-disposition", "attachment"),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+        background=BackgroundTask(close),
+    )

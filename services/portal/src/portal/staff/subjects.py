@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from portal.session import Staff, StaffSession
-from portal.staff.pages import ServiceRefusal, api, back, gather, optional, page, refusal_page
+from portal.staff.pages import ServiceRefusal, api, back, gather, optional, page, relay_file
 
 router = APIRouter(prefix="/staff")
 SEXES = ("female", "male", "other", "unknown")
@@ -214,16 +214,9 @@ async def download_consent_form(
 ) -> Response:
     """The scanned form, fetched here from its short-lived link: the browser never needs the storage host."""
     link = await api(request, staff, "consent", "GET", f"/subjects/{subject_id}/consents/{consent_id}/form")
-    # A plain client: the link points at object storage, not at one of the services.
-    async with httpx.AsyncClient(timeout=30.0) as storage:
-        stored = await storage.get(link["url"])
-    if stored.status_code != 200:
-        return refusal_page(request, staff, ServiceRefusal(502))
-    return Response(
-        stored.content,
-        media_type=stored.headers.get("content-type", "application/octet-stream"),
-        headers={"Content-Disposition": "attachment", "Cache-Control": "private, no-store"},
-    )
+    # A client of its own, closed with the stream: the link points at object storage, not at a service.
+    storage = httpx.AsyncClient(timeout=30.0)
+    return await relay_file(request, staff, storage, link["url"], owned_client=True)
 
 
 @router.post("/subjects/{subject_id}/care-team", response_class=HTMLResponse)

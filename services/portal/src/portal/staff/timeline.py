@@ -7,12 +7,11 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from portal.clients import call_as_staff, forwarded_headers, service_client
 from portal.session import Staff, StaffSession
-from portal.staff.pages import ServiceRefusal, api, back, gather, optional, page, refusal_page
+from portal.staff.pages import ServiceRefusal, api, back, gather, optional, page, refusal_page, relay_file
 
 router = APIRouter(prefix="/staff")
 CATEGORIES = (
@@ -306,27 +305,9 @@ async def support_requests(request: Request, staff: Staff, box: str = "received"
 
 
 async def _relay_file(request: Request, staff: StaffSession, path: str, *, inline: bool) -> Response:
-    client = service_client(request, "timeline")
-    upstream = await client.send(
-        client.build_request("GET", path, headers={**forwarded_headers(request), **staff.headers}),
-        stream=True,
-    )
-    if upstream.status_code != 200:
-        await upstream.aclose()
-        status = upstream.status_code
-        return refusal_page(request, staff, ServiceRefusal(status if status >= 400 else 502))
-    headers = {
-        "Content-Disposition": "inline"
-        if inline
-        else upstream.headers.get("content-disposition", "attachment"),
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-store",
-    }
-    return StreamingResponse(
-        upstream.aiter_bytes(),
-        media_type=upstream.headers.get("content-type", "application/octet-stream"),
-        headers=headers,
-        background=BackgroundTask(upstream.aclose),
+    headers = {**forwarded_headers(request), **staff.headers}
+    return await relay_file(
+        request, staff, service_client(request, "timeline"), path, headers=headers, inline=inline
     )
 
 
