@@ -117,10 +117,6 @@ def require_operator(principal: Principal) -> None:
         )
 
 
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 async def search_entries(
     session: AsyncSession,
     *,
@@ -157,7 +153,7 @@ async def search_entries(
         query = query.where(column.occurred_at < audit_filter.until)
     if audit_filter.action:
         if audit_filter.action.endswith("*"):
-            query = query.where(column.action.like(_like_prefix(audit_filter.action[:-1]), escape="\\"))
+            query = query.where(column.action.startswith(audit_filter.action[:-1], autoescape=True))
         else:
             query = query.where(column.action == audit_filter.action)
     if cursor:

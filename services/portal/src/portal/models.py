@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid6 import uuid7
 from yui_common.db import ServiceBase, new_metadata
+from yui_common.events import portal as portal_events
 from yui_common.schema import infrastructure_tables
 
 
@@ -22,8 +23,9 @@ class Base(ServiceBase):
 
 infrastructure_tables(Base.metadata)
 
-# The maintenance switch of the whole deployment (the contractor's emergency stop), beside one per network.
-ALL_NETWORKS = "*"
+# The maintenance switch of the whole deployment (the contractor's emergency stop), beside one per network:
+# the scope MaintenanceChangedV1 names it by.
+ALL_NETWORKS = portal_events.ALL_NETWORKS
 
 
 class PortalSettings(Base):

@@ -7,6 +7,9 @@ from uuid import UUID
 
 from yui_common.events import EventData, event
 
+# MaintenanceChangedV1.scope for a switch that covers every network of the deployment.
+ALL_NETWORKS = "*"
+
 
 @event("portal.maintenance-changed.v1")
 class MaintenanceChangedV1(EventData):

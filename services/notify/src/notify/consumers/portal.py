@@ -8,11 +8,9 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.bus.consumer import Subscription
 from yui_common.events import Envelope
-from yui_common.events.portal import MaintenanceChangedV1, NoticePublishedV1
+from yui_common.events.portal import ALL_NETWORKS, MaintenanceChangedV1, NoticePublishedV1
 
 from notify import kinds, repository, service
-
-ALL_NETWORKS = "*"
 
 
 async def on_notice_published(session: AsyncSession, envelope: Envelope, data: NoticePublishedV1) -> None:
