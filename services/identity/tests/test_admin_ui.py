@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from uuid import uuid4
 
 import pyotp
@@ -144,3 +145,32 @@ class TestPublicationInTheAdminUi:
         _, _, _, admin = await make_network(stack)
         page = await stack["identity"].client.get("/admin/facility", headers=await sign_in(stack, admin))
         assert page.status_code == 200 and 'href="/forms/facility-change"' in page.text
+
+    async def test_p1_the_operator_withholds_an_entry_and_sets_the_opt_in_rule_in_the_admin_ui(
+        self, stack: Stack
+    ) -> None:
+        tenant, operator, _, _ = await make_network(stack)
+        cookie = {**await sign_in(stack, operator), "Origin": "http://identity.test"}
+        client = stack["identity"].client
+
+        async def listed() -> list[str]:
+            found = (await client.get("/directory", params={"tenant": tenant})).json()["entries"]
+            return [e["name"] for e in found]
+
+        assert "町役場" in await listed()
+        page = await client.get("/admin/facilities", headers=cookie)
+        [facility_id] = re.findall(r"/admin/facilities/([0-9a-f-]{36})/directory/withholding", page.text)
+        withheld = await client.post(
+            f"/admin/facilities/{facility_id}/directory/withholding",
+            data={"reason": "確認中"},
+            headers=cookie,
+        )
+        assert withheld.status_code == 303
+        assert "町役場" not in await listed()
+        await client.post(f"/admin/facilities/{facility_id}/directory/release", headers=cookie)
+        assert "町役場" in await listed()
+
+        # Opt-in only: a facility that never opted in leaves the directory.
+        assert 'name="opt_in_only"' in (await client.get("/admin/network", headers=cookie)).text
+        await client.post("/admin/network/directory-policy", data={"opt_in_only": "true"}, headers=cookie)
+        assert "町役場" not in await listed()

@@ -18,7 +18,7 @@ from yui_common.db import DbSession
 from yui_common.problems import Problem
 from yui_common.web import render
 
-from identity import audit_search, service
+from identity import audit_search, directory, service
 from identity.schemas import SessionTokens
 
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
@@ -169,8 +169,52 @@ async def facilities(request: Request, principal: AdminPrincipal, session: DbSes
         return _to_login(request)
     rows = await service.list_facilities(session, principal=principal, status=None)
     return _table(
-        request, "facilities", [vars(r) for r in rows], ["name", "kind", "status", "phone", "published"]
+        request,
+        "facilities",
+        [vars(r) for r in rows],
+        ["name", "kind", "status", "phone", "published", "directory_withheld"],
+        directory_actions=principal.has_role(service.OPERATOR),
     )
+
+
+@router.post("/facilities/{facility_id}/directory/{action}", response_class=HTMLResponse)
+async def directory_veto(
+    facility_id: UUID,
+    action: str,
+    request: Request,
+    principal: AdminPrincipal,
+    session: DbSession,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """P1: the operator withholds a facility's directory entry (with a reason), or releases it again."""
+    if principal is None or not _same_origin(request):
+        return _to_login(request)
+    if action == "withholding":
+        changes = directory.PublicationUpdate(
+            withheld_by_operator=True, withheld_reason=reason.strip() or None
+        )
+    elif action == "release":
+        changes = directory.PublicationUpdate(withheld_by_operator=False)
+    else:
+        raise Problem(404, "not-found", "Not found", "No such action.")
+    await directory.change_publication(session, principal=principal, facility_id=facility_id, changes=changes)
+    return _back(request, "facilities")
+
+
+@router.post("/network/directory-policy", response_class=HTMLResponse)
+async def directory_policy(
+    request: Request,
+    principal: AdminPrincipal,
+    session: DbSession,
+    opt_in_only: Annotated[bool, Form()] = False,
+) -> Response:
+    """P1: whether the directory lists only facilities that opted in (some networks' rule, Ko21-2)."""
+    if principal is None or not _same_origin(request):
+        return _to_login(request)
+    await directory.change_policy(
+        session, principal=principal, changes=directory.DirectoryPolicy(opt_in_only=opt_in_only)
+    )
+    return _back(request, "network")
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -275,7 +319,8 @@ async def network(request: Request, principal: AdminPrincipal, session: DbSessio
         "password_only_allowed", "operator_issues_users", "password_history_count", "session_idle_minutes",
         "session_absolute_hours", "lockout_threshold",
     ]  # fmt: skip
-    return _table(request, "network", [vars(current)], columns, vertical=True)
+    policy = await directory.policy(session, principal=principal)
+    return _table(request, "network", [vars(current)], columns, vertical=True, directory_policy=policy)
 
 
 @router.get("/audit", response_class=HTMLResponse)
