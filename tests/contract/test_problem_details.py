@@ -162,7 +162,7 @@ class TestEveryOperationAnswersWithProblemDetails:
             operation = result.ok()
             if _is_event_stream(document, operation.path, operation.method):
                 # A live stream never ends, so a request cannot be judged by its response here; its
-                # authorization and errors are tested with the service (services/notify/tests/test_n2_live.py).
+                # authorization and errors are tested with the service (services/notify/tests/test_live.py).
                 continue
             takes_input = bool(list(operation.iter_parameters())) or bool(list(operation.body))
             # Invalid input exists only for operations that take some.

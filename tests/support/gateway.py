@@ -82,7 +82,7 @@ async def nginx_in_front(stack: Stack, directory: Path, env: dict[str, str]) -> 
 @pytest.fixture(scope="session")
 async def gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
     # Every browser test of a pytest worker signs in through this one gateway from one address: its login and
-    # form limits are generous so they never decide a test. tests/e2e/test_u4_gateway.py tests the limits
+    # form limits are generous so they never decide a test. tests/e2e/test_gateway_hardening.py tests the limits
     # with a gateway of its own.
     env = {
         "YUI_GATEWAY_LOGIN_RATE": "600r/m",
