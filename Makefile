@@ -20,7 +20,7 @@ COMPOSE := $(shell if docker compose version >/dev/null 2>&1; then echo "docker 
 ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: help sync run test lint format bench migrate compose-config clean docs
+.PHONY: help sync run test lint format bench migrate compose-config clean docs backup restore
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -65,3 +65,10 @@ clean:  ## remove local run state (.run: SeaweedFS data, gateway files) and cach
 
 docs: sync  ## regenerate docs/asyncapi.json from the event contracts
 	$(RUN) python -m yui_common.events.asyncapi --write docs/asyncapi.json
+
+backup: sync  ## back up databases, buckets, broker definitions and the CA to .run/backups/<UTC stamp> (or BACKUP_DIR)
+	$(if $(BACKUP_DIR),YUI_BACKUP_DIR="$(BACKUP_DIR)") $(RUN) python -m deploy.backup backup
+
+restore: sync  ## rebuild an empty deployment from a backup set: make restore FROM=.run/backups/<stamp>
+	@test -n "$(FROM)" || { echo "make restore FROM=<backup directory> (add REPLACE=1 to drop what is there)"; exit 2; }
+	$(RUN) python -m deploy.backup restore "$(FROM)" $(if $(REPLACE),--replace)

@@ -1,0 +1,1 @@
+"""Backup and restore of a whole Yui deployment: databases, object store, broker definitions and the CA."""
