@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy import text
-from timeline import service
+from timeline.access import service as access
+from timeline.retention import service as retention
 from timeline.settings import NetworkPolicy
 from timeline.worker import apply_retention
 from uuid6 import uuid7
@@ -199,7 +200,9 @@ class TestC4Withdrawal:
         # Even past the inbox, running the deletion again is harmless: objects already gone are no error.
         async with stack["timeline"].sessionmaker() as session, session.begin():
             store = stack["timeline"].app.state.object_store
-            assert await service.stop_support(session, tenant="demo", withdrawal=withdrawal, store=store) == 0
+            assert (
+                await retention.stop_support(session, tenant="demo", withdrawal=withdrawal, store=store) == 0
+            )
             await session.rollback()
 
 
@@ -220,7 +223,7 @@ class TestC4RefusalComesFirst:
         # The consumer's step alone: the subject is refused, the posts are not touched yet, and the follow-up
         # is staged in the same commit (so it cannot be lost).
         async with stack["timeline"].sessionmaker() as session, session.begin():
-            await service.refuse_subject(session, tenant="demo", withdrawal=withdrawal)
+            await access.refuse_subject(session, tenant="demo", withdrawal=withdrawal)
             staged = await session.execute(
                 text("SELECT event_type FROM outbox WHERE envelope->>'subject' = :s"), {"s": str(subject_id)}
             )

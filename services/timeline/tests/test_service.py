@@ -8,8 +8,12 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from timeline import repository, service
-from timeline.signing import ContentSigner
+from timeline.access import repository as access_repository
+from timeline.access import service as access
+from timeline.access.service import Board
+from timeline.integrity.signing import ContentSigner
+from timeline.posts import service as posts
+from timeline.retention import service as retention
 from uuid6 import uuid7
 from yui_common import audit
 from yui_common.auth import Principal
@@ -31,11 +35,11 @@ async def known_subject(session: AsyncSession, *members: Principal, consent: boo
     """What consent's events would have told timeline: the team, and (optionally) the consent."""
     subject_id = uuid7()
     for who in members:
-        await service.care_team_member_added(
+        await access.care_team_member_added(
             session, tenant="demo", subject_id=subject_id, user_id=who.user_id
         )
     if consent:
-        await service.consent_given(session, tenant="demo", subject_id=subject_id)
+        await access.consent_given(session, tenant="demo", subject_id=subject_id)
     return subject_id
 
 
@@ -71,23 +75,23 @@ class TestCreatePost:
         async with stack["timeline"].sessionmaker() as session, session.begin():
             subject_id = await known_subject(session, nurse, consent=False)
             with pytest.raises(Problem) as refused:
-                await service.create_post(
+                await posts.create_post(
                     session,
                     principal=nurse,
                     signer=signer(stack),
-                    board=service.Board("demo", subject_id=subject_id),
+                    board=Board("demo", subject_id=subject_id),
                     category="visit",
                     body="x",
                 )
             assert (refused.value.status, refused.value.slug) == (409, "consent-required")
 
-            await service.consent_given(session, tenant="demo", subject_id=subject_id)
+            await access.consent_given(session, tenant="demo", subject_id=subject_id)
             session.expire_all()  # in production the consent event and the request are separate sessions
-            created = await service.create_post(
+            created = await posts.create_post(
                 session,
                 principal=nurse,
                 signer=signer(stack),
-                board=service.Board("demo", subject_id=subject_id),
+                board=Board("demo", subject_id=subject_id),
                 category="visit",
                 body="訪問",
             )
@@ -120,11 +124,11 @@ class TestCreatePost:
         async with stack["timeline"].sessionmaker() as session, session.begin():
             subject_id = await known_subject(session, member())
             with pytest.raises(Problem) as refused:
-                await service.create_post(
+                await posts.create_post(
                     session,
                     principal=member(),
                     signer=signer(stack),
-                    board=service.Board("demo", subject_id=subject_id),
+                    board=Board("demo", subject_id=subject_id),
                     category="visit",
                     body="x",
                 )
@@ -138,16 +142,16 @@ class TestStopSupport:
         async with stack["timeline"].sessionmaker() as session, session.begin():
             subject_id = await known_subject(session, nurse)
             for n in range(3):
-                await service.create_post(
+                await posts.create_post(
                     session,
                     principal=nurse,
                     signer=signer(stack),
-                    board=service.Board("demo", subject_id=subject_id),
+                    board=Board("demo", subject_id=subject_id),
                     category="visit",
                     body=f"{n}",
                 )
             withdrawal = withdrawal_of(subject_id, "stop")
-            assert await service.stop_support(session, tenant="demo", withdrawal=withdrawal) == 3
+            assert await retention.stop_support(session, tenant="demo", withdrawal=withdrawal) == 3
 
             kept = (
                 await session.execute(
@@ -162,10 +166,10 @@ class TestStopSupport:
             assert report["data"]["withdrawal_id"] == str(withdrawal.withdrawal_id)
             assert report["data"]["items_affected"] == 3
             with pytest.raises(Problem) as refused:
-                await service.list_posts(
+                await posts.list_posts(
                     session,
                     principal=nurse,
-                    board=service.Board("demo", subject_id=subject_id),
+                    board=Board("demo", subject_id=subject_id),
                     limit=10,
                     cursor=None,
                 )
@@ -177,16 +181,16 @@ class TestStopSupport:
         async with stack["timeline"].sessionmaker() as session, session.begin():
             subject_id = await known_subject(session, nurse)
             for n in range(2):
-                await service.create_post(
+                await posts.create_post(
                     session,
                     principal=nurse,
                     signer=signer(stack),
-                    board=service.Board("demo", subject_id=subject_id),
+                    board=Board("demo", subject_id=subject_id),
                     category="visit",
                     body=f"{n}",
                 )
             assert (
-                await service.stop_support(
+                await retention.stop_support(
                     session, tenant="demo", withdrawal=withdrawal_of(subject_id, "delete")
                 )
                 == 2
@@ -220,13 +224,11 @@ class TestAccessProjection:
         """Events are handled concurrently: the team event may arrive after the consent or the withdrawal."""
         async with stack["timeline"].sessionmaker() as session, session.begin():
             consented = uuid7()
-            await service.consent_given(session, tenant="demo", subject_id=consented)
-            await service.care_team_member_added(
-                session, tenant="demo", subject_id=consented, user_id=uuid4()
-            )
+            await access.consent_given(session, tenant="demo", subject_id=consented)
+            await access.care_team_member_added(session, tenant="demo", subject_id=consented, user_id=uuid4())
             stopped = uuid7()
-            await service.stop_support(session, tenant="demo", withdrawal=withdrawal_of(stopped, "stop"))
-            await service.care_team_member_added(session, tenant="demo", subject_id=stopped, user_id=uuid4())
+            await retention.stop_support(session, tenant="demo", withdrawal=withdrawal_of(stopped, "stop"))
+            await access.care_team_member_added(session, tenant="demo", subject_id=stopped, user_id=uuid4())
             rows = {
                 row.subject_id: (row.consent_active, row.support_stopped_at is not None)
                 for row in (
@@ -241,7 +243,9 @@ class TestAccessProjection:
             }
             assert rows == {consented: (True, False), stopped: (False, True)}
             assert (
-                await repository.access_of(session, tenant="demo", subject_id=consented, user_id=uuid4())
+                await access_repository.access_of(
+                    session, tenant="demo", subject_id=consented, user_id=uuid4()
+                )
                 is None
             )
             await session.rollback()

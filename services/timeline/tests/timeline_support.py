@@ -8,7 +8,7 @@ from uuid import UUID
 
 import httpx
 from PIL import Image
-from timeline import service
+from timeline.access import service as access
 from uuid6 import uuid7
 
 from tests.support.stack import Stack, Staff
@@ -27,11 +27,11 @@ async def subject_with_team(stack: Stack, *members: Staff, consent: bool = True)
     subject_id = uuid7()
     async with stack["timeline"].sessionmaker() as session, session.begin():
         for member in members:
-            await service.care_team_member_added(
+            await access.care_team_member_added(
                 session, tenant=member.tenant, subject_id=subject_id, user_id=member.user_id
             )
         if consent:
-            await service.consent_given(
+            await access.consent_given(
                 session, tenant=members[0].tenant if members else "demo", subject_id=subject_id
             )
     return subject_id

@@ -4,10 +4,15 @@ from fastapi import FastAPI
 from yui_common.app import create_service_app
 from yui_common.audit_api import audit_entries_router
 
-from timeline.api import attachments, groups, overview, posts
+from timeline.attachments import api as attachments
 from timeline.consumers import subscriptions
+from timeline.groups import api as groups
+from timeline.integrity import api as integrity
+from timeline.integrity.signing import signer_for
+from timeline.posts import api as posts
+from timeline.retention import api as retention
 from timeline.settings import Settings
-from timeline.signing import signer_for
+from timeline.support_requests import api as support_requests
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,9 +31,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         routers=[
             posts.router,
+            support_requests.router,
+            integrity.router,
             attachments.router,
             groups.router,
-            overview.router,
+            retention.router,
             audit_entries_router("timeline"),
         ],
         consumer_queues=[sub.queue for sub in subscriptions],

@@ -3,8 +3,9 @@
 from yui_common.settings import CommonSettings
 from yui_common.worker import PeriodicJob, Worker
 
-from timeline import objects, service
+from timeline import objects
 from timeline.consumers import subscriptions
+from timeline.retention import service as retention
 from timeline.settings import Settings
 
 
@@ -15,7 +16,7 @@ async def apply_retention(worker: Worker) -> None:
     store = objects.store_for(settings)
     while True:
         async with worker.sessionmaker() as session, session.begin():
-            removed = await service.apply_retention(session, settings=settings, store=store)
+            removed = await retention.apply_retention(session, settings=settings, store=store)
         if removed == 0:
             return
 

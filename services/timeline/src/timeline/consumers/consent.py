@@ -12,27 +12,29 @@ from yui_common.events.consent import (
     ConsentWithdrawnV1,
 )
 
-from timeline import objects, service
+from timeline import objects
+from timeline.access import service as access
 from timeline.internal_events import SupportStopRequestedV1
+from timeline.retention import service as retention
 from timeline.settings import Settings
 
 
 async def on_consent_given(session: AsyncSession, envelope: Envelope, data: ConsentGivenV1) -> None:
-    await service.consent_given(session, tenant=envelope.tenant, subject_id=data.subject_id)
+    await access.consent_given(session, tenant=envelope.tenant, subject_id=data.subject_id)
 
 
 async def on_member_added(session: AsyncSession, envelope: Envelope, data: CareTeamMemberAddedV1) -> None:
-    await service.care_team_member_added(
+    await access.care_team_member_added(
         session, tenant=envelope.tenant, subject_id=data.subject_id, user_id=data.user_id
     )
 
 
 async def on_member_removed(session: AsyncSession, envelope: Envelope, data: CareTeamMemberRemovedV1) -> None:
-    await service.care_team_member_removed(session, subject_id=data.subject_id, user_id=data.user_id)
+    await access.care_team_member_removed(session, subject_id=data.subject_id, user_id=data.user_id)
 
 
 async def on_consent_withdrawn(session: AsyncSession, envelope: Envelope, data: ConsentWithdrawnV1) -> None:
-    await service.refuse_subject(session, tenant=envelope.tenant, withdrawal=data)
+    await access.refuse_subject(session, tenant=envelope.tenant, withdrawal=data)
 
 
 async def on_support_stop_requested(
@@ -40,7 +42,7 @@ async def on_support_stop_requested(
 ) -> None:
     # In delete mode the subject's objects go too; removal is idempotent, so a redelivery is harmless.
     store = objects.store_for(Settings()) if data.withdrawal.mode == "delete" else None
-    await service.stop_support(session, tenant=envelope.tenant, withdrawal=data.withdrawal, store=store)
+    await retention.stop_support(session, tenant=envelope.tenant, withdrawal=data.withdrawal, store=store)
 
 
 subscription = Subscription(

@@ -1,26 +1,18 @@
-"""Groups (T6): boards not tied to a subject, members by invitation, the same posting features."""
+"""Groups' routes (T6): creating groups, invitations and members; posts on a group are the posts' routes."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, status
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 
-from timeline import service
-from timeline.api.dependencies import Signer
-from timeline.api.rendering import post_page, post_read
-from timeline.schemas import (
-    GroupCreate,
-    GroupInvitation,
-    GroupMemberRead,
-    GroupRead,
-    PostCreate,
-    PostPage,
-    PostRead,
-)
+from timeline.dependencies import group_board
+from timeline.groups import service
+from timeline.groups.schemas import GroupCreate, GroupInvitation, GroupMemberRead, GroupRead
+from timeline.posts.api import add_board_routes
 
 router = APIRouter(prefix="/groups", tags=["groups"])
 RESPONSES: dict[int | str, dict[str, Any]] = {404: {"description": "No such group, or not a member"}}
@@ -77,41 +69,11 @@ async def remove_member(
     await service.leave_group(session, principal=principal, group_id=group_id, user_id=user_id)
 
 
-@router.post(
-    "/{group_id}/posts", status_code=status.HTTP_201_CREATED, response_model=PostRead, responses=RESPONSES
+add_board_routes(
+    router,
+    path="/{group_id}",
+    board=group_board,
+    responses=RESPONSES,
+    create_name="create_group_post",
+    list_name="list_group_posts",
 )
-async def create_group_post(
-    group_id: UUID, body: PostCreate, session: DbSession, principal: CurrentPrincipal, signer: Signer
-) -> PostRead:
-    post = await service.create_post(
-        session,
-        principal=principal,
-        signer=signer,
-        board=service.Board(principal.tenant, group_id=group_id),
-        category=body.category,
-        body=body.body,
-        mentions=body.mentions,
-        attachment_ids=body.attachment_ids,
-        addressed_user_id=body.support_request.addressed_user_id if body.support_request else None,
-        addressed_facility_id=body.support_request.addressed_facility_id if body.support_request else None,
-    )
-    [view] = await service.views_of(session, principal, [post])
-    return post_read(view)
-
-
-@router.get("/{group_id}/posts", response_model=PostPage, responses=RESPONSES)
-async def list_group_posts(
-    group_id: UUID,
-    session: DbSession,
-    principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> Response:
-    views, next_cursor = await service.list_posts(
-        session,
-        principal=principal,
-        board=service.Board(principal.tenant, group_id=group_id),
-        limit=limit,
-        cursor=cursor,
-    )
-    return post_page(views, next_cursor)

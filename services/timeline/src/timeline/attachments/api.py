@@ -1,19 +1,23 @@
-"""Attachments: streamed uploads to a subject's timeline or a group; downloads after authorization."""
+"""Attachments' routes: streamed uploads to a subject's timeline or a group; downloads after authorization."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 
-from timeline import objects, service
-from timeline.api.dependencies import AppSettings, Signer, Store
-from timeline.schemas import REFERENCE_HEADER, AttachmentRead, DownloadLink
+from timeline import objects
+from timeline.access.service import Board
+from timeline.attachments import service
+from timeline.attachments.schemas import AttachmentRead, DownloadLink
+from timeline.dependencies import AppSettings, Signer, Store, group_board, subject_board
+from timeline.posts.schemas import REFERENCE_HEADER
 
 router = APIRouter(tags=["attachments"])
 UPLOAD_DOC = (
@@ -22,6 +26,8 @@ UPLOAD_DOC = (
     "video); the network's size limit applies (default 100 MB). Attach the returned id to a post. A client "
     "shows upload progress from the bytes it has sent."
 )
+
+
 # The body is the file's bytes, read as a stream (not a form), so OpenAPI is told so by hand.
 UPLOAD_BODY = {
     "requestBody": {
@@ -29,6 +35,8 @@ UPLOAD_BODY = {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
+
+
 RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Not on the care team or group"},
     413: {"description": "Larger than the network allows"},
@@ -42,74 +50,46 @@ def _declared_length(request: Request) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-async def _upload(
-    request: Request,
-    board: service.Board,
-    filename: str,
-    session: DbSession,
-    principal: CurrentPrincipal,
-    signer: Signer,
-    store: Store,
-    settings: AppSettings,
-) -> AttachmentRead:
-    attachment = await service.upload_attachment(
-        session,
-        principal=principal,
-        signer=signer,
-        store=store,
-        settings=settings,
-        board=board,
-        filename=filename,
-        declared_length=_declared_length(request),
-        chunks=request.stream(),
+def add_upload_route(router: APIRouter, *, path: str, board: Callable[..., Board], name: str) -> None:
+    """POST ``{path}/attachments``: one upload for a subject's timeline and a group."""
+
+    @router.post(
+        f"{path}/attachments",
+        status_code=status.HTTP_201_CREATED,
+        response_model=AttachmentRead,
+        responses=RESPONSES,
+        description=UPLOAD_DOC,
+        openapi_extra=UPLOAD_BODY,
+        name=name,
     )
-    return AttachmentRead.model_validate(attachment).model_copy(
-        update={"has_thumbnail": attachment.thumbnail_key is not None}
-    )
+    async def upload(
+        request: Request,
+        filename: Annotated[str, Query(max_length=300)],
+        session: DbSession,
+        principal: CurrentPrincipal,
+        signer: Signer,
+        store: Store,
+        settings: AppSettings,
+        on: Board = Depends(board),
+    ) -> AttachmentRead:
+        attachment = await service.upload_attachment(
+            session,
+            principal=principal,
+            signer=signer,
+            store=store,
+            settings=settings,
+            board=on,
+            filename=filename,
+            declared_length=_declared_length(request),
+            chunks=request.stream(),
+        )
+        return AttachmentRead.model_validate(attachment).model_copy(
+            update={"has_thumbnail": attachment.thumbnail_key is not None}
+        )
 
 
-@router.post(
-    "/subjects/{subject_id}/attachments",
-    status_code=status.HTTP_201_CREATED,
-    response_model=AttachmentRead,
-    responses=RESPONSES,
-    description=UPLOAD_DOC,
-    openapi_extra=UPLOAD_BODY,
-)
-async def upload_to_subject(
-    subject_id: UUID,
-    request: Request,
-    filename: Annotated[str, Query(max_length=300)],
-    session: DbSession,
-    principal: CurrentPrincipal,
-    signer: Signer,
-    store: Store,
-    settings: AppSettings,
-) -> AttachmentRead:
-    board = service.Board(principal.tenant, subject_id=subject_id)
-    return await _upload(request, board, filename, session, principal, signer, store, settings)
-
-
-@router.post(
-    "/groups/{group_id}/attachments",
-    status_code=status.HTTP_201_CREATED,
-    response_model=AttachmentRead,
-    responses=RESPONSES,
-    description=UPLOAD_DOC,
-    openapi_extra=UPLOAD_BODY,
-)
-async def upload_to_group(
-    group_id: UUID,
-    request: Request,
-    filename: Annotated[str, Query(max_length=300)],
-    session: DbSession,
-    principal: CurrentPrincipal,
-    signer: Signer,
-    store: Store,
-    settings: AppSettings,
-) -> AttachmentRead:
-    board = service.Board(principal.tenant, group_id=group_id)
-    return await _upload(request, board, filename, session, principal, signer, store, settings)
+add_upload_route(router, path="/subjects/{subject_id}", board=subject_board, name="upload_to_subject")
+add_upload_route(router, path="/groups/{group_id}", board=group_board, name="upload_to_group")
 
 
 @router.get("/attachments/{attachment_id}", response_model=AttachmentRead, responses=RESPONSES)

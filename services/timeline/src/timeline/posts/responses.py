@@ -1,11 +1,13 @@
-"""Turning the use cases' results into the API's HTTP models."""
+"""Turning post views into the API's HTTP answers, for every router that returns posts."""
 
 from __future__ import annotations
 
 from fastapi import Response
 
-from timeline.schemas import REFERENCE_HEADER, AttachmentRead, PostPage, PostRead, SupportRequestRead
-from timeline.service import PostView
+from timeline.attachments.schemas import AttachmentRead
+from timeline.posts.schemas import REFERENCE_HEADER, PostPage, PostRead
+from timeline.posts.service import PostView
+from timeline.support_requests.schemas import SupportRequestRead
 
 
 def post_read(view: PostView) -> PostRead:

@@ -1,0 +1,109 @@
+"""Queries of the consent projection: who is on a subject's care team and whether the subject is shared."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from timeline.models import (
+    CareTeamMember,
+    SubjectAccess,
+)
+
+
+async def access_of(
+    session: AsyncSession, *, tenant: str, subject_id: UUID, user_id: UUID
+) -> SubjectAccess | None:
+    """The subject's access row, only when the user is on its care team (one indexed join)."""
+    stmt = (
+        select(SubjectAccess)
+        .join(CareTeamMember, and_(CareTeamMember.subject_id == SubjectAccess.subject_id))
+        .where(
+            SubjectAccess.subject_id == subject_id,
+            SubjectAccess.tenant == tenant,
+            CareTeamMember.user_id == user_id,
+        )
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def subject_access(session: AsyncSession, *, subject_id: UUID) -> SubjectAccess | None:
+    return await session.get(SubjectAccess, subject_id)
+
+
+async def team_members_among(
+    session: AsyncSession, *, subject_id: UUID, user_ids: Sequence[UUID]
+) -> set[UUID]:
+    stmt = select(CareTeamMember.user_id).where(
+        CareTeamMember.subject_id == subject_id, CareTeamMember.user_id.in_(user_ids)
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def upsert_access(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    subject_id: UUID,
+    consent_active: bool,
+    support_stopped_at: datetime | None,
+) -> None:
+    stmt = insert(SubjectAccess).values(
+        subject_id=subject_id,
+        tenant=tenant,
+        consent_active=consent_active,
+        support_stopped_at=support_stopped_at,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[SubjectAccess.subject_id],
+        set_={
+            "consent_active": consent_active,
+            "support_stopped_at": support_stopped_at,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    await session.execute(stmt)
+
+
+async def stop_access(session: AsyncSession, *, tenant: str, subject_id: UUID, at: datetime) -> datetime:
+    """Refuse the subject from ``at``, or keep the moment it was first refused (a withdrawal's two steps and a
+    replayed event all see one time); returns that moment."""
+    stmt = insert(SubjectAccess).values(
+        subject_id=subject_id, tenant=tenant, consent_active=False, support_stopped_at=at
+    )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[SubjectAccess.subject_id],
+        set_={
+            "consent_active": False,
+            "support_stopped_at": func.coalesce(
+                SubjectAccess.support_stopped_at, stmt.excluded.support_stopped_at
+            ),
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(SubjectAccess.support_stopped_at)
+    stopped_at = (await session.execute(upsert)).scalar_one()
+    return stopped_at or at  # never None: the row was just given ``at`` or already had a time
+
+
+async def ensure_access(session: AsyncSession, *, tenant: str, subject_id: UUID) -> None:
+    """Know of the subject (no consent yet) without overriding what consent's events already said."""
+    stmt = insert(SubjectAccess).values(subject_id=subject_id, tenant=tenant, consent_active=False)
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=[SubjectAccess.subject_id]))
+
+
+async def add_member(session: AsyncSession, *, tenant: str, subject_id: UUID, user_id: UUID) -> None:
+    stmt = insert(CareTeamMember).values(subject_id=subject_id, user_id=user_id, tenant=tenant)
+    await session.execute(stmt.on_conflict_do_nothing())
+
+
+async def remove_member(session: AsyncSession, *, subject_id: UUID, user_id: UUID) -> None:
+    await session.execute(
+        delete(CareTeamMember).where(
+            CareTeamMember.subject_id == subject_id, CareTeamMember.user_id == user_id
+        )
+    )

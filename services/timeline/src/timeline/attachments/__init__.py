@@ -1,0 +1,1 @@
+"""Attachments (t7): streamed uploads to object storage, typed by content, and authorized downloads."""

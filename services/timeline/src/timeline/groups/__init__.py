@@ -1,0 +1,1 @@
+"""Groups (T6): boards not tied to a subject, members by invitation."""

@@ -1,0 +1,1 @@
+"""Integrity (T5): signed post versions and files, and checking them again."""

@@ -1,0 +1,234 @@
+"""Posts' routes: writing and paging posts on a board (one implementation for a subject's timeline and a
+group), threads by id (replies, versions, read marks, deletion), the feed, search and the FHIR export."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from yui_common.auth import CurrentPrincipal
+from yui_common.db import DbSession
+
+from timeline.access.service import Board
+from timeline.dependencies import Signer, subject_board
+from timeline.posts import service
+from timeline.posts.responses import mark_reference_only, post_page, post_read
+from timeline.posts.schemas import (
+    REFERENCE_HEADER,
+    Feed,
+    FeedItem,
+    PostCreate,
+    PostDetail,
+    PostEdit,
+    PostPage,
+    PostRead,
+    PostVersionRead,
+    ReadMarkRead,
+    ReplyCreate,
+)
+
+Responses = dict[int | str, dict[str, Any]]
+RESPONSES: Responses = {
+    404: {"description": "No such subject or post, or not on its care team"},
+    410: {"description": "Support stopped: consent was withdrawn"},
+}
+SearchQuery = Annotated[str, Query(min_length=1, max_length=200, description="Japanese or other text")]
+
+
+def add_board_routes(
+    router: APIRouter,
+    *,
+    path: str,
+    board: Callable[..., Board],
+    responses: Responses,
+    create_name: str,
+    list_name: str,
+) -> None:
+    """POST and GET ``{path}/posts`` on ``router``: the same use cases serve a subject's timeline and a group;
+    the board dependency reads the path, the service decides whether the caller may reach it."""
+
+    @router.post(
+        f"{path}/posts",
+        status_code=status.HTTP_201_CREATED,
+        response_model=PostRead,
+        responses=responses,
+        name=create_name,
+    )
+    async def create_post(
+        body: PostCreate,
+        session: DbSession,
+        principal: CurrentPrincipal,
+        signer: Signer,
+        on: Board = Depends(board),
+    ) -> PostRead:
+        request = body.support_request
+        post = await service.create_post(
+            session,
+            principal=principal,
+            signer=signer,
+            board=on,
+            category=body.category,
+            body=body.body,
+            mentions=body.mentions,
+            attachment_ids=body.attachment_ids,
+            addressed_user_id=request.addressed_user_id if request else None,
+            addressed_facility_id=request.addressed_facility_id if request else None,
+        )
+        [view] = await service.views_of(session, principal, [post])
+        return post_read(view)
+
+    @router.get(f"{path}/posts", response_model=PostPage, responses=responses, name=list_name)
+    async def list_posts(
+        session: DbSession,
+        principal: CurrentPrincipal,
+        on: Board = Depends(board),
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> Response:
+        views, next_cursor = await service.list_posts(
+            session, principal=principal, board=on, limit=limit, cursor=cursor
+        )
+        return post_page(views, next_cursor)
+
+
+router = APIRouter(tags=["posts"])
+add_board_routes(
+    router,
+    path="/subjects/{subject_id}",
+    board=subject_board,
+    responses=RESPONSES,
+    create_name="create_post",
+    list_name="list_posts",
+)
+
+
+@router.get("/posts/{post_id}", response_model=PostDetail, responses=RESPONSES)
+async def open_post(
+    post_id: UUID, session: DbSession, principal: CurrentPrincipal, response: Response
+) -> PostDetail:
+    """The post, its replies and who has read it (既読); opening it marks it read."""
+    thread = await service.open_post(session, principal=principal, post_id=post_id)
+    mark_reference_only(response)
+    return PostDetail(
+        **post_read(thread.view).model_dump(),
+        replies=[post_read(v) for v in thread.replies],
+        read_by=[ReadMarkRead(user_id=m.user_id, read_at=m.read_at) for m in thread.read_by],
+    )
+
+
+@router.post(
+    "/posts/{post_id}/replies",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PostRead,
+    responses=RESPONSES,
+)
+async def reply(
+    post_id: UUID, body: ReplyCreate, session: DbSession, principal: CurrentPrincipal, signer: Signer
+) -> PostRead:
+    created = await service.reply(
+        session,
+        principal=principal,
+        signer=signer,
+        post_id=post_id,
+        category=body.category,
+        body=body.body,
+        mentions=body.mentions,
+        attachment_ids=body.attachment_ids,
+    )
+    [view] = await service.views_of(session, principal, [created])
+    return post_read(view)
+
+
+@router.post(
+    "/posts/{post_id}/versions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PostRead,
+    responses=RESPONSES,
+)
+async def edit_post(
+    post_id: UUID, body: PostEdit, session: DbSession, principal: CurrentPrincipal, signer: Signer
+) -> PostRead:
+    """Edit = a new version; the earlier versions stay and are listed (T5)."""
+    post = await service.edit_post(
+        session, principal=principal, signer=signer, post_id=post_id, category=body.category, body=body.body
+    )
+    [view] = await service.views_of(session, principal, [post])
+    return post_read(view)
+
+
+@router.get("/posts/{post_id}/versions", response_model=list[PostVersionRead], responses=RESPONSES)
+async def list_versions(
+    post_id: UUID, session: DbSession, principal: CurrentPrincipal
+) -> list[PostVersionRead]:
+    versions = await service.post_versions(session, principal=principal, post_id=post_id)
+    return [PostVersionRead.model_validate(v) for v in versions]
+
+
+@router.delete("/posts/{post_id}", response_model=PostRead, responses=RESPONSES)
+async def delete_post(post_id: UUID, session: DbSession, principal: CurrentPrincipal) -> PostRead:
+    """By the author or the operator: leaves a tombstone and an audit entry."""
+    post = await service.delete_post(session, principal=principal, post_id=post_id)
+    return post_read(service.PostView(post=post, attachments=[]))
+
+
+@router.get("/posts/{post_id}/read-marks", response_model=list[ReadMarkRead], responses=RESPONSES)
+async def read_marks(post_id: UUID, session: DbSession, principal: CurrentPrincipal) -> list[ReadMarkRead]:
+    marks = await service.read_marks(session, principal=principal, post_id=post_id)
+    return [ReadMarkRead(user_id=m.user_id, read_at=m.read_at) for m in marks]
+
+
+@router.get("/feed", response_model=Feed)
+async def feed(session: DbSession, principal: CurrentPrincipal, response: Response) -> Feed:
+    """The latest post of each of my subjects and groups, with how many I have not read."""
+    items = await service.feed(session, principal=principal)
+    mark_reference_only(response)
+    return Feed(
+        items=[
+            FeedItem(
+                subject_id=board.subject_id,
+                group_id=board.group_id,
+                latest_post=post_read(view) if view else None,
+                unread_count=unread,
+            )
+            for board, view, unread in items
+        ],
+        total_unread=sum(unread for _, _, unread in items),
+    )
+
+
+@router.get("/subjects/{subject_id}/search", response_model=list[PostRead])
+async def search_subject(
+    subject_id: UUID, q: SearchQuery, session: DbSession, principal: CurrentPrincipal, response: Response
+) -> list[PostRead]:
+    views = await service.search(session, principal=principal, query=q, subject_id=subject_id)
+    mark_reference_only(response)
+    return [post_read(v) for v in views]
+
+
+@router.get("/groups/{group_id}/search", response_model=list[PostRead])
+async def search_group(
+    group_id: UUID, q: SearchQuery, session: DbSession, principal: CurrentPrincipal
+) -> list[PostRead]:
+    return [
+        post_read(v) for v in await service.search(session, principal=principal, query=q, group_id=group_id)
+    ]
+
+
+@router.get("/search/groups", response_model=list[PostRead])
+async def search_my_groups(q: SearchQuery, session: DbSession, principal: CurrentPrincipal) -> list[PostRead]:
+    """Search every group I belong to."""
+    return [post_read(v) for v in await service.search(session, principal=principal, query=q)]
+
+
+@router.get("/subjects/{subject_id}/fhir", response_model=dict[str, Any])
+async def fhir_export(subject_id: UUID, session: DbSession, principal: CurrentPrincipal) -> Response:
+    """FHIR R4 Bundle: Communication per post, DocumentReference per attachment (t10)."""
+    bundle = await service.fhir_export(session, principal=principal, subject_id=subject_id)
+    return Response(
+        json.dumps(bundle, ensure_ascii=False),
+        media_type="application/fhir+json",
+        headers={REFERENCE_HEADER: "true"},
+    )

@@ -1,0 +1,489 @@
+"""Posts and threads (T1, t8, t9, t10): writing posts and replies, editing and deleting them, reading pages,
+threads and read marks, the feed, search and the FHIR export. Never commits."""
+
+from __future__ import annotations
+
+import base64
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from uuid6 import uuid7
+from yui_common import outbox
+from yui_common.auth import Principal
+from yui_common.events.timeline import GroupPostCreatedV1, PostCreatedV1, ReplyCreatedV1, UserMentionedV1
+from yui_common.problems import Problem, not_found
+
+from timeline.access import repository as access_repository
+from timeline.access.service import (
+    Board,
+    board_for,
+    board_of,
+    group_board,
+    is_operator,
+    reach_post,
+    record_audit,
+    subject_board,
+)
+from timeline.attachments import repository as attachment_repository
+from timeline.attachments import service as attachment_service
+from timeline.groups import repository as group_repository
+from timeline.integrity.service import new_version
+from timeline.integrity.signing import ContentSigner
+from timeline.models import Attachment, Post, PostVersion, ReadMark
+from timeline.posts import repository
+from timeline.support_requests import service as support_requests
+
+
+def search_key(text: str) -> str:
+    """What search compares: NFKC (full/half width alike), case-folded, katakana folded to hiragana."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(chr(ord(ch) - 0x60) if "ァ" <= ch <= "ヶ" else ch for ch in folded)
+
+
+async def _check_mentions(session: AsyncSession, board: Board, mentions: Sequence[UUID]) -> list[UUID]:
+    wanted = list(dict.fromkeys(mentions))
+    if not wanted:
+        return []
+    if board.subject_id is not None:
+        known = await access_repository.team_members_among(
+            session, subject_id=board.subject_id, user_ids=wanted
+        )
+    else:
+        assert board.group_id is not None
+        known = await group_repository.group_members_among(session, group_id=board.group_id, user_ids=wanted)
+    if set(wanted) - known:
+        raise Problem(
+            422,
+            "unknown-mention",
+            "Unknown mention",
+            "Only members of this care team or group can be mentioned.",
+        )
+    return wanted
+
+
+async def _write_post(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    signer: ContentSigner,
+    board: Board,
+    category: str,
+    body: str,
+    mentions: Sequence[UUID],
+    attachment_ids: Sequence[UUID],
+    parent: Post | None = None,
+    addressed_user_id: UUID | None = None,
+    addressed_facility_id: UUID | None = None,
+) -> Post:
+    mentioned = await _check_mentions(session, board, mentions)
+    attachments = await attachment_service.pending_uploads(session, principal, board, attachment_ids)
+    now = datetime.now(UTC)
+    post = Post(
+        id=uuid7(),
+        tenant=principal.tenant,
+        subject_id=board.subject_id,
+        group_id=board.group_id,
+        parent_id=parent.id if parent else None,
+        author_id=principal.user_id,
+        facility_id=principal.facility_id,
+        category=category,
+        body=body,
+        search_text=search_key(body),
+        version=1,
+        mentioned_user_ids=mentioned,
+        addressed_user_id=addressed_user_id,
+        addressed_facility_id=addressed_facility_id,
+        request_status="open" if (addressed_user_id or addressed_facility_id) else None,
+        request_updated_at=now if (addressed_user_id or addressed_facility_id) else None,
+        created_at=now,
+    )
+    session.add(post)
+    session.add(
+        new_version(
+            signer,
+            post,
+            number=1,
+            author_id=principal.user_id,
+            category=category,
+            body=body,
+            attachments=attachments,
+            at=now,
+        )
+    )
+    await session.flush()
+    if attachments:
+        await attachment_repository.attach(
+            session, attachment_ids=[a.id for a in attachments], post_id=post.id
+        )
+    subject = str(board.subject_id) if board.subject_id else None
+    if board.subject_id is not None:
+        await outbox.add_event(
+            session,
+            PostCreatedV1(
+                subject_id=board.subject_id,
+                post_id=post.id,
+                author_id=principal.user_id,
+                category=category,
+                parent_id=post.parent_id,
+                mentioned_user_ids=mentioned,
+            ),
+            tenant=principal.tenant,
+            subject=subject,
+        )
+    else:
+        assert board.group_id is not None
+        await outbox.add_event(
+            session,
+            GroupPostCreatedV1(
+                group_id=board.group_id,
+                post_id=post.id,
+                author_id=principal.user_id,
+                parent_id=post.parent_id,
+                mentioned_user_ids=mentioned,
+            ),
+            tenant=principal.tenant,
+        )
+    if parent is not None:
+        await outbox.add_event(
+            session,
+            ReplyCreatedV1(
+                post_id=post.id,
+                parent_id=parent.id,
+                author_id=principal.user_id,
+                parent_author_id=parent.author_id,
+                subject_id=board.subject_id,
+                group_id=board.group_id,
+            ),
+            tenant=principal.tenant,
+            subject=subject,
+        )
+    if mentioned:
+        await outbox.add_event(
+            session,
+            UserMentionedV1(
+                post_id=post.id,
+                author_id=principal.user_id,
+                mentioned_user_ids=mentioned,
+                subject_id=board.subject_id,
+                group_id=board.group_id,
+            ),
+            tenant=principal.tenant,
+            subject=subject,
+        )
+    return post
+
+
+async def create_post(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    signer: ContentSigner,
+    board: Board,
+    category: str,
+    body: str,
+    mentions: Sequence[UUID] = (),
+    attachment_ids: Sequence[UUID] = (),
+    addressed_user_id: UUID | None = None,
+    addressed_facility_id: UUID | None = None,
+) -> Post:
+    board = await board_for(session, principal, board, write=True)
+    if addressed_user_id or addressed_facility_id:
+        support_requests.require_subject_board(board)
+    post = await _write_post(
+        session,
+        principal=principal,
+        signer=signer,
+        board=board,
+        category=category,
+        body=body,
+        mentions=mentions,
+        attachment_ids=attachment_ids,
+        addressed_user_id=addressed_user_id,
+        addressed_facility_id=addressed_facility_id,
+    )
+    if post.request_status is not None:
+        await support_requests.announce_request(session, principal=principal, post=post)
+    await record_audit(session, principal, "post.create", board, post=post.id)
+    return post
+
+
+async def reply(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    signer: ContentSigner,
+    post_id: UUID,
+    category: str,
+    body: str,
+    mentions: Sequence[UUID] = (),
+    attachment_ids: Sequence[UUID] = (),
+) -> Post:
+    _, root = await reach_post(session, principal=principal, post_id=post_id)
+    root = await repository.post_by_id(session, tenant=principal.tenant, post_id=root.id, lock=True) or root
+    if root.deleted_at is not None:
+        raise Problem(409, "post-deleted", "Post deleted", "A deleted post takes no replies.")
+    board = board_of(root)
+    answering = support_requests.answers_request(root, principal)
+    if not answering:
+        await board_for(session, principal, board, write=True)
+    elif attachment_ids:
+        raise Problem(
+            422,
+            "unknown-attachment",
+            "Unknown attachment",
+            "An addressee who is not on the care team answers in text.",
+        )
+    created = await _write_post(
+        session,
+        principal=principal,
+        signer=signer,
+        board=board,
+        category=category,
+        body=body,
+        mentions=mentions,
+        attachment_ids=attachment_ids,
+        parent=root,
+    )
+    if answering:
+        await support_requests.record_answer(session, principal=principal, request=root, answer=created)
+    await record_audit(session, principal, "post.reply", board, post=created.id, parent=root.id)
+    return created
+
+
+async def edit_post(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    signer: ContentSigner,
+    post_id: UUID,
+    category: str | None,
+    body: str,
+) -> Post:
+    """A new version; the earlier ones stay as they were (T5)."""
+    post, _ = await reach_post(session, principal=principal, post_id=post_id, lock=True)
+    if post.author_id != principal.user_id:
+        raise Problem(403, "not-author", "Only the author edits", "Only the author can edit a post.")
+    if post.deleted_at is not None:
+        raise Problem(409, "post-deleted", "Post deleted", "A deleted post cannot be edited.")
+    previous = (await repository.versions_of(session, post_id=post.id))[-1]
+    attachments = await attachment_repository.attachments_by_ids(
+        session, attachment_ids=previous.attachment_ids
+    )
+    now = datetime.now(UTC)
+    number = post.version + 1
+    category = category or post.category
+    session.add(
+        new_version(
+            signer,
+            post,
+            number=number,
+            author_id=principal.user_id,
+            category=category,
+            body=body,
+            attachments=attachments,
+            at=now,
+        )
+    )
+    post.version, post.category, post.body, post.search_text, post.updated_at = (
+        number,
+        category,
+        body,
+        search_key(body),
+        now,
+    )
+    await session.flush()
+    await record_audit(session, principal, "post.edit", board_of(post), post=post.id, version=number)
+    return post
+
+
+async def delete_post(session: AsyncSession, *, principal: Principal, post_id: UUID) -> Post:
+    """A tombstone: the post stays in place, its content hidden from all; its versions stay as history."""
+    post = await repository.post_by_id(session, tenant=principal.tenant, post_id=post_id, lock=True)
+    if post is None:
+        raise not_found("post")
+    if not is_operator(principal):
+        post, _ = await reach_post(session, principal=principal, post_id=post_id, lock=True)
+        if post.author_id != principal.user_id:
+            raise Problem(
+                403,
+                "not-author",
+                "Only the author or the operator deletes",
+                "Only the author or the operator can delete a post.",
+            )
+    if post.deleted_at is None:
+        post.deleted_at = datetime.now(UTC)
+        post.deleted_by = principal.user_id
+        await session.flush()
+    await record_audit(
+        session,
+        principal,
+        "post.delete",
+        board_of(post),
+        post=post.id,
+        by_operator=is_operator(principal) and post.author_id != principal.user_id,
+    )
+    return post
+
+
+@dataclass
+class PostView:
+    """A post with what the reader sees beside it."""
+
+    post: Post
+    attachments: list[Attachment]
+    reply_count: int = 0
+    read_count: int = 0
+    read_by_me: bool = False
+
+
+async def views_of(session: AsyncSession, principal: Principal, posts: Sequence[Post]) -> list[PostView]:
+    ids = [p.id for p in posts]
+    attachments = await attachment_repository.attachments_of_posts(session, post_ids=ids)
+    summaries = await repository.post_summaries(session, post_ids=ids, user_id=principal.user_id)
+    by_post: dict[UUID, list[Attachment]] = {}
+    for attachment in attachments:
+        by_post.setdefault(attachment.post_id, []).append(attachment)  # type: ignore[arg-type]
+    return [
+        PostView(
+            post=p,
+            attachments=by_post.get(p.id, []) if p.deleted_at is None else [],
+            reply_count=summaries.get(p.id, (0, 0, False))[0],
+            read_count=summaries.get(p.id, (0, 0, False))[1],
+            read_by_me=summaries.get(p.id, (0, 0, False))[2],
+        )
+        for p in posts
+    ]
+
+
+def encode_cursor(post: Post) -> str:
+    return base64.urlsafe_b64encode(f"{post.created_at.isoformat()}|{post.id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        created, ident = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), UUID(ident)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "bad-cursor", "Bad cursor", "The page cursor is not valid.") from exc
+
+
+async def list_posts(
+    session: AsyncSession, *, principal: Principal, board: Board, limit: int, cursor: str | None
+) -> tuple[list[PostView], str | None]:
+    """One page of threads, newest first (keyset); each with its attachments, replies and read counts."""
+    board = await board_for(session, principal, board)
+    posts = list(
+        await repository.posts_page(
+            session,
+            subject_id=board.subject_id,
+            group_id=board.group_id,
+            limit=limit,
+            before=decode_cursor(cursor) if cursor else None,
+        )
+    )
+    views = await views_of(session, principal, posts)
+    await record_audit(session, principal, "post.list", board, count=len(posts))
+    return views, encode_cursor(posts[-1]) if len(posts) == limit else None
+
+
+@dataclass
+class Thread:
+    view: PostView
+    replies: list[PostView]
+    read_by: list[ReadMark]
+
+
+async def open_post(session: AsyncSession, *, principal: Principal, post_id: UUID) -> Thread:
+    """The post with its replies and who read it; opening marks the post and its replies read (t8)."""
+    post, _ = await reach_post(session, principal=principal, post_id=post_id)
+    replies = list(await repository.replies_of(session, post_id=post.id)) if post.parent_id is None else []
+    unread = [p.id for p in [post, *replies] if p.author_id != principal.user_id and p.deleted_at is None]
+    await repository.mark_read(session, post_ids=unread, user_id=principal.user_id)
+    views = await views_of(session, principal, [post, *replies])
+    read_by = list(await repository.read_marks_of(session, post_id=post.id))
+    await record_audit(session, principal, "post.read", board_of(post), post=post.id)
+    return Thread(view=views[0], replies=views[1:], read_by=read_by)
+
+
+async def read_marks(session: AsyncSession, *, principal: Principal, post_id: UUID) -> list[ReadMark]:
+    post, _ = await reach_post(session, principal=principal, post_id=post_id)
+    marks = list(await repository.read_marks_of(session, post_id=post.id))
+    await record_audit(session, principal, "post.read_marks", board_of(post), post=post.id)
+    return marks
+
+
+async def post_versions(session: AsyncSession, *, principal: Principal, post_id: UUID) -> list[PostVersion]:
+    post, _ = await reach_post(session, principal=principal, post_id=post_id)
+    if post.deleted_at is not None:
+        raise Problem(
+            410, "post-deleted", "Post deleted", "The post was deleted; only its tombstone is shown."
+        )
+    versions = list(await repository.versions_of(session, post_id=post.id))
+    await record_audit(session, principal, "post.versions", board_of(post), post=post.id)
+    return versions
+
+
+async def feed(session: AsyncSession, *, principal: Principal) -> list[tuple[Board, PostView | None, int]]:
+    """My subjects and groups with their latest post and my unread count, most recent activity first."""
+    rows = await repository.feed(session, tenant=principal.tenant, user_id=principal.user_id)
+    latest = await repository.posts_by_ids(session, post_ids=[r[2] for r in rows if r[2] is not None])
+    views = {v.post.id: v for v in await views_of(session, principal, list(latest.values()))}
+    items = []
+    for kind, board_id, latest_id, unread in rows:
+        board = (
+            Board(principal.tenant, subject_id=board_id)
+            if kind == "subject"
+            else Board(principal.tenant, group_id=board_id)
+        )
+        items.append((board, views.get(latest_id) if latest_id else None, unread))
+        if kind == "subject":
+            await record_audit(session, principal, "feed.read", board, unread=unread)
+    epoch = datetime.min.replace(tzinfo=UTC)
+    items.sort(key=lambda item: item[1].post.created_at if item[1] else epoch, reverse=True)
+    return items
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    query: str,
+    subject_id: UUID | None = None,
+    group_id: UUID | None = None,
+) -> list[PostView]:
+    """Japanese text search (t9) within one subject's timeline, one group, or all my groups."""
+    normalised = search_key(query).strip()
+    if not normalised:
+        raise Problem(422, "empty-query", "Empty query", "Search for at least one character.")
+    if subject_id is not None:
+        board = await subject_board(session, principal=principal, subject_id=subject_id)
+        posts = await repository.search_posts(session, normalised_query=normalised, subject_ids=[subject_id])
+    elif group_id is not None:
+        board = await group_board(session, principal=principal, group_id=group_id)
+        posts = await repository.search_posts(session, normalised_query=normalised, group_ids=[group_id])
+    else:
+        board = None
+        groups = await group_repository.my_group_ids(
+            session, tenant=principal.tenant, user_id=principal.user_id
+        )
+        posts = await repository.search_posts(session, normalised_query=normalised, group_ids=groups)
+    await record_audit(session, principal, "post.search", board, count=len(posts))
+    return await views_of(session, principal, posts)
+
+
+async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id: UUID) -> dict[str, object]:
+    from timeline.posts import fhir
+
+    board = await subject_board(session, principal=principal, subject_id=subject_id)
+    posts = await repository.live_posts_of_subject(session, subject_id=subject_id)
+    attachments = await attachment_repository.attachments_of_posts(session, post_ids=[p.id for p in posts])
+    await record_audit(
+        session, principal, "post.export_fhir", board, posts=len(posts), attachments=len(attachments)
+    )
+    return fhir.bundle(
+        subject_id, posts, attachments, attachment_url="/api/timeline/attachments/{id}/content"
+    )
