@@ -214,6 +214,14 @@ async def register_subject(
     return subject
 
 
+async def register_subject_with_contacts(
+    session: AsyncSession, *, principal: Principal, **fields: Any
+) -> tuple[Subject, Sequence[FamilyContact]]:
+    """``register_subject``, answered with the family contacts as stored (what the API returns)."""
+    subject = await register_subject(session, principal=principal, **fields)
+    return subject, await repository.family_contacts_of(session, subject_id=subject.id)
+
+
 async def approve_residence_exception(
     session: AsyncSession,
     *,

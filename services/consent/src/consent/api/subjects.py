@@ -63,10 +63,9 @@ async def register_subject(
     body: SubjectCreate, session: DbSession, principal: CurrentPrincipal
 ) -> SubjectRead:
     fields = body.model_dump(exclude={"confirm_not_duplicate"})
-    subject = await service.register_subject(
+    subject, contacts = await service.register_subject_with_contacts(
         session, principal=principal, refuse_likely_duplicates=not body.confirm_not_duplicate, **fields
     )
-    contacts = await service.repository.family_contacts_of(session, subject_id=subject.id)
     return subject_read(subject, "none", list(contacts))
 
 
