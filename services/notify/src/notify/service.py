@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -135,14 +136,132 @@ async def support_stopped(
     return created
 
 
-async def addressees(
-    session: AsyncSession, *, tenant: str, user_id: UUID | None, facility_id: UUID | None
-) -> list[UUID]:
-    """A support request's addressee: one user, or every known user of the addressed facility."""
+async def tell_addressees(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    user_id: UUID | None,
+    facility_id: UUID | None,
+    sender: UUID,
+    kind: str,
+    source_event_id: UUID,
+    subject_id: UUID,
+    params: dict[str, object],
+) -> int:
+    """Tell a support request's addressee: one user, or every known user of the addressed facility; not the
+    ``sender``, who acted and knows already."""
     people = [user_id] if user_id is not None else []
     if facility_id is not None:
         people += await repository.users_of_facility(session, tenant=tenant, facility_id=facility_id)
-    return people
+    return await tell(
+        session,
+        tenant=tenant,
+        user_ids=[p for p in people if p != sender],
+        kind=kind,
+        source_event_id=source_event_id,
+        subject_id=subject_id,
+        params=params,
+    )
+
+
+async def tell_operators(
+    session: AsyncSession, *, tenant: str, kind: str, source_event_id: UUID, params: dict[str, object]
+) -> int:
+    return await tell(
+        session,
+        tenant=tenant,
+        user_ids=await repository.operators_of(session, tenant=tenant),
+        kind=kind,
+        source_event_id=source_event_id,
+        params=params,
+    )
+
+
+async def tell_active_users(
+    session: AsyncSession,
+    *,
+    tenant: str | None,
+    kind: str,
+    source_event_id: UUID,
+    params: dict[str, object],
+) -> int:
+    """Tell every active account of one network, or of all (``None``), each under its own network.
+
+    Facilities held (suspended) or accounts not active receive nothing (n5), as for every other kind.
+    """
+    by_network: defaultdict[str, list[UUID]] = defaultdict(list)
+    for account_tenant, user_id in await repository.active_accounts(session, tenant=tenant):
+        by_network[account_tenant].append(user_id)
+    created = 0
+    for account_tenant, user_ids in by_network.items():
+        created += await tell(
+            session,
+            tenant=account_tenant,
+            user_ids=user_ids,
+            kind=kind,
+            source_event_id=source_event_id,
+            params=params,
+        )
+    return created
+
+
+async def queue_applicant_email(
+    session: AsyncSession, *, tenant: str, source_event_id: UUID, address: str, decision: str
+) -> None:
+    # The applicant may have no account yet: the address they applied with is the only way to reach them.
+    await repository.queue_applicant_email(
+        session, source_event_id=source_event_id, tenant=tenant, address=address, decision=decision
+    )
+
+
+# --- the projections of care teams, accounts and facilities that decide who may hear ----------------
+
+
+async def join_care_team(session: AsyncSession, *, tenant: str, subject_id: UUID, user_id: UUID) -> None:
+    await repository.add_member(session, tenant=tenant, subject_id=subject_id, user_id=user_id)
+
+
+async def leave_care_team(session: AsyncSession, *, subject_id: UUID, user_id: UUID) -> None:
+    # What was queued for them about this subject is withheld from now on: delivery checks the team (n5).
+    await repository.remove_member(session, subject_id=subject_id, user_id=user_id)
+
+
+async def record_account(
+    session: AsyncSession, *, tenant: str, user_id: UUID, facility_id: UUID | None, roles: list[str] | None
+) -> None:
+    await repository.upsert_account(
+        session, tenant=tenant, user_id=user_id, facility_id=facility_id, roles=roles
+    )
+
+
+# What the account holder is told when their account takes this status; a disabled account hears nothing.
+ACCOUNT_STATUS_KINDS = {"suspended": kinds.ACCOUNT_SUSPENDED, "active": kinds.ACCOUNT_REINSTATED}
+
+
+async def change_account_status(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    user_id: UUID,
+    facility_id: UUID | None,
+    status: str,
+    source_event_id: UUID,
+) -> None:
+    await repository.set_account_status(
+        session, tenant=tenant, user_id=user_id, facility_id=facility_id, status=status
+    )
+    kind = ACCOUNT_STATUS_KINDS.get(status)
+    if kind is not None:
+        # A suspension notice is seen only once reinstated: a suspended account receives nothing (n5).
+        await tell(session, tenant=tenant, user_ids=[user_id], kind=kind, source_event_id=source_event_id)
+
+
+async def hold_facility(session: AsyncSession, *, facility_id: UUID, reason: str) -> None:
+    await repository.hold_facility(session, facility_id=facility_id, reason=reason)
+
+
+async def release_facility(session: AsyncSession, *, facility_id: UUID) -> None:
+    await repository.release_facility(session, facility_id=facility_id)
 
 
 # --- the inbox ---------------------------------------------------------------------------------------

@@ -12,18 +12,17 @@ from yui_common.events.consent import (
     ExceptionalAccessGrantedV1,
 )
 
-from notify import kinds, repository, service
+from notify import kinds, service
 
 
 async def on_member_added(session: AsyncSession, envelope: Envelope, data: CareTeamMemberAddedV1) -> None:
-    await repository.add_member(
+    await service.join_care_team(
         session, tenant=envelope.tenant, subject_id=data.subject_id, user_id=data.user_id
     )
 
 
 async def on_member_removed(session: AsyncSession, envelope: Envelope, data: CareTeamMemberRemovedV1) -> None:
-    # What was queued for them about this subject is withheld from now on: delivery checks the team (n5).
-    await repository.remove_member(session, subject_id=data.subject_id, user_id=data.user_id)
+    await service.leave_care_team(session, subject_id=data.subject_id, user_id=data.user_id)
 
 
 async def on_consent_withdrawn(session: AsyncSession, envelope: Envelope, data: ConsentWithdrawnV1) -> None:

@@ -18,60 +18,52 @@ from yui_common.events.identity import (
     UserSuspendedV1,
 )
 
-from notify import kinds, repository, service
+from notify import kinds, service
 
 
 async def on_user_created(session: AsyncSession, envelope: Envelope, data: UserCreatedV1) -> None:
-    await repository.upsert_account(
+    await service.record_account(
         session, tenant=envelope.tenant, user_id=data.user_id, facility_id=data.facility_id, roles=data.roles
     )
 
 
 async def on_user_suspended(session: AsyncSession, envelope: Envelope, data: UserSuspendedV1) -> None:
-    await repository.set_account_status(
+    await _account_status_changed(session, envelope, data, status="suspended")
+
+
+async def on_user_reinstated(session: AsyncSession, envelope: Envelope, data: UserReinstatedV1) -> None:
+    await _account_status_changed(session, envelope, data, status="active")
+
+
+async def on_user_disabled(session: AsyncSession, envelope: Envelope, data: UserDisabledV1) -> None:
+    await _account_status_changed(session, envelope, data, status="disabled")
+
+
+async def _account_status_changed(
+    session: AsyncSession,
+    envelope: Envelope,
+    data: UserSuspendedV1 | UserReinstatedV1 | UserDisabledV1,
+    *,
+    status: str,
+) -> None:
+    await service.change_account_status(
         session,
         tenant=envelope.tenant,
         user_id=data.user_id,
         facility_id=data.facility_id,
-        status="suspended",
-    )
-    # Seen only once reinstated: a suspended account receives nothing (n5).
-    await service.tell(
-        session,
-        tenant=envelope.tenant,
-        user_ids=[data.user_id],
-        kind=kinds.ACCOUNT_SUSPENDED,
+        status=status,
         source_event_id=envelope.id,
-    )
-
-
-async def on_user_reinstated(session: AsyncSession, envelope: Envelope, data: UserReinstatedV1) -> None:
-    await repository.set_account_status(
-        session, tenant=envelope.tenant, user_id=data.user_id, facility_id=data.facility_id, status="active"
-    )
-    await service.tell(
-        session,
-        tenant=envelope.tenant,
-        user_ids=[data.user_id],
-        kind=kinds.ACCOUNT_REINSTATED,
-        source_event_id=envelope.id,
-    )
-
-
-async def on_user_disabled(session: AsyncSession, envelope: Envelope, data: UserDisabledV1) -> None:
-    await repository.set_account_status(
-        session, tenant=envelope.tenant, user_id=data.user_id, facility_id=data.facility_id, status="disabled"
     )
 
 
 async def on_facility_disabled(session: AsyncSession, envelope: Envelope, data: FacilityDisabledV1) -> None:
-    await repository.hold_facility(session, facility_id=data.facility_id, reason=data.reason)
+    await service.hold_facility(session, facility_id=data.facility_id, reason=data.reason)
 
 
 async def on_facility_reinstated(
     session: AsyncSession, envelope: Envelope, data: FacilityReinstatedV1
 ) -> None:
-    await repository.release_facility(session, facility_id=data.facility_id)
+    await service.release_facility(session, facility_id=data.facility_id)
 
 
 async def on_certificate_issued(session: AsyncSession, envelope: Envelope, data: CertificateIssuedV1) -> None:
@@ -99,10 +91,9 @@ async def on_certificate_revoked(
 
 
 async def on_facility_applied(session: AsyncSession, envelope: Envelope, data: FacilityAppliedV1) -> None:
-    await service.tell(
+    await service.tell_operators(
         session,
         tenant=envelope.tenant,
-        user_ids=await repository.operators_of(session, tenant=envelope.tenant),
         kind=kinds.FACILITY_APPLICATION_WAITING,
         source_event_id=envelope.id,
         params={"facility_id": str(data.facility_id), "facility_name": data.name, "facility_kind": data.kind},
@@ -112,8 +103,7 @@ async def on_facility_applied(session: AsyncSession, envelope: Envelope, data: F
 async def on_application_decided(
     session: AsyncSession, envelope: Envelope, data: FacilityApplicationDecidedV1
 ) -> None:
-    # The applicant may have no account yet: the address they applied with is the only way to reach them.
-    await repository.queue_applicant_email(
+    await service.queue_applicant_email(
         session,
         source_event_id=envelope.id,
         tenant=envelope.tenant,

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from uuid import UUID
-
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.bus.consumer import Subscription
 from yui_common.events import Envelope
 from yui_common.events.portal import ALL_NETWORKS, MaintenanceChangedV1, NoticePublishedV1
 
-from notify import kinds, repository, service
+from notify import kinds, service
 
 
 async def on_notice_published(session: AsyncSession, envelope: Envelope, data: NoticePublishedV1) -> None:
     # Users-only and public notices alike: the users of the network are who the in-app notice is for.
-    # Facilities held (suspended) or accounts not active receive nothing (n5), as for every other kind.
-    accounts = await repository.active_accounts(session, tenant=envelope.tenant)
-    await service.tell(
+    await service.tell_active_users(
         session,
         tenant=envelope.tenant,
-        user_ids=[user_id for _, user_id in accounts],
         kind=kinds.NOTICE_PUBLISHED,
         source_event_id=envelope.id,
         params={
@@ -36,24 +30,16 @@ async def on_notice_published(session: AsyncSession, envelope: Envelope, data: N
 async def on_maintenance_changed(
     session: AsyncSession, envelope: Envelope, data: MaintenanceChangedV1
 ) -> None:
-    accounts = await repository.active_accounts(
-        session, tenant=None if data.scope == ALL_NETWORKS else data.scope
+    await service.tell_active_users(
+        session,
+        tenant=None if data.scope == ALL_NETWORKS else data.scope,
+        kind=kinds.MAINTENANCE_STARTED if data.active else kinds.MAINTENANCE_ENDED,
+        source_event_id=envelope.id,
+        params={
+            "reason": data.reason,
+            "expected_end": data.expected_end.isoformat() if data.expected_end else None,
+        },
     )
-    by_network: defaultdict[str, list[UUID]] = defaultdict(list)
-    for tenant, user_id in accounts:
-        by_network[tenant].append(user_id)
-    for tenant, user_ids in by_network.items():
-        await service.tell(
-            session,
-            tenant=tenant,
-            user_ids=user_ids,
-            kind=kinds.MAINTENANCE_STARTED if data.active else kinds.MAINTENANCE_ENDED,
-            source_event_id=envelope.id,
-            params={
-                "reason": data.reason,
-                "expected_end": data.expected_end.isoformat() if data.expected_end else None,
-            },
-        )
 
 
 subscription = Subscription(

@@ -61,16 +61,12 @@ async def on_user_mentioned(session: AsyncSession, envelope: Envelope, data: Use
 
 
 async def on_support_requested(session: AsyncSession, envelope: Envelope, data: SupportRequestedV1) -> None:
-    people = await service.addressees(
+    await service.tell_addressees(
         session,
         tenant=envelope.tenant,
         user_id=data.addressed_user_id,
         facility_id=data.addressed_facility_id,
-    )
-    await service.tell(
-        session,
-        tenant=envelope.tenant,
-        user_ids=[p for p in people if p != data.author_id],
+        sender=data.author_id,
         kind=kinds.SUPPORT_REQUESTED,
         source_event_id=envelope.id,
         subject_id=data.subject_id,
@@ -95,16 +91,12 @@ async def on_support_answered(
 async def on_support_decided(
     session: AsyncSession, envelope: Envelope, data: SupportRequestDecidedV1
 ) -> None:
-    people = await service.addressees(
+    await service.tell_addressees(
         session,
         tenant=envelope.tenant,
         user_id=data.addressed_user_id,
         facility_id=data.addressed_facility_id,
-    )
-    await service.tell(
-        session,
-        tenant=envelope.tenant,
-        user_ids=[p for p in people if p != data.decided_by],
+        sender=data.decided_by,
         kind=kinds.SUPPORT_DECIDED,
         source_event_id=envelope.id,
         subject_id=data.subject_id,
