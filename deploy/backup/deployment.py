@@ -7,6 +7,7 @@ import importlib
 import json
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,15 @@ class Broker:
         }
         for key, items in objects.items():
             full[key] = [{**item, "vhost": self.vhost} for item in items]
-        _rabbitmqctl("import_definitions", "-", stdin=json.dumps(full))
+        # Standard input: the CLI hands a file path to the node, which may run as another user.
+        _rabbitmqctl("import_definitions", stdin=json.dumps(full))
+        # rabbitmqctl's import returns before it is done; the restore is complete when the queues are there.
+        wanted = {queue["name"] for queue in objects["queues"]}
+        deadline = time.monotonic() + 120
+        while not wanted <= set(self.queue_depths()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the broker did not declare {len(wanted)} queues from the definitions")
+            time.sleep(0.5)
 
     def delete_vhost(self) -> None:
         client = self._management()
