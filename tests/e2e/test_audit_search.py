@@ -11,7 +11,7 @@ from datetime import date
 from uuid import UUID, uuid4
 
 import httpx
-from identity.audit_search import CSV_COLUMNS
+from identity.audit_search.service import CSV_COLUMNS
 from markupsafe import escape
 from sqlalchemy import text
 from yui_common import audit

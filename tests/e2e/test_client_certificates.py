@@ -21,7 +21,8 @@ import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from identity import ca, certificates
+from identity import ca
+from identity.certificates import service as certificates
 from identity.crl_publisher import CrlPublisher
 from identity.models import Facility, Network, User
 from identity.passwords import hash_password

@@ -13,7 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from identity import certificates, tokens
+from identity import tokens
+from identity.certificates import service as certificates
 from identity.models import ClientCertificate, Facility, Network, User
 from identity.passwords import hash_password
 from sqlalchemy import update

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from identity.audit_search import CSV_COLUMNS, csv_document, inert, read_form
+from identity.audit_search.service import CSV_COLUMNS, csv_document, inert, read_form
 from yui_common.audit_api import AuditEntryRead, encode_cursor
 
 from services.consent.tests.test_audit_search import AuditEntriesContract

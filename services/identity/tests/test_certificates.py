@@ -16,9 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
-from identity import certificates
+from identity.certificates import service as certificates
 from identity.models import CertificateAccessCode, Facility, Network, User
 from identity.passwords import hash_password
+from identity.settings import environment_settings
 from sqlalchemy import select, text, update
 
 from tests.support.stack import Stack, Staff
@@ -601,12 +602,12 @@ async def test_i2_identity_worker_publishes_the_ca_and_crl_where_the_gateway_rea
 
     monkeypatch.setenv("YUI_IDENTITY_GATEWAY_CA_FILE", str(tmp_path / "ca.pem"))
     monkeypatch.setenv("YUI_IDENTITY_GATEWAY_CRL_FILE", str(tmp_path / "crl.pem"))
-    certificates.certificate_settings.cache_clear()
+    environment_settings.cache_clear()
     try:
         worker = build_worker(stack["identity"].settings)
     finally:
         monkeypatch.undo()
-        certificates.certificate_settings.cache_clear()
+        environment_settings.cache_clear()
     [job] = [job for job in worker.jobs if job.name == "crl-publication"]
     site = await make_site(stack)
     issued = await issue(stack, token_of(stack, site.admin), site.nurse.id, "PC-1", pin="482913")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from uuid import uuid4
 
 import jwt
-from identity import service, tokens
+from identity import tokens
 from identity.models import Facility, Network, User
 from identity.passwords import hash_password, verify_password
+from identity.sessions import service
 from sqlalchemy import text
 from yui_common import audit
 from yui_common.problems import Problem

@@ -24,18 +24,19 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity import ca
-from identity import certificate_repository as repository
-from identity.certificates import CertificateSettings, certificate_authority, certificate_settings
+from identity.certificates import repository
+from identity.certificates.authority import certificate_authority
+from identity.settings import Settings, environment_settings
 
 log = logging.getLogger(__name__)
 RevocationState = tuple[int, datetime | None]
 
 
 async def current_crl(
-    session: AsyncSession, *, settings: CertificateSettings | None = None
+    session: AsyncSession, *, settings: Settings | None = None
 ) -> ca.x509.CertificateRevocationList:
     """A freshly signed CRL of every revoked certificate of the deployment."""
-    settings = settings or certificate_settings()
+    settings = settings or environment_settings()
     authority = await certificate_authority(session, settings=settings)
     revoked = [
         ca.RevokedSerial(int(serial, 16), revoked_at, reason)
@@ -60,8 +61,8 @@ class CachedCrl:
         self._signed_at = 0.0
         self._pem = b""
 
-    async def pem(self, session: AsyncSession, *, settings: CertificateSettings | None = None) -> bytes:
-        settings = settings or certificate_settings()
+    async def pem(self, session: AsyncSession, *, settings: Settings | None = None) -> bytes:
+        settings = settings or environment_settings()
         state = await repository.revocation_state(session)
         if state != self._state or time.monotonic() - self._signed_at > settings.crl_republish_hours * 3600:
             crl = await current_crl(session, settings=settings)
@@ -106,13 +107,13 @@ class CrlPublisher:
         crl_file: Path,
         ca_file: Path | None = None,
         nginx_pid_file: Path | None = None,
-        settings: CertificateSettings | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self.crl_file = crl_file
         self.ca_file = ca_file
         self.nginx_pid_file = nginx_pid_file
-        self._settings = settings or certificate_settings()
+        self._settings = settings or environment_settings()
         self._published: RevocationState | None = None
         self._published_at = 0.0
         self.reloads = 0
@@ -152,7 +153,7 @@ def publication_job() -> Any:
     """The identity worker's periodic job (a ``yui_common.worker.PeriodicJob``); None when not configured."""
     from yui_common.worker import PeriodicJob
 
-    settings = certificate_settings()
+    settings = environment_settings()
     crl_file = settings.gateway_crl_file
     if crl_file is None:
         return None

@@ -7,17 +7,19 @@ from yui_common.app import create_service_app
 from yui_common.audit_api import audit_entries_router
 from yui_common.web import install_web
 
-from identity.api.admin import router as admin_router
-from identity.api.auth import router as auth_router
-from identity.api.certificates import router as certificates_router
-from identity.api.directory import router as directory_router
-from identity.api.facilities import router as facilities_router
-from identity.api.incidents import router as incidents_router
-from identity.api.networks import router as networks_router
-from identity.api.sessions import router as sessions_router
-from identity.api.suspensions import router as suspensions_router
-from identity.api.users import router as users_router
+from identity.accounts.api import credentials_router
+from identity.accounts.api import router as users_router
+from identity.admin.api import router as admin_router
+from identity.audit_search.api import router as audit_search_router
+from identity.certificates.api import router as certificates_router
+from identity.directory.api import router as directory_router
+from identity.facilities.api import router as facilities_router
+from identity.incidents.api import router as incidents_router
+from identity.networks.api import router as networks_router
+from identity.sessions.api import router as sessions_router
 from identity.settings import Settings
+from identity.signing_keys.api import router as signing_keys_router
+from identity.suspensions.api import router as suspensions_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,12 +28,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Yui identity",
         description="Networks, facilities, staff accounts, login and tokens.",
         routers=[
-            auth_router,
+            signing_keys_router,
+            sessions_router,
+            credentials_router,
             admin_router,
+            audit_search_router,
             certificates_router,
             facilities_router,
             users_router,
-            sessions_router,
             suspensions_router,
             incidents_router,
             networks_router,

@@ -1,5 +1,7 @@
-"""Settings of the identity service (env prefix YUI_IDENTITY_, shared YUI_ also read)."""
+"""Settings of the identity service (env prefix YUI_IDENTITY_, shared YUI_ also read), certificates included."""
 
+from functools import cache
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
@@ -21,3 +23,26 @@ class Settings(CommonSettings):
     audit_search_timeout_s: float = 10.0
     # Operators type and read times in the network's local time; the services store UTC.
     timezone: str = "Asia/Tokyo"
+
+    # --- client certificates: the CA, access codes, the CRL for the gateway (identity.certificates) ---------
+    # Encrypts the CA's private key at rest. The default is for `make run` only; deployments set their own.
+    ca_key_passphrase: str = "yui-dev-ca-passphrase"  # noqa: S105
+    access_code_valid_hours: float = 72.0
+    access_code_attempts: int = 5
+    client_certificate_valid_days: int = 730
+    # nginx refuses every client certificate once the CRL's nextUpdate has passed: publish long before that.
+    crl_valid_hours: float = 168.0
+    crl_republish_hours: float = 24.0
+    # Where the identity worker writes the CA and the CRL for the gateway, and the pid file of the nginx it
+    # signals to reload them (see deploy/gateway/README.md). Unset: the worker publishes nothing.
+    gateway_ca_file: Path | None = None
+    gateway_crl_file: Path | None = None
+    gateway_nginx_pid_file: Path | None = None
+    crl_poll_interval_s: float = 1.0
+
+
+@cache
+def environment_settings() -> Settings:
+    """The settings as the environment gives them, read once per process: for the certificate code, which
+    the API, the worker's CRL job and the command line all call without a Settings of their own."""
+    return Settings()

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity import repository
 from identity.models import SigningKey
+from identity.signing_keys import repository
 
 
 def _b64(data: bytes) -> str:

@@ -1,0 +1,1 @@
+"""The operators' and contractors' admin UI (server-rendered, Japanese first) under /admin."""

@@ -1,0 +1,1 @@
+"""Incident reports (I10): a user files, the administrator escalates, the operator forwards, then resolved."""

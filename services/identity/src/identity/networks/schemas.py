@@ -1,0 +1,42 @@
+"""HTTP models of a network's own settings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+TenantSlug = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9-]+$")]
+
+
+class NetworkSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    municipality_codes: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]] | None = None
+    retention_years: int | None = Field(default=None, ge=1, le=30)
+    support_hours: str | None = Field(default=None, min_length=1, max_length=200)
+    withdrawal_mode: Literal["stop", "delete"] | None = None
+    totp_allowed: bool | None = None
+    password_only_allowed: bool | None = None
+    operator_issues_users: bool | None = None
+    password_history_count: int | None = Field(default=None, ge=0, le=24)
+    session_idle_minutes: int | None = Field(default=None, ge=1, le=240)
+    session_absolute_hours: int | None = Field(default=None, ge=1, le=72)
+    lockout_threshold: int | None = Field(default=None, ge=1, le=20)
+
+
+class NetworkRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    slug: str
+    name: str
+    municipality_codes: list[str]
+    retention_years: int
+    support_hours: str
+    withdrawal_mode: str
+    totp_allowed: bool
+    password_only_allowed: bool
+    operator_issues_users: bool
+    password_history_count: int
+    session_idle_minutes: int
+    session_absolute_hours: int
+    lockout_threshold: int

@@ -1,0 +1,39 @@
+"""Network use cases: reading and changing the network's own settings. Never commits."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common.auth import Principal
+from yui_common.problems import not_found
+
+from identity import audit_trail
+from identity.auth import CONTRACTOR, OPERATOR, require_role
+from identity.models import Network
+from identity.networks import repository
+from identity.networks.schemas import NetworkSettings
+
+
+async def network_of(session: AsyncSession, tenant: str, *, for_update: bool = False) -> Network:
+    network = await repository.network(session, tenant, for_update=for_update)
+    if network is None:
+        raise not_found("network")
+    return network
+
+
+async def network_settings(session: AsyncSession, *, principal: Principal) -> Network:
+    require_role(principal, OPERATOR, CONTRACTOR)
+    return await network_of(session, principal.tenant)
+
+
+async def update_network_settings(
+    session: AsyncSession, *, principal: Principal, changes: NetworkSettings
+) -> Network:
+    require_role(principal, OPERATOR)
+    network = await network_of(session, principal.tenant)
+    updates = changes.model_dump(exclude_unset=True, exclude_none=True)
+    for name, value in updates.items():
+        setattr(network, name, value)
+    await audit_trail.record(
+        session, "network.settings-changed", by=principal, detail={k: str(v) for k, v in updates.items()}
+    )
+    return network

@@ -1,0 +1,209 @@
+"""Session use cases: password plus second factor opens a session, refresh keeps it, idle and age end it."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common import outbox
+from yui_common.auth import Principal
+from yui_common.events.identity import SessionRevokedV1
+from yui_common.problems import Problem, not_found
+
+from identity import audit_trail, tokens
+from identity.accounts.authentication import authenticate_password, count_failure, second_factor
+from identity.models import Facility, LoginSession, Network, User
+from identity.networks.service import network_of
+from identity.problems import login_failed
+from identity.sessions import repository
+from identity.sessions.schemas import SessionRead, SessionTokens
+from identity.settings import Settings
+
+
+def _refresh_digest(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode()).hexdigest()
+
+
+async def _access_token(
+    session: AsyncSession, *, settings: Settings, network: Network, user: User, login_session: LoginSession
+) -> tuple[str, int]:
+    ttl = min(settings.access_token_ttl_s, network.session_idle_minutes * 60)
+    key = await tokens.current_signing_key(session)
+    token = tokens.sign_access_token(
+        key,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        user_id=user.id,
+        tenant=user.tenant,
+        facility_id=user.facility_id,
+        roles=list(user.roles),
+        name=user.display_name,
+        ttl_s=ttl,
+        session_id=str(login_session.id),
+        cert_fingerprint=login_session.cert_fingerprint,
+    )
+    return token, ttl
+
+
+async def login(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    tenant: str,
+    login_id: str,
+    password: str,
+    totp_code: str | None,
+    cert_fingerprint: str | None,
+    user_agent: str | None = None,
+) -> SessionTokens | Problem:
+    """Password plus a second factor opens a session. Failures are returned, not raised: raising would roll
+    back their audit entries and the lockout counter."""
+    authenticated = await authenticate_password(session, tenant=tenant, login_id=login_id, password=password)
+    if authenticated is None:
+        return login_failed()
+    network, user, _ = authenticated
+    if user.must_change_password:
+        await audit_trail.record(
+            session,
+            "login.password-change-required",
+            by=str(user.id),
+            tenant=tenant,
+            facility_id=user.facility_id,
+        )
+        return Problem(
+            403,
+            "password-change-required",
+            "Choose your own password",
+            "This is an initial password: change it (and enrol your second factor) before signing in.",
+        )
+    factor = await second_factor(
+        session, network=network, user=user, totp_code=totp_code, cert_fingerprint=cert_fingerprint
+    )
+    if factor is None:
+        await count_failure(session, network=network, user=user, reason="second-factor")
+        return login_failed()
+    proved, bound_fingerprint = factor
+    user.failed_login_count = 0
+    now = datetime.now(UTC)
+    refresh_token = secrets.token_urlsafe(32)
+    login_session = LoginSession(
+        tenant=tenant,
+        user_id=user.id,
+        refresh_token_hash=_refresh_digest(refresh_token),
+        second_factor=proved,
+        cert_fingerprint=bound_fingerprint,
+        user_agent=(user_agent or "")[:300] or None,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=network.session_absolute_hours),
+    )
+    session.add(login_session)
+    await session.flush()
+    token, ttl = await _access_token(
+        session, settings=settings, network=network, user=user, login_session=login_session
+    )
+    await audit_trail.record(
+        session,
+        "login.succeeded",
+        by=str(user.id),
+        tenant=tenant,
+        facility_id=user.facility_id,
+        target=f"session:{login_session.id}",
+        detail={"second_factor": proved},
+    )
+    return SessionTokens(
+        access_token=token, expires_in=ttl, refresh_token=refresh_token, session_id=login_session.id
+    )
+
+
+async def end_session(
+    session: AsyncSession, login_session: LoginSession, *, reason: str, actor_id: str
+) -> None:
+    if login_session.ended_at is not None:
+        return
+    login_session.ended_at = datetime.now(UTC)
+    login_session.end_reason = reason
+    await audit_trail.record(
+        session,
+        "session.ended",
+        by=actor_id,
+        tenant=login_session.tenant,
+        target=f"session:{login_session.id}",
+        detail={"reason": reason},
+    )
+    await outbox.add_event(
+        session,
+        SessionRevokedV1(
+            session_id=login_session.id,
+            user_id=login_session.user_id,
+            reason=reason,
+            revoked_at=login_session.ended_at,
+        ),
+        tenant=login_session.tenant,
+    )
+
+
+async def end_sessions_of(session: AsyncSession, *, user_id: UUID, reason: str, actor_id: str) -> None:
+    for login_session in await repository.open_sessions_of_user(session, user_id=user_id):
+        await end_session(session, login_session, reason=reason, actor_id=actor_id)
+
+
+async def refresh(
+    session: AsyncSession, *, settings: Settings, refresh_token: str
+) -> SessionTokens | Problem:
+    """A new access token for a live session; the idle and absolute limits end it (returned: it commits)."""
+    ended = Problem(401, "session-ended", "Session ended", "Sign in again.")
+    login_session = await repository.session_by_refresh_hash(
+        session, refresh_token_hash=_refresh_digest(refresh_token)
+    )
+    if login_session is None or login_session.ended_at is not None:
+        return ended
+    network = await network_of(session, login_session.tenant)
+    user = await session.get(User, login_session.user_id)
+    facility = await session.get(Facility, user.facility_id) if user else None
+    now = datetime.now(UTC)
+    reason = None
+    if now >= login_session.expires_at:
+        reason = "absolute-limit"
+    elif now - login_session.last_seen_at > timedelta(minutes=network.session_idle_minutes):
+        reason = "idle"
+    elif user is None or user.status != "active" or facility is None or facility.status != "active":
+        reason = "account-inactive"
+    if reason:
+        await end_session(session, login_session, reason=reason, actor_id="system")
+        return ended
+    assert user is not None
+    login_session.last_seen_at = now
+    new_refresh_token = secrets.token_urlsafe(32)
+    login_session.refresh_token_hash = _refresh_digest(new_refresh_token)  # rotated: a stolen copy goes stale
+    token, ttl = await _access_token(
+        session, settings=settings, network=network, user=user, login_session=login_session
+    )
+    return SessionTokens(
+        access_token=token, expires_in=ttl, refresh_token=new_refresh_token, session_id=login_session.id
+    )
+
+
+async def list_sessions(session: AsyncSession, *, principal: Principal) -> list[SessionRead]:
+    rows = await repository.sessions_of_user(session, user_id=principal.user_id)
+    return [
+        SessionRead.model_validate(
+            {
+                **{c: getattr(r, c) for c in SessionRead.model_fields if c != "current"},
+                "current": str(r.id) == principal.session_id,
+            }
+        )
+        for r in rows
+    ]
+
+
+async def end_own_session(
+    session: AsyncSession, *, principal: Principal, session_id: UUID, reason: str
+) -> None:
+    login_session = await session.get(LoginSession, session_id, with_for_update=True)
+    if login_session is None or login_session.user_id != principal.user_id:
+        raise not_found("session")
+    await end_session(session, login_session, reason=reason, actor_id=str(principal.user_id))

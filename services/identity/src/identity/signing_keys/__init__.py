@@ -1,0 +1,1 @@
+"""The keys that sign access tokens: the JWKS the other services verify with, rotation and retirement."""

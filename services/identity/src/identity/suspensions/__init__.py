@@ -1,0 +1,1 @@
+"""Suspensions of users and facilities (I8, I9): the contractor's emergency reports, reinstatement."""
