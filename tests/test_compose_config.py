@@ -20,6 +20,7 @@ SECRETS = {
     "YUI_S3_SECRET_KEY": "test-minio-app-secret",
     "YUI_IDENTITY_CA_KEY_PASSPHRASE": "test-ca-passphrase",
     "YUI_PORTAL_STAFF_SESSION_KEY": "test-portal-session-key",
+    "YUI_GATEWAY_SECRET": "test-gateway-secret",
 }
 
 

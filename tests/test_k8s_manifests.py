@@ -115,11 +115,16 @@ def test_i2_k8s_gateway_gets_identitys_ca_and_crl_and_reloads(manifests: list[di
     assert config_map["data"][script.name] == (GATEWAY / "crl_sync.py").read_text()
     assert sync["securityContext"]["runAsNonRoot"] is True
     assert "envFrom" not in sync and "env" not in sync
-    # nginx's hooks: the defaults and the client-certificate hook whose watcher reloads on a new CRL.
+    # nginx's hooks: the shared secret, the defaults and the client-certificate hook whose watcher reloads on
+    # a new CRL.
     hooks = {
         Path(m["mountPath"]).name: m for m in nginx["volumeMounts"] if "docker-entrypoint.d" in m["mountPath"]
     }
-    assert set(hooks) == {"14-yui-gateway-defaults.envsh", "15-yui-client-cert.sh"}
+    assert set(hooks) == {
+        "13-yui-gateway-secret.envsh",
+        "14-yui-gateway-defaults.envsh",
+        "15-yui-client-cert.sh",
+    }
     for name, mount in hooks.items():
         volume = volumes[mount["name"]]["configMap"]
         assert volume["defaultMode"] == 0o755, "the nginx entrypoint skips hooks that are not executable"

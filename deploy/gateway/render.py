@@ -7,6 +7,8 @@ writes into the runtime directory ``nginx.conf`` (main file: pid, temp paths, lo
 ``YUI_GATEWAY_CLIENT_CA_FILE`` is set; with ``ssl_crl`` when ``YUI_GATEWAY_CLIENT_CRL_FILE`` is) and,
 when missing, a self-signed ``tls/server.{crt,key}`` for localhost. Run nginx with the command it prints
 (``nginx -e stderr -p <dir> -c <dir>/nginx.conf``).
+``YUI_GATEWAY_SECRET`` (or the file named by ``YUI_GATEWAY_SECRET_FILE``) is required: the secret the
+gateway sends to the services so they believe its client-certificate headers (yui_common.auth).
 Every ``YUI_GATEWAY_*`` environment variable overrides the default of the same name. The body limit
 (``YUI_GATEWAY_CLIENT_MAX_BODY_SIZE``) follows timeline's attachment limit, read from the same variables
 timeline reads (:func:`attachment_limit`), plus a margin for multipart overhead.
@@ -178,9 +180,8 @@ def render_template(text: str, values: Mapping[str, str]) -> str:
         raise GatewayConfigError(f"no value for {', '.join(missing)}")
     for name, value in values.items():
         if re.search(r"[\s;{}'\"]", value):
-            raise GatewayConfigError(
-                f"{name}={value!r}: nginx values must not contain spaces, quotes, ; or braces"
-            )
+            shown = "the secret" if name == "YUI_GATEWAY_SECRET" else f"{name}={value!r}"
+            raise GatewayConfigError(f"{shown}: nginx values must not contain spaces, quotes, ; or braces")
     return PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
 
 
@@ -197,6 +198,14 @@ def render(runtime_dir: str | os.PathLike[str], env: Mapping[str, str] | None = 
         (runtime / sub).mkdir(parents=True, exist_ok=True)
     defaults = default_values(runtime, env)
     values = {**defaults, **{k: v for k, v in env.items() if k.startswith("YUI_GATEWAY_") and v}}
+    secret_file = values.pop("YUI_GATEWAY_SECRET_FILE", "")
+    if not values.get("YUI_GATEWAY_SECRET") and secret_file:
+        try:
+            values["YUI_GATEWAY_SECRET"] = Path(secret_file).read_text().strip()
+        except OSError as error:
+            raise GatewayConfigError(
+                f"YUI_GATEWAY_SECRET_FILE={secret_file} cannot be read: {error}"
+            ) from error
     cert, key = Path(values["YUI_GATEWAY_CERT_FILE"]), Path(values["YUI_GATEWAY_KEY_FILE"])
     using_dev_certificate = (str(cert), str(key)) == (
         defaults["YUI_GATEWAY_CERT_FILE"],
@@ -211,6 +220,10 @@ def render(runtime_dir: str | os.PathLike[str], env: Mapping[str, str] | None = 
     elif not (cert.is_file() and key.is_file()):
         raise GatewayConfigError(f"the configured certificate {cert} or key {key} does not exist")
 
+    if not values.get("YUI_GATEWAY_SECRET"):
+        raise GatewayConfigError(
+            "set YUI_GATEWAY_SECRET or YUI_GATEWAY_SECRET_FILE (the secret shared with the services)"
+        )
     site_conf = runtime / "conf.d" / "yui.conf"
     site_conf.write_text(render_template(TEMPLATE.read_text(), values))
 

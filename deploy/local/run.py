@@ -289,6 +289,18 @@ def portal_session_key(env: dict[str, str]) -> None:
     env["YUI_PORTAL_STAFF_SESSION_KEY"] = key_file.read_text(encoding="utf-8").strip()
 
 
+def gateway_secret(env: dict[str, str]) -> None:
+    """The secret the gateway sends the services with every request, so they believe its client-certificate
+    headers and nobody else's (yui_common.auth): one random value in .run/, read by nginx and every service."""
+    if env.get("YUI_GATEWAY_SECRET") or env.get("YUI_GATEWAY_SECRET_FILE"):
+        return
+    secret_file = RUN_DIR / "gateway-secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        secret_file.chmod(0o600)
+    env["YUI_GATEWAY_SECRET_FILE"] = str(secret_file)
+
+
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -301,6 +313,7 @@ def main() -> int:
         env.setdefault(f"YUI_{service.upper()}_WORKER_METRICS_PORT", str(metrics_port))
     RUN_DIR.mkdir(exist_ok=True)
     portal_session_key(env)
+    gateway_secret(env)
 
     seaweed: SeaweedFS | None = None
     honcho: subprocess.Popen[bytes] | None = None

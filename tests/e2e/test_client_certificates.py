@@ -28,7 +28,7 @@ from identity.models import Facility, Network, User
 from identity.passwords import hash_password
 
 from deploy.gateway.render import find_nginx, render
-from tests.support.stack import SERVICES, Stack, Staff, eventually
+from tests.support.stack import GATEWAY_SECRET, SERVICES, Stack, Staff, eventually
 
 PIN = "482913"
 PASSWORD = "kakuninn-no-tame-no-pasuwaado-2026"
@@ -98,6 +98,7 @@ async def verifying_gateway(
         "YUI_GATEWAY_PORT": str(free_port()),
         "YUI_GATEWAY_CLIENT_CA_FILE": str(publisher.ca_file),
         "YUI_GATEWAY_CLIENT_CRL_FILE": str(publisher.crl_file),
+        "YUI_GATEWAY_SECRET": GATEWAY_SECRET,
     }
     for service in SERVICES:
         port = free_port()

@@ -19,7 +19,7 @@ from identity.models import ClientCertificate, Facility, Network, User
 from identity.passwords import hash_password
 from sqlalchemy import update
 
-from tests.support.stack import Stack, eventually
+from tests.support.stack import FROM_GATEWAY, Stack, eventually
 
 PASSWORD = "Kaigo-2026!tokyo"
 # One ordinary read per service that any signed-in staff member may make.
@@ -128,7 +128,7 @@ async def certificate_for(stack: Stack, person: User) -> tuple[dict[str, str], s
                 issued_by="test",
             )
         )
-    return {"X-Client-Verify": "SUCCESS", "X-Client-Cert": quote(pem, safe="")}, fingerprint
+    return {**FROM_GATEWAY, "X-Client-Verify": "SUCCESS", "X-Client-Cert": quote(pem, safe="")}, fingerprint
 
 
 class TestRevocationEverywhere:

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from deploy.gateway.render import find_nginx, render
-from tests.support.stack import SERVICES, Stack, eventually
+from tests.support.stack import GATEWAY_SECRET, SERVICES, Stack, eventually
 
 
 def free_port() -> int:
@@ -43,7 +43,7 @@ async def nginx_in_front(stack: Stack, directory: Path, env: dict[str, str]) -> 
     nginx = find_nginx()
     assert nginx, "nginx is not installed (apt-get install nginx); .ci/run installs it"
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-    settings = {**env, "YUI_GATEWAY_PORT": str(free_port())}
+    settings = {"YUI_GATEWAY_SECRET": GATEWAY_SECRET, **env, "YUI_GATEWAY_PORT": str(free_port())}
     upstreams: dict[str, str] = {}
     for service in SERVICES:
         port = free_port()

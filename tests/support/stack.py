@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -17,6 +18,7 @@ import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from yui_common.auth import GATEWAY_SECRET_HEADER
 from yui_common.db import asyncpg_dsn
 from yui_common.migrations import migrate
 from yui_common.settings import CommonSettings
@@ -24,6 +26,10 @@ from yui_common.worker import Worker, declare_topology
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("identity", "consent", "timeline", "portal", "notify")
+# The secret the stack's services share with the test gateway (tests/support/gateway.py), as YUI_GATEWAY_SECRET
+# in a deployment. A test that plays the gateway (sending the X-Client-* headers itself) adds FROM_GATEWAY.
+GATEWAY_SECRET = secrets.token_urlsafe(24)
+FROM_GATEWAY = {GATEWAY_SECRET_HEADER: GATEWAY_SECRET}
 
 
 def service_module(service: str, name: str) -> Any:
@@ -92,6 +98,7 @@ class Stack:
         jwks = {"keys": [tokens.public_jwk(self.signing_key)]}
         for svc in SERVICES:
             app = service_module(svc, "main").create_app(settings[svc])
+            app.state.gateway_secret = GATEWAY_SECRET.encode()
             await self._exit.enter_async_context(LifespanManager(app, startup_timeout=60))
             app.state.token_verifier.keys.load(jwks)
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{svc}.test")

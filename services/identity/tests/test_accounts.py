@@ -21,7 +21,7 @@ from identity.models import ClientCertificate, Facility, Network, User
 from identity.passwords import hash_password
 from sqlalchemy import text, update
 
-from tests.support.stack import Stack, Staff
+from tests.support.stack import FROM_GATEWAY, Stack, Staff
 
 PASSWORD = "Kaigo-2026!tokyo"
 NEW_PASSWORD = "Houmon#kango42"
@@ -505,7 +505,7 @@ class RegisteredCertificate:
     @property
     def headers(self) -> dict[str, str]:
         """What the gateway forwards for a certificate it verified."""
-        return {"X-Client-Verify": "SUCCESS", "X-Client-Cert": quote(self.pem, safe="")}
+        return {**FROM_GATEWAY, "X-Client-Verify": "SUCCESS", "X-Client-Cert": quote(self.pem, safe="")}
 
 
 async def register_certificate(stack: Stack, person: User) -> RegisteredCertificate:

@@ -22,7 +22,7 @@ from identity.passwords import hash_password
 from identity.settings import environment_settings
 from sqlalchemy import select, text, update
 
-from tests.support.stack import Stack, Staff
+from tests.support.stack import FROM_GATEWAY, Stack, Staff
 
 PKCS12 = "application/x-pkcs12"
 
@@ -138,7 +138,7 @@ def certificate_headers(certificate: x509.Certificate, verify: str = "SUCCESS") 
     from cryptography.hazmat.primitives import serialization
 
     pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    return {"X-Client-Verify": verify, "X-Client-Cert": quote(pem, safe="")}
+    return {**FROM_GATEWAY, "X-Client-Verify": verify, "X-Client-Cert": quote(pem, safe="")}
 
 
 def fingerprint(certificate: x509.Certificate) -> str:

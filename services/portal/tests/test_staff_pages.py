@@ -19,7 +19,7 @@ from tests.browser.staff_ui import (
     sign_in,
     trust_identity_keys,
 )
-from tests.support.stack import Stack, eventually
+from tests.support.stack import FROM_GATEWAY, Stack, eventually
 
 # The smallest valid PNG (1x1): timeline recognises images by their content, not by their name.
 PNG = bytes.fromhex(
@@ -470,6 +470,7 @@ class TestSessionsAndSecondFactors:
         assert certificate is not None
         # What the gateway adds after verifying the browser's certificate against our CA.
         presented = {
+            **FROM_GATEWAY,
             "X-Client-Verify": "SUCCESS",
             "X-Client-Cert": quote(certificate.public_bytes(Encoding.PEM).decode(), safe=""),
         }

@@ -14,7 +14,7 @@ import aio_pika
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from yui_common.auth import JwksKeySet, TokenVerifier
+from yui_common.auth import JwksKeySet, TokenVerifier, gateway_secret_from_environment
 from yui_common.db import create_engine, create_sessionmaker
 from yui_common.health import broker_ready, database_ready, storage_ready
 from yui_common.health import router as health_router
@@ -140,6 +140,8 @@ def create_service_app(
             await engine.dispose()
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    # Read once, at construction: which requests came through the gateway (yui_common.auth).
+    app.state.gateway_secret = gateway_secret_from_environment()
     install_problem_handlers(app)
     install_database_problem_handlers(app)
     app.include_router(health_router)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import ssl
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import httpx
 import jwt
 from fastapi import Depends, Request
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yui_common.db import DbSession
@@ -24,7 +28,48 @@ CERT_FINGERPRINT_HEADER = "x-client-cert-fingerprint"
 # the URL-encoded PEM of the certificate it verified against our CA and CRL.
 CLIENT_VERIFY_HEADER = "x-client-verify"
 CLIENT_CERT_HEADER = "x-client-cert"
+# The gateway's proof that a request came through it: a secret shared by the gateway and the services
+# (YUI_GATEWAY_SECRET). Without it the two headers above are ignored, so a caller that reaches a service
+# directly (another container, another pod) cannot claim a certificate it does not hold. A service that
+# calls another on a browser's behalf (the portal's pages, identity's audit search) forwards all three.
+GATEWAY_SECRET_HEADER = "x-yui-gateway-secret"  # noqa: S105 - a header name, not a secret
+GATEWAY_IDENTITY_HEADERS = (CLIENT_VERIFY_HEADER, CLIENT_CERT_HEADER, GATEWAY_SECRET_HEADER)
 ACCESS_COOKIE = "yui_access"
+# A cookie travels with a request whoever made the browser send it, so a write it authenticates must come
+# from a page of our own origin (finding 6 of issue 14); a bearer token is only sent by code that holds it.
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class GatewaySecretSettings(BaseSettings):
+    """The secret the gateway sends with every request: ``YUI_GATEWAY_SECRET``, or the file named by
+    ``YUI_GATEWAY_SECRET_FILE`` (a mounted Secret; `make run` writes one into .run/). Unset, nothing is
+    accepted as coming from the gateway: certificate-bound tokens then fail everywhere, loudly."""
+
+    gateway_secret: SecretStr | None = None
+    gateway_secret_file: Path | None = None
+
+    model_config = SettingsConfigDict(env_prefix="YUI_", extra="ignore")
+
+    def secret(self) -> bytes | None:
+        if self.gateway_secret is not None and self.gateway_secret.get_secret_value().strip():
+            return self.gateway_secret.get_secret_value().strip().encode()
+        if self.gateway_secret_file is not None:
+            value = self.gateway_secret_file.read_text().strip()
+            return value.encode() if value else None
+        return None
+
+
+def gateway_secret_from_environment() -> bytes | None:
+    return GatewaySecretSettings().secret()
+
+
+def came_through_gateway(request: Request) -> bool:
+    """True when the request carries the gateway's shared secret (compared in constant time)."""
+    expected: bytes | None = getattr(request.app.state, "gateway_secret", None)
+    presented = request.headers.get(GATEWAY_SECRET_HEADER)
+    if not expected or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("latin-1"), expected)
 
 
 @dataclass(frozen=True)
@@ -129,11 +174,12 @@ def principal_from_claims(claims: dict[str, Any], presented_fingerprint: str | N
 
 
 def presented_certificate_fingerprint(request: Request) -> str | None:
-    """Lower-case hex SHA-256 of the client certificate the gateway verified; None unless it says SUCCESS.
+    """Lower-case hex SHA-256 of the client certificate the gateway verified; None unless the gateway (its
+    shared secret) says SUCCESS.
 
     nginx only offers a SHA-1 fingerprint, so the service hashes the DER of the forwarded certificate itself.
     """
-    if request.headers.get(CLIENT_VERIFY_HEADER) != "SUCCESS":
+    if not came_through_gateway(request) or request.headers.get(CLIENT_VERIFY_HEADER) != "SUCCESS":
         return None
     escaped = request.headers.get(CLIENT_CERT_HEADER)
     if not escaped:
@@ -153,10 +199,73 @@ def bearer_token(request: Request) -> str | None:
     return request.cookies.get(ACCESS_COOKIE)
 
 
+def _from_cookie(request: Request) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return not (scheme.lower() == "bearer" and token)
+
+
+def _origin_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def own_origins(request: Request) -> set[str]:
+    """The origins our pages are served from: the host the browser asked for (the gateway passes Host and
+    the scheme it terminated) and the configured public URL."""
+    origins = set()
+    host = request.headers.get("host")
+    if host:
+        scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+        origins.add(f"{scheme}://{host}".lower())
+    public_url = getattr(getattr(request.app.state, "settings", None), "public_url", None)
+    if public_url and (public := _origin_of(str(public_url))):
+        origins.add(public)
+    return origins
+
+
+def refuse_cross_origin_write(request: Request) -> None:
+    """A cookie-authenticated write must come from our own origin: the Origin header, else Sec-Fetch-Site,
+    else the Referer decides (Go's net/http CrossOriginProtection and Django's CSRF check, combined).
+
+    Every browser since 2020 sends Origin on a POST, PUT, PATCH or DELETE (``null`` from an opaque origin
+    is refused), so a request with none of the three headers is not a browser acting for a page of another
+    origin; like Go's check, it passes (a script holding the cookie could as well send it as a bearer token).
+    """
+    if request.method not in UNSAFE_METHODS:
+        return
+    allowed = own_origins(request)
+    origin = request.headers.get("origin")
+    if origin is not None:
+        if origin.lower() in allowed:
+            return
+        raise _cross_origin(f"The request came from another origin ({origin[:100]}).")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        if fetch_site in ("same-origin", "none"):  # "none": the person's own navigation, not a page
+            return
+        raise _cross_origin(f"The request came from a {fetch_site[:20]} page.")
+    referer = request.headers.get("referer")
+    if referer is not None and _origin_of(referer) not in allowed:
+        raise _cross_origin("The request came from a page of another origin.")
+
+
+def _cross_origin(detail: str) -> Problem:
+    return Problem(
+        403,
+        "cross-origin-request",
+        "Cross-origin request refused",
+        f"{detail} A signed-in browser may change data only from Yui's own pages.",
+    )
+
+
 async def current_principal(request: Request, session: DbSession) -> Principal:
     token = bearer_token(request)
     if not token:
         raise _unauthenticated("Sign in first.")
+    if _from_cookie(request):
+        refuse_cross_origin_write(request)
     verifier: TokenVerifier = request.app.state.token_verifier
     claims = await verifier.verify(token)
     principal = principal_from_claims(claims, presented_certificate_fingerprint(request))

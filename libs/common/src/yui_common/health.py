@@ -1,4 +1,9 @@
-"""/healthz (alive), /readyz (dependencies answer) and /metrics (Prometheus) for every service."""
+"""/healthz (alive), /readyz (dependencies answer) and /metrics (Prometheus) for every service.
+
+They are for the platform (probes, Prometheus) on the service's internal address. The gateway does not route
+/metrics at all; should a request from outside still arrive (it carries the gateway's header), /metrics
+answers 404 and /readyz says only ready or not, without naming the dependencies.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,20 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from yui_common.auth import GATEWAY_SECRET_HEADER
 from yui_common.bus.topology import dead_letter_depths
 from yui_common.metrics import DLQ_DEPTH, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from yui_common.outbox import outbox_backlog
-from yui_common.problems import MEDIA_TYPE
+from yui_common.problems import MEDIA_TYPE, not_found
 
 router = APIRouter(tags=["health"])
 Check = Callable[[Request], Awaitable[bool]]
+
+
+def from_outside(request: Request) -> bool:
+    """Sent through the gateway, i.e. by someone outside the platform (any value of its header counts: this
+    only ever takes something away)."""
+    return GATEWAY_SECRET_HEADER in request.headers
 
 
 async def database_ready(request: Request) -> bool:
@@ -57,15 +69,17 @@ async def readyz(request: Request) -> Response:
         results[name] = "ok" if ok else "unavailable"
 
     await asyncio.gather(*(run(name, check) for name, check in checks.items()))
+    detailed = not from_outside(request)
     if all(v == "ok" for v in results.values()):
-        return JSONResponse({"status": "ready", "checks": results})
+        return JSONResponse({"status": "ready", "checks": results} if detailed else {"status": "ready"})
     body: dict[str, Any] = {
         "type": "urn:yui:problem:unavailable",
         "title": "Not ready",
         "status": 503,
         "detail": "A dependency is not reachable.",
-        "checks": results,
     }
+    if detailed:
+        body["checks"] = results
     return JSONResponse(body, status_code=503, media_type=MEDIA_TYPE)
 
 
@@ -90,5 +104,7 @@ async def refresh_bus_gauges(app_state: Any) -> None:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
+    if from_outside(request):
+        raise not_found()
     await refresh_bus_gauges(request.app.state)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from yui_common.auth import CLIENT_CERT_HEADER, CLIENT_VERIFY_HEADER, Principal, bearer_token
+from yui_common.auth import GATEWAY_IDENTITY_HEADERS, Principal, bearer_token
 from yui_common.db import DbSession
 from yui_common.web import language_of, render
 
@@ -34,7 +34,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
 def _sources(request: Request, session: DbSession, principal: Principal) -> AuditSources:
     # The operator's own credentials: the token, and the certificate the gateway verified it is bound to.
     credentials = {"Authorization": f"Bearer {bearer_token(request) or ''}"}
-    for name in (CLIENT_VERIFY_HEADER, CLIENT_CERT_HEADER):
+    for name in GATEWAY_IDENTITY_HEADERS:
         if name in request.headers:
             credentials[name] = request.headers[name]
     return AuditSources(
