@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Text200 = Field(min_length=1, max_length=200)
+JAPAN = ZoneInfo("Asia/Tokyo")
+# Nobody alive was born before this (the oldest person on record was born in 1875; the margin is generous).
+EARLIEST_BIRTH_DATE = date(1880, 1, 1)
+
+
+def _plausible_birth_date(value: date) -> date:
+    # "Today" in Japan, where the people are registered: a baby born this morning in Tokyo is valid at once.
+    today = datetime.now(JAPAN).date()
+    if value > today:
+        raise ValueError("A birth date cannot be in the future.")
+    if value < EARLIEST_BIRTH_DATE:
+        raise ValueError(f"A birth date before {EARLIEST_BIRTH_DATE.isoformat()} is not plausible.")
+    return value
+
+
+BirthDate = Annotated[date, AfterValidator(_plausible_birth_date)]
 
 
 Sex = Literal["male", "female", "other", "unknown"]
@@ -35,7 +52,7 @@ class SubjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, description="Name in kanji")
     name_kana: str = Field(min_length=1, max_length=200, description="Name in kana")
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     sex: Sex | None = None
     municipality_code: str = Field(pattern=r"^[0-9]{5,6}$", description="JIS municipality code")
     postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$")
@@ -89,7 +106,7 @@ class ResidenceExceptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     municipality_code: str = Field(pattern=r"^[0-9]{5,6}$")
     name_kana: str = Field(min_length=1, max_length=200)
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     reason: str = Field(min_length=1, max_length=1000)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import httpx
 from fastapi import FastAPI, Request
-from yui_common.auth import CLIENT_CERT_HEADER, CLIENT_VERIFY_HEADER
+from yui_common.auth import GATEWAY_IDENTITY_HEADERS
 
 from portal.session import StaffSession
 
@@ -62,7 +62,7 @@ async def close_service_clients(app: FastAPI) -> None:
 def forwarded_headers(request: Request) -> dict[str, str]:
     """What the services need to know about the browser's request: its certificate, language and trace."""
     headers: dict[str, str] = {}
-    for name in (CLIENT_VERIFY_HEADER, CLIENT_CERT_HEADER, "user-agent", "accept-language", "traceparent"):
+    for name in (*GATEWAY_IDENTITY_HEADERS, "user-agent", "accept-language", "traceparent"):
         value = request.headers.get(name)
         if value:
             headers[name] = value
