@@ -110,10 +110,11 @@ class TestBusinessChangeAndEventCommitTogether:
     """f1: the outbox row lives and dies with the business transaction."""
 
     async def subject_with_active_consent(self, sessions: Sessions, principal: Principal) -> UUID:
-        from consent import service
+        from consent.consents import service as consents
+        from consent.subjects import service as subjects
 
         async with sessions() as session, session.begin():
-            subject = await service.register_subject(
+            subject = await subjects.register_subject(
                 session,
                 principal=principal,
                 name="結 一郎",
@@ -121,7 +122,7 @@ class TestBusinessChangeAndEventCommitTogether:
                 birth_date=date(1940, 1, 2),
                 municipality_code="232360",
             )
-            await service.give_consent(
+            await consents.give_consent(
                 session,
                 principal=principal,
                 subject_id=subject.id,
@@ -157,7 +158,7 @@ class TestBusinessChangeAndEventCommitTogether:
         return int(withdrawals), int(events), str(status)
 
     async def withdraw(self, session: AsyncSession, principal: Principal, subject_id: UUID) -> UUID:
-        from consent import service
+        from consent.withdrawals import service
 
         withdrawal = await service.withdraw_consent(
             session,

@@ -89,7 +89,7 @@ class TestEntriesAreWrittenInTheBusinessTransaction:
     async def test_f7_rolled_back_unit_of_work_leaves_no_entry_and_no_other_write(self, stack: Stack) -> None:
         """The request's own transaction (yui_common.db.get_db_session) around the real use case: when the
         request fails after the use case ran, its subject, outbox event and audit entry all disappear."""
-        from consent import service
+        from consent.subjects import service
 
         staff = stack.staff()
         principal = Principal(
@@ -130,7 +130,7 @@ class TestEntriesAreWrittenInTheBusinessTransaction:
 
     async def test_committed_unit_of_work_keeps_its_entry(self, stack: Stack) -> None:
         """The same path, succeeding: the entry is committed with the subject (the rollback test can fail)."""
-        from consent import service
+        from consent.subjects import service
 
         staff = stack.staff()
         principal = Principal(user_id=staff.user_id, tenant=staff.tenant, facility_id=staff.facility_id)

@@ -321,21 +321,14 @@ class TestWithdrawal:
 
 async def withdrawal_nobody_answers(stack: Stack, staff: Staff) -> UUID:
     """A withdrawal one participant (an offline federated peer) never reports on: it stays incomplete."""
-    from consent import service
+    from services.consent.tests.consent_support import withdraw_consent
 
     subject_id = await register(stack, staff)
     assert (await give(stack, staff, subject_id)).status_code == 201
     principal = Principal(user_id=staff.user_id, tenant=staff.tenant, facility_id=staff.facility_id)
     async with stack["consent"].sessionmaker() as session, session.begin():
-        withdrawal = await service.withdraw_consent(
-            session,
-            principal=principal,
-            subject_id=subject_id,
-            requested_by="subject",
-            requester_name=None,
-            requester_relation=None,
-            participants=("timeline", "notify", "offline-peer"),
-            mode="stop",
+        withdrawal = await withdraw_consent(
+            session, principal, subject_id, participants=("timeline", "notify", "offline-peer")
         )
     return withdrawal.id
 

@@ -7,17 +7,12 @@ from uuid import UUID
 
 from sqlalchemy import text
 
+from services.consent.tests.consent_support import registered_subject
 from tests.support.stack import Stack, Staff
 
 
 async def new_subject(stack: Stack, staff: Staff) -> UUID:
-    created = await stack["consent"].client.post(
-        "/subjects",
-        json={"name": "班 太郎", "name_kana": "チーム タロウ", "municipality_code": "232360"},
-        headers=staff.headers,
-    )
-    assert created.status_code == 201, created.text
-    return UUID(created.json()["id"])
+    return await registered_subject(stack, staff, name="班 太郎", name_kana="チーム タロウ")
 
 
 async def events_about(stack: Stack, subject_id: UUID) -> list[tuple[str, dict[str, Any]]]:

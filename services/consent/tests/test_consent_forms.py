@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from services.consent.tests.consent_support import registered_subject
 from tests.support.stack import Stack, Staff
 
 PDF = b"%PDF-1.7\n" + b"0" * 300_000 + b"\n%%EOF\n"  # large enough to be spooled, not held in one read
@@ -20,13 +21,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 1000
 
 
 async def subject_with_consent(stack: Stack, staff: Staff, **consent: Any) -> tuple[UUID, dict[str, Any]]:
-    created = await stack["consent"].client.post(
-        "/subjects",
-        json={"name": "同意 花子", "name_kana": "ドウイ ハナコ", "municipality_code": "232360"},
-        headers=staff.headers,
-    )
-    assert created.status_code == 201, created.text
-    subject_id = UUID(created.json()["id"])
+    subject_id = await registered_subject(stack, staff, name="同意 花子", name_kana="ドウイ ハナコ")
     given = await stack["consent"].client.post(
         f"/subjects/{subject_id}/consents",
         json={"given_on": str(date.today()), **consent},
@@ -186,7 +181,7 @@ class TestStorageStartsLate:
     async def test_c2_a_bucket_missing_because_storage_was_down_at_startup_is_made_on_first_upload(
         self, stack: Stack
     ) -> None:
-        from consent import service
+        from consent.consents import service
         from yui_common.auth import Principal
         from yui_common.storage import ObjectStore
 

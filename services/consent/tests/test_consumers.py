@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from uuid import uuid4
 
-from consent import service
 from consent.consumers.cascade import on_support_stopped, subscription
-from consent.schemas import WithdrawalRead
-from sqlalchemy.ext.asyncio import AsyncSession
+from consent.withdrawals import service as withdrawals
 from yui_common.auth import Principal
 from yui_common.events import envelope_for
 from yui_common.events.notify import NotifySupportStoppedV1
 from yui_common.events.timeline import TimelineSupportStoppedV1
 
+from services.consent.tests.consent_support import open_withdrawal
 from tests.support.stack import Stack
-
-
-async def open_withdrawal(session: AsyncSession, who: Principal) -> WithdrawalRead:
-    """Staged in the test's own transaction, never committed: no real worker can answer it first."""
-    subject = await service.register_subject(
-        session, principal=who, name="結", name_kana="ユイ", birth_date=None, municipality_code="232360"
-    )
-    await service.give_consent(
-        session,
-        principal=who,
-        subject_id=subject.id,
-        given_by="subject",
-        proxy_name=None,
-        proxy_relation=None,
-        given_on=date.today(),
-    )
-    return await service.withdraw_consent(
-        session,
-        principal=who,
-        subject_id=subject.id,
-        requested_by="subject",
-        requester_name=None,
-        requester_relation=None,
-        participants=("timeline", "notify"),
-        mode="stop",
-    )
 
 
 class TestSupportStoppedReports:
@@ -72,7 +45,7 @@ class TestSupportStoppedReports:
             for report in reports:
                 envelope = envelope_for(report, tenant="demo", subject=str(withdrawal.subject_id))
                 await on_support_stopped(session, envelope, report)
-                [read] = await service.subject_withdrawals(
+                [read] = await withdrawals.subject_withdrawals(
                     session, principal=who, subject_id=withdrawal.subject_id
                 )
                 completeness.append(read.complete)
@@ -93,7 +66,7 @@ class TestSupportStoppedReports:
             late = first.model_copy(update={"items_affected": 9, "completed_at": datetime.now(UTC)})
             for report in (first, late):
                 await on_support_stopped(session, envelope_for(report, tenant="demo"), report)
-            [read] = await service.subject_withdrawals(
+            [read] = await withdrawals.subject_withdrawals(
                 session, principal=who, subject_id=withdrawal.subject_id
             )
             timeline = next(s for s in read.steps if s.service == "timeline")
@@ -106,7 +79,7 @@ class TestSupportStoppedReports:
         )
         async with stack["consent"].sessionmaker() as session, session.begin():
             await on_support_stopped(session, envelope_for(report, tenant="demo"), report)
-            assert not await service.record_cascade_step_done(
+            assert not await withdrawals.record_cascade_step_done(
                 session,
                 withdrawal_id=report.withdrawal_id,
                 service="timeline",

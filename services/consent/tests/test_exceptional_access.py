@@ -6,20 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from consent import service
+from consent.exceptional_access import service
 from sqlalchemy import text
 
+from services.consent.tests.consent_support import registered_subject
 from tests.support.stack import Stack, Staff, eventually
 
 
 async def subject_without_consent(stack: Stack, staff: Staff) -> UUID:
-    created = await stack["consent"].client.post(
-        "/subjects",
-        json={"name": "例外 次郎", "name_kana": "レイガイ ジロウ", "municipality_code": "232360"},
-        headers=staff.headers,
-    )
-    assert created.status_code == 201, created.text
-    return UUID(created.json()["id"])
+    return await registered_subject(stack, staff, name="例外 次郎", name_kana="レイガイ ジロウ")
 
 
 async def request_access(

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
-from uuid import UUID, uuid4
+from datetime import UTC, datetime
+from uuid import UUID
 
-from consent import lifecycle, service
+from consent import lifecycle
+from consent.withdrawals.service import record_cascade_step_done, subject_withdrawals
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from yui_common.auth import Principal
 from yui_common.problems import Problem
 
+from services.consent.tests.consent_support import (
+    give_consent,
+    register_subject,
+    staff_principal,
+    withdraw_consent,
+)
 from tests.support.stack import Stack
 
 PARTICIPANTS = ("timeline", "notify")
@@ -77,30 +83,22 @@ OPERATIONS = st.lists(
 
 async def run_sequence(stack: Stack, operations: list[str]) -> None:
     """Apply the operations through the real use cases and check every invariant after each one; roll back."""
-    who = Principal(user_id=uuid4(), tenant="demo", facility_id=uuid4(), roles=frozenset({"staff"}))
+    who = staff_principal()
     async with stack["consent"].sessionmaker() as session, session.begin():
-        subject = await service.register_subject(
-            session,
-            principal=who,
-            name="状態 機械",
-            name_kana="ジョウタイ キカイ",
-            birth_date=None,
-            municipality_code="232360",
-        )
+        subject = await register_subject(session, who, name="状態 機械", name_kana="ジョウタイ キカイ")
         ever_withdrawn: set[UUID] = set()
         done_steps: set[tuple[UUID, str]] = set()
         expected_active = False
         for operation in operations:
             if operation in ("give", "give_by_proxy"):
                 try:
-                    await service.give_consent(
+                    await give_consent(
                         session,
-                        principal=who,
-                        subject_id=subject.id,
+                        who,
+                        subject.id,
                         given_by="proxy" if operation == "give_by_proxy" else "subject",
                         proxy_name="代理 人",
                         proxy_relation="長女",
-                        given_on=date.today(),
                     )
                     assert not expected_active, "a second active consent was accepted"
                     expected_active = True
@@ -108,26 +106,17 @@ async def run_sequence(stack: Stack, operations: list[str]) -> None:
                     assert expected_active and refused.status == 409
             elif operation == "withdraw":
                 try:
-                    await service.withdraw_consent(
-                        session,
-                        principal=who,
-                        subject_id=subject.id,
-                        requested_by="subject",
-                        requester_name=None,
-                        requester_relation=None,
-                        participants=PARTICIPANTS,
-                        mode="stop",
-                    )
+                    await withdraw_consent(session, who, subject.id, participants=PARTICIPANTS)
                     assert expected_active, "a withdrawal without an active consent was accepted"
                     expected_active = False
                 except Problem as refused:
                     assert not expected_active and refused.status == 409
             else:
-                withdrawals = await service.subject_withdrawals(session, principal=who, subject_id=subject.id)
+                withdrawals = await subject_withdrawals(session, principal=who, subject_id=subject.id)
                 if withdrawals:
                     target = withdrawals[0].id
                     name = "notify" if operation == "report_notify" else "timeline"
-                    changed = await service.record_cascade_step_done(
+                    changed = await record_cascade_step_done(
                         session,
                         withdrawal_id=target,
                         service=name,

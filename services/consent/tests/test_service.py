@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from uuid import UUID, uuid4
+from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
-from consent import service
+from consent.access import visible_subject
+from consent.withdrawals import service as withdrawals
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common import audit
-from yui_common.auth import Principal
 from yui_common.problems import Problem
 
+from services.consent.tests.consent_support import (
+    give_consent,
+    register_subject,
+    staff_principal,
+    withdraw_consent,
+)
 from tests.support.stack import Stack
-
-
-def principal(tenant: str = "demo") -> Principal:
-    return Principal(user_id=uuid4(), tenant=tenant, facility_id=uuid4(), roles=frozenset({"staff"}))
 
 
 async def staged(session: AsyncSession, subject_id: UUID) -> list[tuple[str, str]]:
@@ -50,17 +52,10 @@ class TestRegisterSubject:
     async def test_registrant_joins_the_care_team_and_the_change_is_announced_and_audited(
         self, stack: Stack
     ) -> None:
-        who = principal()
+        who = staff_principal()
         async with stack["consent"].sessionmaker() as session, session.begin():
-            subject = await service.register_subject(
-                session,
-                principal=who,
-                name="結",
-                name_kana="ユイ",
-                birth_date=None,
-                municipality_code="232360",
-            )
-            visible = await service.visible_subject(session, principal=who, subject_id=subject.id)
+            subject = await register_subject(session, who)
+            visible = await visible_subject(session, principal=who, subject_id=subject.id)
             assert visible.id == subject.id
             assert await staged(session, subject.id) == [
                 ("event", "consent.care-team-member-added.v1"),
@@ -71,62 +66,24 @@ class TestRegisterSubject:
 
 class TestGiveConsent:
     async def test_consent_stages_consent_given_event_with_its_audit_entry(self, stack: Stack) -> None:
-        who = principal()
+        who = staff_principal()
         async with stack["consent"].sessionmaker() as session, session.begin():
-            subject = await service.register_subject(
-                session,
-                principal=who,
-                name="結",
-                name_kana="ユイ",
-                birth_date=None,
-                municipality_code="232360",
-            )
-            consent = await service.give_consent(
-                session,
-                principal=who,
-                subject_id=subject.id,
-                given_by="subject",
-                proxy_name=None,
-                proxy_relation=None,
-                given_on=date.today(),
-            )
+            subject = await register_subject(session, who)
+            consent = await give_consent(session, who, subject.id)
             assert consent.status == "active" and consent.recorded_facility_id == who.facility_id
             assert ("event", "consent.given.v1") in await staged(session, subject.id)
             assert ("audit", "consent.give") in await staged(session, subject.id)
             with pytest.raises(Problem) as refused:
-                await service.give_consent(
-                    session,
-                    principal=who,
-                    subject_id=subject.id,
-                    given_by="subject",
-                    proxy_name=None,
-                    proxy_relation=None,
-                    given_on=date.today(),
-                )
+                await give_consent(session, who, subject.id)
             assert (refused.value.status, refused.value.slug) == (409, "consent-already-active")
             await session.rollback()
 
     async def test_outsider_cannot_give_consent(self, stack: Stack) -> None:
-        who = principal()
+        who = staff_principal()
         async with stack["consent"].sessionmaker() as session, session.begin():
-            subject = await service.register_subject(
-                session,
-                principal=who,
-                name="結",
-                name_kana="ユイ",
-                birth_date=None,
-                municipality_code="232360",
-            )
+            subject = await register_subject(session, who)
             with pytest.raises(Problem) as refused:
-                await service.give_consent(
-                    session,
-                    principal=principal(),
-                    subject_id=subject.id,
-                    given_by="subject",
-                    proxy_name=None,
-                    proxy_relation=None,
-                    given_on=date.today(),
-                )
+                await give_consent(session, staff_principal(), subject.id)
             assert refused.value.status == 404
             await session.rollback()
 
@@ -135,34 +92,17 @@ class TestWithdrawConsent:
     async def test_withdrawal_opens_one_pending_step_per_participant_and_one_event(
         self, stack: Stack
     ) -> None:
-        who = principal()
+        who = staff_principal()
         async with stack["consent"].sessionmaker() as session, session.begin():
-            subject = await service.register_subject(
+            subject = await register_subject(session, who)
+            await give_consent(session, who, subject.id)
+            withdrawal = await withdraw_consent(
                 session,
-                principal=who,
-                name="結",
-                name_kana="ユイ",
-                birth_date=None,
-                municipality_code="232360",
-            )
-            await service.give_consent(
-                session,
-                principal=who,
-                subject_id=subject.id,
-                given_by="subject",
-                proxy_name=None,
-                proxy_relation=None,
-                given_on=date.today(),
-            )
-            withdrawal = await service.withdraw_consent(
-                session,
-                principal=who,
-                subject_id=subject.id,
+                who,
+                subject.id,
                 requested_by="proxy",
                 requester_name="結 花子",
                 requester_relation="長女",
-                participants=("timeline", "notify"),
-                mode="stop",
             )
             assert not withdrawal.complete
             assert [(s.service, s.status) for s in withdrawal.steps] == [
@@ -186,51 +126,27 @@ class TestWithdrawConsent:
 
 class TestCascadeReports:
     async def test_a_step_is_completed_once_and_a_repeated_report_changes_nothing(self, stack: Stack) -> None:
-        who = principal()
+        who = staff_principal()
         async with stack["consent"].sessionmaker() as session, session.begin():
-            subject = await service.register_subject(
-                session,
-                principal=who,
-                name="結",
-                name_kana="ユイ",
-                birth_date=None,
-                municipality_code="232360",
-            )
-            await service.give_consent(
-                session,
-                principal=who,
-                subject_id=subject.id,
-                given_by="subject",
-                proxy_name=None,
-                proxy_relation=None,
-                given_on=date.today(),
-            )
-            withdrawal = await service.withdraw_consent(
-                session,
-                principal=who,
-                subject_id=subject.id,
-                requested_by="subject",
-                requester_name=None,
-                requester_relation=None,
-                participants=("timeline", "notify"),
-                mode="stop",
-            )
+            subject = await register_subject(session, who)
+            await give_consent(session, who, subject.id)
+            withdrawal = await withdraw_consent(session, who, subject.id)
             done_at = datetime(2026, 1, 1, tzinfo=UTC)
-            assert await service.record_cascade_step_done(
+            assert await withdrawals.record_cascade_step_done(
                 session,
                 withdrawal_id=withdrawal.id,
                 service="timeline",
                 completed_at=done_at,
                 items_affected=3,
             )
-            assert not await service.record_cascade_step_done(
+            assert not await withdrawals.record_cascade_step_done(
                 session,
                 withdrawal_id=withdrawal.id,
                 service="timeline",
                 completed_at=datetime.now(UTC),
                 items_affected=99,
             )
-            [read] = await service.subject_withdrawals(session, principal=who, subject_id=subject.id)
+            [read] = await withdrawals.subject_withdrawals(session, principal=who, subject_id=subject.id)
             steps = {s.service: s for s in read.steps}
             assert (steps["timeline"].status, steps["timeline"].items_affected) == ("done", 3)
             assert steps["timeline"].completed_at == done_at

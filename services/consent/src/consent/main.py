@@ -4,9 +4,13 @@ from fastapi import FastAPI
 from yui_common.app import create_service_app
 from yui_common.audit_api import audit_entries_router
 
-from consent.api import care_team, exceptional_access, subjects
+from consent.care_teams import api as care_teams
+from consent.consents import api as consents
 from consent.consumers.cascade import subscription
+from consent.exceptional_access import api as exceptional_access
 from consent.settings import Settings
+from consent.subjects import api as subjects
+from consent.withdrawals import api as withdrawals
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -15,11 +19,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Yui consent",
         description="Subjects, consent and its withdrawal, care teams, exceptional access.",
         routers=[
+            # In the order the paths were always documented: /subjects/… first, then the rest.
             subjects.router,
-            subjects.cascades,
-            care_team.router,
+            consents.router,
+            care_teams.router,
+            withdrawals.router,
+            withdrawals.cascades,
+            care_teams.invitations,
             exceptional_access.router,
-            exceptional_access.residence_exceptions,
+            subjects.residence_exceptions,
             audit_entries_router("consent"),
         ],
         consumer_queues=[subscription.queue],

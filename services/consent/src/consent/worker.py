@@ -3,14 +3,14 @@
 from yui_common.settings import CommonSettings
 from yui_common.worker import PeriodicJob, Worker
 
-from consent import service
 from consent.consumers.cascade import subscription
+from consent.exceptional_access import service as exceptional_access
 from consent.settings import Settings
 
 
 async def expire_exceptional_access(worker: Worker) -> None:
     async with worker.sessionmaker() as session, session.begin():
-        await service.expire_due_grants(session)
+        await exceptional_access.expire_due_grants(session)
 
 
 def build_worker(settings: CommonSettings) -> Worker:

@@ -8,7 +8,7 @@ from yui_common.events import Envelope, SupportStoppedBase
 from yui_common.events.notify import NotifySupportStoppedV1
 from yui_common.events.timeline import TimelineSupportStoppedV1
 
-from consent import service
+from consent.withdrawals import service
 
 
 async def on_support_stopped(session: AsyncSession, envelope: Envelope, data: SupportStoppedBase) -> None:

@@ -1,4 +1,4 @@
-"""HTTP models of the consent API."""
+"""HTTP models of subjects, family contacts and residence exceptions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-Text200 = Field(min_length=1, max_length=200)
 JAPAN = ZoneInfo("Asia/Tokyo")
 # Nobody alive was born before this (the oldest person on record was born in 1875; the margin is generous).
 EARLIEST_BIRTH_DATE = date(1880, 1, 1)
@@ -29,7 +28,6 @@ BirthDate = Annotated[date, AfterValidator(_plausible_birth_date)]
 
 
 Sex = Literal["male", "female", "other", "unknown"]
-Ground = Literal["disaster", "abuse_or_violence", "lost_capacity_no_family", "other_emergency"]
 Phone = Field(default=None, pattern=r"^[0-9+()\- ]{4,32}$")
 
 
@@ -119,123 +117,3 @@ class ResidenceExceptionRead(BaseModel):
     approved_by: UUID
     approved_at: datetime
     used_at: datetime | None
-
-
-class ConsentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    given_by: Literal["subject", "proxy"] = "subject"
-    proxy_name: str | None = Field(default=None, min_length=1, max_length=200)
-    proxy_relation: str | None = Field(default=None, min_length=1, max_length=100)
-    given_on: date
-
-
-class ConsentRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: UUID
-    subject_id: UUID
-    status: str
-    given_by: str
-    proxy_name: str | None
-    proxy_relation: str | None
-    given_on: date
-    recorded_at: datetime
-    withdrawn_at: datetime | None
-    recorded_by: UUID
-    recorded_facility_id: UUID | None
-    form_on_file: bool = False
-    form_content_type: str | None = None
-    form_size: int | None = None
-
-
-class ConsentFormLink(BaseModel):
-    url: str
-    expires_in: int
-
-
-class CareTeamMemberCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    user_id: UUID
-    facility_id: UUID | None = None
-
-
-class CareTeamMemberRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    subject_id: UUID
-    user_id: UUID
-    facility_id: UUID | None
-    added_at: datetime
-
-
-class InvitationRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: UUID
-    subject_id: UUID
-    user_id: UUID
-    facility_id: UUID | None
-    invited_by: UUID
-    status: str
-    invited_at: datetime
-    answered_at: datetime | None
-
-
-class MembershipRead(BaseModel):
-    """C3: a facility joining the team reuses the consent on file; it does not collect another."""
-
-    member: CareTeamMemberRead
-    consent_on_file: ConsentRead | None
-
-
-class WithdrawalCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    requested_by: Literal["subject", "proxy"] = "subject"
-    requester_name: str | None = Field(default=None, min_length=1, max_length=200)
-    requester_relation: str | None = Field(default=None, min_length=1, max_length=100)
-
-
-class CascadeStepRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    service: str
-    status: str
-    started_at: datetime
-    completed_at: datetime | None
-    items_affected: int | None
-
-
-class WithdrawalRead(BaseModel):
-    id: UUID
-    subject_id: UUID
-    consent_id: UUID
-    mode: str
-    requested_at: datetime
-    complete: bool
-    steps: list[CascadeStepRead]
-
-
-class ExceptionalAccessCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    subject_id: UUID
-    ground: Ground
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class ExceptionalAccessDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    note: str | None = Field(default=None, min_length=1, max_length=2000)
-    hours: int = Field(default=24, ge=1, le=168, description="How long an approved grant lasts")
-
-
-class ExceptionalAccessRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: UUID
-    subject_id: UUID
-    user_id: UUID
-    facility_id: UUID | None
-    ground: str
-    reason: str
-    status: str
-    requested_at: datetime
-    decided_by: UUID | None
-    decided_at: datetime | None
-    decision_note: str | None
-    expires_at: datetime | None
-    ended_at: datetime | None

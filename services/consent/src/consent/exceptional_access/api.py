@@ -1,4 +1,4 @@
-"""C5 exceptional access (requests, the operator's decisions) and C1 residence exceptions."""
+"""C5 exceptional access: requests, the requester's own, and the operator's list and decisions."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from fastapi import APIRouter, Query, status
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 
-from consent import service
-from consent.schemas import (
+from consent.dependencies import OperatorPrincipal
+from consent.exceptional_access import service
+from consent.exceptional_access.schemas import (
     ExceptionalAccessCreate,
     ExceptionalAccessDecision,
     ExceptionalAccessRead,
-    ResidenceExceptionCreate,
-    ResidenceExceptionRead,
 )
 
 router = APIRouter(prefix="/exceptional-access", tags=["exceptional access"])
@@ -45,7 +44,7 @@ async def my_requests(session: DbSession, principal: CurrentPrincipal) -> list[E
 @router.get("", response_model=list[ExceptionalAccessRead], responses=OPERATORS_ONLY)
 async def list_requests(
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: OperatorPrincipal,
     status: Annotated[Literal["requested", "approved", "rejected", "expired"] | None, Query()] = None,
 ) -> list[ExceptionalAccessRead]:
     found = await service.exceptional_access_requests(session, principal=principal, status=status)
@@ -54,7 +53,7 @@ async def list_requests(
 
 @router.post("/{grant_id}/approve", response_model=ExceptionalAccessRead, responses=OPERATORS_ONLY)
 async def approve(
-    grant_id: UUID, body: ExceptionalAccessDecision, session: DbSession, principal: CurrentPrincipal
+    grant_id: UUID, body: ExceptionalAccessDecision, session: DbSession, principal: OperatorPrincipal
 ) -> ExceptionalAccessRead:
     decided = await service.decide_exceptional_access(
         session, principal=principal, grant_id=grant_id, approve=True, note=body.note, hours=body.hours
@@ -64,26 +63,9 @@ async def approve(
 
 @router.post("/{grant_id}/reject", response_model=ExceptionalAccessRead, responses=OPERATORS_ONLY)
 async def reject(
-    grant_id: UUID, body: ExceptionalAccessDecision, session: DbSession, principal: CurrentPrincipal
+    grant_id: UUID, body: ExceptionalAccessDecision, session: DbSession, principal: OperatorPrincipal
 ) -> ExceptionalAccessRead:
     decided = await service.decide_exceptional_access(
         session, principal=principal, grant_id=grant_id, approve=False, note=body.note, hours=body.hours
     )
     return ExceptionalAccessRead.model_validate(decided)
-
-
-residence_exceptions = APIRouter(prefix="/residence-exceptions", tags=["residence exceptions"])
-
-
-@residence_exceptions.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ResidenceExceptionRead,
-    responses={403: {"description": "Operators only"}},
-)
-async def approve_residence_exception(
-    body: ResidenceExceptionCreate, session: DbSession, principal: CurrentPrincipal
-) -> ResidenceExceptionRead:
-    """The operator allows one person living outside the network's municipalities to be registered (C1)."""
-    exception = await service.approve_residence_exception(session, principal=principal, **body.model_dump())
-    return ResidenceExceptionRead.model_validate(exception)

@@ -1,1 +1,0 @@
-"""HTTP routers of the consent service."""

@@ -1,0 +1,1 @@
+"""Care teams (C6): members, invitations and their answers."""

@@ -1,0 +1,1 @@
+"""Consents (C2, C3) and their scanned forms."""

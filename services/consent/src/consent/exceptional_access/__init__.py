@@ -1,0 +1,1 @@
+"""Exceptional access without consent (C5): requests, the operator's decisions, their expiry."""

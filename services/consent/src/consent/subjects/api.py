@@ -1,0 +1,117 @@
+"""Subjects (register, search, read), their family contacts and FHIR export, and the operator's residence
+exceptions (all 404 to outsiders)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+from yui_common.auth import CurrentPrincipal
+from yui_common.db import DbSession
+
+from consent.dependencies import SUBJECT_NOT_FOUND, OperatorPrincipal
+from consent.models import FamilyContact, Subject
+from consent.subjects import service
+from consent.subjects.schemas import (
+    FamilyContactCreate,
+    FamilyContactRead,
+    ResidenceExceptionCreate,
+    ResidenceExceptionRead,
+    SubjectCreate,
+    SubjectRead,
+    SubjectSummary,
+)
+
+router = APIRouter(prefix="/subjects", tags=["subjects"])
+
+
+def subject_read(subject: Subject, consent_status: str, contacts: list[FamilyContact]) -> SubjectRead:
+    read = SubjectRead.model_validate(subject)
+    return read.model_copy(
+        update={
+            "consent_status": consent_status,
+            "family_contacts": [FamilyContactRead.model_validate(c) for c in contacts],
+        }
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SubjectRead,
+    responses={
+        409: {"description": "Likely duplicates (c9): the problem lists the candidates"},
+        422: {"description": "Outside the network's municipalities without an exception (C1)"},
+    },
+)
+async def register_subject(
+    body: SubjectCreate, session: DbSession, principal: CurrentPrincipal
+) -> SubjectRead:
+    fields = body.model_dump(exclude={"confirm_not_duplicate"})
+    subject, contacts = await service.register_subject_with_contacts(
+        session, principal=principal, refuse_likely_duplicates=not body.confirm_not_duplicate, **fields
+    )
+    return subject_read(subject, "none", list(contacts))
+
+
+@router.get("", response_model=list[SubjectSummary])
+async def search_subjects(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    kana: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    birth_date: date | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[SubjectSummary]:
+    """The caller's own subjects (care team), by kana prefix typed any way (full/half width, hiragana)."""
+    found = await service.search_subjects(
+        session, principal=principal, kana=kana, birth_date=birth_date, limit=limit
+    )
+    return [SubjectSummary.model_validate(s) for s in found]
+
+
+@router.get("/{subject_id}", response_model=SubjectRead, responses=SUBJECT_NOT_FOUND)
+async def read_subject(subject_id: UUID, session: DbSession, principal: CurrentPrincipal) -> SubjectRead:
+    subject, consent_status, contacts = await service.read_subject(
+        session, principal=principal, subject_id=subject_id
+    )
+    return subject_read(subject, consent_status, list(contacts))
+
+
+@router.post(
+    "/{subject_id}/family-contacts",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FamilyContactRead,
+    responses=SUBJECT_NOT_FOUND,
+)
+async def add_family_contact(
+    subject_id: UUID, body: FamilyContactCreate, session: DbSession, principal: CurrentPrincipal
+) -> FamilyContactRead:
+    contact = await service.add_family_contact(
+        session, principal=principal, subject_id=subject_id, contact=body.model_dump()
+    )
+    return FamilyContactRead.model_validate(contact)
+
+
+@router.get("/{subject_id}/fhir", responses=SUBJECT_NOT_FOUND)
+async def export_fhir(subject_id: UUID, session: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
+    """c8: Patient (JP Core), RelatedPerson, Consent and CareTeam as a FHIR R4 collection Bundle."""
+    return await service.fhir_export(session, principal=principal, subject_id=subject_id)
+
+
+residence_exceptions = APIRouter(prefix="/residence-exceptions", tags=["residence exceptions"])
+
+
+@residence_exceptions.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ResidenceExceptionRead,
+    responses={403: {"description": "Operators only"}},
+)
+async def approve_residence_exception(
+    body: ResidenceExceptionCreate, session: DbSession, principal: OperatorPrincipal
+) -> ResidenceExceptionRead:
+    """The operator allows one person living outside the network's municipalities to be registered (C1)."""
+    exception = await service.approve_residence_exception(session, principal=principal, **body.model_dump())
+    return ResidenceExceptionRead.model_validate(exception)

@@ -1,0 +1,250 @@
+"""Subjects: registration (the residence check, C1; likely duplicates, c9), reading and searching them, family
+contacts, residence exceptions and the FHIR export. Never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from uuid6 import uuid7
+from yui_common import audit
+from yui_common.auth import Principal
+from yui_common.problems import Problem
+
+from consent.access import audit_subject, visible_subject
+from consent.care_teams import repository as care_team_repository
+from consent.care_teams.service import enroll_member
+from consent.consents import repository as consent_repository
+from consent.models import FamilyContact, ResidenceException, Subject
+from consent.subjects import fhir, repository
+from consent.subjects.kana import fold_kana
+from consent.subjects.schemas import DuplicateCandidate
+
+
+async def _check_residence(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    municipality_code: str,
+    name_kana_folded: str,
+    birth_date: date | None,
+    residence_exception_id: UUID | None,
+) -> UUID | None:
+    """C1: residents of the network's municipalities unless the operator approved an exception."""
+    codes = await repository.network_municipality_codes(session, tenant=principal.tenant)
+    # A network whose municipalities consent was not told yet cannot be checked (identity owns networks).
+    if not codes or municipality_code in codes:
+        return None
+    if residence_exception_id is not None:
+        exception = await repository.residence_exception_for_update(
+            session, tenant=principal.tenant, exception_id=residence_exception_id
+        )
+        if (
+            exception is not None
+            and exception.used_at is None
+            and exception.municipality_code == municipality_code
+            and exception.name_kana_folded == name_kana_folded
+            and exception.birth_date == birth_date
+        ):
+            exception.used_at = datetime.now(UTC)
+            return exception.id
+    raise Problem(
+        422,
+        "outside-network",
+        "Not a resident of this network",
+        "The municipality is not one of this network's; the operator can approve an exception.",
+        municipalities=sorted(codes),
+    )
+
+
+async def register_subject(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    name: str,
+    name_kana: str,
+    birth_date: date | None,
+    municipality_code: str,
+    sex: str | None = None,
+    postal_code: str | None = None,
+    address: str | None = None,
+    phone: str | None = None,
+    family_contacts: Sequence[dict[str, Any]] = (),
+    residence_exception_id: UUID | None = None,
+    refuse_likely_duplicates: bool = False,
+) -> Subject:
+    """Register a subject (C1, c9); whoever registers joins the care team.
+
+    ``refuse_likely_duplicates``: answer 409 with the candidates when the network already has a subject
+    with the same folded kana name and birth date (the API does, unless the user confirmed they saw them).
+    """
+    folded = fold_kana(name_kana)
+    exception_id = await _check_residence(
+        session,
+        principal=principal,
+        municipality_code=municipality_code,
+        name_kana_folded=folded,
+        birth_date=birth_date,
+        residence_exception_id=residence_exception_id,
+    )
+    if refuse_likely_duplicates and birth_date is not None:
+        candidates = await repository.likely_duplicates(
+            session,
+            tenant=principal.tenant,
+            name_kana_folded=folded,
+            birth_date=birth_date,
+            user_id=principal.user_id,
+        )
+        if candidates:
+            raise Problem(
+                409,
+                "likely-duplicate",
+                "Likely duplicate",
+                "This network already has a subject with the same kana name and birth date. Join that "
+                "subject's care team instead, or confirm_not_duplicate if it is someone else.",
+                candidates=[
+                    DuplicateCandidate(
+                        id=s.id,
+                        name_kana=s.name_kana,
+                        birth_date=s.birth_date,
+                        registered_at=s.registered_at,
+                        on_my_team=mine,
+                    ).model_dump(mode="json")
+                    for s, mine in candidates
+                ],
+            )
+    subject = Subject(
+        id=uuid7(),
+        tenant=principal.tenant,
+        name=name,
+        name_kana=name_kana,
+        name_kana_folded=folded,
+        birth_date=birth_date,
+        sex=sex,
+        municipality_code=municipality_code,
+        postal_code=postal_code,
+        address=address,
+        phone=phone,
+        residence_network=principal.tenant,
+        residence_exception_id=exception_id,
+        registered_by=principal.user_id,
+        registered_at=datetime.now(UTC),
+    )
+    session.add(subject)
+    await session.flush()
+    for contact in family_contacts:
+        session.add(FamilyContact(id=uuid7(), subject_id=subject.id, **contact))
+    await enroll_member(
+        session,
+        principal=principal,
+        subject=subject,
+        user_id=principal.user_id,
+        facility_id=principal.facility_id,
+    )
+    await audit_subject(
+        session,
+        principal,
+        "subject.register",
+        subject.id,
+        **({"residence_exception": str(exception_id)} if exception_id else {}),
+    )
+    return subject
+
+
+async def register_subject_with_contacts(
+    session: AsyncSession, *, principal: Principal, **fields: Any
+) -> tuple[Subject, Sequence[FamilyContact]]:
+    """``register_subject``, answered with the family contacts as stored (what the API returns)."""
+    subject = await register_subject(session, principal=principal, **fields)
+    return subject, await repository.family_contacts_of(session, subject_id=subject.id)
+
+
+async def approve_residence_exception(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    municipality_code: str,
+    name_kana: str,
+    birth_date: date | None,
+    reason: str,
+) -> ResidenceException:
+    """C1: the operator allows one person from outside the network's municipalities to be registered."""
+    exception = ResidenceException(
+        id=uuid7(),
+        tenant=principal.tenant,
+        municipality_code=municipality_code,
+        name_kana_folded=fold_kana(name_kana),
+        birth_date=birth_date,
+        reason=reason,
+        approved_by=principal.user_id,
+        approved_at=datetime.now(UTC),
+    )
+    session.add(exception)
+    await session.flush()
+    await audit.record_by(
+        session,
+        principal,
+        action="residence_exception.approve",
+        target=str(exception.id),
+        detail={"municipality_code": municipality_code},
+    )
+    return exception
+
+
+async def read_subject(
+    session: AsyncSession, *, principal: Principal, subject_id: UUID
+) -> tuple[Subject, str, Sequence[FamilyContact]]:
+    subject = await visible_subject(
+        session, principal=principal, subject_id=subject_id, exceptional_read=True
+    )
+    latest = await consent_repository.latest_consent(session, subject_id=subject.id)
+    contacts = await repository.family_contacts_of(session, subject_id=subject.id)
+    await audit_subject(session, principal, "subject.read", subject.id)
+    return subject, latest.status if latest else "none", contacts
+
+
+async def search_subjects(
+    session: AsyncSession, *, principal: Principal, kana: str | None, birth_date: date | None, limit: int
+) -> Sequence[Subject]:
+    """The caller's own subjects (care team only) by kana prefix, typed any way (c9 folding)."""
+    found = await repository.search_visible_subjects(
+        session,
+        tenant=principal.tenant,
+        user_id=principal.user_id,
+        kana_prefix=fold_kana(kana) if kana else None,
+        birth_date=birth_date,
+        limit=limit,
+    )
+    await audit.record_by(
+        session,
+        principal,
+        action="subject.search",
+        detail={"results": [str(s.id) for s in found]},
+    )
+    return found
+
+
+async def add_family_contact(
+    session: AsyncSession, *, principal: Principal, subject_id: UUID, contact: dict[str, Any]
+) -> FamilyContact:
+    subject = await visible_subject(session, principal=principal, subject_id=subject_id)
+    added = FamilyContact(id=uuid7(), subject_id=subject.id, **contact)
+    session.add(added)
+    await session.flush()
+    await audit_subject(session, principal, "family_contact.add", subject.id, contact=str(added.id))
+    return added
+
+
+async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id: UUID) -> dict[str, Any]:
+    """c8: the subject, family, consents and care team as one FHIR R4 Bundle."""
+    subject = await visible_subject(
+        session, principal=principal, subject_id=subject_id, exceptional_read=True
+    )
+    contacts = await repository.family_contacts_of(session, subject_id=subject.id)
+    consents = await consent_repository.consents_of(session, subject_id=subject.id)
+    members = await care_team_repository.care_team_of(session, subject_id=subject.id)
+    await audit_subject(session, principal, "subject.export.fhir", subject.id)
+    return fhir.subject_bundle(subject, contacts, consents, members)

@@ -1,0 +1,1 @@
+"""Withdrawals of consent (C4) and their cascade through the other services."""
