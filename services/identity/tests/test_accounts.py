@@ -397,7 +397,12 @@ class TestStaffAccounts:
         assert (await change(NEW_PASSWORD, "Third#password3")).status_code == 204
 
     async def test_i4_without_a_second_factor_a_password_needs_13_characters(self, stack: Stack) -> None:
-        site = await make_site(stack, password_only_allowed=True)
+        site = await make_site(stack, created_as_demo=True, password_only_allowed=True)
+        async with stack["identity"].sessionmaker() as session, session.begin():
+            # Only someone without a confirmed TOTP changes their password with the password alone.
+            await session.execute(
+                update(User).where(User.id == site.nurse.id).values(totp_secret=None, totp_confirmed=False)
+            )
         response = await stack["identity"].client.post(
             "/auth/password",
             json={
@@ -604,21 +609,23 @@ class TestTwoFactorLogin:
 
 
 class TestLockout:
-    async def test_i11_locks_after_the_networks_threshold_unlocks_and_audits_every_attempt(
+    """i11 as a backoff: the threshold's failures make the login ID wait 2 s, doubling, capped; it ends by itself,
+    a success or an unlock ends it at once (the attacker's side is tests/security/test_hardening_signin.py)."""
+
+    async def test_i11_the_threshold_makes_the_login_id_wait_an_unlock_ends_it_and_every_attempt_is_audited(
         self, stack: Stack
     ) -> None:
         site = await make_site(stack, lockout_threshold=3)
         codes = Codes(site.nurse.totp_secret or "")
         for _ in range(3):
-            assert_problem(
-                await login(stack, site.nurse, password="wrong-password", code=codes.next()),
-                401,
-                "login-failed",
-            )
+            failed = await login(stack, site.nurse, password="wrong-password", code=codes.next())
+            assert_problem(failed, 401, "login-failed")
+        assert failed.headers["retry-after"] == "2"
         assert (await user_row(stack, site.nurse.id)).locked_at is not None
         await forget_used_codes(stack, site.nurse.id)
-        locked = await login(stack, site.nurse, code=Codes(site.nurse.totp_secret or "").next())
-        assert_problem(locked, 401, "login-failed")  # even the right password and code
+        waiting = await login(stack, site.nurse, code=Codes(site.nurse.totp_secret or "").next())
+        assert_problem(waiting, 401, "login-failed")  # even the right password and code, during the wait
+        assert "retry-after" in waiting.headers
 
         listed = await stack["identity"].client.get(
             "/users", headers=token_of(stack, site.clinic_admin).headers
@@ -644,16 +651,31 @@ class TestLockout:
             ("login.failed", "password"),
             ("login.failed", "password"),
             ("login.failed", "password"),
-            ("account.locked", None),
-            ("login.failed", "locked"),
+            ("account.backoff-started", None),
+            ("login.refused", "backoff"),
             ("account.unlocked", None),
             ("login.succeeded", None),
         ]
 
-    async def test_i11_a_wrong_second_factor_counts_towards_the_lockout(self, stack: Stack) -> None:
+    async def test_i11_the_wait_ends_by_itself(self, stack: Stack) -> None:
         site = await make_site(stack, lockout_threshold=2)
         for _ in range(2):
-            assert_problem(await login(stack, site.nurse, code="123456"), 401, "login-failed")
+            assert_problem(await login(stack, site.nurse, password="wrong-password"), 401, "login-failed")
+        async with stack["identity"].sessionmaker() as session, session.begin():
+            # The clock moves past the wait (tests do not sleep).
+            await session.execute(
+                text("UPDATE sign_in_backoffs SET blocked_until = now() WHERE tenant = :t"),
+                {"t": site.tenant},
+            )
+        await signed_in(stack, site.nurse)
+        assert (await user_row(stack, site.nurse.id)).locked_at is None
+
+    async def test_i11_a_wrong_second_factor_counts_towards_the_wait(self, stack: Stack) -> None:
+        site = await make_site(stack, lockout_threshold=2)
+        for _ in range(2):
+            failed = await login(stack, site.nurse, code="123456")
+            assert_problem(failed, 401, "login-failed")
+        assert failed.headers["retry-after"] == "2"
         assert (await user_row(stack, site.nurse.id)).locked_at is not None
 
 

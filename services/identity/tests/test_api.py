@@ -33,7 +33,9 @@ async def seed_user(
     async with stack["identity"].sessionmaker() as session, session.begin():
         # Password-only sign-in is a demo network's setting (S1 is proven in test_accounts.py): these tests
         # are about the password step and the answers it gives.
-        session.add(Network(slug=tenant, name="テスト ネット", password_only_allowed=True))
+        session.add(
+            Network(slug=tenant, name="テスト ネット", created_as_demo=True, password_only_allowed=True)
+        )
         await session.flush()
         facility = Facility(id=uuid4(), tenant=tenant, name="テスト クリニック", kind="clinic")
         session.add(facility)

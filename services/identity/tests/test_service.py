@@ -17,7 +17,7 @@ from tests.support.stack import Stack
 
 
 async def seed(session, tenant: str) -> User:  # type: ignore[no-untyped-def]
-    session.add(Network(slug=tenant, name="n", password_only_allowed=True))
+    session.add(Network(slug=tenant, name="n", created_as_demo=True, password_only_allowed=True))
     await session.flush()
     facility = Facility(id=uuid4(), tenant=tenant, name="f", kind="clinic")
     session.add(facility)

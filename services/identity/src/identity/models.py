@@ -35,15 +35,26 @@ class Network(Base):
     support_hours: Mapped[str] = mapped_column(sa.String(200), server_default="平日 9:00-17:00")
     withdrawal_mode: Mapped[str] = mapped_column(sa.String(8), server_default="stop")
     totp_allowed: Mapped[bool] = mapped_column(server_default=sa.true())
-    # Demo networks only: a password alone signs in (S1 forbids it for real staff), never on by default.
+    # Set by the demo seed (`make run`) when it creates its network, and by nothing else: only such a network
+    # may let a password sign in by itself (S1 forbids it for real staff; finding 3 of issue 14).
+    created_as_demo: Mapped[bool] = mapped_column(server_default=sa.false())
+    # Demo networks only (a CHECK holds it to created_as_demo), never on by default. Even then a user who
+    # confirmed a TOTP must give it.
     password_only_allowed: Mapped[bool] = mapped_column(server_default=sa.false())
     operator_issues_users: Mapped[bool] = mapped_column(server_default=sa.false())
     password_history_count: Mapped[int] = mapped_column(server_default="5")
     session_idle_minutes: Mapped[int] = mapped_column(server_default="15")
     session_absolute_hours: Mapped[int] = mapped_column(server_default="12")
+    # Consecutive failed sign-ins of one login ID after which each further attempt waits: the N-th failure
+    # blocks the next attempt for 2 s, each one after doubles it, up to the cap in Settings (15 minutes). A
+    # timed pause that ends by itself, not a lock; a success or an administrator's unlock resets it.
     lockout_threshold: Mapped[int] = mapped_column(server_default="5")
     # P1: some networks list in the public directory only the facilities that agreed to it (Ko21-2).
     directory_opt_in_only: Mapped[bool] = mapped_column(server_default=sa.false())
+
+    __table_args__ = (
+        sa.CheckConstraint("created_as_demo OR NOT password_only_allowed", name="password_only_on_demo_only"),
+    )
 
 
 class Facility(Base):
@@ -94,7 +105,8 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(server_default=sa.false())
     password_changed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     previous_password_hashes: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), server_default="{}")
-    failed_login_count: Mapped[int] = mapped_column(server_default="0")
+    # When this account's failed sign-ins reached the network's lockout_threshold (its user was told): each
+    # attempt then waits out a backoff (SignInBackoff). Cleared by a successful sign-in or an unlock.
     locked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
     totp_confirmed: Mapped[bool] = mapped_column(server_default=sa.false())
@@ -104,6 +116,33 @@ class User(Base):
     )
 
     __table_args__ = (sa.UniqueConstraint("tenant", "login_id", name="uq_users_tenant_login"),)
+
+
+class SignInBackoff(Base):
+    """Consecutive failed sign-ins of one login ID and until when its next attempt is refused.
+
+    Keyed by the login ID as typed, whether or not an account has it, so an unknown ID is answered exactly
+    as a known one (no oracle). Deleted by a successful sign-in or an administrator's unlock."""
+
+    __tablename__ = "sign_in_backoffs"
+
+    tenant: Mapped[str] = mapped_column(sa.String(63), primary_key=True)
+    login_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    consecutive_failures: Mapped[int] = mapped_column(server_default="0")
+    blocked_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    last_failed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+
+
+class SignInFailuresByAddress(Base):
+    """Failed sign-ins per client address per fixed window: one address may not spray many login IDs.
+
+    In PostgreSQL, not in a process, so the limit holds across API replicas."""
+
+    __tablename__ = "sign_in_failures_by_address"
+
+    address: Mapped[str] = mapped_column(sa.String(45), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), primary_key=True, index=True)
+    failures: Mapped[int] = mapped_column(server_default="0")
 
 
 class SigningKey(Base):

@@ -25,9 +25,22 @@ def login_failed() -> Problem:
     return Problem(401, "login-failed", "Login failed", "The login id, password or second factor is wrong.")
 
 
+class SignInRefused(Problem):
+    """The one answer to every refused sign-in (login_failed's), and how long the login ID or address must
+    wait when it must (sent as Retry-After only, so the body stays the same for every reason)."""
+
+    def __init__(self, retry_after_s: int | None = None) -> None:
+        refused = login_failed()
+        super().__init__(refused.status, refused.slug, refused.title, refused.detail)
+        self.retry_after_s = retry_after_s
+
+
 def answered(request: Request, problem: Problem) -> JSONResponse:
     """A refusal returned, not raised: the request's transaction must still commit the attempt's audit entry
     and counters (S2, i11) or the spent access-code attempt."""
-    return problem_response(
+    response = problem_response(
         request, problem.status, problem.slug, problem.title, problem.detail, **problem.extensions
     )
+    if isinstance(problem, SignInRefused) and problem.retry_after_s:
+        response.headers["Retry-After"] = str(problem.retry_after_s)
+    return response

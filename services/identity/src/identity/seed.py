@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from yui_common import demo, outbox
 from yui_common.db import create_engine, create_sessionmaker
 from yui_common.events.identity import UserCreatedV1
@@ -11,9 +10,10 @@ from yui_common.settings import CommonSettings
 from identity.models import Facility, Network, User
 from identity.passwords import hash_password
 
-# Demo only: every demo user shares this TOTP secret so the two-factor login can be tried from a terminal
-# (`python -c "import pyotp; print(pyotp.TOTP('<secret>').now())"`); real users enrol at first login.
-DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 - printed by `make run`; demo data only
+# Demo users used to share this confirmed TOTP secret. A confirmed TOTP must now be given even on the demo
+# network, so the demo users have none (a password signs them in, as `make run` says; a code sent along is
+# ignored) and a re-seed withdraws it from users seeded before. Anyone can still enrol one to try TOTP.
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 - was printed by `make run`; demo data only
 
 FACILITIES = {
     demo.CLINIC: ("結クリニック", "clinic"),
@@ -28,11 +28,19 @@ async def seed(settings: CommonSettings) -> int:
         async with create_sessionmaker(engine)() as session, session.begin():
             network = await session.get(Network, demo.TENANT)
             if network is None:
-                network = Network(slug=demo.TENANT, name="結ネット (デモ)", municipality_codes=["232360"])
+                # The one place a network is marked as a demo: only such a network may relax S1.
+                network = Network(
+                    slug=demo.TENANT,
+                    name="結ネット (デモ)",
+                    municipality_codes=["232360"],
+                    created_as_demo=True,
+                )
                 session.add(network)
             # The demo network alone lets a password sign in by itself, so `make run`'s logins work without a
-            # phone or a certificate; S1 holds everywhere else (the setting defaults to off).
-            network.password_only_allowed = True
+            # phone or a certificate; S1 holds everywhere else (the setting defaults to off). A network of that
+            # name the seed did not create stays as it is.
+            if network.created_as_demo:
+                network.password_only_allowed = True
             await session.flush()
             for facility_id, (name, kind) in FACILITIES.items():
                 if await session.get(Facility, facility_id) is None:
@@ -40,8 +48,10 @@ async def seed(settings: CommonSettings) -> int:
             await session.flush()
             password_hash = hash_password(demo.PASSWORD)
             for login_id, (user_id, facility_id, name, roles) in demo.USERS.items():
-                exists = (await session.execute(select(User.id).where(User.id == user_id))).first()
-                if not exists:
+                existing = await session.get(User, user_id)
+                if existing is not None and existing.totp_secret == DEMO_TOTP_SECRET:
+                    existing.totp_secret, existing.totp_confirmed, existing.totp_last_step = None, False, None
+                if existing is None:
                     session.add(
                         User(
                             id=user_id,
@@ -51,8 +61,6 @@ async def seed(settings: CommonSettings) -> int:
                             display_name=name,
                             password_hash=password_hash,
                             roles=list(roles),
-                            totp_secret=DEMO_TOTP_SECRET,
-                            totp_confirmed=True,
                         )
                     )
                     # As for any new account, the other services learn of it by event (notify's recipients).

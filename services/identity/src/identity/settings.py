@@ -21,6 +21,13 @@ class Settings(CommonSettings):
     portal_url: str = "http://127.0.0.1:8104"
     notify_url: str = "http://127.0.0.1:8105"
     audit_search_timeout_s: float = 10.0
+    # Sign-in throttling (finding 2 of issue 14). Per login ID: from the network's lockout_threshold on, each
+    # failure makes the next attempt wait 2, 4, 8 … seconds, never longer than this cap (it ends by itself).
+    sign_in_backoff_cap_s: int = 900
+    # Per client address (as the gateway reports it): this many failed sign-ins in one window, whatever the
+    # login IDs, and the address's further attempts are refused until the window ends.
+    sign_in_address_failure_limit: int = 30
+    sign_in_address_window_s: int = 900
     # Operators type and read times in the network's local time; the services store UTC.
     timezone: str = "Asia/Tokyo"
 

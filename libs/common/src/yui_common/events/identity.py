@@ -139,3 +139,14 @@ class CertificateRevokedV1(EventData):
     fingerprint_sha256: str
     reason: str
     revoked_at: datetime
+
+
+@event("identity.sign-in-backoff-started.v1")
+class SignInBackoffStartedV1(EventData):
+    """Failed sign-ins of a user's login ID reached the network's threshold: each further attempt now waits
+    (2 s, doubling, capped), ending by itself. Notify tells the user that someone tried to sign in as them."""
+
+    user_id: UUID
+    facility_id: UUID
+    consecutive_failures: int
+    blocked_until: datetime

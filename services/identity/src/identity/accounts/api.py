@@ -12,6 +12,7 @@ from yui_common.db import DbSession
 from yui_common.problems import Problem
 
 from identity.accounts import service
+from identity.accounts.authentication import source_address_of
 from identity.accounts.schemas import (
     ImportReport,
     IssuedUser,
@@ -45,6 +46,7 @@ async def start_totp_enrolment(
         tenant=body.tenant,
         login_id=body.login_id,
         password=body.password,
+        source_address=source_address_of(request),
     )
     return answered(request, outcome) if isinstance(outcome, Problem) else outcome
 
@@ -55,12 +57,14 @@ async def start_totp_enrolment(
 async def change_password(body: PasswordChange, request: Request, session: DbSession) -> Response:
     problem = await service.change_password(
         session,
+        settings=request.app.state.settings,
         tenant=body.tenant,
         login_id=body.login_id,
         current_password=body.current_password,
         new_password=body.new_password,
         totp_code=body.totp_code,
         cert_fingerprint=presented_certificate_fingerprint(request),
+        source_address=source_address_of(request),
     )
     return answered(request, problem) if problem else Response(status_code=204)
 

@@ -1,14 +1,21 @@
-"""Proving who one is: the password with its lockout, and the second factor (TOTP or client certificate)."""
+"""Proving who one is: the password with its throttling (a timed backoff per login ID, a failure limit per client
+address), and the second factor (TOTP or client certificate)."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pyotp
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common import outbox
+from yui_common.auth import came_through_gateway
+from yui_common.events.identity import SignInBackoffStartedV1
 
 from identity import audit_trail
 from identity.accounts import repository
@@ -16,8 +23,63 @@ from identity.certificates import service as certificates
 from identity.models import Facility, Network, User
 from identity.networks import repository as networks
 from identity.passwords import DUMMY_HASH, verify_password
+from identity.problems import SignInRefused
+from identity.settings import Settings
 
 TOTP_STEP_S = 30
+# The threshold for a network that does not exist (the column's default): its login IDs wait like any other.
+DEFAULT_LOCKOUT_THRESHOLD = 5
+# A login ID's failures are forgotten once nobody has tried it for this long and its wait is over.
+BACKOFF_MEMORY = timedelta(days=1)
+
+
+def source_address_of(request: Request) -> str | None:
+    """The client address as the gateway reports it, for the per-address limit; None for a caller inside.
+
+    The gateway replaces X-Forwarded-For with the address it saw (so there is one, and a client cannot choose
+    it) and proves itself with its shared secret; the header is believed only beside that secret, as the
+    certificate headers are. A request without both came from inside the deployment (a service, a job, a
+    test): it has no client address to count, and its login IDs still meet their backoff. The portal's sign-in
+    page counts by the browser's address once the portal forwards X-Forwarded-For with the secret.
+    """
+    forwarded = request.headers.get("x-forwarded-for")
+    if not forwarded or not came_through_gateway(request):
+        return None
+    return forwarded.rsplit(",", 1)[-1].strip()[:45] or None
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """Where a sign-in attempt comes from (source_address_of) and the limits it meets."""
+
+    source_address: str | None
+    backoff_cap_s: int
+    address_failure_limit: int
+    address_window_s: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, source_address: str | None) -> SignInAttempt:
+        return cls(
+            source_address=source_address,
+            backoff_cap_s=settings.sign_in_backoff_cap_s,
+            address_failure_limit=settings.sign_in_address_failure_limit,
+            address_window_s=settings.sign_in_address_window_s,
+        )
+
+    def window_start(self, now: datetime) -> datetime:
+        epoch = int(now.timestamp())
+        return datetime.fromtimestamp(epoch - epoch % self.address_window_s, UTC)
+
+    def backoff_delay(self, consecutive_failures: int, threshold: int) -> timedelta | None:
+        """None below the threshold; from it on 2, 4, 8 … seconds, never more than the cap."""
+        if consecutive_failures < threshold:
+            return None
+        exponent = min(consecutive_failures - threshold + 1, 30)  # 2**30 s is past any cap
+        return timedelta(seconds=min(2**exponent, self.backoff_cap_s))
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))
 
 
 def totp_step_accepted(user: User, code: str) -> int | None:
@@ -52,8 +114,9 @@ async def second_factor(
         if step is not None:
             user.totp_last_step = step  # a code works once (replay)
             return "totp", None
-    if network.password_only_allowed:
-        # Only a demo network may switch this on (S1 forbids it for real staff); the default is off.
+    # A password alone: only on a network the demo seed created (a CHECK keeps it there), and never for
+    # someone who confirmed a TOTP: what they enrolled must be given (a wrong, used or missing code fails).
+    if network.password_only_allowed and network.created_as_demo and not user.totp_confirmed:
         return "password", None
     return None
 
@@ -67,48 +130,133 @@ async def holds_own_certificate(session: AsyncSession, *, user: User, cert_finge
     return certificate is not None and certificate.user_id == user.id
 
 
-async def count_failure(session: AsyncSession, *, network: Network, user: User, reason: str) -> None:
-    user.failed_login_count += 1
-    await audit_trail.record(
-        session,
-        "login.failed",
-        by=f"login:{user.login_id}",
-        on=user,
-        detail={"reason": reason, "consecutive_failures": user.failed_login_count},
-    )
-    if user.locked_at is None and user.failed_login_count >= network.lockout_threshold:
-        user.locked_at = datetime.now(UTC)
+async def count_failure(
+    session: AsyncSession,
+    *,
+    attempt: SignInAttempt,
+    tenant: str,
+    login_id: str,
+    network: Network | None,
+    user: User | None,
+    reason: str,
+) -> SignInRefused:
+    """Count a failed attempt against its login ID and its address; the refusal to answer with (audited).
+
+    From the network's threshold on, the login ID's next attempt waits (Retry-After), whether or not an
+    account has that ID, so the answer never tells which exist. The account's user is told once per series.
+    """
+    now = datetime.now(UTC)
+    if attempt.source_address:
+        await repository.count_address_failure(
+            session,
+            address=attempt.source_address,
+            window_start=attempt.window_start(now),
+            window=timedelta(seconds=attempt.address_window_s),
+        )
+    backoff = await repository.count_backoff_failure(session, tenant=tenant, login_id=login_id, at=now)
+    threshold = network.lockout_threshold if network is not None else DEFAULT_LOCKOUT_THRESHOLD
+    delay = attempt.backoff_delay(backoff.consecutive_failures, threshold)
+    backoff.blocked_until = now + delay if delay else None
+    detail = {"reason": reason, "consecutive_failures": backoff.consecutive_failures}
+    if user is not None:
+        await audit_trail.record(session, "login.failed", by=f"login:{login_id}", on=user, detail=detail)
+    else:
+        await audit_trail.record(
+            session, "login.failed", by=f"login:{login_id}", tenant=tenant, detail=detail
+        )
+    if delay is None:
+        return SignInRefused()
+    if user is not None and user.locked_at is None:
+        user.locked_at = now
         await audit_trail.record(
             session,
-            "account.locked",
+            "account.backoff-started",
             by="system",
             on=user,
-            detail={"consecutive_failures": user.failed_login_count},
+            detail={"consecutive_failures": backoff.consecutive_failures},
         )
+        await outbox.add_event(
+            session,
+            SignInBackoffStartedV1(
+                user_id=user.id,
+                facility_id=user.facility_id,
+                consecutive_failures=backoff.consecutive_failures,
+                blocked_until=now + delay,
+            ),
+            tenant=user.tenant,
+        )
+    await repository.forget_old_backoffs(session, before=now - BACKOFF_MEMORY)
+    return SignInRefused(retry_after_s=_seconds_until(now + delay, now))
+
+
+async def end_backoff(session: AsyncSession, *, user: User) -> None:
+    """A successful sign-in, a new password or an administrator's unlock ends the login ID's failures."""
+    await repository.clear_backoff(session, tenant=user.tenant, login_id=user.login_id)
+    user.locked_at = None
 
 
 async def authenticate_password(
-    session: AsyncSession, *, tenant: str, login_id: str, password: str
-) -> tuple[Network, User, Facility] | None:
-    """Check a password, counting failures towards the lockout; None (audited) when it must be refused."""
+    session: AsyncSession, *, attempt: SignInAttempt, tenant: str, login_id: str, password: str
+) -> tuple[Network, User, Facility] | SignInRefused:
+    """Check a password within the throttling; the refusal (audited, counted) when it must be refused.
+
+    An address over its limit and a login ID in its backoff are refused before the password is checked,
+    even the right one: that is what stops guessing, and it spends no argon2 time on an attacker.
+    """
+    now = datetime.now(UTC)
+    if attempt.source_address:
+        window_start = attempt.window_start(now)
+        failures = await repository.address_failures(
+            session,
+            address=attempt.source_address,
+            window_start=window_start,
+            window=timedelta(seconds=attempt.address_window_s),
+        )
+        if failures >= attempt.address_failure_limit:
+            await audit_trail.record(
+                session,
+                "login.refused",
+                by=f"login:{login_id}",
+                tenant=tenant,
+                detail={"reason": "address-limit", "address": attempt.source_address},
+            )
+            window_end = window_start + timedelta(seconds=attempt.address_window_s)
+            return SignInRefused(retry_after_s=_seconds_until(window_end, now))
     network = await networks.network(session, tenant)
     user = await repository.user_for_update(session, tenant=tenant, login_id=login_id) if network else None
+    backoff = await repository.backoff_for_update(session, tenant=tenant, login_id=login_id)
+    if backoff is not None and backoff.blocked_until is not None and backoff.blocked_until > now:
+        # Refused without counting another consecutive failure: trying during the wait does not lengthen it.
+        if attempt.source_address:
+            await repository.count_address_failure(
+                session,
+                address=attempt.source_address,
+                window_start=attempt.window_start(now),
+                window=timedelta(seconds=attempt.address_window_s),
+            )
+        detail = {"reason": "backoff", "blocked_until": backoff.blocked_until.isoformat()}
+        if user is not None:
+            await audit_trail.record(session, "login.refused", by=f"login:{login_id}", on=user, detail=detail)
+        else:
+            await audit_trail.record(
+                session, "login.refused", by=f"login:{login_id}", tenant=tenant, detail=detail
+            )
+        return SignInRefused(retry_after_s=_seconds_until(backoff.blocked_until, now))
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else DUMMY_HASH, password)
-    if network is None or user is None:
-        await audit_trail.record(
-            session, "login.failed", by=f"login:{login_id}", tenant=tenant, detail={"reason": "unknown"}
+    if network is None or user is None or not ok:
+        return await count_failure(
+            session,
+            attempt=attempt,
+            tenant=tenant,
+            login_id=login_id,
+            network=network,
+            user=user,
+            reason="password" if user is not None else "unknown",
         )
-        return None
-    if user.locked_at is not None:
-        await count_failure(session, network=network, user=user, reason="locked")
-        return None
-    if not ok:
-        await count_failure(session, network=network, user=user, reason="password")
-        return None
     facility = await session.get(Facility, user.facility_id)
     if user.status != "active" or facility is None or facility.status != "active":
         await audit_trail.record(
             session, "login.failed", by=f"login:{login_id}", on=user, detail={"reason": "inactive"}
         )
-        return None
+        return SignInRefused()
     return network, user, facility

@@ -19,8 +19,10 @@ from yui_common.problems import Problem, conflict, not_found
 from identity import audit_trail
 from identity.accounts import repository
 from identity.accounts.authentication import (
+    SignInAttempt,
     authenticate_password,
     count_failure,
+    end_backoff,
     holds_own_certificate,
     second_factor,
     totp_step_accepted,
@@ -36,7 +38,7 @@ from identity.passwords import (
     password_rule_violations,
     reuses_a_recent_password,
 )
-from identity.problems import forbidden, login_failed
+from identity.problems import forbidden
 from identity.sessions.service import end_sessions_of
 from identity.settings import Settings
 from identity.suspensions import service as suspensions
@@ -50,12 +52,21 @@ def _now() -> datetime:
 
 
 async def start_totp_enrolment(
-    session: AsyncSession, *, settings: Settings, tenant: str, login_id: str, password: str
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    tenant: str,
+    login_id: str,
+    password: str,
+    source_address: str | None = None,
 ) -> TotpEnrolment | Problem:
     """With the one-time initial password only: the enrolment is confirmed by the password change."""
-    authenticated = await authenticate_password(session, tenant=tenant, login_id=login_id, password=password)
-    if authenticated is None:
-        return login_failed()
+    attempt = SignInAttempt.from_settings(settings, source_address=source_address)
+    authenticated = await authenticate_password(
+        session, attempt=attempt, tenant=tenant, login_id=login_id, password=password
+    )
+    if isinstance(authenticated, Problem):
+        return authenticated
     network, user, _ = authenticated
     if not user.must_change_password:
         # Otherwise a password alone could replace someone's second factor.
@@ -83,27 +94,38 @@ async def start_totp_enrolment(
 async def change_password(
     session: AsyncSession,
     *,
+    settings: Settings,
     tenant: str,
     login_id: str,
     current_password: str,
     new_password: str,
     totp_code: str | None,
     cert_fingerprint: str | None,
+    source_address: str | None = None,
 ) -> Problem | None:
     """Choose one's own password (I4); None on success. Needs the second factor too, except at first login,
     where the initial password is a one-time secret and a pending TOTP enrolment is confirmed instead."""
+    attempt = SignInAttempt.from_settings(settings, source_address=source_address)
     authenticated = await authenticate_password(
-        session, tenant=tenant, login_id=login_id, password=current_password
+        session, attempt=attempt, tenant=tenant, login_id=login_id, password=current_password
     )
-    if authenticated is None:
-        return login_failed()
+    if isinstance(authenticated, Problem):
+        return authenticated
     network, user, _ = authenticated
+
     if user.must_change_password:
         if user.totp_secret and not user.totp_confirmed:
             step = totp_step_accepted(user, totp_code or "")
             if step is None:
-                await count_failure(session, network=network, user=user, reason="totp-enrolment")
-                return login_failed()
+                return await count_failure(
+                    session,
+                    attempt=attempt,
+                    tenant=tenant,
+                    login_id=login_id,
+                    network=network,
+                    user=user,
+                    reason="totp-enrolment",
+                )
             user.totp_confirmed, user.totp_last_step = True, step
         elif not network.password_only_allowed and not await holds_own_certificate(
             session, user=user, cert_fingerprint=cert_fingerprint
@@ -122,8 +144,15 @@ async def change_password(
         )
         is None
     ):
-        await count_failure(session, network=network, user=user, reason="second-factor")
-        return login_failed()
+        return await count_failure(
+            session,
+            attempt=attempt,
+            tenant=tenant,
+            login_id=login_id,
+            network=network,
+            user=user,
+            reason="second-factor",
+        )
     broken = password_rule_violations(new_password, second_factor=not network.password_only_allowed)
     if broken:
         return Problem(
@@ -146,7 +175,7 @@ async def change_password(
     user.password_hash = await asyncio.to_thread(hash_password, new_password)
     user.must_change_password = False
     user.password_changed_at = _now()
-    user.failed_login_count = 0
+    await end_backoff(session, user=user)
     await audit_trail.record(session, "password.changed", by=str(user.id), on=user)
     return None
 
@@ -338,7 +367,7 @@ async def reissue_password(session: AsyncSession, *, principal: Principal, user_
     user.password_hash = await asyncio.to_thread(hash_password, password)
     user.must_change_password = True
     user.totp_secret, user.totp_confirmed, user.totp_last_step = None, False, None
-    user.locked_at, user.failed_login_count = None, 0
+    await end_backoff(session, user=user)  # a fresh start: the failures of the old password are history
     actor = str(principal.user_id)
     await end_sessions_of(session, user_id=user.id, reason="password-reissued", actor_id=actor)
     await audit_trail.record(session, "password.reissued", by=actor, on=user)
@@ -394,9 +423,10 @@ async def disable_user(session: AsyncSession, *, principal: Principal, user_id: 
 
 
 async def unlock_user(session: AsyncSession, *, principal: Principal, user_id: UUID) -> User:
-    """After a lockout (i11) the administrator or operator, having checked who it was, unlocks."""
+    """The backoff after failed sign-ins (i11) ends by itself; the administrator or operator, having checked
+    who it was, may end it at once."""
     user = await user_in_reach(session, principal=principal, user_id=user_id)
     _require_account_manager(principal, user)
-    user.locked_at, user.failed_login_count = None, 0
+    await end_backoff(session, user=user)
     await audit_trail.record(session, "account.unlocked", by=principal, on=user)
     return user

@@ -16,6 +16,7 @@ from yui_common.problems import Problem
 from yui_common.web import render
 
 from identity.accounts import service as accounts_service
+from identity.accounts.authentication import source_address_of
 from identity.admin import service
 from identity.admin.pages import (
     AdminPrincipal,
@@ -33,6 +34,7 @@ from identity.directory.schemas import DirectoryPolicy, PublicationUpdate
 from identity.facilities import service as facilities_service
 from identity.incidents import service as incidents_service
 from identity.networks import service as networks_service
+from identity.problems import SignInRefused
 from identity.sessions import service as sessions_service
 from identity.sessions.schemas import SessionTokens
 from identity.suspensions import service as suspensions_service
@@ -62,11 +64,15 @@ async def login(
         password=password,
         totp_code=totp_code or None,
         cert_fingerprint=presented_certificate_fingerprint(request),
+        source_address=source_address_of(request),
         user_agent=request.headers.get("user-agent"),
     )
     if not isinstance(outcome, SessionTokens):
-        # Rendered, not raised: the failed attempt's audit entry and lockout count must commit.
-        return render(request, "admin_login.html", {"failed": True}, status_code=outcome.status)
+        # Rendered, not raised: the failed attempt's audit entry and throttling counts must commit.
+        page = render(request, "admin_login.html", {"failed": True}, status_code=outcome.status)
+        if isinstance(outcome, SignInRefused) and outcome.retry_after_s:
+            page.headers["Retry-After"] = str(outcome.retry_after_s)
+        return page
     response = to_home(request)
     response.set_cookie(
         ACCESS_COOKIE,
@@ -290,7 +296,7 @@ async def network(request: Request, principal: AdminPrincipal, session: DbSessio
     current = await networks_service.network_settings(session, principal=principal)
     columns = [
         "name", "municipality_codes", "retention_years", "support_hours", "withdrawal_mode", "totp_allowed",
-        "password_only_allowed", "operator_issues_users", "password_history_count", "session_idle_minutes",
+        "created_as_demo", "password_only_allowed", "operator_issues_users", "password_history_count", "session_idle_minutes",
         "session_absolute_hours", "lockout_threshold",
     ]  # fmt: skip
     policy = await directory_service.policy(session, principal=principal)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
+from yui_common.problems import Problem
 
 from identity.networks import service
 from identity.networks.schemas import NetworkRead, NetworkSettings
+from identity.problems import answered
 
 router = APIRouter(prefix="/network", tags=["network"])
 
@@ -17,10 +20,15 @@ async def get_network(principal: CurrentPrincipal, session: DbSession) -> Networ
     return NetworkRead.model_validate(await service.network_settings(session, principal=principal))
 
 
-@router.patch("", response_model=NetworkRead)
+@router.patch(
+    "",
+    response_model=NetworkRead,
+    responses={409: {"description": "Password-only sign-in asked for on a network not created as a demo"}},
+)
 async def update_network(
-    body: NetworkSettings, principal: CurrentPrincipal, session: DbSession
-) -> NetworkRead:
-    return NetworkRead.model_validate(
-        await service.update_network_settings(session, principal=principal, changes=body)
-    )
+    body: NetworkSettings, request: Request, principal: CurrentPrincipal, session: DbSession
+) -> NetworkRead | JSONResponse:
+    outcome = await service.update_network_settings(session, principal=principal, changes=body)
+    if isinstance(outcome, Problem):
+        return answered(request, outcome)
+    return NetworkRead.model_validate(outcome)

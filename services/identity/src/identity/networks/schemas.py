@@ -17,11 +17,13 @@ class NetworkSettings(BaseModel):
     support_hours: str | None = Field(default=None, min_length=1, max_length=200)
     withdrawal_mode: Literal["stop", "delete"] | None = None
     totp_allowed: bool | None = None
+    # Only a network created as a demo may switch this on (409 elsewhere).
     password_only_allowed: bool | None = None
     operator_issues_users: bool | None = None
     password_history_count: int | None = Field(default=None, ge=0, le=24)
     session_idle_minutes: int | None = Field(default=None, ge=1, le=240)
     session_absolute_hours: int | None = Field(default=None, ge=1, le=72)
+    # Consecutive failed sign-ins of one login ID after which each attempt waits 2, 4, 8 … s (capped).
     lockout_threshold: int | None = Field(default=None, ge=1, le=20)
 
 
@@ -34,6 +36,7 @@ class NetworkRead(BaseModel):
     support_hours: str
     withdrawal_mode: str
     totp_allowed: bool
+    created_as_demo: bool
     password_only_allowed: bool
     operator_issues_users: bool
     password_history_count: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.auth import Principal
-from yui_common.problems import not_found
+from yui_common.problems import Problem, not_found
 
 from identity import audit_trail
 from identity.auth import CONTRACTOR, OPERATOR, require_role
@@ -27,10 +27,26 @@ async def network_settings(session: AsyncSession, *, principal: Principal) -> Ne
 
 async def update_network_settings(
     session: AsyncSession, *, principal: Principal, changes: NetworkSettings
-) -> Network:
+) -> Network | Problem:
+    """The operator changes the network's rules. Password-only sign-in is refused (returned, so its audit
+    entry commits) unless the demo seed created the network: S1 holds for real staff."""
     require_role(principal, OPERATOR)
-    network = await network_of(session, principal.tenant)
+    network = await network_of(session, principal.tenant, for_update=True)
     updates = changes.model_dump(exclude_unset=True, exclude_none=True)
+    if updates.get("password_only_allowed") and not network.created_as_demo:
+        await audit_trail.record(
+            session,
+            "network.settings-refused",
+            by=principal,
+            detail={"password_only_allowed": "True", "reason": "not-a-demo-network"},
+        )
+        return Problem(
+            409,
+            "password-only-not-allowed",
+            "Password-only sign-in is for demo networks",
+            "Staff sign in with a password and a second factor (TOTP or a client certificate); only a network "
+            "created as a demo may let a password sign in by itself.",
+        )
     for name, value in updates.items():
         setattr(network, name, value)
     await audit_trail.record(

@@ -10,6 +10,7 @@ from yui_common.auth import CurrentPrincipal, presented_certificate_fingerprint
 from yui_common.db import DbSession
 from yui_common.problems import Problem
 
+from identity.accounts.authentication import source_address_of
 from identity.problems import CREDENTIAL_PROBLEMS, answered
 from identity.sessions import service
 from identity.sessions.schemas import Login, Me, Refresh, SessionRead, SessionTokens
@@ -33,6 +34,7 @@ async def login(body: Login, request: Request, session: DbSession) -> SessionTok
         password=body.password,
         totp_code=body.totp_code,
         cert_fingerprint=presented_certificate_fingerprint(request),
+        source_address=source_address_of(request),
         user_agent=request.headers.get("user-agent"),
     )
     return answered(request, outcome) if isinstance(outcome, Problem) else outcome

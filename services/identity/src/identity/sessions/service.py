@@ -14,10 +14,15 @@ from yui_common.events.identity import SessionRevokedV1
 from yui_common.problems import Problem, not_found
 
 from identity import audit_trail, tokens
-from identity.accounts.authentication import authenticate_password, count_failure, second_factor
+from identity.accounts.authentication import (
+    SignInAttempt,
+    authenticate_password,
+    count_failure,
+    end_backoff,
+    second_factor,
+)
 from identity.models import Facility, LoginSession, Network, User
 from identity.networks.service import network_of
-from identity.problems import login_failed
 from identity.sessions import repository
 from identity.sessions.schemas import SessionRead, SessionTokens
 from identity.settings import Settings
@@ -57,13 +62,17 @@ async def login(
     password: str,
     totp_code: str | None,
     cert_fingerprint: str | None,
+    source_address: str | None = None,
     user_agent: str | None = None,
 ) -> SessionTokens | Problem:
     """Password plus a second factor opens a session. Failures are returned, not raised: raising would roll
-    back their audit entries and the lockout counter."""
-    authenticated = await authenticate_password(session, tenant=tenant, login_id=login_id, password=password)
-    if authenticated is None:
-        return login_failed()
+    back their audit entries and the throttling counters."""
+    attempt = SignInAttempt.from_settings(settings, source_address=source_address)
+    authenticated = await authenticate_password(
+        session, attempt=attempt, tenant=tenant, login_id=login_id, password=password
+    )
+    if isinstance(authenticated, Problem):
+        return authenticated
     network, user, _ = authenticated
     if user.must_change_password:
         await audit_trail.record(
@@ -83,10 +92,17 @@ async def login(
         session, network=network, user=user, totp_code=totp_code, cert_fingerprint=cert_fingerprint
     )
     if factor is None:
-        await count_failure(session, network=network, user=user, reason="second-factor")
-        return login_failed()
+        return await count_failure(
+            session,
+            attempt=attempt,
+            tenant=tenant,
+            login_id=login_id,
+            network=network,
+            user=user,
+            reason="second-factor",
+        )
     proved, bound_fingerprint = factor
-    user.failed_login_count = 0
+    await end_backoff(session, user=user)
     now = datetime.now(UTC)
     refresh_token = secrets.token_urlsafe(32)
     login_session = LoginSession(
