@@ -49,9 +49,18 @@ class Problem(Exception):
         self.extensions = extensions
 
 
+NOT_FOUND_DETAIL = "Nothing here is available to you."
+
+
 def not_found(what: str = "resource") -> Problem:
-    # 404, not 403, for things the caller may not know exist (need to know).
-    return Problem(404, "not-found", "Not found", f"No such {what}.")
+    """The one 404 of every object the caller cannot reach, whatever it is and whether it exists.
+
+    404, not 403, for things the caller may not know exist (need to know); and one body for all of them, so
+    neither the text nor the kind of object named tells an outsider that a post or a subject exists. ``what``
+    only names the object for the code's reader and the exception's message in a traceback."""
+    problem = Problem(404, "not-found", "Not found", NOT_FOUND_DETAIL)
+    problem.add_note(f"not found: {what}")
+    return problem
 
 
 def conflict(detail: str, slug: str = "conflict") -> Problem:
