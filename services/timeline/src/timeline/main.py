@@ -5,6 +5,7 @@ from yui_common.app import create_service_app
 from yui_common.audit_api import audit_entries_router
 
 from timeline.attachments import api as attachments
+from timeline.attachments import images
 from timeline.consumers import subscriptions
 from timeline.groups import api as groups
 from timeline.integrity import api as integrity
@@ -17,6 +18,7 @@ from timeline.support_requests import api as support_requests
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    images.install_pixel_limit(settings.max_image_pixels)
 
     async def load_signing_key(app: FastAPI) -> None:
         app.state.signer = signer_for(settings)

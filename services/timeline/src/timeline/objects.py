@@ -1,4 +1,4 @@
-"""Attachments' bytes in object storage: streamed uploads, hashing, thumbnails, removal."""
+"""Attachments' bytes in object storage: streamed or spooled uploads, hashing, listing, removal."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import itertools
 import queue
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from functools import lru_cache
+from typing import IO, Any
 
-from PIL import Image
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -145,34 +146,27 @@ async def object_sha256(store: ObjectStore, key: str) -> str | None:
     return await asyncio.to_thread(digest)
 
 
-async def make_thumbnail(store: ObjectStore, key: str, thumbnail_key: str, *, max_px: int) -> bool:
-    """A JPEG thumbnail of a stored image; False when the image cannot be decoded (it is kept without one)."""
+async def spool(stream: UploadStream, head: bytes, rest: AsyncIterator[bytes]) -> IO[bytes]:
+    """The whole upload in a temporary file (spilled to disk past a few MiB), for the checks that need all of
+    it before anything is stored: an image's re-encoding, an office archive's central directory at its end.
+    Counted against the size limit as it arrives. The caller closes it."""
+    file = tempfile.SpooledTemporaryFile(max_size=8 * _BLOCK)  # noqa: SIM115 (returned open)
+    try:
+        async for block in stream.blocks(head, rest):
+            await asyncio.to_thread(file.write, block)
+    except BaseException:
+        file.close()
+        raise
+    file.seek(0)
+    return file  # type: ignore[return-value]
 
-    def build() -> bool:
-        response = store.client.get_object(store.bucket, key)
-        try:
-            # Spooled: a large photo goes to a temporary file, not to memory.
-            with tempfile.SpooledTemporaryFile(max_size=8 * _BLOCK) as spool:
-                for chunk in response.stream(_BLOCK):
-                    spool.write(chunk)
-                spool.seek(0)
-                try:
-                    with Image.open(spool) as image:
-                        image.draft("RGB", (max_px, max_px))
-                        image.thumbnail((max_px, max_px))
-                        out = io.BytesIO()
-                        image.convert("RGB").save(out, "JPEG", quality=80)
-                except (OSError, Image.DecompressionBombError, ValueError):
-                    return False
-        finally:
-            response.close()
-            response.release_conn()
-        size = out.tell()
-        out.seek(0)
-        store.client.put_object(store.bucket, thumbnail_key, out, size, content_type="image/jpeg")
-        return True
 
-    return await asyncio.to_thread(build)
+async def put_file(store: ObjectStore, key: str, file: IO[bytes], *, length: int, content_type: str) -> None:
+    await store.put_stream(key, file, length=length, content_type=content_type)  # type: ignore[arg-type]
+
+
+async def put_bytes(store: ObjectStore, key: str, data: bytes, *, content_type: str) -> None:
+    await put_file(store, key, io.BytesIO(data), length=len(data), content_type=content_type)
 
 
 async def stream_object(store: ObjectStore, key: str) -> AsyncIterator[bytes]:
@@ -186,6 +180,16 @@ async def stream_object(store: ObjectStore, key: str) -> AsyncIterator[bytes]:
     finally:
         response.close()
         response.release_conn()
+
+
+async def list_objects(store: ObjectStore, *, prefix: str = "", page: int = 1000) -> AsyncIterator[list[Any]]:
+    """Every object under prefix (name and last_modified), a page at a time: the bucket may hold millions."""
+    listing = store.client.list_objects(store.bucket, prefix=prefix, recursive=True)
+    while True:
+        found = await asyncio.to_thread(lambda: list(itertools.islice(listing, page)))
+        if not found:
+            return
+        yield found
 
 
 async def remove_objects(store: ObjectStore, keys: Sequence[str]) -> int:
@@ -213,8 +217,8 @@ _removals: set[asyncio.Task[int]] = set()
 def remove_unless_committed(session: AsyncSession, store: ObjectStore, *keys: str) -> None:
     """An upload's bytes reach storage before its row is committed. Should the transaction roll back instead
     (the commit failed, a later step raised), the objects are removed, so storage never keeps bytes that no
-    row points to. A process killed between the upload and the commit still leaves them (nothing sweeps the
-    bucket for objects without a row yet)."""
+    row points to. A process killed between the upload and the commit leaves them: the worker's sweep
+    (attachments.sweep) removes them after a grace period."""
     session.sync_session.info.setdefault(_UNCOMMITTED, []).append((store, keys))
 
 

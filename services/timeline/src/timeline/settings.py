@@ -31,9 +31,20 @@ class Settings(CommonSettings):
     signing_key_pem: SecretStr | None = None
     signing_key_create_if_missing: bool = True
 
-    download_url_ttl_s: int = 300
+    # Where the gateway serves this API: download links are relative to it (never to the object store).
+    public_path: str = "/api/timeline"
     thumbnail_max_px: int = 320
+    # Images larger than this are refused from their header, before decoding (a 40 MP photo decodes to 120 MB).
+    max_image_pixels: int = 40_000_000
+    # Office documents (zip archives) are refused beyond these, read from the archive's directory.
+    office_max_members: int = 10_000
+    office_max_uncompressed_bytes: int = 512 * 1024 * 1024
+    office_max_compression_ratio: int = 100
     retention_interval_s: float = 3600.0
+    # The sweep of stored objects no attachment row references (an upload whose process died before its
+    # commit). The grace period must exceed the longest time between an upload's bytes and its commit.
+    upload_sweep_interval_s: float = 3600.0
+    upload_sweep_grace_s: float = 3600.0
 
     def policy_for(self, tenant: str) -> NetworkPolicy:
         return self.network_policies.get(tenant, self.default_network_policy)

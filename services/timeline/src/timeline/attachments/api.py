@@ -1,9 +1,9 @@
-"""Attachments' routes: streamed uploads to a subject's timeline or a group; downloads after authorization."""
+"""Attachments' routes: checked uploads to a subject's timeline or a group; downloads streamed after authorization."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from uuid import UUID
 
@@ -23,8 +23,10 @@ router = APIRouter(tags=["attachments"])
 UPLOAD_DOC = (
     "The request body is the file itself (any Content-Type), streamed to object storage as it arrives. "
     "The type is recognised from the content against an allow-list (images, PDF, office documents, common "
-    "video); the network's size limit applies (default 100 MB). Attach the returned id to a post. A client "
-    "shows upload progress from the bytes it has sent."
+    "video); the name's extension must be that type's. Images are stored re-encoded without their metadata "
+    "(EXIF, GPS) and upright; office documents are checked inside (no macros, programs or archives). The "
+    "network's size limit applies (default 100 MB). Attach the returned id to a post. A client shows upload "
+    "progress from the bytes it has sent."
 )
 
 
@@ -41,7 +43,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Not on the care team or group"},
     413: {"description": "Larger than the network allows"},
     415: {"description": "Not an allowed type (recognised by content)"},
-    422: {"description": "A file name with a path trick, or an empty file"},
+    422: {
+        "description": "A file name with a path trick or an extension that is not the content's, an empty "
+        "file, an image over the pixel limit or unreadable, an office document with unexpected parts"
+    },
 }
 
 
@@ -102,31 +107,41 @@ async def attachment(attachment_id: UUID, session: DbSession, principal: Current
 
 @router.get("/attachments/{attachment_id}/download", response_model=DownloadLink, responses=RESPONSES)
 async def download_link(
-    attachment_id: UUID, session: DbSession, principal: CurrentPrincipal, store: Store, settings: AppSettings
+    attachment_id: UUID, session: DbSession, principal: CurrentPrincipal, settings: AppSettings
 ) -> DownloadLink:
-    """A presigned URL for this one object, valid for a few minutes (YUI_TIMELINE_DOWNLOAD_URL_TTL_S)."""
-    url, expires_at = await service.download_link(
-        session, principal=principal, store=store, settings=settings, attachment_id=attachment_id
+    """Where to download the file: the gateway-relative path of ``/attachments/{id}/content``, which checks
+    access on every request (a link shared or kept stops working the moment access ends). Kept for clients
+    of the presigned links this once answered; ``expires_at`` is always null."""
+    path = await service.download_path(
+        session, principal=principal, settings=settings, attachment_id=attachment_id
     )
-    return DownloadLink(url=url, expires_at=expires_at)
+    return DownloadLink(url=path)
 
 
-def content_disposition(filename: str) -> str:
-    """attachment (never inline), an ASCII fallback name and the real one percent-encoded (RFC 6266/8187)."""
+Disposition = Annotated[
+    Literal["attachment", "inline"],
+    Query(description="attachment (save the file, the default) or inline (show it in the browser)"),
+]
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """The disposition, an ASCII fallback name and the real one percent-encoded (RFC 6266/8187)."""
     fallback = (
         "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in filename) or "file"
     )
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-async def _stream(store: Store, key: str, content_type: str, filename: str) -> StreamingResponse:
+def _stream(store: Store, key: str, content_type: str, filename: str, disposition: str) -> StreamingResponse:
     return StreamingResponse(
         objects.stream_object(store, key),
         media_type=content_type,
         headers={
-            "Content-Disposition": content_disposition(filename),
+            "Content-Disposition": content_disposition(filename, disposition),
+            # Only allow-listed types are stored, and the browser must not guess another from the bytes.
             "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
+            # Access is decided per request (withdrawal, revocation): no copy may be answered from a cache.
+            "Cache-Control": "no-store",
             REFERENCE_HEADER: "true",
         },
     )
@@ -134,19 +149,27 @@ async def _stream(store: Store, key: str, content_type: str, filename: str) -> S
 
 @router.get("/attachments/{attachment_id}/content", responses=RESPONSES, response_class=StreamingResponse)
 async def content(
-    attachment_id: UUID, session: DbSession, principal: CurrentPrincipal, store: Store
+    attachment_id: UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    store: Store,
+    disposition: Disposition = "attachment",
 ) -> StreamingResponse:
-    """The file itself, streamed through the API (for clients that cannot follow a presigned URL)."""
+    """The file itself, streamed from object storage after the need-to-know check; every download audited."""
     found = await service.attachment_for_download(session, principal=principal, attachment_id=attachment_id)
-    return await _stream(store, found.object_key, found.content_type, found.filename)
+    return _stream(store, found.object_key, found.content_type, found.filename, disposition)
 
 
 @router.get("/attachments/{attachment_id}/thumbnail", responses=RESPONSES, response_class=StreamingResponse)
 async def thumbnail(
-    attachment_id: UUID, session: DbSession, principal: CurrentPrincipal, store: Store
+    attachment_id: UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    store: Store,
+    disposition: Disposition = "attachment",
 ) -> StreamingResponse:
     found = await service.attachment_for_download(
         session, principal=principal, attachment_id=attachment_id, thumbnail=True
     )
     assert found.thumbnail_key is not None
-    return await _stream(store, found.thumbnail_key, "image/jpeg", f"{found.filename}.thumb.jpg")
+    return _stream(store, found.thumbnail_key, "image/jpeg", f"{found.filename}.thumb.jpg", disposition)

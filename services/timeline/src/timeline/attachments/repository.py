@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timeline.models import (
@@ -55,3 +55,13 @@ async def attachments_by_ids(
 
 async def attach(session: AsyncSession, *, attachment_ids: Sequence[UUID], post_id: UUID) -> None:
     await session.execute(update(Attachment).where(Attachment.id.in_(attachment_ids)).values(post_id=post_id))
+
+
+async def referenced_keys(session: AsyncSession, *, keys: Sequence[str]) -> set[str]:
+    """Those of keys an attachment row names as its object or its thumbnail."""
+    if not keys:
+        return set()
+    stmt = select(Attachment.object_key, Attachment.thumbnail_key).where(
+        or_(Attachment.object_key.in_(keys), Attachment.thumbnail_key.in_(keys))
+    )
+    return {key for row in (await session.execute(stmt)).all() for key in row if key} & set(keys)

@@ -22,5 +22,8 @@ class AttachmentRead(BaseModel):
 
 
 class DownloadLink(BaseModel):
+    """Where the file is downloaded: a path on the gateway that checks access on every request."""
+
     url: str
-    expires_at: datetime
+    # Null: the link does not expire by itself, it works for as long as the caller may reach the file.
+    expires_at: datetime | None = None

@@ -1,10 +1,13 @@
-"""Attachments (t7): checked, streamed uploads; reaching a file through its post; download links.
-Never commits."""
+"""Attachments (t7): checked uploads (typed by content, images without metadata, office files checked
+inside); reaching a file through its post; downloads through the API. Never commits."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +18,7 @@ from yui_common.storage import ObjectStore
 
 from timeline import objects
 from timeline.access.service import Board, board_for, board_of, reach_post, record_audit
-from timeline.attachments import content_types, repository
+from timeline.attachments import content_types, images, office_documents, repository
 from timeline.integrity.signing import ContentSigner
 from timeline.models import Attachment
 from timeline.settings import Settings
@@ -56,7 +59,8 @@ async def upload_attachment(
     declared_length: int | None,
     chunks: AsyncIterator[bytes],
 ) -> Attachment:
-    """Check, then stream to object storage: never the whole file in memory, nothing stored when refused."""
+    """Check, then store: nothing stored when refused. Images are re-encoded without their metadata and office
+    archives checked inside, from a temporary file; everything else streams to object storage as it arrives."""
     board = await board_for(session, principal, board, write=True)
     limit = settings.policy_for(principal.tenant).max_upload_bytes
     clean_name = content_types.clean_filename(filename)
@@ -85,27 +89,22 @@ async def upload_attachment(
             "Only images, PDF, office documents and common video formats can be attached; the type is "
             "recognised from the content, not the name.",
         )
+    _check_extension(clean_name, content_type)
     attachment_id = uuid7()
     key = f"{board.object_prefix}{attachment_id}"
     stream = objects.UploadStream(limit)
     try:
-        await objects.put_streaming(store, key, stream.blocks(head, chunks), content_type=content_type)
+        if content_types.is_image(content_type) or content_types.is_office_zip(content_type):
+            stored = await _store_checked(
+                store, key, content_type, clean_name, stream, head, chunks, settings
+            )
+        else:
+            stored = await _store_streamed(store, key, content_type, stream, head, chunks)
     except objects.UploadTooLargeError:
-        await objects.remove_objects(store, [key])
         raise _too_large(limit) from None
-    except Exception:
-        await objects.remove_objects(store, [key])
-        raise
     # From here on, whatever stops this transaction from committing takes the stored bytes with it.
-    objects.remove_unless_committed(session, store, key)
+    objects.remove_unless_committed(session, store, *stored.keys)
     now = datetime.now(UTC)
-    digest = stream.sha256.hexdigest()
-    thumbnail_key = None
-    if content_types.is_image(content_type) and await objects.make_thumbnail(
-        store, key, f"{key}.thumb.jpg", max_px=settings.thumbnail_max_px
-    ):
-        thumbnail_key = f"{key}.thumb.jpg"
-        objects.remove_unless_committed(session, store, thumbnail_key)
     attachment = Attachment(
         id=attachment_id,
         tenant=principal.tenant,
@@ -113,12 +112,12 @@ async def upload_attachment(
         group_id=board.group_id,
         uploaded_by=principal.user_id,
         filename=clean_name,
-        content_type=content_type,
-        size=stream.size,
+        content_type=stored.content_type,
+        size=stored.size,
         object_key=key,
-        thumbnail_key=thumbnail_key,
-        content_sha256=digest,
-        signature=signer.sign(digest, principal.user_id, now),
+        thumbnail_key=stored.thumbnail_key,
+        content_sha256=stored.sha256,
+        signature=signer.sign(stored.sha256, principal.user_id, now),
         created_at=now,
     )
     session.add(attachment)
@@ -129,10 +128,114 @@ async def upload_attachment(
         "attachment.upload",
         board,
         attachment=attachment.id,
-        size=stream.size,
-        content_type=content_type,
+        size=stored.size,
+        content_type=stored.content_type,
     )
     return attachment
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What went to object storage: the size and hash of the bytes stored (not of the bytes uploaded)."""
+
+    content_type: str
+    size: int
+    sha256: str
+    thumbnail_key: str | None
+    keys: tuple[str, ...]
+
+
+async def _store_streamed(
+    store: ObjectStore,
+    key: str,
+    content_type: str,
+    stream: objects.UploadStream,
+    head: bytes,
+    chunks: AsyncIterator[bytes],
+) -> _Stored:
+    try:
+        await objects.put_streaming(store, key, stream.blocks(head, chunks), content_type=content_type)
+    except BaseException:
+        await objects.remove_objects(store, [key])
+        raise
+    return _Stored(content_type, stream.size, stream.sha256.hexdigest(), None, (key,))
+
+
+async def _store_checked(
+    store: ObjectStore,
+    key: str,
+    content_type: str,
+    filename: str,
+    stream: objects.UploadStream,
+    head: bytes,
+    chunks: AsyncIterator[bytes],
+    settings: Settings,
+) -> _Stored:
+    """Images and office archives: the whole file is checked (and an image re-encoded) before anything is
+    stored, so a refusal leaves nothing behind."""
+    with await objects.spool(stream, head, chunks) as file:
+        if content_types.is_image(content_type):
+            try:
+                clean = await asyncio.to_thread(
+                    images.clean_image,
+                    file,
+                    content_type,
+                    max_pixels=settings.max_image_pixels,
+                    thumbnail_px=settings.thumbnail_max_px,
+                )
+            except images.ImageRefusedError as refused:
+                raise _image_refused(refused, settings.max_image_pixels) from None
+            thumbnail_key = f"{key}.thumb.jpg"
+            try:
+                await objects.put_bytes(store, key, clean.data, content_type=content_type)
+                await objects.put_bytes(store, thumbnail_key, clean.thumbnail, content_type="image/jpeg")
+            except BaseException:
+                await objects.remove_objects(store, [key, thumbnail_key])
+                raise
+            digest = hashlib.sha256(clean.data).hexdigest()
+            return _Stored(content_type, len(clean.data), digest, thumbnail_key, (key, thumbnail_key))
+        limits = office_documents.Limits(
+            max_members=settings.office_max_members,
+            max_uncompressed_bytes=settings.office_max_uncompressed_bytes,
+            max_compression_ratio=settings.office_max_compression_ratio,
+        )
+        try:
+            content_type = await asyncio.to_thread(office_documents.inspect, file, content_type, limits)
+        except office_documents.DocumentRefusedError as refused:
+            raise Problem(422, "unsafe-document", "Document not accepted", str(refused)) from None
+        _check_extension(filename, content_type)
+        file.seek(0)
+        try:
+            await objects.put_file(store, key, file, length=stream.size, content_type=content_type)
+        except BaseException:
+            await objects.remove_objects(store, [key])
+            raise
+        return _Stored(content_type, stream.size, stream.sha256.hexdigest(), None, (key,))
+
+
+def _check_extension(filename: str, content_type: str) -> None:
+    if not content_types.extension_agrees(filename, content_type):
+        raise Problem(
+            422,
+            "extension-mismatch",
+            "The file name does not match its content",
+            f"The content is {content_type}; name the file with that type's extension.",
+            content_type=content_type,
+        )
+
+
+def _image_refused(refused: images.ImageRefusedError, max_pixels: int) -> Problem:
+    if refused.slug == "image-too-large":
+        return Problem(
+            422,
+            "image-too-large",
+            "Image too large",
+            f"Images of up to {max_pixels} pixels can be attached; reduce the image's dimensions.",
+            max_pixels=max_pixels,
+        )
+    return Problem(
+        422, "unreadable-image", "Unreadable image", "The image could not be read; it may be damaged."
+    )
 
 
 def _too_large(limit: int) -> Problem:
@@ -179,20 +282,13 @@ async def attachment_for_download(
     return attachment
 
 
-async def download_link(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    store: ObjectStore,
-    settings: Settings,
-    attachment_id: UUID,
-) -> tuple[str, datetime]:
-    """A presigned URL valid for this one object and a few minutes (after the need-to-know check)."""
-    from urllib.parse import quote
+async def download_path(
+    session: AsyncSession, *, principal: Principal, settings: Settings, attachment_id: UUID
+) -> str:
+    """The gateway-relative path of the attachment's streaming route, for a caller who may reach it now.
 
-    attachment = await attachment_for_download(session, principal=principal, attachment_id=attachment_id)
-    ttl = timedelta(seconds=settings.download_url_ttl_s)
-    url = await store.presigned_get(
-        attachment.object_key, expires=ttl, filename=quote(attachment.filename, safe="")
-    )
-    return url, datetime.now(UTC) + ttl
+    No presigned URL of the object store: every download goes through the API, which checks need-to-know,
+    withdrawal and revocation on each request and audits it. Handing out the path reads nothing, so it is
+    not audited (the downloads are)."""
+    attachment = await reach_attachment(session, principal=principal, attachment_id=attachment_id)
+    return f"{settings.public_path.rstrip('/')}/attachments/{attachment.id}/content"
