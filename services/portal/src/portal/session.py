@@ -30,7 +30,9 @@ from yui_common.auth import (
     principal_from_claims,
     refuse_revoked,
 )
-from yui_common.problems import Problem
+from yui_common.problems import Problem, problem_response
+
+from portal.clients.identity import IdentityClient
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "yui_staff"
@@ -163,18 +165,13 @@ async def _claims(request: Request, token: str) -> dict[str, Any] | None:
 
 async def _refreshed(request: Request, payload: dict[str, Any]) -> dict[str, Any] | None:
     """Ask identity for a new access token with the session's refresh token; None when the session ended."""
-    from portal.clients import service_client
-
     try:
-        response = await service_client(request, "identity").post(
-            "/auth/refresh", json={"refresh_token": payload["r"]}
-        )
-    except Exception:  # identity unreachable: the caller keeps the old token while it lasts
+        tokens = await IdentityClient(request).refresh(payload["r"])
+    except (
+        Exception
+    ):  # identity unreachable or the session ended: the caller keeps the old token while it lasts
         return None
-    if response.status_code != 200:
-        return None
-    body = response.json()
-    return {**payload, "a": body["access_token"], "r": body["refresh_token"], "s": str(body["session_id"])}
+    return {**payload, "a": tokens.access_token, "r": tokens.refresh_token, "s": str(tokens.session_id)}
 
 
 async def current_staff(request: Request) -> StaffSession | None:
@@ -271,7 +268,7 @@ def login_path(request: Request) -> str:
     return f"{request.scope.get('root_path', '')}/staff/login"
 
 
-def _sign_in_redirect(request: Request, _exc: Exception) -> Response:
+def sign_in_redirect(request: Request, _exc: Exception | None = None) -> Response:
     target = login_path(request)
     if request.method == "GET" and not request.headers.get("hx-request"):
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -284,8 +281,6 @@ def _sign_in_redirect(request: Request, _exc: Exception) -> Response:
 
 
 def _csrf_refused(request: Request, _exc: Exception) -> Response:
-    from yui_common.problems import problem_response
-
     return problem_response(
         request, 403, "csrf", "Form expired", "Reload the page and send the form again (CSRF check failed)."
     )
@@ -334,6 +329,6 @@ def install_staff_session(app: FastAPI) -> None:
 
     Install it after any middleware that calls current_staff (the portal's gate): the writer must be the
     outer one, so that a refreshed cookie reaches the browser whatever answers the request."""
-    app.add_exception_handler(SignInRequiredError, _sign_in_redirect)
+    app.add_exception_handler(SignInRequiredError, sign_in_redirect)
     app.add_exception_handler(CsrfRejectedError, _csrf_refused)
     app.add_middleware(_SessionCookieWriter)

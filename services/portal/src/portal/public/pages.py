@@ -14,7 +14,8 @@ from yui_common.db import DbSession
 from yui_common.problems import Problem
 from yui_common.web import render
 
-from portal.clients import call_as_staff, forwarded_headers, service_client
+from portal.clients.base import ServiceProblem
+from portal.clients.identity import DirectoryEntry, Facility, IdentityClient, Publication
 from portal.notices import service as notices
 from portal.public import inquiries
 from portal.public.forms import check_public_csrf, csrf_token, parse_form, set_csrf_cookie
@@ -143,16 +144,12 @@ async def directory(request: Request) -> HTMLResponse:
     staff = await current_staff(request)
     tenant = public_tenant(request, staff)
     search = {k: request.query_params.get(k, "").strip()[:100] for k in ("name", "kind", "address")}
-    entries: list[dict[str, Any]] = []
+    entries: list[DirectoryEntry] = []
     unavailable = False
     try:
-        response = await service_client(request, "identity").get(
-            "/directory", params={"tenant": tenant, **search}, headers=forwarded_headers(request)
-        )
-        if response.status_code == 200:
-            entries = response.json()["entries"]
-        elif response.status_code != 404:
-            unavailable = True
+        entries = (await IdentityClient(request).directory(tenant=tenant, search=search)).entries
+    except ServiceProblem as problem:
+        unavailable = problem.status != 404  # an unknown network lists nobody
     except httpx.HTTPError:
         unavailable = True
     return page(
@@ -279,26 +276,28 @@ async def send_application(request: Request) -> HTMLResponse:
         return page(request, "public/application.html", _application_context(request, values, errors), 422)
     body = {**parsed.model_dump(), "tenant": public_tenant(request, staff)}
     try:
-        response = await service_client(request, "identity").post(
-            "/facility-applications", json=body, headers=forwarded_headers(request)
-        )
+        await IdentityClient(request).apply_for_facility(body)
     except httpx.HTTPError:
         errors = {"form": "public.error.unavailable"}
         return page(request, "public/application.html", _application_context(request, values, errors), 503)
-    if response.status_code == 409:
-        errors = {"administrator_login_id": "public.error.login_id_taken"}
-        return page(request, "public/application.html", _application_context(request, values, errors), 409)
-    if response.status_code == 422:
-        errors = {
-            str(e["location"][-1]): "public.error.invalid"
-            for e in response.json().get("errors", [])
-            if e["location"]
-        } or {"form": "public.error.invalid"}
-        return page(request, "public/application.html", _application_context(request, values, errors), 422)
-    if response.status_code >= 400:
-        errors = {"form": "public.error.unavailable"}
-        return page(request, "public/application.html", _application_context(request, values, errors), 502)
+    except ServiceProblem as problem:
+        status, errors = _application_refused(problem)
+        return page(request, "public/application.html", _application_context(request, values, errors), status)
     return page(request, "public/application_sent.html", {"facility_name": parsed.model_dump()["name"]}, 202)
+
+
+def _application_refused(problem: ServiceProblem) -> tuple[int, dict[str, str]]:
+    """Identity's refusal of an application as the form's errors, and the status the page answers with."""
+    if problem.status == 409:
+        return 409, {"administrator_login_id": "public.error.login_id_taken"}
+    if problem.status == 422:
+        fields = {
+            str(e["location"][-1]): "public.error.invalid"
+            for e in problem.extensions.get("errors", [])
+            if e["location"]
+        }
+        return 422, fields or {"form": "public.error.invalid"}
+    return 502, {"form": "public.error.unavailable"}
 
 
 class ChangeForm(BaseModel):
@@ -323,21 +322,20 @@ async def _facility_admin(request: Request) -> StaffSession:
     return staff
 
 
-async def _load_facility(request: Request, staff: StaffSession) -> tuple[dict[str, Any], dict[str, Any]]:
-    facility = await call_as_staff(request, staff, "identity", "GET", f"/facilities/{staff.facility_id}")
-    publication = await call_as_staff(
-        request, staff, "identity", "GET", f"/facilities/{staff.facility_id}/publication"
-    )
-    if facility.status_code != 200 or publication.status_code != 200:
-        raise Problem(502, "upstream", "Identity unavailable", "The facility's entry could not be read.")
-    return facility.json(), publication.json()
+async def _load_facility(identity: IdentityClient, staff: StaffSession) -> tuple[Facility, Publication]:
+    try:
+        return await identity.facility(staff.facility_id), await identity.publication(staff.facility_id)
+    except ServiceProblem as problem:
+        raise Problem(
+            502, "upstream", "Identity unavailable", "The facility's entry could not be read."
+        ) from problem
 
 
 @router.get("/forms/facility-change", response_class=HTMLResponse)
 async def change_form(request: Request) -> HTMLResponse:
     staff = await _facility_admin(request)
-    facility, publication = await _load_facility(request, staff)
-    values = {k: facility.get(k) or "" for k in CHANGE_FIELDS}
+    facility, publication = await _load_facility(IdentityClient(request, staff.token), staff)
+    values = {k: getattr(facility, k) or "" for k in CHANGE_FIELDS}
     context = {"values": values, "publication": publication, "errors": {}, "csrf": staff.csrf, "saved": False}
     return page(request, "public/facility_change.html", context)
 
@@ -347,7 +345,7 @@ async def send_change(request: Request) -> HTMLResponse:
     staff = await _facility_admin(request)  # checks the session's CSRF token
     form = await request.form()
     values: dict[str, Any] = {k: _str(form.get(k)) or "" for k in CHANGE_FIELDS}
-    publication = {k: form.get(k) == "yes" for k in PUBLICATION_FIELDS}
+    publication = Publication.model_validate({k: form.get(k) == "yes" for k in PUBLICATION_FIELDS})
     parsed, errors = parse_form(ChangeForm, values)
     context = {
         "values": values,
@@ -359,15 +357,10 @@ async def send_change(request: Request) -> HTMLResponse:
     if parsed is None:
         return page(request, "public/facility_change.html", context, 422)
     # The profile and what of it is published change together or not at all (one request, one transaction).
-    changed = await call_as_staff(
-        request,
-        staff,
-        "identity",
-        "PATCH",
-        f"/facilities/{staff.facility_id}",
-        json={**parsed.model_dump(), "publication": publication},
-    )
-    if changed.status_code != 200:
+    changes = {**parsed.model_dump(), "publication": publication.model_dump(include=set(PUBLICATION_FIELDS))}
+    try:
+        await IdentityClient(request, staff.token).change_facility(staff.facility_id, changes)
+    except ServiceProblem:
         context["errors"] = {"form": "public.error.rejected"}
         return page(request, "public/facility_change.html", context, 409)
     context.update(saved=True)
@@ -377,7 +370,7 @@ async def send_change(request: Request) -> HTMLResponse:
 @router.get("/forms/facility-withdrawal", response_class=HTMLResponse)
 async def withdrawal_form(request: Request) -> HTMLResponse:
     staff = await _facility_admin(request)
-    facility, _ = await _load_facility(request, staff)
+    facility, _ = await _load_facility(IdentityClient(request, staff.token), staff)
     return page(
         request, "public/facility_withdrawal.html", {"facility": facility, "csrf": staff.csrf, "errors": {}}
     )
@@ -386,16 +379,16 @@ async def withdrawal_form(request: Request) -> HTMLResponse:
 @router.post("/forms/facility-withdrawal", response_class=HTMLResponse)
 async def send_withdrawal(request: Request) -> HTMLResponse:
     staff = await _facility_admin(request)
+    identity = IdentityClient(request, staff.token)
     form = await request.form()
     if form.get("confirm") != "yes":
-        facility, _ = await _load_facility(request, staff)
+        facility, _ = await _load_facility(identity, staff)
         context = {"facility": facility, "csrf": staff.csrf, "errors": {"confirm": "public.error.must_agree"}}
         return page(request, "public/facility_withdrawal.html", context, 422)
-    response = await call_as_staff(
-        request, staff, "identity", "POST", f"/facilities/{staff.facility_id}/withdrawal"
-    )
-    if response.status_code != 200:
-        facility, _ = await _load_facility(request, staff)
+    try:
+        withdrawn = await identity.withdraw_facility(staff.facility_id)
+    except ServiceProblem:
+        facility, _ = await _load_facility(identity, staff)
         context = {"facility": facility, "csrf": staff.csrf, "errors": {"form": "public.error.rejected"}}
         return page(request, "public/facility_withdrawal.html", context, 409)
-    return page(request, "public/facility_withdrawn.html", {"facility": response.json()})
+    return page(request, "public/facility_withdrawn.html", {"facility": withdrawn})

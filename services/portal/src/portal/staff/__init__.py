@@ -1,9 +1,14 @@
 """The staff UI: server-rendered pages (Jinja2 + htmx) calling the services' JSON APIs for signed-in staff."""
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response
+from pathlib import Path
 
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from portal.clients import ServiceProblem
+from portal.session import install_staff_session
 from portal.staff import auth, facility, groups, home, subjects, timeline
+from portal.staff.pages import refused
 
 router = APIRouter(include_in_schema=False)
 for module in (auth, home, subjects, timeline, groups, facility):
@@ -12,21 +17,8 @@ for module in (auth, home, subjects, timeline, groups, facility):
 
 def install_staff(app: FastAPI) -> None:
     """Mount the staff UI: routes, static files (htmx, script, styles), session and refusal handling."""
-    from pathlib import Path
-
-    from fastapi.staticfiles import StaticFiles
-
-    from portal.session import install_staff_session
-    from portal.staff.pages import ServiceRefusal, refusal_page
-
-    async def refused(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ServiceRefusal)
-        from portal.session import current_staff
-
-        return refusal_page(request, await current_staff(request), exc)
-
     app.include_router(router)
-    app.add_exception_handler(ServiceRefusal, refused)
+    app.add_exception_handler(ServiceProblem, refused)
     install_staff_session(app)
     app.mount(
         "/static/portal",

@@ -13,7 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from yui_common.auth import presented_certificate_fingerprint
 from yui_common.problems import Problem
 
-from portal.clients import forwarded_headers, service_client
+from portal.clients.base import ServiceProblem
+from portal.clients.identity import IdentityClient
 from portal.session import (
     LOGIN_CSRF_COOKIE,
     MaybeStaff,
@@ -23,7 +24,7 @@ from portal.session import (
     seal,
     unseal,
 )
-from portal.staff.pages import api, back, page, remember, safe_next, url
+from portal.staff.pages import IdentityApi, back, page, remember, safe_next, url
 
 router = APIRouter()
 FIRST_LOGIN_COOKIE = "yui_staff_first"
@@ -99,39 +100,45 @@ async def login(
     code = totp_code.strip().replace(" ", "")
     if code:
         body["totp_code"] = code
-    answer = await service_client(request, "identity").post(
-        "/auth/token", json=body, headers=forwarded_headers(request)
+    try:
+        tokens = await IdentityClient(request).sign_in(body)
+    except ServiceProblem as problem:
+        if problem.status == 403 and problem.slug == "password-change-required":
+            return _first_login_redirect(request, tenant, login_id, password)
+        # One answer for every reason (wrong id, password, code, locked): identity does the same.
+        return _login_page(request, message="failed", status_code=401, **values)
+    response = RedirectResponse(safe_next(request, next), status_code=303)
+    begin_session(
+        request,
+        response,
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        session_id=str(tokens.session_id),
+        login_id=login_id,
     )
-    if answer.status_code == 200:
-        tokens = answer.json()
-        response = RedirectResponse(safe_next(request, next), status_code=303)
-        begin_session(
-            request,
-            response,
-            access_token=tokens["access_token"],
-            refresh_token=tokens["refresh_token"],
-            session_id=str(tokens["session_id"]),
-            login_id=login_id,
-        )
-        with contextlib.suppress(Problem):  # the name is a nicety; the next page verifies the token anyway
-            claims = await request.app.state.token_verifier.verify(tokens["access_token"])
-            remember(request.app, claims["sub"], str(claims.get("name", "")))
-        return response
-    if answer.status_code == 403 and "password-change-required" in answer.text:
-        response = RedirectResponse(url(request, "/first-login"), status_code=303)
-        pending = {"t": tenant, "l": login_id, "p": password}
-        response.set_cookie(
-            FIRST_LOGIN_COOKIE,
-            seal(request, pending),
-            max_age=FIRST_LOGIN_TTL_S,
-            httponly=True,
-            secure=True,
-            samesite="strict",
-            path=STAFF_COOKIE_PATH,
-        )
-        return response
-    # One answer for every reason (wrong id, password, code, locked): identity does the same.
-    return _login_page(request, message="failed", status_code=401, **values)
+    with contextlib.suppress(Problem):  # the name is a nicety; the next page verifies the token anyway
+        claims = await request.app.state.token_verifier.verify(tokens.access_token)
+        remember(request.app, claims["sub"], str(claims.get("name", "")))
+    return response
+
+
+def _first_login_redirect(request: Request, tenant: str, login_id: str, password: str) -> Response:
+    """Identity wants a new password first: what was typed travels on in a short-lived encrypted cookie."""
+    response = RedirectResponse(url(request, "/first-login"), status_code=303)
+    _keep_pending(request, response, {"t": tenant, "l": login_id, "p": password})
+    return response
+
+
+def _keep_pending(request: Request, response: Response, pending: dict[str, Any]) -> None:
+    response.set_cookie(
+        FIRST_LOGIN_COOKIE,
+        seal(request, pending),
+        max_age=FIRST_LOGIN_TTL_S,
+        httponly=True,
+        secure=True,
+        samesite="strict",
+        path=STAFF_COOKIE_PATH,
+    )
 
 
 def _pending(request: Request) -> dict[str, Any] | None:
@@ -153,15 +160,7 @@ def _first_login_page(
         "totp_unavailable": pending.get("x") == "totp-not-allowed",
     }
     response = page(request, None, "staff/first_login.html", context, status_code)
-    response.set_cookie(
-        FIRST_LOGIN_COOKIE,
-        seal(request, pending),
-        max_age=FIRST_LOGIN_TTL_S,
-        httponly=True,
-        secure=True,
-        samesite="strict",
-        path=STAFF_COOKIE_PATH,
-    )
+    _keep_pending(request, response, pending)
     return with_login_csrf(response, token)
 
 
@@ -172,20 +171,17 @@ async def first_login_form(request: Request) -> Response:
         return RedirectResponse(url(request, "/login"), status_code=303)
     if not _certificate_presented(request) and "s" not in pending and "x" not in pending:
         # Enrol the authenticator once per first login; the secret then travels in the encrypted cookie.
-        answer = await service_client(request, "identity").post(
-            "/auth/totp-enrolment",
-            json={"tenant": pending["t"], "login_id": pending["l"], "password": pending["p"]},
-            headers=forwarded_headers(request),
-        )
-        if answer.status_code == 200:
-            enrolment = answer.json()
-            pending = {**pending, "s": enrolment["secret"], "u": enrolment["provisioning_uri"]}
-        elif answer.status_code == 409 and "totp-not-allowed" in answer.text:
+        try:
+            enrolment = await IdentityClient(request).enrol_totp(
+                tenant=pending["t"], login_id=pending["l"], password=pending["p"]
+            )
+            pending = {**pending, "s": enrolment.secret, "u": enrolment.provisioning_uri}
+        except ServiceProblem as problem:
+            if problem.status != 409 or problem.slug != "totp-not-allowed":
+                response = RedirectResponse(url(request, "/login?done=failed"), status_code=303)
+                response.delete_cookie(FIRST_LOGIN_COOKIE, path=STAFF_COOKIE_PATH)
+                return response
             pending = {**pending, "x": "totp-not-allowed"}
-        else:
-            response = RedirectResponse(url(request, "/login?done=failed"), status_code=303)
-            response.delete_cookie(FIRST_LOGIN_COOKIE, path=STAFF_COOKIE_PATH)
-            return response
     return _first_login_page(request, pending)
 
 
@@ -213,41 +209,38 @@ async def first_login(
     code = totp_code.strip().replace(" ", "")
     if code:
         body["totp_code"] = code
-    answer = await service_client(request, "identity").post(
-        "/auth/password", json=body, headers=forwarded_headers(request)
-    )
-    if answer.status_code == 204:
-        response = RedirectResponse(url(request, "/login?done=password_changed"), status_code=303)
-        response.delete_cookie(FIRST_LOGIN_COOKIE, path=STAFF_COOKIE_PATH)
-        return response
-    if answer.status_code == 422:
-        return _first_login_page(request, pending, message="rules", status_code=422)
-    if answer.status_code == 409:
-        return _first_login_page(request, pending, message="second_factor", status_code=409)
-    return _first_login_page(request, pending, message="code", status_code=401)
+    try:
+        await IdentityClient(request).change_password(body)
+    except ServiceProblem as problem:
+        if problem.status == 422:
+            return _first_login_page(request, pending, message="rules", status_code=422)
+        if problem.status == 409:
+            return _first_login_page(request, pending, message="second_factor", status_code=409)
+        return _first_login_page(request, pending, message="code", status_code=401)
+    response = RedirectResponse(url(request, "/login?done=password_changed"), status_code=303)
+    response.delete_cookie(FIRST_LOGIN_COOKIE, path=STAFF_COOKIE_PATH)
+    return response
 
 
 @router.post("/staff/logout")
-async def logout(request: Request, staff: Staff) -> Response:
-    await service_client(request, "identity").post(
-        "/auth/logout", headers={**forwarded_headers(request), **staff.headers}
-    )
+async def logout(request: Request, identity: IdentityApi) -> Response:
+    await identity.sign_out()
     response = back(request, "/login", done="signed_out")
     clear_session_cookie(response)
     return response
 
 
 @router.get("/staff/sessions", response_class=HTMLResponse)
-async def my_sessions(request: Request, staff: Staff) -> Response:
-    sessions = await api(request, staff, "identity", "GET", "/sessions")
+async def my_sessions(request: Request, staff: Staff, identity: IdentityApi) -> Response:
+    sessions = await identity.sessions()
     for item in sessions:
-        item["current"] = item.get("current") or item["id"] == staff.session_id
+        item.current = item.current or str(item.id) == staff.session_id
     return page(request, staff, "staff/sessions.html", {"sessions": sessions})
 
 
 @router.post("/staff/sessions/{session_id}/end")
-async def end_session(request: Request, session_id: UUID, staff: Staff) -> Response:
-    await api(request, staff, "identity", "DELETE", f"/sessions/{session_id}")
+async def end_session(request: Request, session_id: UUID, staff: Staff, identity: IdentityApi) -> Response:
+    await identity.end_session(session_id)
     if str(session_id) == staff.session_id:
         response = back(request, "/login", done="signed_out")
         clear_session_cookie(response)

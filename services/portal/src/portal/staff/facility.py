@@ -12,10 +12,11 @@ from uuid import UUID
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from portal.clients import forwarded_headers, service_client
-from portal.session import SignInRequiredError, Staff, StaffSession
+from portal.clients.base import ServiceProblem
+from portal.clients.identity import IdentityClient
+from portal.session import Staff, StaffSession
 from portal.staff.auth import login_csrf_ok, login_csrf_token, with_login_csrf
-from portal.staff.pages import ServiceRefusal, api, gather, optional, page, refusal_page, remember
+from portal.staff.pages import IdentityApi, gather, optional, page, remember
 
 router = APIRouter(prefix="/staff")
 FACILITY_ADMIN = "facility_admin"
@@ -23,42 +24,36 @@ FACILITY_ADMIN = "facility_admin"
 
 def _administrator(staff: StaffSession) -> StaffSession:
     if not staff.has_role(FACILITY_ADMIN):
-        raise ServiceRefusal(403)
+        raise ServiceProblem(403)
     return staff
 
 
 async def _users_page(
-    request: Request, staff: StaffSession, status_code: int = 200, **extra: object
+    request: Request,
+    staff: StaffSession,
+    identity: IdentityClient,
+    status_code: int = 200,
+    **extra: object,
 ) -> Response:
     users, certificates = await gather(
-        api(request, staff, "identity", "GET", "/users"),
-        optional(
-            api(
-                request,
-                staff,
-                "identity",
-                "GET",
-                "/certificates",
-                params={"facility_id": str(staff.facility_id)},
-            ),
-            [],
-        ),
+        identity.users(), optional(identity.certificates(staff.facility_id), [])
     )
     for user in users:
-        remember(request.app, user["id"], user["display_name"])
+        remember(request.app, user.id, user.display_name)
     context = {"users": users, "certificates": certificates, **extra}
     return page(request, staff, "staff/facility_users.html", context, status_code=status_code)
 
 
 @router.get("/facility/users", response_class=HTMLResponse)
-async def users(request: Request, staff: Staff) -> Response:
-    return await _users_page(request, _administrator(staff))
+async def users(request: Request, staff: Staff, identity: IdentityApi) -> Response:
+    return await _users_page(request, _administrator(staff), identity)
 
 
 @router.post("/facility/users", response_class=HTMLResponse)
 async def create_user(
     request: Request,
     staff: Staff,
+    identity: IdentityApi,
     login_id: Annotated[str, Form(max_length=64)],
     display_name: Annotated[str, Form(max_length=200)],
     occupation: Annotated[str, Form(max_length=64)] = "",
@@ -71,35 +66,36 @@ async def create_user(
     }
     if occupation.strip():
         body["occupation"] = occupation.strip()
+    _administrator(staff)
     try:
-        issued = await api(request, _administrator(staff), "identity", "POST", "/users", json=body)
-    except ServiceRefusal as refusal:
+        issued = await identity.create_user(body)
+    except ServiceProblem as refusal:
         if refusal.status in (409, 422):
-            return await _users_page(request, staff, status_code=refusal.status, refusal=refusal)
-        return refusal_page(request, staff, refusal)
+            return await _users_page(request, staff, identity, status_code=refusal.status, refusal=refusal)
+        raise
     # Shown once, on this answer only (never stored, never in a redirect's URL).
-    return await _users_page(request, staff, issued=issued)
+    return await _users_page(request, staff, identity, issued=issued)
 
 
 @router.post("/facility/certificates")
 async def issue_certificate(
     request: Request,
     staff: Staff,
+    identity: IdentityApi,
     user_id: Annotated[UUID, Form()],
     terminal_label: Annotated[str, Form(max_length=64)],
     pin: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """A PKCS#12 for one device of a user, protected by the PIN the administrator chose, downloaded now."""
-    body = {"user_id": str(user_id), "terminal_label": terminal_label.strip(), "pin": pin}
-    answer = await service_client(request, "identity").post(
-        "/certificates", json=body, headers={**forwarded_headers(request), **_administrator(staff).headers}
-    )
-    if answer.status_code == 401:
-        raise SignInRequiredError
-    if answer.status_code != 201:
-        return await _users_page(
-            request, staff, status_code=answer.status_code, refusal=ServiceRefusal(answer.status_code)
+    _administrator(staff)
+    try:
+        answer = await identity.issue_certificate(
+            user_id=user_id, terminal_label=terminal_label.strip(), pin=pin
         )
+    except ServiceProblem as refusal:
+        if refusal.session_ended:
+            raise
+        return await _users_page(request, staff, identity, status_code=refusal.status, refusal=refusal)
     return _pkcs12(answer.content, answer.headers.get("content-disposition"))
 
 
@@ -141,11 +137,10 @@ async def redeem_access_code(
         "pin": pin.strip(),
         "terminal_label": terminal_label,
     }
-    answer = await service_client(request, "identity").post(
-        "/certificates/redeem", json=body, headers=forwarded_headers(request)
-    )
-    if answer.status_code != 201:
-        context = {"tenant": tenant, "failed": answer.status_code, "login_csrf": token}
-        failed = page(request, None, "staff/access_code.html", context, status_code=answer.status_code)
+    try:
+        answer = await IdentityClient(request).redeem_access_code(body)
+    except ServiceProblem as refusal:
+        context = {"tenant": tenant, "failed": refusal.status, "login_csrf": token}
+        failed = page(request, None, "staff/access_code.html", context, status_code=refusal.status)
         return with_login_csrf(failed, token)
     return _pkcs12(answer.content, answer.headers.get("content-disposition"))

@@ -7,76 +7,72 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from yui_common.vocabulary import GROUP_PURPOSES, GroupPurpose
 
+from portal.clients.timeline import Conversation
 from portal.session import Staff
-from portal.staff.pages import api, back, gather, optional, page
-from portal.staff.timeline import Board, board_context
+from portal.staff.pages import ConsentApi, TimelineApi, back, gather, optional, page
+from portal.staff.timeline import conversation_context
 
 router = APIRouter(prefix="/staff")
-PURPOSES = ("information_exchange", "training", "administrative", "other")
+# The form offers information exchange first: what most groups are for.
+PURPOSE_CHOICES = ("information_exchange", *(p for p in GROUP_PURPOSES if p != "information_exchange"))
 
 
 @router.get("/groups", response_class=HTMLResponse)
-async def groups(request: Request, staff: Staff) -> Response:
-    mine = await optional(api(request, staff, "timeline", "GET", "/groups"), [])
-    return page(request, staff, "staff/groups.html", {"groups": mine, "purposes": PURPOSES})
+async def groups(request: Request, staff: Staff, timeline: TimelineApi) -> Response:
+    mine = await optional(timeline.groups(), [])
+    return page(request, staff, "staff/groups.html", {"groups": mine, "purposes": PURPOSE_CHOICES})
 
 
 @router.post("/groups", response_class=HTMLResponse)
 async def create_group(
     request: Request,
-    staff: Staff,
+    timeline: TimelineApi,
     name: Annotated[str, Form(max_length=200)],
     purpose: Annotated[str, Form(max_length=40)] = "information_exchange",
     description: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    body = {
-        "name": name.strip(),
-        "purpose": purpose if purpose in PURPOSES else "other",
-        "description": description,
-    }
-    group = await api(request, staff, "timeline", "POST", "/groups", json=body)
-    return back(request, f"/groups/{group['id']}", done="group_created")
+    chosen: GroupPurpose = purpose if purpose in GROUP_PURPOSES else "other"  # type: ignore[assignment]
+    group = await timeline.create_group(name=name.strip(), purpose=chosen, description=description)
+    return back(request, f"/groups/{group.id}", done="group_created")
 
 
 @router.get("/groups/{group_id}", response_class=HTMLResponse)
 async def group_page(
-    request: Request, group_id: UUID, staff: Staff, q: str = "", cursor: str = ""
+    request: Request,
+    group_id: UUID,
+    staff: Staff,
+    consent: ConsentApi,
+    timeline: TimelineApi,
+    q: str = "",
+    cursor: str = "",
 ) -> Response:
-    group, members = await gather(
-        api(request, staff, "timeline", "GET", f"/groups/{group_id}"),
-        optional(api(request, staff, "timeline", "GET", f"/groups/{group_id}/members"), []),
-    )
+    group, members = await gather(timeline.group(group_id), optional(timeline.group_members(group_id), []))
+    conversation = Conversation("groups", group_id)
     context = (
-        await board_context(request, staff, Board("groups", group_id), q=q, cursor=cursor)
-        if group.get("my_status") == "member"
-        else {"posts": [], "board": Board("groups", group_id), "members": []}
+        await conversation_context(staff, consent, timeline, conversation, q=q, cursor=cursor)
+        if group.my_status == "member"
+        else {"posts": [], "conversation": conversation, "members": []}
     )
     return page(request, staff, "staff/group.html", {**context, "group": group, "group_members": members})
 
 
 @router.post("/groups/{group_id}/invitations", response_class=HTMLResponse)
 async def invite(
-    request: Request, group_id: UUID, staff: Staff, user_id: Annotated[UUID, Form()]
+    request: Request, group_id: UUID, timeline: TimelineApi, user_id: Annotated[UUID, Form()]
 ) -> Response:
-    await api(
-        request,
-        staff,
-        "timeline",
-        "POST",
-        f"/groups/{group_id}/invitations",
-        json={"user_id": str(user_id)},
-    )
+    await timeline.invite_to_group(group_id, user_id)
     return back(request, f"/groups/{group_id}", done="invited")
 
 
 @router.post("/groups/{group_id}/join", response_class=HTMLResponse)
-async def join(request: Request, group_id: UUID, staff: Staff) -> Response:
-    await api(request, staff, "timeline", "POST", f"/groups/{group_id}/invitations/accept")
+async def join(request: Request, group_id: UUID, timeline: TimelineApi) -> Response:
+    await timeline.join_group(group_id)
     return back(request, f"/groups/{group_id}", done="joined")
 
 
 @router.post("/groups/{group_id}/leave", response_class=HTMLResponse)
-async def leave(request: Request, group_id: UUID, staff: Staff) -> Response:
-    await api(request, staff, "timeline", "DELETE", f"/groups/{group_id}/members/{staff.user_id}")
+async def leave(request: Request, group_id: UUID, staff: Staff, timeline: TimelineApi) -> Response:
+    await timeline.leave_group(group_id, staff.user_id)
     return back(request, "/groups", done="left_group")

@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.db import DbSession
 from yui_common.web import language_of, translate
 
-from portal.clients import forwarded_headers, service_client
+from portal.clients.consent import CareTeamInvitation, SubjectSummary
+from portal.clients.notify import Inbox, Notification
+from portal.clients.timeline import Feed, Post
 from portal.notices import service as notices
 from portal.session import Staff, StaffSession
-from portal.staff.pages import api, back, gather, labeller, optional, page
+from portal.staff.pages import ConsentApi, NotifyApi, TimelineApi, back, gather, labeller, optional, page
 
 router = APIRouter(prefix="/staff")
 
@@ -28,52 +30,60 @@ async def users_notices(session: AsyncSession, staff: StaffSession) -> list[dict
 
 
 @router.get("", response_class=HTMLResponse)
-async def home(request: Request, staff: Staff, session: DbSession) -> Response:
+async def home(
+    request: Request,
+    staff: Staff,
+    session: DbSession,
+    consent: ConsentApi,
+    timeline: TimelineApi,
+    notify: NotifyApi,
+) -> Response:
+    subjects: list[SubjectSummary]
+    feed: Feed
+    inbox: Inbox
+    invitations: list[CareTeamInvitation]
     subjects, feed, inbox, invitations, notices = await gather(
-        optional(api(request, staff, "consent", "GET", "/subjects", params={"limit": 200}), []),
-        optional(api(request, staff, "timeline", "GET", "/feed"), {"items": [], "total_unread": 0}),
-        optional(api(request, staff, "notify", "GET", "/notifications", params={"limit": 10}), {"items": []}),
-        optional(api(request, staff, "consent", "GET", "/care-team/invitations"), []),
+        optional(consent.subjects(limit=200), []),
+        optional(timeline.feed(), Feed()),
+        optional(notify.inbox(limit=10), Inbox()),
+        optional(consent.my_invitations(), []),
         users_notices(session, staff),
     )
-    unread = {item["subject_id"]: item["unread_count"] for item in feed["items"] if item.get("subject_id")}
-    names = {s["id"]: s["name"] for s in subjects}
-    latest = sorted(
-        (item["latest_post"] for item in feed["items"] if item.get("latest_post") and item.get("subject_id")),
-        key=lambda post: post["created_at"],
-        reverse=True,
-    )[:10]
+    unread = {item.subject_id: item.unread_count for item in feed.items if item.subject_id}
+    names = {s.id: s.name for s in subjects}
+    newest: list[Post] = [item.latest_post for item in feed.items if item.latest_post and item.subject_id]
+    latest = sorted(newest, key=lambda post: post.created_at, reverse=True)[:10]
     context = {
         "subjects": subjects,
         "unread": unread,
         "subject_names": names,
         "latest": latest,
         "inbox": inbox,
-        "invitations": [i for i in invitations if i.get("status") == "pending"],
+        "invitations": [i for i in invitations if i.status == "pending"],
         "notices": notices,
     }
     return page(request, staff, "staff/home.html", context)
 
 
 @router.get("/notifications", response_class=HTMLResponse)
-async def notifications(request: Request, staff: Staff) -> Response:
-    inbox = await api(request, staff, "notify", "GET", "/notifications", params={"limit": 100})
+async def notifications(request: Request, staff: Staff, notify: NotifyApi) -> Response:
+    inbox = await notify.inbox(limit=100)
     return page(request, staff, "staff/notifications.html", {"inbox": inbox})
 
 
 @router.post("/notifications/{notification_id}/read")
-async def mark_read(request: Request, notification_id: UUID, staff: Staff) -> Response:
-    await api(request, staff, "notify", "POST", f"/notifications/{notification_id}/read")
+async def mark_read(request: Request, notification_id: UUID, notify: NotifyApi) -> Response:
+    await notify.mark_read(notification_id)
     return back(request, "/notifications")
 
 
 @router.post("/notifications/read-all")
-async def mark_all_read(request: Request, staff: Staff) -> Response:
-    await api(request, staff, "notify", "POST", "/notifications/read-all")
+async def mark_all_read(request: Request, notify: NotifyApi) -> Response:
+    await notify.mark_all_read()
     return back(request, "/notifications")
 
 
-def notification_item_html(request: Request, notification: dict[str, Any]) -> str:
+def notification_item_html(request: Request, notification: Notification) -> str:
     """One inbox line, rendered on the server in the reader's language (the live stream sends it as is)."""
     env = request.app.state.templates
     lang = language_of(request)
@@ -90,19 +100,13 @@ def notification_item_html(request: Request, notification: dict[str, Any]) -> st
 
 
 @router.get("/notifications/stream")
-async def notification_stream(request: Request, staff: Staff) -> StreamingResponse:
+async def notification_stream(request: Request, notify: NotifyApi) -> StreamingResponse:
     """notify's live stream relayed to the browser: each notification rendered, with the unread count."""
-    headers = {**forwarded_headers(request), **staff.headers, "Accept": "text/event-stream"}
     last = request.headers.get("last-event-id")
-    if last:
-        headers["Last-Event-ID"] = last
 
     async def relay() -> AsyncIterator[str]:
-        client = service_client(request, "notify")
         try:
-            async with client.stream(
-                "GET", "/notifications/stream", headers=headers, timeout=None
-            ) as upstream:
+            async with notify.live(last) as upstream:
                 if upstream.status_code != 200:
                     yield "retry: 10000\n\n"
                     return
@@ -114,13 +118,15 @@ async def notification_stream(request: Request, staff: Staff) -> StreamingRespon
                         yield f"{line}\n\n"
                     elif line == "":
                         if event.get("event") == "notification" and event.get("data"):
-                            notification = json.loads(event["data"])
+                            notification = Notification.model_validate_json(event["data"])
                             payload = {
                                 "html": notification_item_html(request, notification),
-                                "unread": notification.get("unread"),
+                                "unread": notification.unread,
                                 # An open timeline of this subject takes in the new post (staff.js).
-                                "kind": notification.get("kind"),
-                                "subject_id": notification.get("subject_id"),
+                                "kind": notification.kind,
+                                "subject_id": str(notification.subject_id)
+                                if notification.subject_id
+                                else None,
                             }
                             data = json.dumps(payload)
                             yield f"id: {event.get('id', '')}\nevent: notification\ndata: {data}\n\n"

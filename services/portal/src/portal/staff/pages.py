@@ -1,64 +1,61 @@
-"""What every staff page shares: calling a service as the signed-in member, its refusals, rendering."""
+"""What every staff page shares: the services' clients as the signed-in member, their refusals, rendering."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from yui_common.web import catalogue, language_of, render, translate
 
-from portal.clients import ServiceName, call_as_staff
-from portal.session import SignInRequiredError, StaffSession
+from portal.clients.base import ServiceProblem
+from portal.clients.consent import ConsentClient
+from portal.clients.identity import IdentityClient
+from portal.clients.notify import NotifyClient
+from portal.clients.timeline import Conversation, TimelineClient
+from portal.session import Staff, StaffSession, current_staff, sign_in_redirect
 
 T = TypeVar("T")
 STAFF_ROOT = "/staff"
 
 
-@dataclass
-class ServiceRefusal(Exception):
-    """A service answered 4xx/5xx: the page says why in the reader's language (by status and problem type)."""
-
-    status: int
-    problem: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def slug(self) -> str:
-        return str(self.problem.get("type", "")).rstrip("/").rsplit("/", 1)[-1]
+async def _identity(request: Request, staff: Staff) -> IdentityClient:
+    return IdentityClient(request, staff.token)
 
 
-async def api(
-    request: Request, staff: StaffSession, service: ServiceName, method: str, path: str, **kwargs: Any
-) -> Any:
-    """Call a service as the staff member; the JSON answer, None for 204, ServiceRefusal otherwise."""
-    response = await call_as_staff(request, staff, service, method, path, **kwargs)
-    if response.status_code == 401:
-        # The session ended or was revoked at identity: sign in again.
-        request.state.staff_session_cookie = ("", 0)
-        raise SignInRequiredError
-    if response.status_code >= 400:
-        try:
-            problem = response.json()
-        except ValueError:
-            problem = {}
-        raise ServiceRefusal(response.status_code, problem if isinstance(problem, dict) else {})
-    if response.status_code == 204 or not response.content:
-        return None
-    return response.json()
+async def _consent(request: Request, staff: Staff) -> ConsentClient:
+    return ConsentClient(request, staff.token)
+
+
+async def _timeline(request: Request, staff: Staff) -> TimelineClient:
+    return TimelineClient(request, staff.token)
+
+
+async def _notify(request: Request, staff: Staff) -> NotifyClient:
+    return NotifyClient(request, staff.token)
+
+
+# The services as the signed-in staff member (FastAPI dependencies: a page declares which it calls).
+IdentityApi = Annotated[IdentityClient, Depends(_identity)]
+ConsentApi = Annotated[ConsentClient, Depends(_consent)]
+TimelineApi = Annotated[TimelineClient, Depends(_timeline)]
+NotifyApi = Annotated[NotifyClient, Depends(_notify)]
 
 
 async def optional(call: Awaitable[T], default: T) -> T:
-    """A part of a page that may be missing (a service refusing or down) without failing the whole page."""
+    """A part of a page that may be missing (a service refusing) without failing the whole page; an ended
+    session still sends the browser to sign in."""
     try:
         return await call
-    except ServiceRefusal:
+    except ServiceProblem as problem:
+        if problem.session_ended:
+            raise
         return default
 
 
@@ -109,6 +106,7 @@ def page(
             "flash": flash if flash and f"staff.flash.{flash}" in catalogue("ja") else None,
             "name_of": lambda user_id: name_of(request.app, user_id),
             "label": labeller(language_of(request)),
+            "conversation_page": conversation_page,
             **context,
         },
         status_code=status_code,
@@ -143,34 +141,48 @@ def name_of(app: FastAPI, user_id: UUID | str | None) -> str:
     return names.get(str(user_id)) or f"#{str(user_id)[:8]}"
 
 
-def refusal_page(request: Request, staff: StaffSession | None, refusal: ServiceRefusal) -> Response:
+def conversation_page(conversation: Conversation) -> str:
+    """Where the staff UI shows a conversation, below the staff root."""
+    if conversation.kind == "subjects":
+        return f"/subjects/{conversation.id}/timeline"
+    return f"/groups/{conversation.id}"
+
+
+def refusal_page(request: Request, staff: StaffSession | None, refusal: ServiceProblem) -> Response:
     return page(request, staff, "staff/refused.html", {"refusal": refusal}, status_code=refusal.status)
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    """How the staff UI answers a service's refusal that no page handled: the refusal page in the reader's
+    language, or, when identity says the session ended, the way back to the login page."""
+    assert isinstance(exc, ServiceProblem)
+    if exc.session_ended:
+        request.state.staff_session_cookie = ("", 0)  # the cookie writer clears the cookie
+        return sign_in_redirect(request)
+    return refusal_page(request, await current_staff(request), exc)
 
 
 async def relay_file(
     request: Request,
     staff: StaffSession,
-    client: httpx.AsyncClient,
-    url: str,
+    upstream: httpx.Response,
     *,
-    headers: dict[str, str] | None = None,
     inline: bool = False,
-    owned_client: bool = False,
+    owned_client: httpx.AsyncClient | None = None,
 ) -> Response:
     """Stream a file from a service or from object storage to the browser, never holding it whole: the
     browser needs no route to the storage host and the answer is never cached. ``owned_client`` is closed
     with the stream."""
-    upstream = await client.send(client.build_request("GET", url, headers=headers or {}), stream=True)
 
     async def close() -> None:
         await upstream.aclose()
-        if owned_client:
-            await client.aclose()
+        if owned_client is not None:
+            await owned_client.aclose()
 
     if upstream.status_code != 200:
         await close()
         status = upstream.status_code
-        return refusal_page(request, staff, ServiceRefusal(status if status >= 400 else 502))
+        return refusal_page(request, staff, ServiceProblem(status if status >= 400 else 502))
     return StreamingResponse(
         upstream.aiter_bytes(),
         media_type=upstream.headers.get("content-type", "application/octet-stream"),

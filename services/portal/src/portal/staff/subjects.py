@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 from uuid import UUID
 
 import httpx
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
+from portal.clients.base import ServiceProblem
+from portal.clients.consent import ConsentClient, duplicate_candidates
 from portal.session import Staff, StaffSession
-from portal.staff.pages import ServiceRefusal, api, back, gather, optional, page, relay_file
+from portal.staff.pages import ConsentApi, back, gather, optional, page, relay_file
 
 router = APIRouter(prefix="/staff")
 SEXES = ("female", "male", "other", "unknown")
@@ -25,11 +27,8 @@ def _blank(value: str) -> str | None:
 
 
 @router.get("/subjects", response_class=HTMLResponse)
-async def subjects(request: Request, staff: Staff, kana: str = "") -> Response:
-    params: dict[str, Any] = {"limit": 200}
-    if kana.strip():
-        params["kana"] = kana.strip()[:200]
-    found = await api(request, staff, "consent", "GET", "/subjects", params=params)
+async def subjects(request: Request, staff: Staff, consent: ConsentApi, kana: str = "") -> Response:
+    found = await consent.subjects(kana=kana.strip()[:200], limit=200)
     return page(request, staff, "staff/subjects.html", {"subjects": found, "kana": kana})
 
 
@@ -46,18 +45,14 @@ async def registration_form(request: Request, staff: Staff) -> Response:
 
 
 async def _store_consent_form(
-    request: Request, staff: StaffSession, subject_id: str, consent_id: str, form: UploadFile
+    consent: ConsentClient, subject_id: UUID, consent_id: UUID, form: UploadFile
 ) -> None:
-    content = await form.read()
-    await api(
-        request,
-        staff,
-        "consent",
-        "PUT",
-        f"/subjects/{subject_id}/consents/{consent_id}/form",
-        files={
-            "form": (form.filename or "consent", content, form.content_type or "application/octet-stream")
-        },
+    await consent.store_consent_form(
+        subject_id,
+        consent_id,
+        filename=form.filename or "consent",
+        content=await form.read(),
+        content_type=form.content_type or "application/octet-stream",
     )
 
 
@@ -74,6 +69,7 @@ def _consent_body(given_by: str, proxy_name: str, proxy_relation: str, given_on:
 async def register(
     request: Request,
     staff: Staff,
+    consent: ConsentApi,
     name: Annotated[str, Form(max_length=200)],
     name_kana: Annotated[str, Form(max_length=200)],
     municipality_code: Annotated[str, Form(max_length=6)],
@@ -115,53 +111,51 @@ async def register(
     if sex in SEXES:
         body["sex"] = sex
     try:
-        subject = await api(request, staff, "consent", "POST", "/subjects", json=body)
-    except ServiceRefusal as refusal:
+        subject = await consent.register(body)
+    except ServiceProblem as refusal:
+        if refusal.session_ended:
+            raise
         if refusal.status == 409:
             # c9: likely the same person; show the candidates and let the registrar confirm it is not.
-            candidates = refusal.problem.get("candidates", [])
+            candidates = duplicate_candidates(refusal)
             return _registration_page(request, staff, values, status_code=409, candidates=candidates)
         return _registration_page(request, staff, values, status_code=refusal.status, refusal=refusal)
-    subject_id = subject["id"]
+    subject_id = subject.id
     try:
         await _record_consent(
-            request, staff, subject_id, given_by, proxy_name, proxy_relation, given_on, consent_form
+            consent, subject_id, given_by, proxy_name, proxy_relation, given_on, consent_form
         )
-    except ServiceRefusal:
+    except ServiceProblem as refusal:
+        if refusal.session_ended:
+            raise
         # The subject is registered; their page offers to record the consent again.
         return back(request, f"/subjects/{subject_id}", done="consent_not_recorded")
     return back(request, f"/subjects/{subject_id}", done="registered")
 
 
 async def _record_consent(
-    request: Request,
-    staff: StaffSession,
-    subject_id: str,
+    consent: ConsentClient,
+    subject_id: UUID,
     given_by: str,
     proxy_name: str,
     proxy_relation: str,
     given_on: str,
     consent_form: UploadFile | None,
 ) -> None:
-    """The consent, then its scanned form (when one was chosen); a refusal raises ServiceRefusal."""
-    consent = await api(
-        request,
-        staff,
-        "consent",
-        "POST",
-        f"/subjects/{subject_id}/consents",
-        json=_consent_body(given_by, proxy_name, proxy_relation, given_on),
+    """The consent, then its scanned form (when one was chosen); a refusal raises ServiceProblem."""
+    recorded = await consent.record_consent(
+        subject_id, _consent_body(given_by, proxy_name, proxy_relation, given_on)
     )
     if consent_form is not None and consent_form.filename:
-        await _store_consent_form(request, staff, subject_id, consent["id"], consent_form)
+        await _store_consent_form(consent, subject_id, recorded.id, consent_form)
 
 
-async def _subject_context(request: Request, staff: StaffSession, subject_id: UUID) -> dict[str, Any]:
-    subject = await api(request, staff, "consent", "GET", f"/subjects/{subject_id}")
+async def _subject_context(consent: ConsentClient, subject_id: UUID) -> dict[str, Any]:
+    subject = await consent.subject(subject_id)
     consents, team, withdrawals = await gather(
-        optional(api(request, staff, "consent", "GET", f"/subjects/{subject_id}/consents"), []),
-        optional(api(request, staff, "consent", "GET", f"/subjects/{subject_id}/care-team"), []),
-        optional(api(request, staff, "consent", "GET", f"/subjects/{subject_id}/withdrawals"), []),
+        optional(consent.consents(subject_id), []),
+        optional(consent.care_team(subject_id), []),
+        optional(consent.withdrawals(subject_id), []),
     )
     return {
         "subject": subject,
@@ -174,8 +168,8 @@ async def _subject_context(request: Request, staff: StaffSession, subject_id: UU
 
 
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)
-async def subject_page(request: Request, subject_id: UUID, staff: Staff) -> Response:
-    context = await _subject_context(request, staff, subject_id)
+async def subject_page(request: Request, subject_id: UUID, staff: Staff, consent: ConsentApi) -> Response:
+    context = await _subject_context(consent, subject_id)
     return page(request, staff, "staff/subject.html", context)
 
 
@@ -183,16 +177,14 @@ async def subject_page(request: Request, subject_id: UUID, staff: Staff) -> Resp
 async def record_consent(
     request: Request,
     subject_id: UUID,
-    staff: Staff,
+    consent: ConsentApi,
     given_by: Annotated[str, Form(max_length=10)] = "subject",
     proxy_name: Annotated[str, Form(max_length=200)] = "",
     proxy_relation: Annotated[str, Form(max_length=100)] = "",
     given_on: Annotated[str, Form(max_length=10)] = "",
     consent_form: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    await _record_consent(
-        request, staff, str(subject_id), given_by, proxy_name, proxy_relation, given_on, consent_form
-    )
+    await _record_consent(consent, subject_id, given_by, proxy_name, proxy_relation, given_on, consent_form)
     return back(request, f"/subjects/{subject_id}", done="consent_recorded")
 
 
@@ -201,52 +193,54 @@ async def upload_consent_form(
     request: Request,
     subject_id: UUID,
     consent_id: UUID,
-    staff: Staff,
+    consent: ConsentApi,
     consent_form: Annotated[UploadFile, File()],
 ) -> Response:
-    await _store_consent_form(request, staff, str(subject_id), str(consent_id), consent_form)
+    await _store_consent_form(consent, subject_id, consent_id, consent_form)
     return back(request, f"/subjects/{subject_id}", done="form_stored")
 
 
 @router.get("/subjects/{subject_id}/consents/{consent_id}/form")
 async def download_consent_form(
-    request: Request, subject_id: UUID, consent_id: UUID, staff: Staff
+    request: Request, subject_id: UUID, consent_id: UUID, staff: Staff, consent: ConsentApi
 ) -> Response:
     """The scanned form, fetched here from its short-lived link: the browser never needs the storage host."""
-    link = await api(request, staff, "consent", "GET", f"/subjects/{subject_id}/consents/{consent_id}/form")
+    link = await consent.consent_form_link(subject_id, consent_id)
     # A client of its own, closed with the stream: the link points at object storage, not at a service.
     storage = httpx.AsyncClient(timeout=30.0)
-    return await relay_file(request, staff, storage, link["url"], owned_client=True)
+    upstream = await storage.send(storage.build_request("GET", link.url), stream=True)
+    return await relay_file(request, staff, upstream, owned_client=storage)
 
 
 @router.post("/subjects/{subject_id}/care-team", response_class=HTMLResponse)
 async def invite_member(
     request: Request,
     subject_id: UUID,
-    staff: Staff,
+    consent: ConsentApi,
     user_id: Annotated[UUID, Form()],
     facility_id: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
-    body: dict[str, Any] = {"user_id": str(user_id)}
-    if facility_id.strip():
-        body["facility_id"] = facility_id.strip()
-    await api(request, staff, "consent", "POST", f"/subjects/{subject_id}/care-team", json=body)
+    await consent.invite_to_care_team(subject_id, user_id=user_id, facility_id=facility_id.strip() or None)
     return back(request, f"/subjects/{subject_id}", done="invited")
 
 
 @router.post("/subjects/{subject_id}/care-team/{user_id}/removal", response_class=HTMLResponse)
-async def remove_member(request: Request, subject_id: UUID, user_id: UUID, staff: Staff) -> Response:
-    await api(request, staff, "consent", "DELETE", f"/subjects/{subject_id}/care-team/{user_id}")
+async def remove_member(
+    request: Request, subject_id: UUID, user_id: UUID, staff: Staff, consent: ConsentApi
+) -> Response:
+    await consent.remove_from_care_team(subject_id, user_id)
     if user_id == staff.user_id:
         return back(request, "", done="left_team")
     return back(request, f"/subjects/{subject_id}", done="removed")
 
 
 @router.post("/invitations/{invitation_id}/{answer}", response_class=HTMLResponse)
-async def answer_invitation(request: Request, invitation_id: UUID, answer: str, staff: Staff) -> Response:
-    if answer not in ("accept", "decline"):
+async def answer_invitation(
+    request: Request, invitation_id: UUID, answer: str, consent: ConsentApi
+) -> Response:
+    if answer != "accept" and answer != "decline":
         return back(request, "")
-    await api(request, staff, "consent", "POST", f"/care-team/invitations/{invitation_id}/{answer}")
+    await consent.answer_invitation(invitation_id, cast(Literal["accept", "decline"], answer))
     return back(request, "", done="accepted" if answer == "accept" else "declined")
 
 
@@ -254,7 +248,7 @@ async def answer_invitation(request: Request, invitation_id: UUID, answer: str, 
 async def withdraw(
     request: Request,
     subject_id: UUID,
-    staff: Staff,
+    consent: ConsentApi,
     requested_by: Annotated[str, Form(max_length=10)] = "subject",
     requester_name: Annotated[str, Form(max_length=200)] = "",
     requester_relation: Annotated[str, Form(max_length=100)] = "",
@@ -268,16 +262,16 @@ async def withdraw(
     if body["requested_by"] == "proxy":
         body["requester_name"] = _blank(requester_name)
         body["requester_relation"] = _blank(requester_relation)
-    await api(request, staff, "consent", "POST", f"/subjects/{subject_id}/withdrawals", json=body)
+    await consent.withdraw(subject_id, body)
     return back(request, f"/subjects/{subject_id}", done="withdrawn")
 
 
 @router.get("/subjects/{subject_id}/withdrawals", response_class=HTMLResponse)
-async def withdrawal_progress(request: Request, subject_id: UUID, staff: Staff) -> Response:
+async def withdrawal_progress(
+    request: Request, subject_id: UUID, staff: Staff, consent: ConsentApi
+) -> Response:
     """The cascade's progress per service (htmx polls this fragment until every service reported done)."""
-    withdrawals = await optional(
-        api(request, staff, "consent", "GET", f"/subjects/{subject_id}/withdrawals"), []
-    )
+    withdrawals = await optional(consent.withdrawals(subject_id), [])
     return page(
         request,
         staff,
@@ -287,8 +281,10 @@ async def withdrawal_progress(request: Request, subject_id: UUID, staff: Staff) 
 
 
 @router.get("/exceptional-access", response_class=HTMLResponse)
-async def exceptional_access(request: Request, staff: Staff, subject_id: str = "") -> Response:
-    mine = await optional(api(request, staff, "consent", "GET", "/exceptional-access/mine"), [])
+async def exceptional_access(
+    request: Request, staff: Staff, consent: ConsentApi, subject_id: str = ""
+) -> Response:
+    mine = await optional(consent.my_exceptional_access(), [])
     return page(
         request,
         staff,
@@ -300,11 +296,10 @@ async def exceptional_access(request: Request, staff: Staff, subject_id: str = "
 @router.post("/exceptional-access", response_class=HTMLResponse)
 async def request_exceptional_access(
     request: Request,
-    staff: Staff,
+    consent: ConsentApi,
     subject_id: Annotated[UUID, Form()],
     ground: Annotated[str, Form(max_length=40)],
     reason: Annotated[str, Form(max_length=2000)],
 ) -> Response:
-    body = {"subject_id": str(subject_id), "ground": ground, "reason": reason.strip()}
-    await api(request, staff, "consent", "POST", "/exceptional-access", json=body)
+    await consent.request_exceptional_access(subject_id=subject_id, ground=ground, reason=reason.strip())
     return back(request, "/exceptional-access", done="access_requested")

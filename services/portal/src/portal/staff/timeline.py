@@ -1,50 +1,41 @@
-"""A subject's (or group's) timeline: posts, attachments, replies, mentions, read marks, versions, search."""
+"""A conversation's pages (a subject's timeline, a group's board): posts, attachments, replies, mentions,
+read marks, versions, search."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from yui_common.vocabulary import POST_CATEGORIES, PostCategory
 
-from portal.clients import call_as_staff, forwarded_headers, service_client
+from portal.clients.base import ServiceProblem
+from portal.clients.consent import ConsentClient
+from portal.clients.timeline import Conversation, ConversationKind, Post, TimelineClient
 from portal.session import Staff, StaffSession
-from portal.staff.pages import ServiceRefusal, api, back, gather, optional, page, refusal_page, relay_file
+from portal.staff.pages import (
+    ConsentApi,
+    TimelineApi,
+    back,
+    conversation_page,
+    gather,
+    optional,
+    page,
+    refusal_page,
+    relay_file,
+)
 
 router = APIRouter(prefix="/staff")
-CATEGORIES = (
-    "visit",
-    "treatment",
-    "medication",
-    "vital_signs",
-    "test_result",
-    "daily_living",
-    "instruction",
-    "support_progress",
-    "other",
-)
 PAGE_SIZE = 30
 
 
-@dataclass(frozen=True)
-class Board:
-    """Where posts live: a subject's timeline or a group's board (the same features on both)."""
-
-    kind: str  # "subjects" or "groups"
-    id: UUID
-
-    @property
-    def api_path(self) -> str:
-        return f"/{self.kind}/{self.id}"
-
-    @property
-    def page_path(self) -> str:
-        return f"/subjects/{self.id}/timeline" if self.kind == "subjects" else f"/groups/{self.id}"
+def _category(value: str, default: PostCategory = "other") -> PostCategory:
+    return value if value in POST_CATEGORIES else default  # type: ignore[return-value]
 
 
-def _attachment_ids(values: list[str]) -> list[str]:
+def _ids(values: list[str]) -> list[str]:
+    """The UUIDs among what a form sent (at most 20): anything else is dropped, not refused."""
     found = []
     for value in values:
         try:
@@ -54,126 +45,99 @@ def _attachment_ids(values: list[str]) -> list[str]:
     return found[:20]
 
 
-async def _upload(request: Request, staff: StaffSession, board: Board, upload: UploadFile) -> str:
-    content = await upload.read()
-    attachment = await api(
-        request,
-        staff,
-        "timeline",
-        "POST",
-        f"{board.api_path}/attachments",
-        params={"filename": upload.filename or "file"},
-        content=content,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    return str(attachment["id"])
+async def _members(
+    staff: StaffSession, consent: ConsentClient, timeline: TimelineClient, conversation: Conversation
+) -> list[Any]:
+    """Whom one can mention or ask: the care team of a subject, the members of a group (never oneself)."""
+    if conversation.kind == "subjects":
+        team = await optional(consent.care_team(conversation.id), [])
+        return [m for m in team if m.user_id != staff.user_id]
+    members = await optional(timeline.group_members(conversation.id), [])
+    return [m for m in members if m.user_id != staff.user_id and m.status == "member"]
 
 
-async def _members(request: Request, staff: StaffSession, board: Board) -> list[dict[str, Any]]:
-    if board.kind == "subjects":
-        team = await optional(api(request, staff, "consent", "GET", f"{board.api_path}/care-team"), [])
-        return [m for m in team if m["user_id"] != str(staff.user_id)]
-    members = await optional(api(request, staff, "timeline", "GET", f"{board.api_path}/members"), [])
-    return [m for m in members if m["user_id"] != str(staff.user_id) and m.get("status") == "member"]
-
-
-async def board_context(
-    request: Request, staff: StaffSession, board: Board, *, q: str = "", cursor: str = ""
+async def conversation_context(
+    staff: StaffSession,
+    consent: ConsentClient,
+    timeline: TimelineClient,
+    conversation: Conversation,
+    *,
+    q: str = "",
+    cursor: str = "",
 ) -> dict[str, Any]:
-    """Posts (or search hits), the people one can mention, and whether the board still takes posts."""
+    """Posts (or search hits), the people one can mention, and whether the conversation still takes posts."""
     stopped = False
-    posts: list[dict[str, Any]] = []
+    posts: list[Post] = []
     next_cursor = None
     try:
         if q.strip():
-            posts = await api(
-                request, staff, "timeline", "GET", f"{board.api_path}/search", params={"q": q.strip()[:200]}
-            )
+            posts = await timeline.search(conversation, q.strip()[:200])
         else:
-            params: dict[str, Any] = {"limit": PAGE_SIZE}
-            if cursor:
-                params["cursor"] = cursor[:200]
-            found = await api(request, staff, "timeline", "GET", f"{board.api_path}/posts", params=params)
-            posts, next_cursor = found["items"], found.get("next_cursor")
-    except ServiceRefusal as refusal:
+            found = await timeline.page(conversation, limit=PAGE_SIZE, cursor=cursor[:200])
+            posts, next_cursor = found.items, found.next_cursor
+    except ServiceProblem as refusal:
         if refusal.status != 410:
             raise
-        stopped = True  # T: consent withdrawn, support stopped; the board is closed
-    members = [] if stopped else await _members(request, staff, board)
+        stopped = True  # T: consent withdrawn, support stopped; the conversation is closed
+    members = [] if stopped else await _members(staff, consent, timeline, conversation)
     return {
-        "board": board,
+        "conversation": conversation,
         "posts": posts,
         "next_cursor": next_cursor,
         "cursor": cursor,
         "q": q,
         "stopped": stopped,
         "members": members,
-        "categories": CATEGORIES,
+        "categories": POST_CATEGORIES,
     }
 
 
 @router.get("/subjects/{subject_id}/timeline", response_class=HTMLResponse)
 async def subject_timeline(
-    request: Request, subject_id: UUID, staff: Staff, q: str = "", cursor: str = ""
+    request: Request,
+    subject_id: UUID,
+    staff: Staff,
+    consent: ConsentApi,
+    timeline: TimelineApi,
+    q: str = "",
+    cursor: str = "",
 ) -> Response:
-    board = Board("subjects", subject_id)
+    conversation = Conversation("subjects", subject_id)
     try:
         subject, context = await gather(
-            api(request, staff, "consent", "GET", f"/subjects/{subject_id}"),
-            board_context(request, staff, board, q=q, cursor=cursor),
+            consent.subject(subject_id),
+            conversation_context(staff, consent, timeline, conversation, q=q, cursor=cursor),
         )
-    except ServiceRefusal as refusal:
+    except ServiceProblem as refusal:
         if refusal.status == 410:
-            return page(
-                request, staff, "staff/timeline.html", {"subject": None, "stopped": True, "board": board}
-            )
+            context = {"subject": None, "stopped": True, "conversation": conversation}
+            return page(request, staff, "staff/timeline.html", context)
+        if refusal.session_ended:
+            raise
         return refusal_page(request, staff, refusal)
-    context["stopped"] = context["stopped"] or subject.get("consent_status") == "withdrawn"
+    context["stopped"] = context["stopped"] or subject.consent_status == "withdrawn"
     return page(request, staff, "staff/timeline.html", {"subject": subject, **context})
 
 
 @router.get("/subjects/{subject_id}/timeline/latest", response_class=HTMLResponse)
-async def subject_timeline_latest(request: Request, subject_id: UUID, staff: Staff) -> Response:
+async def subject_timeline_latest(
+    request: Request, subject_id: UUID, staff: Staff, consent: ConsentApi, timeline: TimelineApi
+) -> Response:
     """The newest page of posts alone: an open timeline swaps it in when the live stream says a post came
     (n2), so nobody reloads to see a colleague's note. Refusals answer as the page would (410 when stopped)."""
-    board = Board("subjects", subject_id)
-    context = await board_context(request, staff, board)
+    conversation = Conversation("subjects", subject_id)
+    context = await conversation_context(staff, consent, timeline, conversation)
     if context["stopped"]:
         return Response(status_code=410)
-    return page(request, staff, "staff/board_post_items.html", context)
+    return page(request, staff, "staff/conversation_post_items.html", context)
 
 
-async def _create_post(
-    request: Request,
-    staff: StaffSession,
-    board: Board,
-    *,
-    body: str,
-    category: str,
-    mentions: list[str],
-    attachment_ids: list[str],
-    files: list[UploadFile],
-    addressee: str,
-) -> Response:
-    uploaded = [await _upload(request, staff, board, f) for f in files if f.filename]
-    payload: dict[str, Any] = {
-        "body": body.strip(),
-        "category": category if category in CATEGORIES else "other",
-        "mentions": _attachment_ids(mentions),
-        "attachment_ids": _attachment_ids(attachment_ids) + uploaded,
-    }
-    if addressee.strip():
-        payload["support_request"] = {"addressed_user_id": addressee.strip()}
-    created = await api(request, staff, "timeline", "POST", f"{board.api_path}/posts", json=payload)
-    return back(request, f"{board.page_path}#post-{created['id']}", done="posted")
-
-
-@router.post("/{kind}/{board_id}/posts", response_class=HTMLResponse)
-async def post_to_board(
+@router.post("/{kind}/{conversation_id}/posts", response_class=HTMLResponse)
+async def post_to_conversation(
     request: Request,
     kind: Literal["subjects", "groups"],
-    board_id: UUID,
-    staff: Staff,
+    conversation_id: UUID,
+    timeline: TimelineApi,
     body: Annotated[str, Form(max_length=20000)],
     category: Annotated[str, Form(max_length=30)] = "other",
     mentions: Annotated[list[str] | None, Form()] = None,
@@ -182,39 +146,35 @@ async def post_to_board(
     addressee: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
     """A post on a subject's timeline or a group's board: the same form and the same rules."""
-    return await _create_post(
-        request,
-        staff,
-        Board(kind, board_id),
-        body=body,
-        category=category,
-        mentions=mentions or [],
-        attachment_ids=attachment_id or [],
-        files=files or [],
-        addressee=addressee,
+    conversation = Conversation(kind, conversation_id)
+    uploaded = [
+        str((await timeline.upload(conversation, filename=f.filename or "file", content=await f.read())).id)
+        for f in files or []
+        if f.filename
+    ]
+    created = await timeline.post(
+        conversation,
+        body=body.strip(),
+        category=_category(category),
+        mentions=_ids(mentions or []),
+        attachment_ids=_ids(attachment_id or []) + uploaded,
+        addressee=addressee.strip(),
     )
+    return back(request, f"{conversation_page(conversation)}#post-{created.id}", done="posted")
 
 
-@router.post("/{kind}/{board_id}/attachments")
+@router.post("/{kind}/{conversation_id}/attachments")
 async def upload_attachment(
-    request: Request, kind: str, board_id: UUID, staff: Staff, filename: str
+    request: Request, kind: str, conversation_id: UUID, timeline: TimelineApi, filename: str
 ) -> Response:
     """The browser's upload (with progress) streamed on to timeline as it arrives; answers with its id."""
-    if kind not in ("subjects", "groups"):
+    if kind != "subjects" and kind != "groups":
         return JSONResponse({"detail": "unknown board"}, status_code=404)
-    headers = {"Content-Type": "application/octet-stream"}
-    length = request.headers.get("content-length")
-    if length:
-        headers["Content-Length"] = length
-    answer = await call_as_staff(
-        request,
-        staff,
-        "timeline",
-        "POST",
-        f"/{kind}/{board_id}/attachments",
-        params={"filename": filename[:300]},
+    answer = await timeline.relay_upload(
+        Conversation(cast(ConversationKind, kind), conversation_id),
+        filename=filename[:300],
         content=request.stream(),
-        headers=headers,
+        length=request.headers.get("content-length"),
     )
     return Response(
         answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type")
@@ -222,38 +182,29 @@ async def upload_attachment(
 
 
 @router.get("/posts/{post_id}", response_class=HTMLResponse)
-async def post_page(request: Request, post_id: UUID, staff: Staff) -> Response:
+async def post_page(
+    request: Request, post_id: UUID, staff: Staff, consent: ConsentApi, timeline: TimelineApi
+) -> Response:
     """The thread: opening it marks it read (既読) and shows who has read it."""
-    post = await api(request, staff, "timeline", "GET", f"/posts/{post_id}")
-    board = (
-        Board("subjects", UUID(post["subject_id"]))
-        if post.get("subject_id")
-        else Board("groups", UUID(post["group_id"]))
-    )
-    members = await _members(request, staff, board)
-    return page(
-        request,
-        staff,
-        "staff/post.html",
-        {"post": post, "board": board, "members": members, "categories": CATEGORIES},
-    )
+    post = await timeline.thread(post_id)
+    conversation = post.conversation
+    members = await _members(staff, consent, timeline, conversation)
+    context = {"post": post, "conversation": conversation, "members": members, "categories": POST_CATEGORIES}
+    return page(request, staff, "staff/post.html", context)
 
 
 @router.post("/posts/{post_id}/replies", response_class=HTMLResponse)
 async def reply(
     request: Request,
     post_id: UUID,
-    staff: Staff,
+    timeline: TimelineApi,
     body: Annotated[str, Form(max_length=20000)],
     category: Annotated[str, Form(max_length=30)] = "other",
     mentions: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    payload = {
-        "body": body.strip(),
-        "category": category if category in CATEGORIES else "other",
-        "mentions": _attachment_ids(mentions or []),
-    }
-    await api(request, staff, "timeline", "POST", f"/posts/{post_id}/replies", json=payload)
+    await timeline.reply(
+        post_id, body=body.strip(), category=_category(category), mentions=_ids(mentions or [])
+    )
     return back(request, f"/posts/{post_id}", done="replied")
 
 
@@ -261,61 +212,47 @@ async def reply(
 async def edit(
     request: Request,
     post_id: UUID,
-    staff: Staff,
+    timeline: TimelineApi,
     body: Annotated[str, Form(max_length=20000)],
     category: Annotated[str, Form(max_length=30)] = "",
 ) -> Response:
-    payload: dict[str, Any] = {"body": body.strip()}
-    if category in CATEGORIES:
-        payload["category"] = category
-    await api(request, staff, "timeline", "POST", f"/posts/{post_id}/versions", json=payload)
+    kept = category if category in POST_CATEGORIES else None
+    await timeline.edit(post_id, body=body.strip(), category=kept)  # type: ignore[arg-type]
     return back(request, f"/posts/{post_id}", done="edited")
 
 
 @router.get("/posts/{post_id}/versions", response_class=HTMLResponse)
-async def versions(request: Request, post_id: UUID, staff: Staff) -> Response:
-    found = await api(request, staff, "timeline", "GET", f"/posts/{post_id}/versions")
+async def versions(request: Request, post_id: UUID, staff: Staff, timeline: TimelineApi) -> Response:
+    found = await timeline.versions(post_id)
     return page(request, staff, "staff/versions.html", {"versions": found, "post_id": post_id})
 
 
 @router.post("/posts/{post_id}/support-decision", response_class=HTMLResponse)
 async def decide(
-    request: Request, post_id: UUID, staff: Staff, decision: Annotated[str, Form(max_length=10)]
+    request: Request, post_id: UUID, timeline: TimelineApi, decision: Annotated[str, Form(max_length=10)]
 ) -> Response:
-    if decision not in ("adopted", "declined"):
+    if decision != "adopted" and decision != "declined":
         return back(request, f"/posts/{post_id}")
-    await api(
-        request,
-        staff,
-        "timeline",
-        "POST",
-        f"/posts/{post_id}/support-request/decision",
-        json={"decision": decision},
-    )
+    await timeline.decide_support(post_id, cast(Literal["adopted", "declined"], decision))
     return back(request, f"/posts/{post_id}", done="decided")
 
 
 @router.get("/support-requests", response_class=HTMLResponse)
-async def support_requests(request: Request, staff: Staff, box: str = "received") -> Response:
-    box = box if box in ("received", "sent") else "received"
-    found = await optional(
-        api(request, staff, "timeline", "GET", "/support-requests", params={"box": box}), []
-    )
-    return page(request, staff, "staff/support_requests.html", {"posts": found, "box": box})
-
-
-async def _relay_file(request: Request, staff: StaffSession, path: str, *, inline: bool) -> Response:
-    headers = {**forwarded_headers(request), **staff.headers}
-    return await relay_file(
-        request, staff, service_client(request, "timeline"), path, headers=headers, inline=inline
-    )
+async def support_requests(
+    request: Request, staff: Staff, timeline: TimelineApi, box: str = "received"
+) -> Response:
+    chosen: Literal["received", "sent"] = "sent" if box == "sent" else "received"
+    found = await optional(timeline.support_requests(chosen), [])
+    return page(request, staff, "staff/support_requests.html", {"posts": found, "box": chosen})
 
 
 @router.get("/attachments/{attachment_id}/download")
-async def download(request: Request, attachment_id: UUID, staff: Staff) -> Response:
-    return await _relay_file(request, staff, f"/attachments/{attachment_id}/content", inline=False)
+async def download(request: Request, attachment_id: UUID, staff: Staff, timeline: TimelineApi) -> Response:
+    upstream = await timeline.open_attachment(attachment_id, thumbnail=False)
+    return await relay_file(request, staff, upstream, inline=False)
 
 
 @router.get("/attachments/{attachment_id}/thumbnail")
-async def thumbnail(request: Request, attachment_id: UUID, staff: Staff) -> Response:
-    return await _relay_file(request, staff, f"/attachments/{attachment_id}/thumbnail", inline=True)
+async def thumbnail(request: Request, attachment_id: UUID, staff: Staff, timeline: TimelineApi) -> Response:
+    upstream = await timeline.open_attachment(attachment_id, thumbnail=True)
+    return await relay_file(request, staff, upstream, inline=True)

@@ -1,0 +1,148 @@
+"""The portal's client of consent: subjects, their consents and scanned forms, care teams, withdrawals and
+exceptional access."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from portal.clients.base import Answer, ServiceClient, ServiceProblem
+
+
+class SubjectSummary(Answer):
+    id: UUID
+    name: str
+    name_kana: str
+    birth_date: date | None = None
+
+
+class Subject(SubjectSummary):
+    municipality_code: str
+    address: str | None = None
+    phone: str | None = None
+    consent_status: Literal["none", "active", "withdrawn"] = "none"
+
+
+class DuplicateCandidate(Answer):
+    """A subject consent thinks may be the one being registered (c9)."""
+
+    id: UUID
+    name_kana: str
+    birth_date: date | None = None
+    registered_at: datetime
+    on_my_team: bool = False
+
+
+class Consent(Answer):
+    id: UUID
+    status: str
+    given_by: str
+    proxy_name: str | None = None
+    given_on: date
+    form_on_file: bool = False
+
+
+class ConsentFormLink(Answer):
+    url: str
+
+
+class CareTeamMember(Answer):
+    user_id: UUID
+    added_at: datetime
+
+
+class CareTeamInvitation(Answer):
+    id: UUID
+    invited_by: UUID
+    status: str
+    invited_at: datetime
+
+
+class CascadeStep(Answer):
+    service: str
+    completed_at: datetime | None = None
+    items_affected: int | None = None
+
+
+class Withdrawal(Answer):
+    requested_at: datetime
+    complete: bool
+    steps: list[CascadeStep]
+
+
+class ExceptionalAccess(Answer):
+    subject_id: UUID
+    ground: str
+    status: str
+    requested_at: datetime
+
+
+def duplicate_candidates(problem: ServiceProblem) -> list[DuplicateCandidate]:
+    """The candidates of consent's 409 ``likely-duplicate`` answer to a registration."""
+    return [DuplicateCandidate.model_validate(c) for c in problem.extensions.get("candidates", [])]
+
+
+class ConsentClient(ServiceClient):
+    service = "consent"
+
+    async def subjects(self, *, kana: str = "", limit: int = 200) -> list[SubjectSummary]:
+        params: dict[str, Any] = {"limit": limit}
+        if kana:
+            params["kana"] = kana
+        return await self.read(list[SubjectSummary], "GET", "/subjects", params=params)
+
+    async def subject(self, subject_id: UUID) -> Subject:
+        return await self.read(Subject, "GET", f"/subjects/{subject_id}")
+
+    async def register(self, subject: dict[str, Any]) -> Subject:
+        """A new subject; a 409 carries the likely duplicates (see duplicate_candidates)."""
+        return await self.read(Subject, "POST", "/subjects", json=subject)
+
+    async def consents(self, subject_id: UUID) -> list[Consent]:
+        return await self.read(list[Consent], "GET", f"/subjects/{subject_id}/consents")
+
+    async def record_consent(self, subject_id: UUID, consent: dict[str, Any]) -> Consent:
+        return await self.read(Consent, "POST", f"/subjects/{subject_id}/consents", json=consent)
+
+    async def store_consent_form(
+        self, subject_id: UUID, consent_id: UUID, *, filename: str, content: bytes, content_type: str
+    ) -> None:
+        files = {"form": (filename, content, content_type)}
+        await self.call("PUT", f"/subjects/{subject_id}/consents/{consent_id}/form", files=files)
+
+    async def consent_form_link(self, subject_id: UUID, consent_id: UUID) -> ConsentFormLink:
+        """A short-lived link to the scanned form in object storage."""
+        path = f"/subjects/{subject_id}/consents/{consent_id}/form"
+        return await self.read(ConsentFormLink, "GET", path)
+
+    async def care_team(self, subject_id: UUID) -> list[CareTeamMember]:
+        return await self.read(list[CareTeamMember], "GET", f"/subjects/{subject_id}/care-team")
+
+    async def invite_to_care_team(self, subject_id: UUID, *, user_id: UUID, facility_id: str | None) -> None:
+        body: dict[str, Any] = {"user_id": str(user_id)}
+        if facility_id:
+            body["facility_id"] = facility_id
+        await self.call("POST", f"/subjects/{subject_id}/care-team", json=body)
+
+    async def remove_from_care_team(self, subject_id: UUID, user_id: UUID) -> None:
+        await self.call("DELETE", f"/subjects/{subject_id}/care-team/{user_id}")
+
+    async def my_invitations(self) -> list[CareTeamInvitation]:
+        return await self.read(list[CareTeamInvitation], "GET", "/care-team/invitations")
+
+    async def answer_invitation(self, invitation_id: UUID, answer: Literal["accept", "decline"]) -> None:
+        await self.call("POST", f"/care-team/invitations/{invitation_id}/{answer}")
+
+    async def withdraw(self, subject_id: UUID, request: dict[str, Any]) -> None:
+        await self.call("POST", f"/subjects/{subject_id}/withdrawals", json=request)
+
+    async def withdrawals(self, subject_id: UUID) -> list[Withdrawal]:
+        return await self.read(list[Withdrawal], "GET", f"/subjects/{subject_id}/withdrawals")
+
+    async def my_exceptional_access(self) -> list[ExceptionalAccess]:
+        return await self.read(list[ExceptionalAccess], "GET", "/exceptional-access/mine")
+
+    async def request_exceptional_access(self, *, subject_id: UUID, ground: str, reason: str) -> None:
+        body = {"subject_id": str(subject_id), "ground": ground, "reason": reason}
+        await self.call("POST", "/exceptional-access", json=body)

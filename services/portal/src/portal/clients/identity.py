@@ -1,0 +1,164 @@
+"""The portal's client of identity: signing in, sessions, a facility's users, certificates and profile,
+the public directory and facility applications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from portal.clients.base import Answer, ServiceClient, ServiceProblem
+
+
+class SessionTokens(Answer):
+    access_token: str
+    refresh_token: str
+    session_id: UUID
+
+
+class TotpEnrolment(Answer):
+    secret: str
+    provisioning_uri: str
+
+
+class SignInSession(Answer):
+    """One of the staff member's sessions (the devices they are signed in on)."""
+
+    id: UUID
+    second_factor: str
+    created_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None = None
+    user_agent: str | None = None
+    current: bool = False
+
+
+class User(Answer):
+    id: UUID
+    login_id: str
+    display_name: str
+    status: str
+    locked: bool = False
+
+
+class IssuedUser(Answer):
+    """A new user with the initial password, shown once."""
+
+    user: User
+    initial_password: str
+
+
+class Certificate(Answer):
+    user_id: UUID
+    terminal_label: str
+    status: str
+    not_after: datetime
+
+
+class Facility(Answer):
+    id: UUID
+    name: str
+    address: str | None = None
+    phone: str | None = None
+    administrator_name: str | None = None
+    administrator_email: str | None = None
+
+
+class Publication(Answer):
+    """What of a facility's entry the public directory shows."""
+
+    listed: bool = False
+    publish_name: bool = False
+    publish_address: bool = False
+    publish_contact: bool = False
+    publish_status: bool = False
+    withheld_by_operator: bool = False
+
+
+class DirectoryEntry(Answer):
+    kind: str
+    name: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    status: str | None = None
+
+
+class DirectoryPage(Answer):
+    entries: list[DirectoryEntry]
+
+
+class IdentityClient(ServiceClient):
+    service = "identity"
+
+    # --- signing in ---------------------------------------------------------------------------------------
+
+    async def sign_in(self, credentials: dict[str, str]) -> SessionTokens:
+        """Password (and TOTP code): a 403 ``password-change-required`` asks for the first-login page."""
+        return await self.read(SessionTokens, "POST", "/auth/token", json=credentials)
+
+    async def refresh(self, refresh_token: str) -> SessionTokens:
+        # The refresh token alone speaks for the session: nothing of the browser's request is forwarded.
+        response = await self.http.post("/auth/refresh", json={"refresh_token": refresh_token})
+        if response.status_code != 200:
+            raise ServiceProblem.of(response)
+        return SessionTokens.model_validate_json(response.content)
+
+    async def enrol_totp(self, *, tenant: str, login_id: str, password: str) -> TotpEnrolment:
+        body = {"tenant": tenant, "login_id": login_id, "password": password}
+        return await self.read(TotpEnrolment, "POST", "/auth/totp-enrolment", json=body)
+
+    async def change_password(self, change: dict[str, str]) -> None:
+        await self.call("POST", "/auth/password", json=change)
+
+    async def sign_out(self) -> None:
+        """Ends the session at identity; the browser's cookie goes whatever identity answers."""
+        await self.send("POST", "/auth/logout")
+
+    async def sessions(self) -> list[SignInSession]:
+        return await self.read(list[SignInSession], "GET", "/sessions")
+
+    async def end_session(self, session_id: UUID) -> None:
+        await self.call("DELETE", f"/sessions/{session_id}")
+
+    # --- a facility's users and certificates --------------------------------------------------------------
+
+    async def users(self) -> list[User]:
+        return await self.read(list[User], "GET", "/users")
+
+    async def create_user(self, user: dict[str, Any]) -> IssuedUser:
+        return await self.read(IssuedUser, "POST", "/users", json=user)
+
+    async def certificates(self, facility_id: UUID) -> list[Certificate]:
+        params = {"facility_id": str(facility_id)}
+        return await self.read(list[Certificate], "GET", "/certificates", params=params)
+
+    async def issue_certificate(self, *, user_id: UUID, terminal_label: str, pin: str) -> httpx.Response:
+        """The PKCS#12 answer as it is (201), for the browser to download."""
+        body = {"user_id": str(user_id), "terminal_label": terminal_label, "pin": pin}
+        return await self.call("POST", "/certificates", json=body)
+
+    async def redeem_access_code(self, redemption: dict[str, str]) -> httpx.Response:
+        """An administrator's first certificate for the access code and PIN of the approval letter."""
+        return await self.call("POST", "/certificates/redeem", json=redemption)
+
+    # --- the facility's profile, its directory entry, applying and withdrawing ----------------------------
+
+    async def facility(self, facility_id: UUID) -> Facility:
+        return await self.read(Facility, "GET", f"/facilities/{facility_id}")
+
+    async def publication(self, facility_id: UUID) -> Publication:
+        return await self.read(Publication, "GET", f"/facilities/{facility_id}/publication")
+
+    async def change_facility(self, facility_id: UUID, changes: dict[str, Any]) -> Facility:
+        return await self.read(Facility, "PATCH", f"/facilities/{facility_id}", json=changes)
+
+    async def withdraw_facility(self, facility_id: UUID) -> Facility:
+        return await self.read(Facility, "POST", f"/facilities/{facility_id}/withdrawal")
+
+    async def directory(self, *, tenant: str, search: dict[str, str]) -> DirectoryPage:
+        return await self.read(DirectoryPage, "GET", "/directory", params={"tenant": tenant, **search})
+
+    async def apply_for_facility(self, application: dict[str, Any]) -> None:
+        await self.call("POST", "/facility-applications", json=application)

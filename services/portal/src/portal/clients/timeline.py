@@ -1,0 +1,237 @@
+"""The portal's client of timeline: conversations (a subject's timeline, a group's board), their posts,
+attachments, replies, versions and support requests, the feed, and groups."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import httpx
+from pydantic import Field
+from yui_common.vocabulary import GroupPurpose, PostCategory
+
+from portal.clients.base import Answer, ServiceClient
+
+ConversationKind = Literal["subjects", "groups"]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Where posts live, as timeline addresses it: a subject's timeline or a group's board (the same
+    features on both). Timeline's own Board also knows the tenant; the portal needs only the address."""
+
+    kind: ConversationKind
+    id: UUID
+
+    @property
+    def api_path(self) -> str:
+        return f"/{self.kind}/{self.id}"
+
+
+class Attachment(Answer):
+    id: UUID
+    filename: str
+    size: int
+    has_thumbnail: bool = False
+
+
+class SupportRequest(Answer):
+    addressed_user_id: UUID | None = None
+    status: str
+
+
+class ReadMark(Answer):
+    user_id: UUID
+    read_at: datetime
+
+
+class Post(Answer):
+    id: UUID
+    subject_id: UUID | None = None
+    group_id: UUID | None = None
+    author_id: UUID
+    category: str
+    body: str | None = None
+    version: int
+    mentioned_user_ids: list[UUID] = Field(default_factory=list)
+    created_at: datetime
+    attachments: list[Attachment] = Field(default_factory=list)
+    reply_count: int = 0
+    read_count: int = 0
+    read_by_me: bool = False
+    support_request: SupportRequest | None = None
+
+    @property
+    def conversation(self) -> Conversation:
+        if self.subject_id is not None:
+            return Conversation("subjects", self.subject_id)
+        assert self.group_id is not None, "a post is on a subject's timeline or a group's board"
+        return Conversation("groups", self.group_id)
+
+
+class Thread(Post):
+    """A post with its replies and who has read it."""
+
+    replies: list[Post] = Field(default_factory=list)
+    read_by: list[ReadMark] = Field(default_factory=list)
+
+
+class PostPage(Answer):
+    items: list[Post]
+    next_cursor: str | None = None
+
+
+class PostVersion(Answer):
+    version: int
+    author_id: UUID
+    category: str
+    body: str
+    created_at: datetime
+
+
+class FeedItem(Answer):
+    subject_id: UUID | None = None
+    latest_post: Post | None = None
+    unread_count: int = 0
+
+
+class Feed(Answer):
+    items: list[FeedItem] = Field(default_factory=list)
+    total_unread: int = 0
+
+
+class Group(Answer):
+    id: UUID
+    name: str
+    purpose: str
+    description: str = ""
+    my_status: str | None = None
+
+
+class GroupMember(Answer):
+    user_id: UUID
+    status: str
+
+
+class Created(Answer):
+    id: UUID
+
+
+class TimelineClient(ServiceClient):
+    service = "timeline"
+
+    # --- a conversation's posts ---------------------------------------------------------------------------
+
+    async def page(self, conversation: Conversation, *, limit: int, cursor: str = "") -> PostPage:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return await self.read(PostPage, "GET", f"{conversation.api_path}/posts", params=params)
+
+    async def search(self, conversation: Conversation, q: str) -> list[Post]:
+        return await self.read(list[Post], "GET", f"{conversation.api_path}/search", params={"q": q})
+
+    async def post(
+        self,
+        conversation: Conversation,
+        *,
+        body: str,
+        category: PostCategory,
+        mentions: list[str],
+        attachment_ids: list[str],
+        addressee: str = "",
+    ) -> Created:
+        payload: dict[str, Any] = {
+            "body": body,
+            "category": category,
+            "mentions": mentions,
+            "attachment_ids": attachment_ids,
+        }
+        if addressee:
+            payload["support_request"] = {"addressed_user_id": addressee}
+        return await self.read(Created, "POST", f"{conversation.api_path}/posts", json=payload)
+
+    async def upload(self, conversation: Conversation, *, filename: str, content: bytes) -> Created:
+        return await self.read(
+            Created,
+            "POST",
+            f"{conversation.api_path}/attachments",
+            params={"filename": filename},
+            content=content,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
+    async def relay_upload(
+        self, conversation: Conversation, *, filename: str, content: AsyncIterable[bytes], length: str | None
+    ) -> httpx.Response:
+        """The browser's upload streamed on as it arrives; timeline's answer as it is, for the browser."""
+        headers = {"Content-Type": "application/octet-stream"}
+        if length:
+            headers["Content-Length"] = length
+        return await self.send(
+            "POST",
+            f"{conversation.api_path}/attachments",
+            params={"filename": filename},
+            content=content,
+            headers=headers,
+        )
+
+    async def open_attachment(self, attachment_id: UUID, *, thumbnail: bool) -> httpx.Response:
+        """The attachment's bytes (or its thumbnail), streamed: the caller closes the answer."""
+        return await self.open(f"/attachments/{attachment_id}/{'thumbnail' if thumbnail else 'content'}")
+
+    # --- one post: its thread, replies, versions, support request ----------------------------------------
+
+    async def thread(self, post_id: UUID) -> Thread:
+        """Opening a thread marks it read (既読) for the reader."""
+        return await self.read(Thread, "GET", f"/posts/{post_id}")
+
+    async def reply(self, post_id: UUID, *, body: str, category: PostCategory, mentions: list[str]) -> None:
+        payload = {"body": body, "category": category, "mentions": mentions}
+        await self.call("POST", f"/posts/{post_id}/replies", json=payload)
+
+    async def edit(self, post_id: UUID, *, body: str, category: PostCategory | None) -> None:
+        payload: dict[str, Any] = {"body": body}
+        if category is not None:
+            payload["category"] = category
+        await self.call("POST", f"/posts/{post_id}/versions", json=payload)
+
+    async def versions(self, post_id: UUID) -> list[PostVersion]:
+        return await self.read(list[PostVersion], "GET", f"/posts/{post_id}/versions")
+
+    async def decide_support(self, post_id: UUID, decision: Literal["adopted", "declined"]) -> None:
+        path = f"/posts/{post_id}/support-request/decision"
+        await self.call("POST", path, json={"decision": decision})
+
+    async def support_requests(self, box: Literal["received", "sent"]) -> list[Post]:
+        return await self.read(list[Post], "GET", "/support-requests", params={"box": box})
+
+    async def feed(self) -> Feed:
+        return await self.read(Feed, "GET", "/feed")
+
+    # --- groups -------------------------------------------------------------------------------------------
+
+    async def groups(self) -> list[Group]:
+        return await self.read(list[Group], "GET", "/groups")
+
+    async def group(self, group_id: UUID) -> Group:
+        return await self.read(Group, "GET", f"/groups/{group_id}")
+
+    async def create_group(self, *, name: str, purpose: GroupPurpose, description: str) -> Created:
+        body = {"name": name, "purpose": purpose, "description": description}
+        return await self.read(Created, "POST", "/groups", json=body)
+
+    async def group_members(self, group_id: UUID) -> list[GroupMember]:
+        return await self.read(list[GroupMember], "GET", f"/groups/{group_id}/members")
+
+    async def invite_to_group(self, group_id: UUID, user_id: UUID) -> None:
+        await self.call("POST", f"/groups/{group_id}/invitations", json={"user_id": str(user_id)})
+
+    async def join_group(self, group_id: UUID) -> None:
+        await self.call("POST", f"/groups/{group_id}/invitations/accept")
+
+    async def leave_group(self, group_id: UUID, user_id: UUID) -> None:
+        await self.call("DELETE", f"/groups/{group_id}/members/{user_id}")
