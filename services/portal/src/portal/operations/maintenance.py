@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common import audit, outbox
 from yui_common.events.portal import MaintenanceChangedV1
@@ -13,10 +12,9 @@ from yui_common.problems import Problem
 
 from portal.models import ALL_NETWORKS, MaintenanceSwitch
 from portal.notices.service import post_system_notice
+from portal.operations import repository
 
 OPERATOR, CONTRACTOR = "operator", "contractor"
-# One lock for all switches: two operators switching at once leave one clear order of rows.
-_SWITCH_LOCK = 0x7975695F6D61696E  # "yui_main"
 
 
 @dataclass(frozen=True)
@@ -31,36 +29,19 @@ class MaintenanceState:
 OFF = MaintenanceState(active=False, scope="", reason="", since=None, expected_end=None)
 
 
-async def _latest(session: AsyncSession, scopes: tuple[str, ...]) -> list[MaintenanceSwitch]:
-    newest = (
-        select(MaintenanceSwitch.scope, func.max(MaintenanceSwitch.switched_at).label("at"))
-        .where(MaintenanceSwitch.scope.in_(scopes))
-        .group_by(MaintenanceSwitch.scope)
-        .subquery()
-    )
-    stmt = select(MaintenanceSwitch).join(
-        newest, (newest.c.scope == MaintenanceSwitch.scope) & (newest.c.at == MaintenanceSwitch.switched_at)
-    )
-    return list((await session.execute(stmt)).scalars().all())
-
-
 async def state_for(session: AsyncSession, tenant: str | None) -> MaintenanceState:
     """On when the whole deployment is stopped, or this network is."""
     scopes = (ALL_NETWORKS, tenant) if tenant else (ALL_NETWORKS,)
-    for row in sorted(await _latest(session, scopes), key=lambda r: r.scope != ALL_NETWORKS):
+    for row in sorted(
+        await repository.latest_switches(session, scopes), key=lambda r: r.scope != ALL_NETWORKS
+    ):
         if row.active:
             return MaintenanceState(True, row.scope, row.reason, row.switched_at, row.expected_end)
     return OFF
 
 
 async def history(session: AsyncSession, *, tenant: str, limit: int = 50) -> list[MaintenanceSwitch]:
-    stmt = (
-        select(MaintenanceSwitch)
-        .where(MaintenanceSwitch.scope.in_((tenant, ALL_NETWORKS)))
-        .order_by(MaintenanceSwitch.switched_at.desc())
-        .limit(limit)
-    )
-    return list((await session.execute(stmt)).scalars().all())
+    return await repository.switch_history(session, tenant=tenant, limit=limit)
 
 
 async def switch(
@@ -81,7 +62,7 @@ async def switch(
         )
     if not reason.strip():
         raise Problem(422, "validation-error", "The request is not valid", "Give the reason for the switch.")
-    await session.execute(select(func.pg_advisory_xact_lock(_SWITCH_LOCK)))
+    await repository.lock_switching(session)
     moment = datetime.now(UTC)
     row = MaintenanceSwitch(
         scope=scope,

@@ -9,12 +9,12 @@ from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common import audit
 
 from portal.models import Inquiry
 from portal.notices.service import Actor, now, require_operator, settings_of
+from portal.public import repository
 from portal.public.hours import SupportHours
 
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -76,13 +76,7 @@ async def receive(
 
 async def list_for_operator(session: AsyncSession, *, actor: Actor, limit: int = 200) -> Sequence[Inquiry]:
     require_operator(actor)
-    stmt = (
-        select(Inquiry)
-        .where(Inquiry.tenant == actor.tenant)
-        .order_by(Inquiry.received_at.desc())
-        .limit(limit)
-    )
-    rows = (await session.execute(stmt)).scalars().all()
+    rows = await repository.inquiries(session, tenant=actor.tenant, limit=limit)
     await audit.record_by(
         session,
         actor,
