@@ -24,7 +24,7 @@ from tests.support.stack import FROM_GATEWAY, Stack, eventually
 # The smallest valid PNG (1x1): timeline recognises images by their content, not by their name.
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    "1f15c4890000000d49444154789c6360606060000000050001a5f645400000000049454e44ae426082"
 )
 
 
