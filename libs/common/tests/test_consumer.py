@@ -14,7 +14,14 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import await_only
 from uuid6 import uuid7
-from yui_common.bus.consumer import RETRY_HEADER, ConsumerRunner, Handler, PermanentError, Subscription
+from yui_common.bus.consumer import (
+    RETRY_HEADER,
+    Acknowledgements,
+    ConsumerRunner,
+    Handler,
+    PermanentError,
+    Subscription,
+)
 from yui_common.bus.topology import dlq_name, retry_queue_name
 from yui_common.events import Envelope, envelope_for
 
@@ -333,3 +340,46 @@ class TestRedelivery:
         assert await applications(sessions, "crashed") == [1]
         assert await broker.depth(queue) == 0
         assert await broker.depth(dlq_name(queue)) == 0
+
+
+class DeliveredMessage:
+    """Stands in for a delivery on one channel: its tag, and the acks sent for it."""
+
+    def __init__(self, tag: int, acks: list[tuple[int, bool]]) -> None:
+        self.delivery_tag = tag
+        self._acks = acks
+
+    async def ack(self, multiple: bool = False) -> None:
+        self._acks.append((self.delivery_tag, multiple))
+
+
+class TestAcknowledgingBatches:
+    """One ack with multiple=True covers a committed batch, and never a delivery still being handled."""
+
+    def deliveries(self, count: int) -> tuple[Acknowledgements, list[Any], list[tuple[int, bool]]]:
+        sent: list[tuple[int, bool]] = []
+        acks = Acknowledgements(channel=object())
+        messages = [DeliveredMessage(tag, sent) for tag in range(1, count + 1)]
+        for message in messages:
+            acks.received(message)  # type: ignore[arg-type]
+        return acks, messages, sent
+
+    async def test_a_committed_batch_is_acked_with_one_multiple_ack_of_its_last_delivery(self) -> None:
+        acks, messages, sent = self.deliveries(3)
+        await acks.committed(messages)
+        assert sent == [(3, True)]
+
+    async def test_a_later_batch_committing_first_waits_for_the_earlier_one(self) -> None:
+        acks, messages, sent = self.deliveries(6)
+        await acks.committed(messages[3:])
+        assert sent == []  # deliveries 1-3 are still being handled: acking 6 with multiple would cover them
+        await acks.committed(messages[:3])
+        assert sent == [(6, True)]
+
+    async def test_a_delivery_settled_on_its_own_lets_the_committed_ones_after_it_be_acked(self) -> None:
+        acks, messages, sent = self.deliveries(4)
+        await acks.committed(messages[1:])
+        assert sent == []
+        acks.settled(messages[0])  # e.g. rejected to the dead-letter queue, or retried alone
+        await acks.flush()
+        assert sent == [(4, True)]

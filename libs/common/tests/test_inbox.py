@@ -70,6 +70,45 @@ class TestClaim:
         assert await claim_in_own_transaction(sessions, "notify.consent-events", message_id) is False
 
 
+class TestClaimingABatch:
+    async def test_one_statement_claims_the_unseen_messages_and_skips_those_already_handled(
+        self, sessions: Sessions
+    ) -> None:
+        seen, fresh, also_fresh = uuid7(), uuid7(), uuid7()
+        assert await claim_in_own_transaction(sessions, "c", seen) is True
+        async with sessions() as session, session.begin():
+            claimed = await inbox.claim_many(
+                session,
+                consumer="c",
+                messages=[(seen, EVENT_TYPE), (fresh, EVENT_TYPE), (also_fresh, EVENT_TYPE)],
+            )
+        assert claimed == {fresh, also_fresh}
+        assert await claim_in_own_transaction(sessions, "c", fresh) is False
+
+    async def test_two_copies_of_one_message_in_a_batch_are_claimed_once(self, sessions: Sessions) -> None:
+        message_id = uuid7()
+        async with sessions() as session, session.begin():
+            claimed = await inbox.claim_many(
+                session, consumer="c", messages=[(message_id, EVENT_TYPE), (message_id, EVENT_TYPE)]
+            )
+        assert claimed == {message_id}
+        claims = await scalar(sessions, "SELECT count(*) FROM inbox WHERE message_id = :m", m=message_id)
+        assert claims == 1
+
+    async def test_a_rolled_back_batch_claim_leaves_every_message_claimable(self, sessions: Sessions) -> None:
+        ids = [uuid7(), uuid7()]
+
+        class HandlerFailed(Exception):
+            pass
+
+        with pytest.raises(HandlerFailed):
+            async with sessions() as session, session.begin():
+                await inbox.claim_many(session, consumer="c", messages=[(i, EVENT_TYPE) for i in ids])
+                raise HandlerFailed
+
+        assert [await claim_in_own_transaction(sessions, "c", i) for i in ids] == [True, True]
+
+
 class TestConcurrentDuplicates:
     """Two copies of one message handled at once by two replicas: the second waits for the first's outcome."""
 

@@ -152,6 +152,33 @@ class TestRelayPublishing:
             assert Envelope.model_validate_json(message.body) in staged
         assert await unpublished(sessions) == 0
 
+    async def test_the_relay_publishes_the_body_and_headers_stored_at_write_time_as_they_are(
+        self, library_settings: LibrarySettings, sessions: Sessions, route: Route, broker: Broker
+    ) -> None:
+        [envelope] = await stage(sessions, "verbatim")
+        # A body no serialiser of ours would produce (spacing, key order): only a verbatim relay sends it.
+        stored = (
+            f'{{ "tenant": "demo", "id": "{envelope.id}", "type": "library.ping.v1", "source": "library", '
+            f'"occurred_at": "{envelope.occurred_at.isoformat()}", "data": {{"sequence": 0, "scenario": "verbatim"}} }}'
+        )
+        async with sessions() as session, session.begin():
+            await session.execute(
+                text("UPDATE outbox SET envelope = CAST(:body AS json) WHERE id = :id"),
+                {"body": stored, "id": envelope.id},
+            )
+            headers = (
+                await session.execute(text("SELECT headers FROM outbox WHERE id = :id"), {"id": envelope.id})
+            ).scalar_one()
+        assert headers["tenant"] == "demo"
+
+        assert await relay_for(library_settings, sessions, route).sweep_once() == 1
+
+        [message] = await broker.take_all(route.queue)
+        assert message.body == stored.encode()
+        assert Envelope.model_validate_json(message.body) == envelope
+        assert (message.headers or {})["tenant"] == "demo"
+        assert (message.message_id, message.app_id) == (str(envelope.id), "library")
+
     async def test_a_row_whose_publish_the_broker_refuses_to_confirm_stays_unpublished(
         self, library_settings: LibrarySettings, sessions: Sessions, route: Route, broker: Broker
     ) -> None:
@@ -271,6 +298,27 @@ async def listening(sessions: Sessions) -> bool:
             "AND query LIKE 'LISTEN %'",
         )
     )
+
+
+class TestRunningRelay:
+    async def test_a_backlog_of_many_batches_is_published_once_each_with_batches_in_flight(
+        self, library_settings: LibrarySettings, sessions: Sessions, route: Route, broker: Broker
+    ) -> None:
+        staged = await stage(sessions, "backlog", count=45)
+        relay = relay_for(library_settings, sessions, route, batch_size=4, max_batches_in_flight=3)
+        running = asyncio.create_task(relay.run())
+        try:
+            await eventually(lambda: unpublished_is(sessions, 0), what="the backlog to be published")
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        assert sorted(await published_ids(broker, route.queue)) == sorted(e.id for e in staged)
+        assert relay.published_total == 45
+
+
+async def unpublished_is(sessions: Sessions, count: int) -> bool:
+    return await unpublished(sessions) == count
 
 
 class TestWakingOnNotify:

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import UTC, datetime
+import time
+from collections.abc import Sequence
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -14,9 +16,9 @@ from opentelemetry import trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from yui_common.bus.publisher import publish_envelope
+from yui_common.bus.publisher import headers_for, stored_message
 from yui_common.events import Envelope, EventData, envelope_for
-from yui_common.telemetry import context_from, current_trace_headers, tracer
+from yui_common.telemetry import context_from, current_trace_headers, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "yui_outbox"
@@ -24,9 +26,11 @@ NOTIFY_CHANNEL = "yui_outbox"
 # One statement, one round trip: stage the row and NOTIFY (transactional, so the relay wakes only once the
 # event is committed; PostgreSQL folds repeated notifications of one transaction into one). A fixed text
 # statement is compiled and prepared once, where a per-call ``insert().values(...)`` was compiled every time.
+# The envelope is serialised here, once, and kept as that text (a ``json`` column keeps it verbatim and still
+# answers ``envelope->>'subject'``): the relay publishes these bytes and headers as they are.
 _STAGE = text(
-    "WITH staged AS (INSERT INTO outbox (id, event_type, envelope, trace_headers) "
-    "VALUES (:id, :event_type, CAST(:envelope AS jsonb), CAST(:trace_headers AS jsonb)) RETURNING 1) "
+    "WITH staged AS (INSERT INTO outbox (id, event_type, envelope, headers) "
+    "VALUES (:id, :event_type, CAST(:envelope AS json), CAST(:headers AS jsonb)) RETURNING 1) "
     "SELECT pg_notify(:channel, '') FROM staged"
 )
 
@@ -35,17 +39,17 @@ async def add_event(
     session: AsyncSession, data: EventData, *, tenant: str, subject: str | None = None
 ) -> Envelope:
     """Stage an event in the caller's transaction; it leaves only if that transaction commits."""
-    headers = current_trace_headers()
     envelope = envelope_for(data, tenant=tenant, subject=subject)
-    if headers.get("traceparent"):
-        envelope = envelope.model_copy(update={"traceparent": headers["traceparent"]})
+    trace_headers = current_trace_headers() if tracing_enabled() else {}
+    if trace_headers.get("traceparent"):
+        envelope = envelope.model_copy(update={"traceparent": trace_headers["traceparent"]})
     await session.execute(
         _STAGE,
         {
             "id": envelope.id,
             "event_type": envelope.type,
             "envelope": envelope.model_dump_json(),
-            "trace_headers": json.dumps(headers),
+            "headers": json.dumps(headers_for(tenant, trace_headers)),
             "channel": NOTIFY_CHANNEL,
         },
     )
@@ -65,19 +69,28 @@ async def outbox_backlog(session: AsyncSession) -> tuple[int, float]:
     return int(row[0]), float(row[1])
 
 
-_SWEEP = text(
-    "SELECT id, envelope, trace_headers FROM outbox WHERE published_at IS NULL "
-    "ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+# Claim and mark a batch in one statement. The rows stay locked until this transaction ends, which is after
+# every confirm: a publish that fails rolls the marks back and the rows are swept again. Published rows are
+# kept a day (then purged): they are the service's record of what it announced, which operators and tests
+# read (``SELECT envelope FROM outbox WHERE ...``) and replay from.
+_CLAIM = text(
+    "WITH batch AS (SELECT id FROM outbox WHERE published_at IS NULL ORDER BY created_at "
+    "LIMIT :limit FOR UPDATE SKIP LOCKED) "
+    "UPDATE outbox SET published_at = now() FROM batch WHERE outbox.id = batch.id "
+    "RETURNING CAST(outbox.id AS text) AS id, outbox.event_type, CAST(outbox.envelope AS text) AS body, "
+    "outbox.headers, outbox.created_at"
 )
-_MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 _PURGE = text("DELETE FROM outbox WHERE published_at < now() - make_interval(secs => :keep)")
 
 
 class OutboxRelay:
-    """Publishes every unpublished outbox row with publisher confirms, then marks it published.
+    """Publishes every unpublished outbox row with publisher confirms, marking it published in the same
+    transaction, which commits after the confirms.
 
     Several relays may run at once (one per worker replica): rows are locked with SKIP LOCKED. A crash
-    between the broker's confirm and the commit republishes the batch; consumers are idempotent.
+    between the broker's confirm and the commit republishes the batch; consumers are idempotent. Within one
+    relay up to ``max_batches_in_flight`` batches overlap: the next batch is claimed and published while the
+    last one waits for its confirms.
     """
 
     def __init__(
@@ -90,6 +103,8 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
         keep_published_s: float = 86400.0,
+        linger_s: float = 0.002,
+        max_batches_in_flight: int = 2,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._listen_dsn = listen_dsn
@@ -98,7 +113,12 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._keep_published_s = keep_published_s
+        # After a NOTIFY, wait this long before claiming: the writers' other commits of that moment join the
+        # batch, instead of each costing a sweep of its own.
+        self._linger_s = linger_s
+        self._max_batches_in_flight = max(1, max_batches_in_flight)
         self._wake = asyncio.Event()
+        self._failed = False
         self._exchange: aio_pika.abc.AbstractExchange | None = None
         self.published_total = 0
 
@@ -109,23 +129,25 @@ class OutboxRelay:
 
     async def sweep_once(self) -> int:
         """Publish one batch; returns how many rows were published."""
-        exchange = await self._exchange_handle()
-        async with self._sessionmaker() as session, session.begin():
-            rows = (await session.execute(_SWEEP, {"limit": self._batch_size})).all()
-            if not rows:
-                return 0
-            publishes = []
-            for row in rows:
-                envelope = Envelope.model_validate(row.envelope)
-                with tracer.start_as_current_span(
-                    f"{envelope.type} publish",
-                    context=context_from(row.trace_headers),
-                    kind=trace.SpanKind.PRODUCER,
-                    attributes={"messaging.system": "rabbitmq", "messaging.message.id": str(envelope.id)},
-                ):
-                    publishes.append(publish_envelope(exchange, envelope, current_trace_headers()))
-            await asyncio.gather(*publishes)
-            await session.execute(_MARK, {"ids": [row.id for row in rows]})
+        return await self._sweep(None)
+
+    async def _sweep(self, claimed: asyncio.Future[int] | None) -> int:
+        """One batch in one transaction; ``claimed`` learns the batch's size as soon as its rows are locked."""
+        try:
+            exchange = await self._exchange_handle()
+            async with self._sessionmaker() as session, session.begin():
+                rows = (await session.execute(_CLAIM, {"limit": self._batch_size})).all()
+                if claimed is not None:
+                    claimed.set_result(len(rows))
+                if rows:
+                    await _publish_all(exchange, rows)
+        except BaseException as error:
+            if claimed is not None and not claimed.done():
+                if isinstance(error, asyncio.CancelledError):
+                    claimed.cancel()
+                else:
+                    claimed.set_exception(error)
+            raise
         self.published_total += len(rows)
         return len(rows)
 
@@ -157,30 +179,83 @@ class OutboxRelay:
                     with contextlib.suppress(Exception):
                         await conn.close()
 
+    def _batch_done(self, task: asyncio.Task[int]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        # Broker or database unavailable, or a publish refused: the batch rolled back and its rows stay
+        # unpublished; the loop backs off, then sweeps again.
+        log.warning("outbox sweep failed; will retry", exc_info=task.exception())
+        self._failed = True
+        self._wake.set()
+
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen(), name="outbox-listen")
-        last_purge = datetime.now(UTC)
+        in_flight: set[asyncio.Task[int]] = set()
+        last_purge = time.monotonic()
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                try:
-                    published = await self.sweep_once()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # Broker or database unavailable: rows stay unpublished and are swept again.
-                    log.warning("outbox sweep failed; will retry", exc_info=True)
+                while len(in_flight) >= self._max_batches_in_flight:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                if self._failed:
+                    self._failed = False
                     await asyncio.sleep(min(self._poll_interval_s, 0.5))
+                claimed: asyncio.Future[int] = loop.create_future()
+                batch = asyncio.create_task(self._sweep(claimed), name="outbox-batch")
+                in_flight.add(batch)
+                batch.add_done_callback(in_flight.discard)
+                batch.add_done_callback(self._batch_done)
+                try:
+                    size = await claimed
+                except Exception:  # noqa: S112 - logged by _batch_done, which also sets the back-off
                     continue
-                if published >= self._batch_size:
-                    continue
+                if size >= self._batch_size:
+                    continue  # more are waiting: claim the next batch while this one awaits its confirms
+                woken = False
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval_s)
+                    woken = True
                 self._wake.clear()
-                if (datetime.now(UTC) - last_purge).total_seconds() > 300:
-                    last_purge = datetime.now(UTC)
+                if woken and self._linger_s > 0:
+                    await asyncio.sleep(self._linger_s)
+                if time.monotonic() - last_purge > 300:
+                    last_purge = time.monotonic()
                     with contextlib.suppress(Exception):
                         await self.purge_published()
         finally:
             listener.cancel()
+            for batch in in_flight:
+                batch.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await listener
+                await asyncio.gather(listener, *in_flight, return_exceptions=True)
+
+
+async def _publish_all(exchange: aio_pika.abc.AbstractExchange, rows: Sequence[Any]) -> None:
+    """Publish rows in their commit order and wait for every confirm; the first failure is raised once all
+    publishes have settled (none is left running unobserved)."""
+    ordered = sorted(rows, key=lambda row: (row.created_at, row.id))
+    traced = tracing_enabled()
+    publishes = []
+    for row in ordered:
+        headers = row.headers
+        if traced:
+            with tracer.start_as_current_span(
+                f"{row.event_type} publish",
+                context=context_from(headers),
+                kind=trace.SpanKind.PRODUCER,
+                attributes={"messaging.system": "rabbitmq", "messaging.message.id": row.id},
+            ):
+                # The publish span is the consumers' parent: its context replaces the one stored at write time.
+                headers = {**headers, **current_trace_headers()}
+        message = stored_message(
+            message_id=row.id,
+            routing_key=row.event_type,
+            body=row.body.encode(),
+            headers=headers,
+            created_at=row.created_at,
+        )
+        publishes.append(exchange.publish(message, routing_key=row.event_type, mandatory=False))
+    results = await asyncio.gather(*publishes, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

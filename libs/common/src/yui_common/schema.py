@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 
 # One statement per item: asyncpg prepares each statement on its own.
 AUDIT_APPEND_ONLY_SQL = (
@@ -25,9 +25,12 @@ def infrastructure_tables(metadata: sa.MetaData) -> list[sa.Table]:
         "outbox",
         metadata,
         sa.Column("id", UUID(as_uuid=True), primary_key=True),
+        # The routing key (the event type), the body exactly as `outbox.add_event` serialised it (``json``, not
+        # ``jsonb``: kept verbatim, still queryable with ->>) and the AMQP headers: the relay publishes them as
+        # they are.
         sa.Column("event_type", sa.Text, nullable=False),
-        sa.Column("envelope", JSONB, nullable=False),
-        sa.Column("trace_headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("envelope", JSON, nullable=False),
+        sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("published_at", sa.DateTime(timezone=True)),
         sa.Index(
@@ -117,3 +120,34 @@ def drop_audit_search_indexes() -> None:
     with op.get_context().autocommit_block():
         for name in AUDIT_SEARCH_INDEXES:
             op.drop_index(name, table_name="audit_log", postgresql_concurrently=True, if_exists=True)
+
+
+# The outbox as the relay publishes it verbatim (a migration per service calls these): the envelope as the text
+# `add_event` serialised (``json``), and the AMQP headers, tenant included, in ``headers`` (was ``trace_headers``).
+OUTBOX_VERBATIM_UPGRADE_SQL = (
+    "ALTER TABLE outbox ALTER COLUMN envelope TYPE json USING envelope::json",
+    "ALTER TABLE outbox RENAME COLUMN trace_headers TO headers",
+    # Rows still waiting when the new relay starts get the tenant header the old relay added when publishing.
+    "UPDATE outbox SET headers = headers || jsonb_build_object('tenant', envelope->>'tenant') "
+    "WHERE published_at IS NULL",
+)
+OUTBOX_VERBATIM_DOWNGRADE_SQL = (
+    "UPDATE outbox SET headers = headers - 'tenant'",
+    "ALTER TABLE outbox RENAME COLUMN headers TO trace_headers",
+    "ALTER TABLE outbox ALTER COLUMN envelope TYPE jsonb USING envelope::jsonb",
+)
+
+
+def store_outbox_verbatim() -> None:
+    """For a migration: the outbox keeps each event's body and headers as they will be published."""
+    from alembic import op
+
+    for statement in OUTBOX_VERBATIM_UPGRADE_SQL:
+        op.execute(statement)
+
+
+def store_outbox_as_jsonb() -> None:
+    from alembic import op
+
+    for statement in OUTBOX_VERBATIM_DOWNGRADE_SQL:
+        op.execute(statement)

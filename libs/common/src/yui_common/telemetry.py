@@ -39,6 +39,22 @@ def setup_tracing(
     return _provider
 
 
+def tracing_enabled() -> bool:
+    """Whether a span started now would reach an exporter.
+
+    Services always install the SDK provider, with a processor only when an OTLP endpoint is set (or a test
+    adds one). Without a processor a span is still created, timed and dropped, and the trace context is still
+    injected into every outbox row and message: per event, that was measurable CPU for nothing. Checked on
+    each use (a few attribute reads), because a processor can be added while the process runs.
+    """
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        # The SDK keeps its processors only on this private attribute; if it moves, assume tracing is on.
+        processors = getattr(getattr(provider, "_active_span_processor", None), "_span_processors", None)
+        return processors is None or bool(processors)
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
 def current_trace_headers() -> dict[str, str]:
     """The current W3C trace context (traceparent, tracestate) as a dict to store or send."""
     carrier: dict[str, str] = {}

@@ -18,7 +18,7 @@ from yui_common import inbox
 from yui_common.bus.topology import declare_consumer_queue, retry_queue_name
 from yui_common.events import Envelope, EventData
 from yui_common.metrics import CONSUMED, REDELIVERIES
-from yui_common.telemetry import context_from, tracer
+from yui_common.telemetry import context_from, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
 RETRY_HEADER = "x-yui-retries"
@@ -51,6 +51,50 @@ def _report_unsettled(task: asyncio.Task[None]) -> None:
         log.warning("message left unsettled; the broker will deliver it again", exc_info=exc)
 
 
+class Acknowledgements:
+    """Acks one channel's deliveries with ``multiple=True``, never past a delivery still being handled.
+
+    Batches run concurrently on one channel, so a later batch may commit first: its deliveries wait here
+    until every earlier one is committed or settled on its own, then one ack covers them all. Delivery tags
+    grow with each delivery on a channel, and dicts keep insertion order, so ``_open`` is in tag order.
+    """
+
+    def __init__(self, channel: object) -> None:
+        self.channel = channel
+        self._open: dict[int, aio_pika.abc.AbstractIncomingMessage] = {}
+        self._committed: set[int] = set()
+
+    def received(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        if message.delivery_tag is not None:
+            self._open[message.delivery_tag] = message
+
+    def settled(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        """The message was acked, rejected or nacked on its own."""
+        if message.delivery_tag is not None:
+            self._open.pop(message.delivery_tag, None)
+            self._committed.discard(message.delivery_tag)
+
+    async def committed(self, messages: Sequence[aio_pika.abc.AbstractIncomingMessage]) -> None:
+        """The messages' transaction committed: ack them (and any earlier ones already committed)."""
+        # Only deliveries this tracker saw: a message of a channel since closed must never name a tag here.
+        self._committed.update(m.delivery_tag for m in messages if m.delivery_tag in self._open)
+        await self.flush()
+
+    async def flush(self) -> None:
+        upto: list[int] = []
+        for tag in self._open:
+            if tag not in self._committed:
+                break
+            upto.append(tag)
+        if not upto:
+            return
+        last = self._open[upto[-1]]
+        for tag in upto:
+            del self._open[tag]
+            self._committed.discard(tag)
+        await last.ack(multiple=True)
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -76,6 +120,21 @@ class ConsumerRunner:
         self._concurrency = max(1, concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._channels: list[aio_pika.abc.AbstractChannel] = []
+        self._acknowledgements: dict[int, Acknowledgements] = {}
+
+    def _acks(self, message: aio_pika.abc.AbstractIncomingMessage) -> Acknowledgements:
+        """The tracker of the (underlying) channel the message came on; a reopened channel gets a new one,
+        since its delivery tags start again (the old channel's unacked messages are redelivered anyway)."""
+        channel = message.channel
+        acks = self._acknowledgements.get(id(channel))
+        if acks is None or acks.channel is not channel:
+            self._acknowledgements = {
+                key: tracker
+                for key, tracker in self._acknowledgements.items()
+                if not getattr(tracker.channel, "is_closed", False)
+            }
+            acks = self._acknowledgements[id(channel)] = Acknowledgements(channel)
+        return acks
 
     async def start(self) -> None:
         for sub in self.subscriptions:
@@ -124,6 +183,7 @@ class ConsumerRunner:
             task.add_done_callback(_report_unsettled)
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            self._acks(message).received(message)
             pending.append(message)
             if draining < self._concurrency:
                 start_draining()
@@ -136,8 +196,9 @@ class ConsumerRunner:
         channel: aio_pika.abc.AbstractChannel,
         messages: Sequence[aio_pika.abc.AbstractIncomingMessage],
     ) -> None:
-        """Apply several messages in one transaction; if any handler fails, each is handled alone instead,
-        so only the failing one is retried or dead-lettered and the others still commit."""
+        """Apply several messages in one transaction (one inbox statement claims them all, one ack settles
+        them after the commit); if any handler fails, each is handled alone instead, so only the failing one
+        is retried or dead-lettered and the others still commit."""
         if len(messages) == 1:
             await self.handle(sub, channel, messages[0])
             return
@@ -151,37 +212,61 @@ class ConsumerRunner:
                 envelope = Envelope.model_validate_json(message.body)
                 parsed.append((message, envelope, sub.handlers[envelope.type], envelope.parse_data()))
             except (ValidationError, KeyError, ValueError):
-                log.error(
-                    "poison message dead-lettered",
-                    extra={"queue": sub.queue, "message_id": message.message_id},
-                )
-                CONSUMED.labels(sub.queue, "dead-lettered").inc()
-                await message.reject(requeue=False)
+                await self._dead_letter_poison(sub, message)
         if not parsed:
             return
-        claims: list[bool] = []
+        applied = 0
         try:
             async with self._sessionmaker() as session, session.begin():
+                unseen = await inbox.claim_many(
+                    session,
+                    consumer=sub.queue,
+                    messages=[(envelope.id, envelope.type) for _, envelope, _, _ in parsed],
+                )
                 for message, envelope, handler, data in parsed:
+                    if envelope.id not in unseen:
+                        continue
+                    unseen.discard(envelope.id)  # a second copy within this batch is a duplicate
                     with self._span(sub, message, envelope):
-                        claimed = await inbox.claim(
-                            session, consumer=sub.queue, message_id=envelope.id, event_type=envelope.type
-                        )
-                        if claimed:
-                            await handler(session, envelope, data)
-                    claims.append(claimed)
+                        await handler(session, envelope, data)
+                    applied += 1
         except Exception:
             log.info("a batch failed; handling its messages one by one", extra={"queue": sub.queue})
             for message, *_ in parsed:
                 await self.handle(sub, channel, message)
             return
-        for (message, *_), claimed in zip(parsed, claims, strict=True):
-            CONSUMED.labels(sub.queue, "applied" if claimed else "duplicate").inc()
-            await message.ack()
+        if applied:
+            CONSUMED.labels(sub.queue, "applied").inc(applied)
+        if len(parsed) > applied:
+            CONSUMED.labels(sub.queue, "duplicate").inc(len(parsed) - applied)
+        # Normally one channel; after a reconnect, a batch can hold deliveries of the old one and the new one.
+        by_channel: dict[int, list[aio_pika.abc.AbstractIncomingMessage]] = {}
+        for message, *_ in parsed:
+            by_channel.setdefault(id(message.channel), []).append(message)
+        for delivered in by_channel.values():
+            await self._acks(delivered[0]).committed(delivered)
+
+    async def _dead_letter_poison(
+        self, sub: Subscription, message: aio_pika.abc.AbstractIncomingMessage
+    ) -> None:
+        log.error(
+            "poison message dead-lettered", extra={"queue": sub.queue, "message_id": message.message_id}
+        )
+        CONSUMED.labels(sub.queue, "dead-lettered").inc()
+        await self._settle(message, message.reject(requeue=False))
+
+    async def _settle(self, message: aio_pika.abc.AbstractIncomingMessage, settling: Awaitable[None]) -> None:
+        """Ack, reject or nack one message on its own, and let its channel's tracker move past it."""
+        await settling
+        acks = self._acks(message)
+        acks.settled(message)
+        await acks.flush()
 
     def _span(
         self, sub: Subscription, message: aio_pika.abc.AbstractIncomingMessage, envelope: Envelope
     ) -> Any:
+        if not tracing_enabled():
+            return contextlib.nullcontext()
         return tracer.start_as_current_span(
             f"{envelope.type} process",
             context=context_from(message.headers),
@@ -206,11 +291,7 @@ class ConsumerRunner:
             handler = sub.handlers[envelope.type]
             data: EventData = envelope.parse_data()
         except (ValidationError, KeyError, ValueError):
-            log.error(
-                "poison message dead-lettered", extra={"queue": sub.queue, "message_id": message.message_id}
-            )
-            CONSUMED.labels(sub.queue, "dead-lettered").inc()
-            await message.reject(requeue=False)
+            await self._dead_letter_poison(sub, message)
             return
 
         with self._span(sub, message, envelope):
@@ -227,7 +308,7 @@ class ConsumerRunner:
                     extra={"queue": sub.queue, "event_type": envelope.type},
                 )
                 CONSUMED.labels(sub.queue, "dead-lettered").inc()
-                await message.reject(requeue=False)
+                await self._settle(message, message.reject(requeue=False))
                 return
             except Exception:
                 log.warning(
@@ -236,7 +317,7 @@ class ConsumerRunner:
                 await self._retry_later(sub, channel, message)
                 return
         CONSUMED.labels(sub.queue, "applied" if claimed else "duplicate").inc()
-        await message.ack()
+        await self._settle(message, message.ack())
 
     async def _retry_later(
         self,
@@ -247,7 +328,7 @@ class ConsumerRunner:
         retries = int(str((message.headers or {}).get(RETRY_HEADER, 0) or 0))
         if retries >= len(self._retry_delays_ms):
             CONSUMED.labels(sub.queue, "dead-lettered").inc()
-            await message.reject(requeue=False)
+            await self._settle(message, message.reject(requeue=False))
             return
         delay = self._retry_delays_ms[retries]
         headers = dict(message.headers or {})
@@ -267,10 +348,10 @@ class ConsumerRunner:
             await channel.default_exchange.publish(copy, routing_key=retry_queue_name(sub.queue, delay))
         except Exception:
             log.warning("could not park message for retry; requeueing", exc_info=True)
-            await message.nack(requeue=True)
+            await self._settle(message, message.nack(requeue=True))
             return
         CONSUMED.labels(sub.queue, "retried").inc()
-        await message.ack()
+        await self._settle(message, message.ack())
 
     async def drain(self, within_s: float = 10.0) -> None:
         if self._tasks:
