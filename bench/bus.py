@@ -1,4 +1,4 @@
-"""Bus benchmark: outbox → relay → RabbitMQ → inbox-guarded consumer, beside a raw aio-pika baseline.
+"""Bus benchmark: outbox → relay → RabbitMQ → inbox-guarded consumer, beside a raw outbox and raw aio-pika.
 
 Measures in one run, with the processes laid out as they are deployed:
   (a) throughput: N events committed to the outbox (transactions of 100 events) by a *writer* process (an
@@ -10,14 +10,19 @@ Measures in one run, with the processes laid out as they are deployed:
   (c) the raw baseline: a *publisher* process (publisher confirms, 500 in flight, as the relay keeps them)
       and a *consumer* process acking each message, on a quorum queue declared with the same arguments as
       every Yui queue (x-queue-type quorum, x-delivery-limit, dead-letter exchange); throughput and latency
-      at the same rate, publish start → ack.
+      at the same rate, publish start → ack: the ceiling;
+  (d) the raw outbox: the library's work written by hand with asyncpg and aio-pika, no yui_common: a writer
+      INSERTs events (transactions of 100 in the burst, one per transaction paced) and NOTIFYs; a relay takes
+      rows with SKIP LOCKED, publishes them with confirms and DELETEs them in that transaction; a consumer
+      claims each batch in an inbox table, writes the effects, commits, then acks (multiple). Its burst gives
+      the saturation rate; every paced phase runs at half of it unless ``--rate`` is given.
 
 Besides the figures, each phase records the CPU milliseconds per event of every process (and how busy the
 whole machine was), so a run on a shared machine can be read for where the time went.
 
 Every process runs on this machine; times cross processes through the wall clock (one clock, one machine).
 Uses its own database (``yui_bench_bus``) and RabbitMQ vhost (``yui-bench``), both recreated at start.
-Run: ``uv run python bench/bus.py [--events 20000] [--seconds 10] [--rate 500]``.
+Run: ``uv run python bench/bus.py [--events 20000] [--seconds 10] [--rate R]``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +47,7 @@ from typing import Any, ClassVar
 import aio_pika
 import asyncpg
 import sqlalchemy as sa
+import uuid6
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import event as orm_event
 from sqlalchemy import text
@@ -61,10 +68,15 @@ VHOST = "yui-bench"
 QUEUE = "bench.bus"
 RAW_EXCHANGE = "bench.raw"
 RAW_QUEUE = "bench.raw"
-THROUGHPUT_TARGET = 0.5  # of the raw baseline
+RAW_OUTBOX_QUEUE = "bench.raw-outbox"
+RAW_OUTBOX_CHANNEL = "bench_raw_outbox"
+THROUGHPUT_TARGET = 0.8  # of the raw outbox
 P99_TARGET_MS = 50.0
 PHASE_LIMIT_S = 300.0  # a bound on any one phase, so a broken pipeline ends the run instead of hanging it
 WARMUP_S = 1.0
+WARMUP_EVENTS = (
+    500  # the raw outbox warms up with a small burst: its paced rate is only known after its burst
+)
 
 
 @event("bench.pinged.v1")
@@ -79,7 +91,7 @@ class BenchBusSettings(CommonSettings):
 
 # Connections each role's pool keeps (PostgreSQL is shared; the default of 10 per process is for the consumer,
 # which runs up to ``consumer_prefetch`` handlers at once).
-POOL_SIZES = {"writer": 5, "relay": 2, "consumer": 10}
+POOL_SIZES = {"writer": 5, "relay": 2, "consumer": 10, "raw-outbox-writer": 5}
 
 
 def bench_settings(amqp_base: str, role: str | None = None) -> BenchBusSettings:
@@ -118,6 +130,8 @@ async def prepare(settings: BenchBusSettings, subscription: Subscription) -> Non
     engine = create_async_engine(settings.dsn)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+        for statement in RAW_OUTBOX_SCHEMA:
+            await conn.exec_driver_sql(statement)
     await engine.dispose()
     await declare_topology(settings, [subscription])
     connection = await aio_pika.connect(settings.amqp_url)
@@ -138,6 +152,24 @@ async def prepare(settings: BenchBusSettings, subscription: Subscription) -> Non
             arguments["x-queue-type"] == "quorum"
             and arguments["x-dead-letter-exchange"] == DEAD_LETTER_EXCHANGE
         )
+        await declare_consumer_queue(
+            channel,
+            exchange_name=RAW_EXCHANGE,
+            queue=RAW_OUTBOX_QUEUE,
+            routing_keys=[BenchPingedV1.event_type],
+            delivery_limit=settings.delivery_limit,
+            retry_delays_ms=(),
+        )
+
+
+# The raw outbox's own tables: what a hand-written outbox needs and nothing more.
+RAW_OUTBOX_SCHEMA = (
+    "CREATE TABLE raw_outbox (id uuid PRIMARY KEY, routing_key text NOT NULL, body bytea NOT NULL, "
+    "headers jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE INDEX raw_outbox_created ON raw_outbox (created_at)",
+    "CREATE TABLE raw_inbox (consumer text NOT NULL, message_id uuid NOT NULL, PRIMARY KEY (consumer, message_id))",
+    "CREATE TABLE raw_effects (event_id uuid PRIMARY KEY, sequence integer NOT NULL)",
+)
 
 
 async def paced(rate: float, count: int, send: Callable[[int], Coroutine[Any, Any, None]]) -> float:
@@ -378,12 +410,207 @@ async def role_raw_consumer(settings: BenchBusSettings) -> None:
     await connection.close()
 
 
+# --- the raw outbox: the same work written by hand with asyncpg and aio-pika --------------------------------
+
+
+def raw_event(sequence: int) -> tuple[uuid.UUID, bytes]:
+    """An event id and a body of the library envelope's shape and size, serialised once."""
+    event_id = uuid6.uuid7()
+    body = json.dumps(
+        {
+            "id": str(event_id),
+            "type": BenchPingedV1.event_type,
+            "source": "bench",
+            "tenant": "bench",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "subject": None,
+            "data": {"sequence": sequence},
+            "traceparent": None,
+        }
+    ).encode()
+    return event_id, body
+
+
+_RAW_INSERT = "INSERT INTO raw_outbox (id, routing_key, body, headers) VALUES ($1, $2, $3, $4)"
+_RAW_HEADERS = json.dumps({"tenant": "bench"})
+
+
+async def raw_outbox_connection(settings: BenchBusSettings) -> asyncpg.Connection:
+    return await asyncpg.connect(asyncpg_dsn(settings.dsn))
+
+
+async def role_raw_outbox_writer(settings: BenchBusSettings) -> None:
+    """The API's part, by hand: each event one INSERT in the business transaction, then one NOTIFY."""
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(settings.dsn),
+        min_size=POOL_SIZES["raw-outbox-writer"],
+        max_size=POOL_SIZES["raw-outbox-writer"],
+    )
+    sequence = 0
+
+    async def transaction(first: int, size: int) -> list[tuple[str, float]]:
+        async with pool.acquire() as conn, conn.transaction():
+            ids = []
+            for n in range(first, first + size):
+                event_id, body = raw_event(n)
+                await conn.execute(_RAW_INSERT, event_id, BenchPingedV1.event_type, body, _RAW_HEADERS)
+                ids.append(str(event_id))
+            await conn.execute("SELECT pg_notify($1, '')", RAW_OUTBOX_CHANNEL)
+        committed = time.time()
+        return [(event_id, committed) for event_id in ids]
+
+    answer("ready")
+    async for command in commands():
+        if command[0] == "burst":
+            count, per_transaction = int(command[1]), int(command[2])
+            start = time.time()
+            for first in range(0, count, per_transaction):
+                await transaction(sequence + first, min(per_transaction, count - first))
+            sequence += count
+            answer({"start": start, "written": time.time()})
+        elif command[0] == "paced":
+            rate, count = float(command[1]), int(command[2])
+            committed: dict[str, float] = {}
+
+            async def send(n: int, first: int = sequence, committed: dict[str, float] = committed) -> None:
+                committed.update(await transaction(first + n, 1))
+
+            achieved = await paced(rate, count, send)
+            sequence += count
+            answer({"committed": committed, "achieved_rate": achieved})
+    await pool.close()
+
+
+async def role_raw_outbox_relay(settings: BenchBusSettings) -> None:
+    """The producer's worker, by hand: SKIP LOCKED → publish with confirms → DELETE, woken by NOTIFY."""
+    conn = await raw_outbox_connection(settings)
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    listener = await raw_outbox_connection(settings)
+    wake = asyncio.Event()
+    await listener.add_listener(RAW_OUTBOX_CHANNEL, lambda *_: wake.set())
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    channel = await connection.channel(publisher_confirms=True)
+    exchange = await channel.get_exchange(RAW_EXCHANGE)
+    batch_size = settings.outbox_batch_size
+
+    async def relay() -> None:
+        while True:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    "SELECT id, routing_key, body, headers FROM raw_outbox ORDER BY created_at "
+                    "LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    batch_size,
+                )
+                if rows:
+                    await asyncio.gather(
+                        *(
+                            exchange.publish(
+                                aio_pika.Message(
+                                    body=row["body"],
+                                    content_type="application/json",
+                                    message_id=str(row["id"]),
+                                    type=row["routing_key"],
+                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                    headers=row["headers"],
+                                ),
+                                routing_key=row["routing_key"],
+                            )
+                            for row in rows
+                        )
+                    )
+                    await conn.execute(
+                        "DELETE FROM raw_outbox WHERE id = ANY($1::uuid[])", [r["id"] for r in rows]
+                    )
+            if len(rows) < batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), 1.0)
+                wake.clear()
+
+    relaying = asyncio.create_task(relay())
+    answer("ready")
+    async for _ in commands():
+        pass
+    relaying.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await relaying
+    await connection.close()
+    await listener.close()
+    await conn.close()
+
+
+async def role_raw_outbox_consumer(settings: BenchBusSettings) -> None:
+    """The consumer's worker, by hand: per batch, inbox claim + effects in one transaction → commit → ack."""
+    conn = await raw_outbox_connection(settings)
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=settings.consumer_prefetch)
+    queue = await channel.get_queue(RAW_OUTBOX_QUEUE)
+    state: dict[str, Any] = {"at": {}, "expected": 0, "done": asyncio.Event()}
+    pending: list[aio_pika.abc.AbstractIncomingMessage] = []
+    tasks: set[asyncio.Task[None]] = set()
+    draining = False
+
+    async def drain() -> None:
+        nonlocal draining
+        try:
+            while pending:
+                batch = pending[: settings.consumer_prefetch]
+                del pending[: settings.consumer_prefetch]
+                events = [json.loads(message.body) for message in batch]
+                ids = [uuid.UUID(event["id"]) for event in events]
+                async with conn.transaction():
+                    claimed = {
+                        row[0]
+                        for row in await conn.fetch(
+                            "INSERT INTO raw_inbox (consumer, message_id) SELECT 'bench', unnest($1::uuid[]) "
+                            "ON CONFLICT DO NOTHING RETURNING message_id",
+                            ids,
+                        )
+                    }
+                    fresh = [
+                        (i, e["data"]["sequence"]) for i, e in zip(ids, events, strict=True) if i in claimed
+                    ]
+                    await conn.execute(
+                        "INSERT INTO raw_effects (event_id, sequence) SELECT * FROM unnest($1::uuid[], $2::int[])",
+                        [i for i, _ in fresh],
+                        [n for _, n in fresh],
+                    )
+                committed = time.time()
+                await batch[-1].ack(multiple=True)
+                for event_id, _ in fresh:
+                    state["at"][str(event_id)] = committed
+                if state["expected"] and len(state["at"]) >= state["expected"]:
+                    state["done"].set()
+        finally:
+            draining = False
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        nonlocal draining
+        pending.append(message)
+        if not draining:
+            draining = True
+            task = asyncio.create_task(drain())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    await queue.consume(on_message)
+    answer("ready")
+    async for command in commands():
+        state.update({"at": {}, "expected": int(command[1]), "done": asyncio.Event()})
+        answer({"committed": await _when_done(state["done"], state["at"])})
+    await connection.close()
+    await conn.close()
+
+
 ROLES = {
     "writer": role_writer,
     "relay": role_relay,
     "consumer": role_consumer,
     "raw-publisher": role_raw_publisher,
     "raw-consumer": role_raw_consumer,
+    "raw-outbox-writer": role_raw_outbox_writer,
+    "raw-outbox-relay": role_raw_outbox_relay,
+    "raw-outbox-consumer": role_raw_outbox_consumer,
 }
 
 
@@ -524,28 +751,54 @@ async def paced_latency(
         }
 
 
-async def run_raw(args: argparse.Namespace, window: int) -> dict[str, Any]:
+async def run_raw(args: argparse.Namespace, window: int, rate: float) -> dict[str, Any]:
     async with (
         Role("raw-consumer", args.amqp_base) as consumer,
         Role("raw-publisher", args.amqp_base) as publisher,
     ):
         roles = [publisher, consumer]
-        await paced_latency(publisher, consumer, args.rate, WARMUP_S, roles)
+        await paced_latency(publisher, consumer, rate, WARMUP_S, roles)
         throughput = await burst(publisher, consumer, args.events, window, roles)
-        latency = await paced_latency(publisher, consumer, args.rate, args.seconds, roles)
+        latency = await paced_latency(publisher, consumer, rate, args.seconds, roles)
     return {"throughput": throughput, "latency": latency}
 
 
-async def run_library(args: argparse.Namespace, settings: BenchBusSettings) -> dict[str, Any]:
+async def run_raw_outbox(args: argparse.Namespace, settings: BenchBusSettings) -> dict[str, Any]:
+    """The hand-written outbox: its burst is the saturation rate; then its latency at half of it (or --rate)."""
+    async with (
+        Role("raw-outbox-consumer", args.amqp_base) as consumer,
+        Role("raw-outbox-relay", args.amqp_base) as relay,
+        Role("raw-outbox-writer", args.amqp_base) as writer,
+    ):
+        roles = [writer, relay, consumer]
+        await burst(writer, consumer, WARMUP_EVENTS, 100, roles)
+        throughput = await burst(writer, consumer, args.events, 100, roles)
+        rate = args.rate or throughput["events_per_s"] / 2
+        latency = await paced_latency(writer, consumer, rate, args.seconds, roles)
+    conn = await asyncpg.connect(asyncpg_dsn(settings.dsn))
+    try:
+        effects = await conn.fetchval("SELECT count(*) FROM raw_effects")
+        unsent = await conn.fetchval("SELECT count(*) FROM raw_outbox")
+    finally:
+        await conn.close()
+    expected = WARMUP_EVENTS + args.events + int(rate * args.seconds)
+    if effects != expected or unsent:
+        raise SystemExit(
+            f"the raw outbox lost or duplicated work: {effects} effects of {expected}, {unsent} unsent"
+        )
+    return {"throughput": throughput, "latency": latency, "saturation_rate": throughput["events_per_s"]}
+
+
+async def run_library(args: argparse.Namespace, settings: BenchBusSettings, rate: float) -> dict[str, Any]:
     async with (
         Role("consumer", args.amqp_base) as consumer,
         Role("relay", args.amqp_base) as relay,
         Role("writer", args.amqp_base) as writer,
     ):
         roles = [writer, relay, consumer]
-        await paced_latency(writer, consumer, args.rate, WARMUP_S, roles)
+        await paced_latency(writer, consumer, rate, WARMUP_S, roles)
         throughput = await burst(writer, consumer, args.events, 100, roles)
-        latency = await paced_latency(writer, consumer, args.rate, args.seconds, roles)
+        latency = await paced_latency(writer, consumer, rate, args.seconds, roles)
     engine = create_engine(settings)
     async with engine.connect() as conn:
         effects = (await conn.execute(text("SELECT count(*) FROM bench_effects"))).scalar_one()
@@ -553,7 +806,7 @@ async def run_library(args: argparse.Namespace, settings: BenchBusSettings) -> d
             await conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
         ).scalar_one()
     await engine.dispose()
-    expected = args.events + int(args.rate * args.seconds) + int(args.rate * WARMUP_S)
+    expected = args.events + int(rate * args.seconds) + int(rate * WARMUP_S)
     if effects != expected or unsent:
         raise SystemExit(
             f"the pipeline lost or duplicated work: {effects} effects of {expected}, {unsent} unsent"
@@ -571,12 +824,14 @@ async def depth(settings: BenchBusSettings, queue: str) -> int:
 async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     settings = bench_settings(args.amqp_base)
     await prepare(settings, bus_subscription())
-    raw = await run_raw(args, settings.outbox_batch_size)
-    library = await run_library(args, settings)
-    for queue in (RAW_QUEUE, QUEUE):
+    raw_outbox = await run_raw_outbox(args, settings)
+    rate = args.rate or raw_outbox["saturation_rate"] / 2
+    raw = await run_raw(args, settings.outbox_batch_size, rate)
+    library = await run_library(args, settings, rate)
+    for queue in (RAW_QUEUE, RAW_OUTBOX_QUEUE, QUEUE):
         if await depth(settings, dlq_name(queue)):
             raise SystemExit(f"messages were dead-lettered in {dlq_name(queue)}")
-    ratio = library["throughput"]["events_per_s"] / raw["throughput"]["events_per_s"]
+    ratio = library["throughput"]["events_per_s"] / raw_outbox["throughput"]["events_per_s"]
     return {
         "benchmark": "bus",
         "at": datetime.now(UTC).isoformat(),
@@ -587,6 +842,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             "load_average_at_end": os.getloadavg(),
         },
         "arguments": {"events": args.events, "seconds": args.seconds, "rate": args.rate},
+        "paced_rate": rate,
         "settings": {
             "consumer_prefetch": settings.consumer_prefetch,
             "consumer_batch_max": settings.consumer_batch_max,
@@ -596,11 +852,14 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             "delivery_limit": settings.delivery_limit,
         },
         "raw": raw,
+        "raw_outbox": raw_outbox,
         "library": library,
         "targets": {
             "throughput_ratio": ratio,
             "throughput_ratio_target": THROUGHPUT_TARGET,
             "throughput_met": ratio >= THROUGHPUT_TARGET,
+            "ratio_to_raw_aio_pika": library["throughput"]["events_per_s"]
+            / raw["throughput"]["events_per_s"],
             "p99_ms_target": P99_TARGET_MS,
             "p99_met": library["latency"]["latency_ms"]["p99"] < P99_TARGET_MS,
         },
@@ -608,34 +867,54 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
-    lib, raw, targets = result["library"], result["raw"], result["targets"]
-    rate = int(lib["latency"]["rate"])
+    lib, outbox_, raw, targets = result["library"], result["raw_outbox"], result["raw"], result["targets"]
+    rate = int(result["paced_rate"])
     rows = [
-        ("", "outbox→relay→consumer", "raw aio-pika", "target"),
+        ("", "library", "raw outbox", "raw aio-pika", "target"),
         (
             "throughput (events/s)",
             f"{lib['throughput']['events_per_s']:,.0f}",
+            f"{outbox_['throughput']['events_per_s']:,.0f}",
             f"{raw['throughput']['events_per_s']:,.0f}",
-            f"≥ {THROUGHPUT_TARGET:.0%} of raw: {targets['throughput_ratio']:.0%} "
+            f"≥ {THROUGHPUT_TARGET:.0%} of raw outbox: {targets['throughput_ratio']:.0%} "
             f"{'met' if targets['throughput_met'] else 'MISSED'}",
         ),
     ]
     for key in ("p50", "p99", "max"):
         target = (
-            f"< {P99_TARGET_MS:.0f} ms: {'met' if targets['p99_met'] else 'MISSED'}" if key == "p99" else ""
+            f"< {P99_TARGET_MS:.0f} ms at half the raw outbox's saturation: "
+            f"{'met' if targets['p99_met'] else 'MISSED'}"
+            if key == "p99"
+            else ""
         )
         rows.append(
             (
                 f"{key} latency @ {rate}/s (ms)",
                 f"{lib['latency']['latency_ms'][key]:.1f}",
+                f"{outbox_['latency']['latency_ms'][key]:.1f}",
                 f"{raw['latency']['latency_ms'][key]:.1f}",
                 target,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+
+    def cpu(side: dict[str, Any], phase: str) -> str:
+        return " + ".join(f"{v:.2f}" for v in side[phase]["cpu_ms_per_event"].values())
+
+    for phase in ("throughput", "latency"):
+        rows.append(
+            (
+                f"CPU ms/event, {'burst' if phase == 'throughput' else 'paced'}",
+                cpu(lib, phase),
+                cpu(outbox_, phase),
+                cpu(raw, phase),
+                f"machine busy {lib[phase]['machine_busy']:.0%} / {outbox_[phase]['machine_busy']:.0%} / "
+                f"{raw[phase]['machine_busy']:.0%}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
         "  ".join(
-            cell.ljust(widths[i]) if i in (0, 3) else cell.rjust(widths[i]) for i, cell in enumerate(row)
+            cell.ljust(widths[i]) if i in (0, 4) else cell.rjust(widths[i]) for i, cell in enumerate(row)
         )
         for row in rows
     ]
@@ -665,7 +944,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--seconds", type=float, default=10.0, help="length of the paced latency phase (default 10)"
     )
     parser.add_argument(
-        "--rate", type=float, default=500.0, help="events/s in the latency phase (default 500)"
+        "--rate",
+        type=float,
+        default=None,
+        help="events/s in the paced phases (default: half of the raw outbox's measured saturation rate)",
     )
     parser.add_argument(
         "--amqp-base", default="amqp://guest:guest@127.0.0.1:5672", help="RabbitMQ, without vhost"
