@@ -22,6 +22,8 @@ ALSO = {
     "timeline-upload": "timeline_upload.py",
     "notify-fanout": "notify_fanout.py",
     "portal-pages": "portal_pages.py",
+    "audit-seal": "audit_seal.py",
+    "soak": "soak.py",  # rel1's long form: five minutes of mixed load through faults, then every invariant
 }
 
 

@@ -1,9 +1,11 @@
 """f7 (S2, T5): audit entries are written in the business transaction, the table is append-only, and the
-chain verifier (library and `python -m consent audit-verify`) finds every kind of tampering."""
+verifier (library and `python -m consent audit-verify`) finds every kind of tampering, even a rewrite of the
+whole log and its seals, against the signed seal heads kept in S3."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
@@ -15,14 +17,16 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from yui_common import audit
+from yui_common.audit_seal import AuditKey, AuditSealer, AuditVerification, SealHeads, audit_key, verify_log
 from yui_common.auth import Principal
 from yui_common.db import asyncpg_dsn, get_db_session
 from yui_common.schema import create_infrastructure
 
-from tests.support.stack import REPO, Stack
+from tests.support.stack import REPO, Stack, eventually
 
 AUDIT_COLUMNS = (
     "id",
@@ -37,6 +41,7 @@ AUDIT_COLUMNS = (
     "trace_id",
     "prev_hash",
     "hash",
+    "xact_id",
 )
 
 
@@ -190,6 +195,8 @@ class TestTheTableIsAppendOnly:
 class ChainDatabase:
     dsn: str
     sessionmaker: async_sessionmaker[AsyncSession]
+    sealer: AuditSealer
+    heads: SealHeads
 
     async def tamper(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
         """As the superuser, triggers off for this connection only: what an attacker with DB access does."""
@@ -213,9 +220,32 @@ class ChainDatabase:
         finally:
             await conn.close()
 
+    async def seal_through(self, seq: int) -> None:
+        """Seal until the entry at ``seq`` is sealed (other transactions on the server may hold xmin back)."""
+
+        async def sealed() -> bool:
+            await self.sealer.run_round()
+            async with self.sessionmaker() as session:
+                return bool(
+                    await session.scalar(
+                        text(
+                            "SELECT count(*) FROM audit_log a JOIN audit_seals s ON a.xact_id < "
+                            "CAST(CAST(s.xid_upper AS text) AS xid8) WHERE a.seq = :seq"
+                        ),
+                        {"seq": seq},
+                    )
+                )
+
+        await eventually(sealed, what=f"entry {seq} sealed")
+
     async def verify(self) -> tuple[int, list[audit.ChainBreak]]:
+        """The database alone: entries against seals (what the library's verify_chain checks)."""
         async with self.sessionmaker() as session:
             return await audit.verify_chain(session)
+
+    async def verify_with_heads(self) -> AuditVerification:
+        async with self.sessionmaker() as session:
+            return await verify_log(session, heads=self.heads, public_key=self.sealer.key.public)
 
     async def verify_with_cli(self) -> tuple[int, str]:
         env = {**os.environ, "YUI_CONSENT_DATABASE_URL": self.dsn}
@@ -234,32 +264,49 @@ class ChainDatabase:
         return process.returncode, output.decode()
 
 
+async def append(sessionmaker: async_sessionmaker[AsyncSession], *numbers: int) -> None:
+    """Entries written by one transaction, so one seal always takes them together."""
+    async with sessionmaker() as session, session.begin():
+        for n in numbers:
+            await audit.record(
+                session,
+                tenant="demo",
+                actor_id=str(uuid4()),
+                facility_id=str(uuid4()),
+                subject_id=str(uuid4()),
+                action=f"test.action{n}",
+                detail={"n": n},
+            )
+
+
 @pytest.fixture
 async def chain(stack: Stack) -> AsyncIterator[ChainDatabase]:
-    """A database of its own holding a five-entry chain, so tampering never touches a service's log."""
-    settings = stack["consent"].settings
-    name = f"{settings.database_prefix}audit_{uuid4().hex[:12]}"
-    server = asyncpg_dsn(settings.postgres_url.rstrip("/") + "/postgres")
+    """A database of its own holding five entries in two seals (1–3, 4–5) whose signed heads are in S3, so
+    tampering never touches a service's log. The consent worker's settings and key, this database's URL."""
+    base = stack["consent"].settings
+    name = f"{base.database_prefix}audit_{uuid4().hex[:12]}"
+    server = asyncpg_dsn(base.postgres_url.rstrip("/") + "/postgres")
     admin = await asyncpg.connect(server)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = f"{settings.postgres_url.rstrip('/')}/{name}"
+    dsn = f"{base.postgres_url.rstrip('/')}/{name}"
+    settings = base.model_copy(update={"database_url": dsn})
     engine = create_async_engine(dsn)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(create_infrastructure)
         sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-        for n in range(1, 6):
-            async with sessionmaker() as session, session.begin():
-                await audit.record(
-                    session,
-                    tenant="demo",
-                    actor_id=str(uuid4()),
-                    facility_id=str(uuid4()),
-                    subject_id=str(uuid4()),
-                    action=f"test.action{n}",
-                    detail={"n": n},
-                )
-        database = ChainDatabase(dsn, sessionmaker)
+        key = audit_key(settings)
+        assert key is not None, "the test stack gives every service an audit key"
+        heads = SealHeads(settings)
+        database = ChainDatabase(
+            dsn, sessionmaker, AuditSealer(engine=engine, key=key, heads=heads, log=heads.log), heads
+        )
+        await append(sessionmaker, 1, 2, 3)
+        await database.seal_through(3)
+        await append(sessionmaker, 4, 5)
+        await database.seal_through(5)
+        async with sessionmaker() as session:
+            assert await session.scalar(text("SELECT count(*) FROM audit_seals")) == 2
         assert await database.verify() == (5, [])
         yield database
     finally:
@@ -268,14 +315,27 @@ async def chain(stack: Stack) -> AsyncIterator[ChainDatabase]:
         await admin.close()
 
 
+def seal_problems(breaks: list[audit.ChainBreak]) -> list[str]:
+    return [b.problem for b in breaks if b.problem.startswith("seal ")]
+
+
 class TestTheVerifierDetectsTampering:
-    async def test_an_untouched_chain_verifies_in_the_library_and_the_command(
+    async def test_an_untouched_log_verifies_in_the_library_and_the_command(
         self, chain: ChainDatabase
     ) -> None:
         assert await chain.verify() == (5, [])
+        verification = await chain.verify_with_heads()
+        assert verification.breaks == [] and verification.heads_checked_through == 2
         code, output = await chain.verify_with_cli()
         assert code == 0, output
-        assert "intact (5 entries)" in output
+        assert "intact (5 entries, 2 seals, signed heads match through seal 2)" in output
+        assert "every entry is sealed" in output
+
+    async def test_the_command_says_how_old_the_unsealed_entries_are(self, chain: ChainDatabase) -> None:
+        await append(chain.sessionmaker, 6)
+        code, output = await chain.verify_with_cli()
+        assert code == 0, output
+        assert re.search(r"1 entries not sealed yet; the newest is [0-9.]+ s old", output), output
 
     async def test_f7_an_updated_entry_is_detected(self, chain: ChainDatabase) -> None:
         await chain.tamper(("UPDATE audit_log SET actor_id = 'someone-else' WHERE seq = 3", ()))
@@ -287,29 +347,87 @@ class TestTheVerifierDetectsTampering:
         assert "audit entry 3" in output and "BROKEN" in output
 
     async def test_f7_a_deleted_middle_entry_is_detected(self, chain: ChainDatabase) -> None:
-        await chain.tamper(("DELETE FROM audit_log WHERE seq = 3", ()))
+        await chain.tamper(("DELETE FROM audit_log WHERE seq = 2", ()))
         checked, breaks = await chain.verify()
         assert checked == 4
-        assert [(b.seq, "link" in b.problem) for b in breaks] == [(4, True)]
+        assert seal_problems(breaks) == [
+            "seal 1 (entries 1–3): 2 entries where 3 were sealed (deleted or added)"
+        ]
         code, output = await chain.verify_with_cli()
         assert code == 1, output
-        assert "audit entry 4" in output
+        assert "seal 1" in output and "deleted" in output
 
     async def test_f7_two_swapped_entries_are_detected(self, chain: ChainDatabase) -> None:
-        second, fourth = await chain.row(2), await chain.row(4)
+        first, third = await chain.row(1), await chain.row(3)
         assignments = ", ".join(f"{column} = ${i + 2}" for i, column in enumerate(AUDIT_COLUMNS))
         overwrite = f"UPDATE audit_log SET {assignments} WHERE seq = $1"
         # Each entry's own hash still matches its content: only the order betrays the swap.
         await chain.tamper(
-            ("UPDATE audit_log SET id = $2 WHERE seq = $1", (2, uuid4())),  # ids are unique: free one first
-            (overwrite, (4, *second.values())),
-            (overwrite, (2, *fourth.values())),
+            ("UPDATE audit_log SET id = $2 WHERE seq = $1", (1, uuid4())),  # ids are unique: free one first
+            (overwrite, (3, *first.values())),
+            (overwrite, (1, *third.values())),
         )
-        assert (await chain.row(2))["hash"] == fourth["hash"]
+        assert (await chain.row(1))["hash"] == third["hash"]
         checked, breaks = await chain.verify()
         assert checked == 5
-        # 1, 4, 3, 2, 5: every entry from the first moved one on points at the wrong predecessor.
-        assert [b.seq for b in breaks] == [2, 3, 4, 5]
-        assert all("link" in b.problem for b in breaks)
+        assert [b.seq for b in breaks] == [1]
+        assert "reordered" in breaks[0].problem
         code, output = await chain.verify_with_cli()
         assert code == 1, output
+
+    async def test_f7_a_dropped_trigger_and_a_recomputed_log_and_seals_are_caught_by_the_signed_heads(
+        self, chain: ChainDatabase
+    ) -> None:
+        """Someone with the database's keys drops the triggers, rewrites an entry with a fresh hash, deletes
+        the seals and seals the log again with a key of their own: the database agrees with itself, the
+        heads signed with the service's key and kept in S3 do not."""
+        victim = await chain.row(2)
+        fields = {
+            name: victim[name] for name in AUDIT_COLUMNS if name not in ("prev_hash", "hash", "xact_id")
+        }
+        fields["id"] = str(fields["id"])
+        fields["detail"] = json.loads(fields["detail"])  # asyncpg hands jsonb over as its text
+        fields["action"] = "nothing.happened"
+        conn = await asyncpg.connect(asyncpg_dsn(chain.dsn))
+        try:
+            for table in ("audit_log", "audit_seals"):
+                await conn.execute(f"DROP TRIGGER {table}_no_update ON {table}")
+                await conn.execute(f"DROP TRIGGER {table}_no_truncate ON {table}")
+            await conn.execute(
+                "UPDATE audit_log SET action = $2, hash = $3 WHERE seq = $1",
+                2,
+                "nothing.happened",
+                audit.entry_hash(fields),
+            )
+            await conn.execute("DELETE FROM audit_seals")
+        finally:
+            await conn.close()
+        forger = AuditSealer(
+            engine=chain.sealer.engine,
+            key=AuditKey(Ed25519PrivateKey.generate()),
+            heads=None,
+            log=chain.heads.log,
+        )
+        while await forger.seal_once() is not None:
+            pass
+
+        assert await chain.verify() == (5, [])  # the database alone cannot tell
+        verification = await chain.verify_with_heads()
+        problems = [b.problem for b in verification.breaks]
+        assert any("differs from the exported signed head" in p for p in problems), problems
+        assert any("signature is not the audit key's" in p for p in problems), problems
+        code, output = await chain.verify_with_cli()
+        assert code == 1, output
+        assert "exported signed head" in output and "BROKEN" in output
+
+    async def test_f7_removing_the_newest_seal_and_its_entries_is_caught_by_the_signed_heads(
+        self, chain: ChainDatabase
+    ) -> None:
+        await chain.tamper(
+            ("DELETE FROM audit_log WHERE seq >= 4", ()),
+            ("DELETE FROM audit_seals WHERE number = 2", ()),
+        )
+        assert await chain.verify() == (3, [])  # the database alone cannot tell
+        code, output = await chain.verify_with_cli()
+        assert code == 1, output
+        assert "signed heads up to seal 2 but the database's seals end at 1" in output
