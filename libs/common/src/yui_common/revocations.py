@@ -6,6 +6,12 @@ before the token expires. Each service's worker consumes identity's events into 
 table (one queue per service, `<svc>.revocations`, inbox-guarded like every consumer); the API process checks
 a token against that table with one indexed query in `yui_common.auth.current_principal`. An entry outlives
 every token it could concern (`KEEP_FOR`) and is then purged; a reinstatement deletes it at once.
+
+Events alone left a window (issue 14, finding 1): the request that revoked was answered before the services
+held the entry. So identity applies each revocation to its own deny list in the transaction that revokes
+(`apply`), and when an event carries a `revocation_id` every other service's consumer acknowledges it through
+its outbox, in the transaction that stored the entry (`RevocationApplied`, `yui_common.events.revocations`);
+identity answers the revoking request once every acknowledgement is in.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from yui_common import outbox
 from yui_common.bus.consumer import Subscription
-from yui_common.events import Envelope
+from yui_common.events import Envelope, EventData
 from yui_common.events.identity import (
     CertificateRevokedV1,
     FacilityDisabledV1,
@@ -28,6 +35,7 @@ from yui_common.events.identity import (
     UserReinstatedV1,
     UserSuspendedV1,
 )
+from yui_common.events.revocations import REVOCATION_APPLIED
 from yui_common.schema import revoked_principals_table
 
 # Longer than any access token lives (identity's are 15 minutes; the test stack's one hour).
@@ -161,15 +169,42 @@ async def _certificate_revoked(session: AsyncSession, envelope: Envelope, data: 
     )
 
 
+_APPLY: dict[str, Any] = {
+    UserSuspendedV1.event_type: _user_suspended,
+    UserDisabledV1.event_type: _user_disabled,
+    UserReinstatedV1.event_type: _user_reinstated,
+    FacilityDisabledV1.event_type: _facility_disabled,
+    FacilityReinstatedV1.event_type: _facility_reinstated,
+    SessionRevokedV1.event_type: _session_revoked,
+    CertificateRevokedV1.event_type: _certificate_revoked,
+}
+
+
+async def apply(session: AsyncSession, envelope: Envelope) -> None:
+    """Apply one of identity's revocation or reinstatement events to this database's deny list, in the
+    caller's transaction: identity calls it in the transaction that revokes, so its own API refuses the
+    token on the very next request without waiting for its own event."""
+    await _APPLY[envelope.type](session, envelope, envelope.parse_data())
+
+
 def subscription(service_name: str) -> Subscription:
-    """The deny-list consumer every service's worker runs (added by `yui_common.worker.Worker`)."""
-    handlers: dict[str, Any] = {
-        UserSuspendedV1.event_type: _user_suspended,
-        UserDisabledV1.event_type: _user_disabled,
-        UserReinstatedV1.event_type: _user_reinstated,
-        FacilityDisabledV1.event_type: _facility_disabled,
-        FacilityReinstatedV1.event_type: _facility_reinstated,
-        SessionRevokedV1.event_type: _session_revoked,
-        CertificateRevokedV1.event_type: _certificate_revoked,
-    }
-    return Subscription(queue=f"{service_name}.revocations", handlers=handlers)
+    """The deny-list consumer every service's worker runs (added by `yui_common.worker.Worker`).
+
+    A revocation that identity waits for (its event carries a ``revocation_id``) is acknowledged through the
+    outbox in the transaction that stores the entry: the acknowledgement cannot leave unless the entry holds.
+    """
+    acknowledgement = REVOCATION_APPLIED.get(service_name)
+
+    async def handle(session: AsyncSession, envelope: Envelope, data: EventData) -> None:
+        await _APPLY[envelope.type](session, envelope, data)
+        revocation_id = getattr(data, "revocation_id", None)
+        if acknowledgement is not None and revocation_id is not None:
+            await outbox.add_event(
+                session,
+                acknowledgement(
+                    revocation_id=revocation_id, service=service_name, applied_at=datetime.now(UTC)
+                ),
+                tenant=envelope.tenant,
+            )
+
+    return Subscription(queue=f"{service_name}.revocations", handlers=dict.fromkeys(_APPLY, handle))

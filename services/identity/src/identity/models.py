@@ -197,6 +197,43 @@ class Suspension(Base):
     lifted_by: Mapped[UUID | None] = mapped_column()
 
 
+class Revocation(Base):
+    """A revocation identity waits for every service to hold (a suspension, a facility closed, a logout, a
+    certificate revoked): the id its event carries as ``revocation_id`` (issue 14, finding 1)."""
+
+    __tablename__ = "revocations"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.Text)
+    # The deny-list entry it makes: user | facility | session | certificate, and the id or fingerprint.
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    target: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    requested_by: Mapped[str] = mapped_column(sa.String(64))
+    requested_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (sa.Index("ix_revocations_tenant_requested", "tenant", "requested_at"),)
+
+
+class RevocationStep(Base):
+    """One service's deny list holding a revocation: pending until that service acknowledges it."""
+
+    __tablename__ = "revocation_steps"
+
+    revocation_id: Mapped[UUID] = mapped_column(
+        sa.ForeignKey("revocations.id", ondelete="CASCADE"), primary_key=True
+    )
+    service: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    # When the service stored the entry (its own clock), as its acknowledgement says; None while pending.
+    applied_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.Index(
+            "ix_revocation_steps_pending", "revocation_id", postgresql_where=sa.text("applied_at IS NULL")
+        ),
+    )
+
+
 class IncidentReport(Base):
     """A security incident or defect: reporter -> facility administrator -> operator -> contractor (I10)."""
 

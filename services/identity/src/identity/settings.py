@@ -30,6 +30,12 @@ class Settings(CommonSettings):
     sign_in_address_window_s: int = 900
     # Operators type and read times in the network's local time; the services store UTC.
     timezone: str = "Asia/Tokyo"
+    # Revocations (finding 1 of issue 14): the services whose deny lists must hold a suspension, a closed
+    # facility, an ended session or a revoked certificate before identity answers the request that made it
+    # (each acknowledges through its outbox), and how long that request waits for them before answering 202.
+    revocation_participants: tuple[str, ...] = ("consent", "timeline", "notify", "portal")
+    revocation_wait_s: float = 5.0
+    revocation_poll_interval_s: float = 0.01
 
     # --- client certificates: the CA, access codes, the CRL for the gateway (identity.certificates) ---------
     # Encrypts the CA's private key at rest. The default is for `make run` only; deployments set their own.

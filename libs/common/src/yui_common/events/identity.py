@@ -16,6 +16,8 @@ class UserSuspendedV1(EventData):
     reason: str
     facility_id: UUID | None = None
     suspended_at: datetime | None = None
+    # Added within v1: set when identity awaits each deny list's acknowledgement (events.revocations).
+    revocation_id: UUID | None = None
 
 
 @event("identity.user-created.v1")
@@ -39,6 +41,8 @@ class UserDisabledV1(EventData):
     facility_id: UUID
     reason: str
     disabled_at: datetime
+    # Added within v1: set when identity awaits each deny list's acknowledgement (events.revocations).
+    revocation_id: UUID | None = None
 
 
 @event("identity.facility-applied.v1")
@@ -90,6 +94,8 @@ class FacilityDisabledV1(EventData):
     facility_id: UUID
     reason: str  # "withdrawn" | "abolished" | "suspended"
     disabled_at: datetime
+    # Added within v1: set when identity awaits each deny list's acknowledgement (events.revocations).
+    revocation_id: UUID | None = None
 
 
 @event("identity.facility-reinstated.v1")
@@ -105,6 +111,8 @@ class SessionRevokedV1(EventData):
     user_id: UUID
     reason: str
     revoked_at: datetime
+    # Added within v1: set when identity awaits each deny list's acknowledgement (events.revocations).
+    revocation_id: UUID | None = None
 
 
 @event("identity.signing-key-rotated.v1")
@@ -139,6 +147,8 @@ class CertificateRevokedV1(EventData):
     fingerprint_sha256: str
     reason: str
     revoked_at: datetime
+    # Added within v1: set when identity awaits each deny list's acknowledgement (events.revocations).
+    revocation_id: UUID | None = None
 
 
 @event("identity.sign-in-backoff-started.v1")

@@ -22,9 +22,11 @@ from identity.certificates.schemas import (
     CertificateCreate,
     CertificateRead,
     CertificateRevocation,
+    CertificateRevoked,
 )
 from identity.crl_publisher import CachedCrl
 from identity.problems import answered
+from identity.revocations.api import commit_and_await_revocations
 
 router = APIRouter(tags=["certificates"])
 PKCS12_MEDIA_TYPE = "application/x-pkcs12"
@@ -141,16 +143,25 @@ async def get_certificate(
 
 @router.post(
     "/certificates/{certificate_id}/revoke",
-    response_model=CertificateRead,
+    response_model=CertificateRevoked,
+    responses={202: {"model": CertificateRevoked, "description": "Revoked; some services not yet refusing"}},
     summary="Revoke a certificate (lost or retired terminal, user left, ...)",
 )
 async def revoke_certificate(
-    certificate_id: UUID, body: CertificateRevocation, principal: CurrentPrincipal, session: DbSession
-) -> CertificateRead:
+    certificate_id: UUID,
+    body: CertificateRevocation,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    request: Request,
+    response: Response,
+) -> CertificateRevoked:
     certificate = await service.revoke_certificate(
         session, principal=principal, certificate_id=certificate_id, reason=body.reason, note=body.note
     )
-    return CertificateRead.of(certificate)
+    revoked = CertificateRead.of(certificate).model_dump()
+    return CertificateRevoked(
+        **revoked, propagation=await commit_and_await_revocations(request, session, response)
+    )
 
 
 @router.get("/ca.pem", summary="The CA that issues client certificates (PEM)", response_class=Response)

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from identity.models import ClientCertificate
+from identity.revocations.schemas import Propagation
 
 RevocationReason = Literal[
     "terminal_lost",
@@ -99,3 +100,10 @@ class CertificateRead(BaseModel):
             revoked_at=certificate.revoked_at,
             revocation_reason=certificate.revocation_reason,
         )
+
+
+class CertificateRevoked(CertificateRead):
+    """A revoked certificate, and how far the revocation has reached: 200 once every service refuses the
+    tokens bound to it, else 202."""
+
+    propagation: Propagation | None = None

@@ -22,6 +22,7 @@ from identity.certificates import repository
 from identity.certificates.authority import certificate_authority
 from identity.models import CertificateAccessCode, ClientCertificate, Facility, User
 from identity.passwords import hash_password, verify_password
+from identity.revocations import service as revocations
 from identity.settings import Settings, environment_settings
 
 # Crockford's base32: no I, L, O or U, so a code copied from paper by hand is not misread.
@@ -408,7 +409,8 @@ async def revoke_certificate(
         raise not_found("certificate")
     if certificate.revoked_at is not None:
         raise conflict("The certificate is already revoked.", slug="certificate-already-revoked")
-    await _revoke(session, certificate, reason=reason, note=note, actor_id=str(principal.user_id))
+    actor = str(principal.user_id)
+    await _revoke(session, certificate, reason=reason, note=note, actor_id=actor, awaited=True)
     return certificate
 
 
@@ -434,8 +436,16 @@ async def revoke_certificates(
 
 
 async def _revoke(
-    session: AsyncSession, certificate: ClientCertificate, *, reason: str, note: str | None, actor_id: str
+    session: AsyncSession,
+    certificate: ClientCertificate,
+    *,
+    reason: str,
+    note: str | None,
+    actor_id: str,
+    awaited: bool = False,
 ) -> None:
+    """``awaited``: the request waits until every service refuses the certificate's tokens (revoking one
+    certificate); a facility's or user's closing waits for its own revocation instead."""
     if reason not in ca.REVOCATION_REASONS:
         raise ValueError(f"unknown revocation reason {reason!r}")
     certificate.revoked_at = datetime.now(UTC)
@@ -454,19 +464,21 @@ async def _revoke(
             "serial_number": certificate.serial_number,
         },
     )
-    await outbox.add_event(
-        session,
-        CertificateRevokedV1(
-            certificate_id=certificate.id,
-            user_id=certificate.user_id,
-            facility_id=certificate.facility_id,
-            serial_number=certificate.serial_number,
-            fingerprint_sha256=certificate.fingerprint_sha256,
-            reason=reason,
-            revoked_at=certificate.revoked_at,
-        ),
-        tenant=certificate.tenant,
+    revoked = CertificateRevokedV1(
+        certificate_id=certificate.id,
+        user_id=certificate.user_id,
+        facility_id=certificate.facility_id,
+        serial_number=certificate.serial_number,
+        fingerprint_sha256=certificate.fingerprint_sha256,
+        reason=reason,
+        revoked_at=certificate.revoked_at,
     )
+    if awaited:
+        await revocations.revoke_everywhere(
+            session, revoked, tenant=certificate.tenant, reason=f"certificate-{reason}", requested_by=actor_id
+        )
+    else:
+        await revocations.announce(session, revoked, tenant=certificate.tenant)
 
 
 # --- login (S1, i12) ----------------------------------------------------------------------------------------

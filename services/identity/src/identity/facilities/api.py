@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 
 from identity.auth import NetworkManagerPrincipal
 from identity.facilities import service
-from identity.facilities.schemas import Approval, Decision, FacilityApplication, FacilityRead, FacilityUpdate
+from identity.facilities.schemas import (
+    Approval,
+    Decision,
+    FacilityApplication,
+    FacilityClosed,
+    FacilityRead,
+    FacilityUpdate,
+)
+from identity.models import Facility
+from identity.revocations.api import commit_and_await_revocations
 
 router = APIRouter(tags=["facilities"])
 
@@ -76,25 +86,48 @@ async def update_facility(
     return FacilityRead.model_validate(facility)
 
 
+CLOSING_ANSWERS: dict[int | str, dict[str, Any]] = {
+    202: {"model": FacilityClosed, "description": "Closed; some services do not refuse its users' tokens yet"}
+}
+
+
+async def _closed(
+    facility: Facility, request: Request, session: AsyncSession, response: Response
+) -> FacilityClosed:
+    closed = FacilityClosed.model_validate(facility)
+    return closed.model_copy(
+        update={"propagation": await commit_and_await_revocations(request, session, response)}
+    )
+
+
 @router.post(
     "/facilities/{facility_id}/withdrawal",
-    response_model=FacilityRead,
+    response_model=FacilityClosed,
+    responses=CLOSING_ANSWERS,
     summary="The facility's administrator withdraws it from the network",
 )
-async def withdraw(facility_id: UUID, principal: CurrentPrincipal, session: DbSession) -> FacilityRead:
+async def withdraw(
+    facility_id: UUID, principal: CurrentPrincipal, session: DbSession, request: Request, response: Response
+) -> FacilityClosed:
     facility = await service.withdraw_facility(session, principal=principal, facility_id=facility_id)
-    return FacilityRead.model_validate(facility)
+    return await _closed(facility, request, session, response)
 
 
 @router.post(
     "/facilities/{facility_id}/abolition",
-    response_model=FacilityRead,
+    response_model=FacilityClosed,
+    responses=CLOSING_ANSWERS,
     summary="The operator ends a facility's registration",
 )
 async def abolish(
-    facility_id: UUID, body: Decision, principal: CurrentPrincipal, session: DbSession
-) -> FacilityRead:
+    facility_id: UUID,
+    body: Decision,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    request: Request,
+    response: Response,
+) -> FacilityClosed:
     facility = await service.abolish_facility(
         session, principal=principal, facility_id=facility_id, reason=body.reason
     )
-    return FacilityRead.model_validate(facility)
+    return await _closed(facility, request, session, response)

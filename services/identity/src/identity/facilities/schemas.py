@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from identity.accounts.schemas import LoginId
 from identity.directory.schemas import PublicationUpdate
 from identity.networks.schemas import TenantSlug
+from identity.revocations.schemas import Propagation
 
 
 class FacilityApplication(BaseModel):
@@ -45,6 +46,13 @@ class FacilityRead(BaseModel):
     rejection_reason: str | None
     ended_at: datetime | None
     published: bool
+
+
+class FacilityClosed(FacilityRead):
+    """A withdrawn or abolished facility, and how far its closing has reached: 200 once every service refuses
+    its users' tokens, else 202."""
+
+    propagation: Propagation | None = None
 
 
 class FacilityUpdate(BaseModel):

@@ -33,6 +33,7 @@ from identity.models import Facility, User
 from identity.networks.service import network_of
 from identity.passwords import hash_password, initial_password
 from identity.problems import forbidden
+from identity.revocations import service as revocations
 
 
 def _now() -> datetime:
@@ -226,10 +227,12 @@ async def _close_facility(session: AsyncSession, facility: Facility, *, status: 
         actor_id=actor_id,
         note=status,
     )
-    await outbox.add_event(
+    await revocations.revoke_everywhere(
         session,
         FacilityDisabledV1(facility_id=facility.id, reason=status, disabled_at=now),
         tenant=facility.tenant,
+        reason=f"facility-{status}",
+        requested_by=actor_id,
     )
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from yui_common import outbox
 from yui_common.auth import Principal
 from yui_common.events.identity import SessionRevokedV1
 from yui_common.problems import Problem, not_found
@@ -23,6 +22,7 @@ from identity.accounts.authentication import (
 )
 from identity.models import Facility, LoginSession, Network, User
 from identity.networks.service import network_of
+from identity.revocations import service as revocations
 from identity.sessions import repository
 from identity.sessions.schemas import SessionRead, SessionTokens
 from identity.settings import Settings
@@ -136,8 +136,11 @@ async def login(
 
 
 async def end_session(
-    session: AsyncSession, login_session: LoginSession, *, reason: str, actor_id: str
+    session: AsyncSession, login_session: LoginSession, *, reason: str, actor_id: str, awaited: bool = False
 ) -> None:
+    """End a session: its tokens are refused by identity at once and by the other services once they hold
+    the event; ``awaited`` when the request that ends it waits for them (a logout, not a suspension's
+    sessions: the suspension itself is awaited, and refuses every token of the user)."""
     if login_session.ended_at is not None:
         return
     login_session.ended_at = datetime.now(UTC)
@@ -150,16 +153,18 @@ async def end_session(
         target=f"session:{login_session.id}",
         detail={"reason": reason},
     )
-    await outbox.add_event(
-        session,
-        SessionRevokedV1(
-            session_id=login_session.id,
-            user_id=login_session.user_id,
-            reason=reason,
-            revoked_at=login_session.ended_at,
-        ),
-        tenant=login_session.tenant,
+    revoked = SessionRevokedV1(
+        session_id=login_session.id,
+        user_id=login_session.user_id,
+        reason=reason,
+        revoked_at=login_session.ended_at,
     )
+    if awaited:
+        await revocations.revoke_everywhere(
+            session, revoked, tenant=login_session.tenant, reason=f"session-{reason}", requested_by=actor_id
+        )
+    else:
+        await revocations.announce(session, revoked, tenant=login_session.tenant)
 
 
 async def end_sessions_of(session: AsyncSession, *, user_id: UUID, reason: str, actor_id: str) -> None:
@@ -222,4 +227,4 @@ async def end_own_session(
     login_session = await session.get(LoginSession, session_id, with_for_update=True)
     if login_session is None or login_session.user_id != principal.user_id:
         raise not_found("session")
-    await end_session(session, login_session, reason=reason, actor_id=str(principal.user_id))
+    await end_session(session, login_session, reason=reason, actor_id=str(principal.user_id), awaited=True)

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 
+from identity.revocations.api import commit_and_await_revocations
 from identity.suspensions import service
-from identity.suspensions.schemas import SuspensionCreate, SuspensionRead
+from identity.suspensions.schemas import SuspensionCreate, SuspensionCreated, SuspensionRead
 
 router = APIRouter(prefix="/suspensions", tags=["suspensions"])
 
 
-@router.post("", status_code=201, response_model=SuspensionRead)
-async def suspend(body: SuspensionCreate, principal: CurrentPrincipal, session: DbSession) -> SuspensionRead:
+@router.post(
+    "",
+    status_code=201,
+    response_model=SuspensionCreated,
+    responses={202: {"model": SuspensionCreated, "description": "Suspended; some services not yet refusing"}},
+)
+async def suspend(
+    body: SuspensionCreate,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    request: Request,
+    response: Response,
+) -> SuspensionCreated:
     suspension = await service.suspend(
         session,
         principal=principal,
@@ -24,7 +36,10 @@ async def suspend(body: SuspensionCreate, principal: CurrentPrincipal, session: 
         reason=body.reason,
         emergency=body.emergency,
     )
-    return SuspensionRead.model_validate(suspension)
+    created = SuspensionCreated.model_validate(suspension)
+    return created.model_copy(
+        update={"propagation": await commit_and_await_revocations(request, session, response)}
+    )
 
 
 @router.get("", response_model=list[SuspensionRead])

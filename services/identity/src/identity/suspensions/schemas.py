@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from identity.revocations.schemas import Propagation
+
 
 class SuspensionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -30,3 +32,9 @@ class SuspensionRead(BaseModel):
     needs_acknowledgement: bool
     acknowledged_at: datetime | None
     lifted_at: datetime | None
+
+
+class SuspensionCreated(SuspensionRead):
+    """The suspension, and how far it has reached: 201 once every service refuses the tokens, else 202."""
+
+    propagation: Propagation | None = None

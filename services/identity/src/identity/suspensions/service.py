@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from yui_common import outbox
 from yui_common.auth import Principal
 from yui_common.events.identity import (
     FacilityDisabledV1,
@@ -21,6 +20,7 @@ from identity.accounts import repository as accounts
 from identity.auth import CONTRACTOR, OPERATOR, facility_in_reach, require_role, user_in_reach
 from identity.models import Facility, Suspension, User
 from identity.problems import forbidden
+from identity.revocations import service as revocations
 from identity.sessions.service import end_sessions_of
 from identity.suspensions import repository
 
@@ -55,10 +55,12 @@ async def suspend(
             raise conflict(f"The user is {user.status}.")
         user.status = "suspended"
         await end_sessions_of(session, user_id=user.id, reason="account-suspended", actor_id=actor)
-        await outbox.add_event(
+        await revocations.revoke_everywhere(
             session,
             UserSuspendedV1(user_id=user.id, reason=reason, facility_id=user.facility_id, suspended_at=now),
             tenant=user.tenant,
+            reason="user-suspended",
+            requested_by=actor,
         )
     else:
         facility = await facility_in_reach(session, principal=principal, facility_id=target_id)
@@ -67,10 +69,12 @@ async def suspend(
         facility.status = "suspended"
         for user in await accounts.active_users_of_facility(session, facility_id=facility.id):
             await end_sessions_of(session, user_id=user.id, reason="facility-suspended", actor_id=actor)
-        await outbox.add_event(
+        await revocations.revoke_everywhere(
             session,
             FacilityDisabledV1(facility_id=facility.id, reason="suspended", disabled_at=now),
             tenant=facility.tenant,
+            reason="facility-suspended",
+            requested_by=actor,
         )
     suspension = Suspension(
         tenant=principal.tenant,
@@ -141,7 +145,7 @@ async def lift_suspension(session: AsyncSession, *, principal: Principal, suspen
             user = await session.get(User, suspension.target_id, with_for_update=True)
             if user is not None and user.status == "suspended":
                 user.status = "active"
-                await outbox.add_event(
+                await revocations.announce(
                     session,
                     UserReinstatedV1(user_id=user.id, facility_id=user.facility_id),
                     tenant=user.tenant,
@@ -150,7 +154,7 @@ async def lift_suspension(session: AsyncSession, *, principal: Principal, suspen
             facility = await session.get(Facility, suspension.target_id, with_for_update=True)
             if facility is not None and facility.status == "suspended":
                 facility.status = "active"
-                await outbox.add_event(
+                await revocations.announce(
                     session, FacilityReinstatedV1(facility_id=facility.id), tenant=facility.tenant
                 )
     await audit_trail.record(

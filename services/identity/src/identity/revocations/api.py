@@ -1,0 +1,51 @@
+"""The operator's list of unfinished revocations, and the wait every revoking route answers after."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common.db import DbSession
+
+from identity.auth import OperatorPrincipal
+from identity.revocations import service
+from identity.revocations.schemas import Propagation, RevocationRead
+
+router = APIRouter(prefix="/revocations", tags=["revocations"])
+
+
+@router.get("/incomplete", response_model=list[RevocationRead])
+async def incomplete_revocations(principal: OperatorPrincipal, session: DbSession) -> list[RevocationRead]:
+    """Revocations some service has not yet acknowledged (its worker is down or behind)."""
+    return await service.incomplete_revocations(session, principal=principal)
+
+
+async def commit_and_await_revocations(
+    request: Request, session: AsyncSession, response: Response
+) -> Propagation | None:
+    """Commit the request's revocations, then wait until every participating service holds them.
+
+    All held: the route answers as usual, with the propagation. Still pending after ``revocation_wait_s``:
+    202 Accepted with the services that have not acknowledged; /revocations/incomplete lists them too.
+    """
+    awaited = service.awaited_revocations(session)
+    # The one place a router commits before returning (DbSession commits when the handler returns): the
+    # services can only store a revocation identity has committed, and this answer must wait until they
+    # have, so that the caller's next request is refused everywhere. DbSession's own commit then has
+    # nothing left to do.
+    await session.commit()
+    committed_at = datetime.now(UTC)
+    if not awaited:
+        return None
+    settings = request.app.state.settings
+    propagation = await service.await_propagation(
+        session,
+        revocation_ids=awaited,
+        committed_at=committed_at,
+        timeout_s=settings.revocation_wait_s,
+        poll_interval_s=settings.revocation_poll_interval_s,
+    )
+    if not propagation.complete:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return propagation
