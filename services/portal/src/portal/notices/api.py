@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from yui_common.auth import CurrentPrincipal, Principal, current_principal
 from yui_common.db import DbSession
-from yui_common.problems import Problem
+from yui_common.problems import not_found
 
 from portal.notices import service
 from portal.notices.schemas import (
@@ -38,7 +38,7 @@ MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 def _tenant(request: Request, viewer: Principal | None, tenant: str | None) -> str:
     if viewer is not None:
         if tenant and tenant != viewer.tenant:
-            raise Problem(404, "not-found", "Not found", "No such network.")
+            raise not_found("network")
         return viewer.tenant
     default: str = request.app.state.settings.default_tenant
     return tenant or default
