@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -12,11 +13,12 @@ from timeline.access import repository as access_repository
 from timeline.access import service as access
 from timeline.access.service import Board
 from timeline.integrity.signing import ContentSigner
+from timeline.posts import pages
 from timeline.posts import service as posts
 from timeline.retention import service as retention
 from uuid6 import uuid7
 from yui_common import audit
-from yui_common.auth import Principal
+from yui_common.auth import Authenticated, Principal
 from yui_common.events.consent import ConsentWithdrawnV1
 from yui_common.problems import Problem
 
@@ -166,12 +168,10 @@ class TestStopSupport:
             assert report["data"]["withdrawal_id"] == str(withdrawal.withdrawal_id)
             assert report["data"]["items_affected"] == 3
             with pytest.raises(Problem) as refused:
-                await posts.list_posts(
+                await pages.reach_board(
                     session,
-                    principal=nurse,
-                    board=Board("demo", subject_id=subject_id),
-                    limit=10,
-                    cursor=None,
+                    Authenticated(principal=nurse, issued_at=int(time.time())),
+                    Board("demo", subject_id=subject_id),
                 )
             assert refused.value.status == 410
             await session.rollback()

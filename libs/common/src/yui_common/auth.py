@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import ssl
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -126,12 +127,46 @@ class JwksKeySet:
 
 
 class TokenVerifier:
-    def __init__(self, keys: JwksKeySet, *, issuer: str, audience: str) -> None:
+    """Checks an access token's signature, issuer, audience and lifetime.
+
+    A token is verified once: its claims are then kept (a bounded LRU) until the earlier of its expiry and
+    ``cache_for_s``, because an EdDSA verification and the JWT parsing cost more CPU than the rest of a
+    page's authorization (issue 13). Only valid tokens are kept. Revocation is not cached: the deny list is
+    still read on every request (``refuse_revoked`` or a route's own authorization statement)."""
+
+    def __init__(
+        self,
+        keys: JwksKeySet,
+        *,
+        issuer: str,
+        audience: str,
+        cache_for_s: float = 300.0,
+        cache_size: int = 10_000,
+    ) -> None:
         self.keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._cache_for_s = cache_for_s
+        self._cache_size = cache_size
+        # token -> (claims, wall-clock time until which they stand without verifying again)
+        self._verified: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
 
     async def verify(self, token: str) -> dict[str, Any]:
+        cached = self._verified.get(token)
+        if cached is not None:
+            claims, until = cached
+            if time.time() < until:
+                self._verified.move_to_end(token)
+                return dict(claims)
+            del self._verified[token]
+        claims = await self._verify_signature(token)
+        # exp is required, so the cache never outlives the token (PyJWT refuses from exp on, as this does).
+        self._verified[token] = (claims, min(float(claims["exp"]), time.time() + self._cache_for_s))
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return dict(claims)
+
+    async def _verify_signature(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -260,7 +295,18 @@ def _cross_origin(detail: str) -> Problem:
     )
 
 
-async def current_principal(request: Request, session: DbSession) -> Principal:
+@dataclass(frozen=True)
+class Authenticated:
+    """A request's verified token: who it names and when it was issued. Its revocation is not checked yet:
+    a hot read folds the deny list into its own authorization statement (one round trip instead of two)
+    and must refuse a revoked token there, before anything else."""
+
+    principal: Principal
+    issued_at: int
+
+
+async def authenticate(request: Request) -> Authenticated:
+    """The token's principal, signature checked (cached per token), revocation NOT checked."""
     token = bearer_token(request)
     if not token:
         raise _unauthenticated("Sign in first.")
@@ -269,7 +315,18 @@ async def current_principal(request: Request, session: DbSession) -> Principal:
     verifier: TokenVerifier = request.app.state.token_verifier
     claims = await verifier.verify(token)
     principal = principal_from_claims(claims, presented_certificate_fingerprint(request))
-    await refuse_revoked(session, principal, int(claims["iat"]))
+    return Authenticated(principal=principal, issued_at=int(claims["iat"]))
+
+
+def revoked_token(kind: str) -> Problem:
+    """The answer to a token the deny list refuses (``refuse_revoked`` and routes that check it themselves)."""
+    return _unauthenticated(f"The token was revoked ({kind}); sign in again.")
+
+
+async def current_principal(request: Request, session: DbSession) -> Principal:
+    authenticated = await authenticate(request)
+    principal = authenticated.principal
+    await refuse_revoked(session, principal, authenticated.issued_at)
     request.state.principal = principal
     return principal
 
@@ -292,7 +349,7 @@ async def refuse_revoked(session: AsyncSession, principal: Principal, issued_at:
         issued_at=issued_at,
     )
     if kind is not None:
-        raise _unauthenticated(f"The token was revoked ({kind}); sign in again.")
+        raise revoked_token(kind)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

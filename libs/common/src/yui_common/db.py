@@ -33,8 +33,16 @@ class ServiceBase(DeclarativeBase):
 
 
 def create_engine(settings: CommonSettings, **options: Any) -> AsyncEngine:
-    """The service's engine; ``options`` override ``settings.engine_options()`` (a worker drops pre-ping)."""
-    engine = create_async_engine(settings.dsn, **{**settings.engine_options(), **options})
+    """The service's engine; ``options`` override ``settings.engine_options()``.
+
+    No pre-ping, in APIs as in workers: on asyncpg a ping is three round trips (BEGIN, an empty statement,
+    ROLLBACK) before every checkout, more than a hot page's own statements (issue 13). A connection that died
+    meanwhile fails the one request that meets it; SQLAlchemy sees the disconnect, invalidates the pool and
+    the next checkouts open fresh connections.
+    """
+    engine = create_async_engine(
+        settings.dsn, **{**settings.engine_options(), "pool_pre_ping": False, **options}
+    )
     if settings.otel_exporter_otlp_endpoint:
         # The SQL tracer costs ~0.2 ms of CPU per statement even when no span is recorded (bench/bus.py):
         # instrument only when traces leave the process.

@@ -1,4 +1,5 @@
-"""Queries of the consent projection: who is on a subject's care team and whether the subject is shared."""
+"""Queries of the consent projection: who is on a subject's care team and whether the subject is shared; and
+the hot reads' one authorization statement (deny list, care team or group membership, support stopped)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +31,60 @@ async def access_of(
         )
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# The deny list's condition is yui_common.revocations' (_IS_REVOKED): tokens issued at or before an entry are
+# refused. Both boards answer one row whatever the caller may reach: (revoked kind, reachable, stopped at).
+_REVOKED = (
+    "(SELECT r.kind FROM revoked_principals r WHERE (r.kind, r.value) IN "
+    "(('user', :user), ('facility', :facility), ('session', :session), ('certificate', :certificate)) "
+    "AND r.revoked_at >= to_timestamp(:issued_at) AND r.expires_at > now() LIMIT 1)"
+)
+_SUBJECT_AUTHORIZATION = text(
+    f"SELECT {_REVOKED} AS revoked, b.reachable IS NOT NULL AS reachable, b.support_stopped_at "  # noqa: S608 - constants only
+    "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT true AS reachable, a.support_stopped_at "
+    " FROM subject_access a JOIN care_team_members m ON m.subject_id = a.subject_id "
+    " WHERE a.subject_id = :board AND a.tenant = :tenant AND m.user_id = :me) b ON true"
+)
+_GROUP_AUTHORIZATION = text(
+    f"SELECT {_REVOKED} AS revoked, b.reachable IS NOT NULL AS reachable, "  # noqa: S608 - constants only
+    "CAST(NULL AS timestamptz) AS support_stopped_at "
+    "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT true AS reachable "
+    " FROM groups g JOIN group_members gm ON gm.group_id = g.id "
+    " WHERE g.id = :board AND g.tenant = :tenant AND gm.user_id = :me AND gm.status = 'member') b ON true"
+)
+
+
+async def board_authorization(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    user_id: UUID,
+    facility_id: UUID | None,
+    session_id: str | None,
+    cert_fingerprint: str | None,
+    issued_at: int,
+    subject_id: UUID | None = None,
+    group_id: UUID | None = None,
+) -> tuple[str | None, bool, datetime | None]:
+    """In one statement: the deny-list entry refusing the token (or None), whether the user is on the
+    subject's care team or a member of the group, and when the subject's support stopped."""
+    row = (
+        await session.execute(
+            _SUBJECT_AUTHORIZATION if subject_id is not None else _GROUP_AUTHORIZATION,
+            {
+                "user": str(user_id),
+                "facility": str(facility_id) if facility_id else "",
+                "session": session_id or "",
+                "certificate": (cert_fingerprint or "").lower(),
+                "issued_at": issued_at,
+                "board": subject_id if subject_id is not None else group_id,
+                "tenant": tenant,
+                "me": user_id,
+            },
+        )
+    ).one()
+    return row.revoked, bool(row.reachable), row.support_stopped_at
 
 
 async def subject_access(session: AsyncSession, *, subject_id: UUID) -> SubjectAccess | None:

@@ -12,6 +12,7 @@ from yui_common.db import DbSession
 from timeline.dependencies import group_board
 from timeline.groups import service
 from timeline.groups.schemas import GroupCreate, GroupInvitation, GroupMemberRead, GroupRead
+from timeline.posts import pages
 from timeline.posts.api import add_board_routes
 
 router = APIRouter(prefix="/groups", tags=["groups"])
@@ -73,6 +74,7 @@ add_board_routes(
     router,
     path="/{group_id}",
     board=group_board,
+    reached=pages.reached_group_board,
     responses=RESPONSES,
     create_name="create_group_post",
     list_name="list_group_posts",

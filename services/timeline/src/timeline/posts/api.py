@@ -14,12 +14,11 @@ from yui_common.db import DbSession
 
 from timeline.access.service import Board
 from timeline.dependencies import Signer, subject_board
-from timeline.posts import service
-from timeline.posts.responses import mark_reference_only, post_page, post_read
+from timeline.posts import pages, service
+from timeline.posts.responses import mark_reference_only, post_read
 from timeline.posts.schemas import (
     REFERENCE_HEADER,
     Feed,
-    FeedItem,
     PostCreate,
     PostDetail,
     PostEdit,
@@ -43,12 +42,14 @@ def add_board_routes(
     *,
     path: str,
     board: Callable[..., Board],
+    reached: Callable[..., Any],
     responses: Responses,
     create_name: str,
     list_name: str,
 ) -> None:
-    """POST and GET ``{path}/posts`` on ``router``: the same use cases serve a subject's timeline and a group;
-    the board dependency reads the path, the service decides whether the caller may reach it."""
+    """POST and GET ``{path}/posts`` on ``router``: the same use cases serve a subject's timeline and a group.
+    For a write the board dependency reads the path and the service decides whether the caller may reach it;
+    the page's ``reached`` dependency decides it in the read's one authorization statement."""
 
     @router.post(
         f"{path}/posts",
@@ -83,15 +84,18 @@ def add_board_routes(
     @router.get(f"{path}/posts", response_model=PostPage, responses=responses, name=list_name)
     async def list_posts(
         session: DbSession,
-        principal: CurrentPrincipal,
-        on: Board = Depends(board),
+        authenticated: pages.Verified,
+        on: Board = Depends(reached),
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> Response:
-        views, next_cursor = await service.list_posts(
-            session, principal=principal, board=on, limit=limit, cursor=cursor
+        """The hot read (timeline.posts.pages): no ORM, one authorization statement, JSON built once."""
+        page = await pages.read_page(
+            session, principal=authenticated.principal, board=on, limit=limit, cursor=cursor
         )
-        return post_page(views, next_cursor)
+        answer = Response(page, media_type="application/json")
+        mark_reference_only(answer)
+        return answer
 
 
 router = APIRouter(tags=["posts"])
@@ -99,6 +103,7 @@ add_board_routes(
     router,
     path="/subjects/{subject_id}",
     board=subject_board,
+    reached=pages.reached_subject_board,
     responses=RESPONSES,
     create_name="create_post",
     list_name="list_posts",
@@ -181,22 +186,12 @@ async def read_marks(post_id: UUID, session: DbSession, principal: CurrentPrinci
 
 
 @router.get("/feed", response_model=Feed)
-async def feed(session: DbSession, principal: CurrentPrincipal, response: Response) -> Feed:
-    """The latest post of each of my subjects and groups, with how many I have not read."""
-    items = await service.feed(session, principal=principal)
-    mark_reference_only(response)
-    return Feed(
-        items=[
-            FeedItem(
-                subject_id=board.subject_id,
-                group_id=board.group_id,
-                latest_post=post_read(view) if view else None,
-                unread_count=unread,
-            )
-            for board, view, unread in items
-        ],
-        total_unread=sum(unread for _, _, unread in items),
-    )
+async def feed(session: DbSession, principal: CurrentPrincipal) -> Response:
+    """The latest post of each of my subjects and groups, with how many I have not read (a hot read:
+    timeline.posts.pages, no ORM, JSON built once)."""
+    answer = Response(await pages.read_feed(session, principal=principal), media_type="application/json")
+    mark_reference_only(answer)
+    return answer
 
 
 @router.get("/subjects/{subject_id}/search", response_model=list[PostRead])

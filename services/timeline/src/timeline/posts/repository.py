@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import literal, or_, select, text, tuple_
+from sqlalchemy import Row, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from timeline.models import (
     UNREAD_WINDOW,
@@ -18,34 +18,60 @@ from timeline.models import (
     ReadMark,
 )
 
+# A board's page in one statement: the threads' first posts, newest first after the keyset cursor (one index
+# range scan), each with its reply and read counts, whether I read it, and its attachments as records
+# (id, post_id, filename, content_type, size, content_sha256, signature, created_at, has_thumbnail), oldest
+# first. The page is cut first (LIMIT in the CTE), so the per-post subqueries run for its rows only.
+_POST_COLUMNS = (
+    "{p}.id, {p}.subject_id, {p}.group_id, {p}.parent_id, {p}.author_id, {p}.facility_id, {p}.category, "
+    "{p}.body, {p}.version, {p}.mentioned_user_ids, {p}.created_at, {p}.updated_at, {p}.deleted_at, "
+    "{p}.deleted_by, {p}.addressed_user_id, {p}.addressed_facility_id, {p}.request_status, {p}.request_updated_at"
+)
+# What a reader sees beside a post (timeline.posts.pages.post_json reads these names).
+_POST_EXTRAS = (
+    "(SELECT count(*) FROM posts r WHERE r.parent_id = {p}.id AND r.deleted_at IS NULL) AS reply_count, "
+    "(SELECT count(*) FROM read_marks m WHERE m.post_id = {p}.id) AS read_count, "
+    "EXISTS (SELECT 1 FROM read_marks m WHERE m.post_id = {p}.id AND m.user_id = :me) AS read_by_me, "
+    "CASE WHEN {p}.deleted_at IS NULL THEN (SELECT array_agg(ROW(a.id, a.post_id, a.filename, "
+    " a.content_type, a.size, a.content_sha256, a.signature, a.created_at, a.thumbnail_key IS NOT NULL) "
+    " ORDER BY a.created_at) FROM attachments a WHERE a.post_id = {p}.id) END AS attachments"
+)
+_PAGE = (
+    "WITH page AS (SELECT "  # noqa: S608 - constant fragments only
+    + _POST_COLUMNS.format(p="p")
+    + " FROM posts p WHERE p.{board} = :board AND p.parent_id IS NULL AND p.support_stopped_at IS NULL "
+    "{after} ORDER BY p.created_at DESC, p.id DESC LIMIT :limit) "
+    "SELECT page.*, "
+    + _POST_EXTRAS.format(p="page")
+    + " FROM page ORDER BY page.created_at DESC, page.id DESC"
+)
+_AFTER = "AND (p.created_at, p.id) < (:before_at, :before_id)"
+_PAGES = {
+    (board, keyset): text(_PAGE.format(board=board, after=_AFTER if keyset else ""))
+    for board in ("subject_id", "group_id")
+    for keyset in (False, True)
+}
 
-def _board_filter(*, subject_id: UUID | None, group_id: UUID | None):  # type: ignore[no-untyped-def]
-    return Post.subject_id == subject_id if subject_id is not None else Post.group_id == group_id
 
-
-async def posts_page(
+async def page_rows(
     session: AsyncSession,
     *,
     subject_id: UUID | None = None,
     group_id: UUID | None = None,
+    user_id: UUID,
     limit: int,
     before: tuple[datetime, UUID] | None,
-) -> Sequence[Post]:
-    """Threads' first posts, newest first, after the keyset cursor (one index range scan)."""
-    # search_text (the body again, normalised for trigram search) is never shown: not loaded.
-    stmt = (
-        select(Post)
-        .options(defer(Post.search_text))
-        .where(
-            _board_filter(subject_id=subject_id, group_id=group_id),
-            Post.parent_id.is_(None),
-            Post.support_stopped_at.is_(None),
-        )
-    )
+) -> Sequence[Row[Any]]:
+    """One page of a board as plain rows (no ORM objects), for ``timeline.posts.pages``."""
+    params: dict[str, Any] = {
+        "board": subject_id if subject_id is not None else group_id,
+        "me": user_id,
+        "limit": limit,
+    }
     if before is not None:
-        stmt = stmt.where(tuple_(Post.created_at, Post.id) < tuple_(literal(before[0]), literal(before[1])))
-    stmt = stmt.order_by(Post.created_at.desc(), Post.id.desc()).limit(limit)
-    return (await session.execute(stmt)).scalars().all()
+        params["before_at"], params["before_id"] = before
+    stmt = _PAGES[("subject_id" if subject_id is not None else "group_id", before is not None)]
+    return (await session.execute(stmt, params)).all()
 
 
 async def post_by_id(session: AsyncSession, *, tenant: str, post_id: UUID, lock: bool = False) -> Post | None:
@@ -53,12 +79,6 @@ async def post_by_id(session: AsyncSession, *, tenant: str, post_id: UUID, lock:
     if lock:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def posts_by_ids(session: AsyncSession, *, post_ids: Sequence[UUID]) -> dict[UUID, Post]:
-    if not post_ids:
-        return {}
-    return {p.id: p for p in (await session.execute(select(Post).where(Post.id.in_(post_ids)))).scalars()}
 
 
 async def live_posts_of_subject(session: AsyncSession, *, subject_id: UUID) -> Sequence[Post]:
@@ -117,7 +137,7 @@ async def versions_of(session: AsyncSession, *, post_id: UUID) -> Sequence[PostV
 
 # One row per board I belong to: its latest shown post and how many posts others wrote that I have not opened.
 
-_FEED = text(
+_BOARDS = (
     "SELECT 'subject' AS kind, b.board_id, "
     "(SELECT l.id FROM posts l WHERE l.subject_id = b.board_id AND l.support_stopped_at IS NULL "
     " AND l.deleted_at IS NULL ORDER BY l.created_at DESC, l.id DESC LIMIT 1) AS latest, "
@@ -140,14 +160,21 @@ _FEED = text(
     "FROM (SELECT g.id AS board_id FROM groups g JOIN group_members gm ON gm.group_id = g.id "
     " WHERE gm.user_id = :me AND gm.status = 'member' AND g.tenant = :tenant) b"
 )
+# ... and the latest post as the page shows one, in the same statement (its columns are NULL for a board
+# without posts: ``id`` then is).
+_FEED = text(
+    "WITH boards AS (" + _BOARDS + ") "  # noqa: S608 - constant fragments only
+    "SELECT boards.kind, boards.board_id, boards.unread, "
+    + _POST_COLUMNS.format(p="p")
+    + ", "
+    + _POST_EXTRAS.format(p="p")
+    + " FROM boards LEFT JOIN posts p ON p.id = boards.latest"
+)
 
 
-async def feed(
-    session: AsyncSession, *, tenant: str, user_id: UUID
-) -> list[tuple[str, UUID, UUID | None, int]]:
-    """(kind, board id, latest post id, unread count) for each of my subjects and groups."""
-    rows = (await session.execute(_FEED, {"me": user_id, "tenant": tenant, "window": UNREAD_WINDOW})).all()
-    return [(row.kind, row.board_id, row.latest, int(row.unread)) for row in rows]
+async def feed_rows(session: AsyncSession, *, tenant: str, user_id: UUID) -> Sequence[Row[Any]]:
+    """Per board I belong to: kind, board_id, unread, and the latest post's page columns (id NULL if none)."""
+    return (await session.execute(_FEED, {"me": user_id, "tenant": tenant, "window": UNREAD_WINDOW})).all()
 
 
 # --- search -------------------------------------------------------------------------------------------------

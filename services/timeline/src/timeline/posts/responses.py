@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Response
 
 from timeline.attachments.schemas import AttachmentRead
-from timeline.posts.schemas import REFERENCE_HEADER, PostPage, PostRead
+from timeline.posts.schemas import REFERENCE_HEADER, PostRead
 from timeline.posts.service import PostView
 from timeline.support_requests.schemas import SupportRequestRead
 
@@ -49,13 +49,3 @@ def post_read(view: PostView) -> PostRead:
 def mark_reference_only(response: Response) -> None:
     """T4: every answer carrying shared information says it is a reference copy (the UI shows it)."""
     response.headers[REFERENCE_HEADER] = "true"
-
-
-def post_page(views: list[PostView], next_cursor: str | None) -> Response:
-    """A page of posts as JSON, marked reference only. Built from validated models already, so it is
-    serialised once rather than validated again against the route's response_model (which still documents
-    the answer)."""
-    page = PostPage(items=[post_read(v) for v in views], next_cursor=next_cursor)
-    answer = Response(page.model_dump_json(), media_type="application/json")
-    mark_reference_only(answer)
-    return answer

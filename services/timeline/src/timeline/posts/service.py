@@ -3,7 +3,6 @@ threads and read marks, the feed, search and the FHIR export. Never commits."""
 
 from __future__ import annotations
 
-import base64
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -359,37 +358,6 @@ async def views_of(session: AsyncSession, principal: Principal, posts: Sequence[
     ]
 
 
-def encode_cursor(post: Post) -> str:
-    return base64.urlsafe_b64encode(f"{post.created_at.isoformat()}|{post.id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        created, ident = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created), UUID(ident)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, "bad-cursor", "Bad cursor", "The page cursor is not valid.") from exc
-
-
-async def list_posts(
-    session: AsyncSession, *, principal: Principal, board: Board, limit: int, cursor: str | None
-) -> tuple[list[PostView], str | None]:
-    """One page of threads, newest first (keyset); each with its attachments, replies and read counts."""
-    board = await board_for(session, principal, board)
-    posts = list(
-        await repository.posts_page(
-            session,
-            subject_id=board.subject_id,
-            group_id=board.group_id,
-            limit=limit,
-            before=decode_cursor(cursor) if cursor else None,
-        )
-    )
-    views = await views_of(session, principal, posts)
-    await record_audit(session, principal, "post.list", board, count=len(posts))
-    return views, encode_cursor(posts[-1]) if len(posts) == limit else None
-
-
 @dataclass
 class Thread:
     view: PostView
@@ -425,26 +393,6 @@ async def post_versions(session: AsyncSession, *, principal: Principal, post_id:
     versions = list(await repository.versions_of(session, post_id=post.id))
     await record_audit(session, principal, "post.versions", board_of(post), post=post.id)
     return versions
-
-
-async def feed(session: AsyncSession, *, principal: Principal) -> list[tuple[Board, PostView | None, int]]:
-    """My subjects and groups with their latest post and my unread count, most recent activity first."""
-    rows = await repository.feed(session, tenant=principal.tenant, user_id=principal.user_id)
-    latest = await repository.posts_by_ids(session, post_ids=[r[2] for r in rows if r[2] is not None])
-    views = {v.post.id: v for v in await views_of(session, principal, list(latest.values()))}
-    items = []
-    for kind, board_id, latest_id, unread in rows:
-        board = (
-            Board(principal.tenant, subject_id=board_id)
-            if kind == "subject"
-            else Board(principal.tenant, group_id=board_id)
-        )
-        items.append((board, views.get(latest_id) if latest_id else None, unread))
-        if kind == "subject":
-            await record_audit(session, principal, "feed.read", board, unread=unread)
-    epoch = datetime.min.replace(tzinfo=UTC)
-    items.sort(key=lambda item: item[1].post.created_at if item[1] else epoch, reverse=True)
-    return items
 
 
 async def search(

@@ -1,0 +1,199 @@
+"""The hot reads of posts without the ORM: a board's page (a subject's timeline or a group's board) and the
+feed (my subjects and groups with their latest post).
+
+A page costs one authorization statement (deny list, care team or group membership, support stopped), one
+statement for the page with its attachments and counts, the audit entry (``yui_common.audit``, appended at
+commit) and the transaction's BEGIN and COMMIT: five round trips (issue 13). Rows stay plain rows and the
+JSON is built once from them, in ``PostPage``'s field order and with pydantic's own serializer, so the bytes
+are those the ORM path's models produced (perf2); ``PostPage`` still documents the answer. The feed is the
+token's deny-list check (``CurrentPrincipal``: its care teams and groups are in its own statement), one
+statement for the boards and their latest posts, the audit entries, BEGIN and COMMIT: five as well.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Request
+from pydantic_core import to_json
+from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common.auth import Authenticated, Principal, authenticate, revoked_token
+from yui_common.db import DbSession
+from yui_common.problems import Problem, not_found
+
+from timeline.access import repository as access_repository
+from timeline.access.service import Board, record_audit, support_stopped
+from timeline.posts import repository
+from timeline.posts.schemas import REFERENCE_NOTICE
+
+Verified = Annotated[Authenticated, Depends(authenticate)]
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def encode_cursor(created_at: datetime, post_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{post_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        created, ident = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), UUID(ident)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "bad-cursor", "Bad cursor", "The page cursor is not valid.") from exc
+
+
+async def reach_board(session: AsyncSession, authenticated: Authenticated, board: Board) -> Board:
+    """The board when the token is not revoked and its holder may read it; else 401, 404 or 410, in the order
+    the ORM path refused them (deny list first, then need to know, then support stopped)."""
+    principal = authenticated.principal
+    revoked, reachable, stopped_at = await access_repository.board_authorization(
+        session,
+        tenant=principal.tenant,
+        user_id=principal.user_id,
+        facility_id=principal.facility_id,
+        session_id=principal.session_id,
+        cert_fingerprint=principal.cert_fingerprint,
+        issued_at=authenticated.issued_at,
+        subject_id=board.subject_id,
+        group_id=board.group_id,
+    )
+    if revoked is not None:
+        raise revoked_token(revoked)
+    if not reachable:
+        raise not_found("subject" if board.subject_id is not None else "group")
+    if stopped_at is not None:
+        raise support_stopped()
+    return board
+
+
+async def reached_subject_board(
+    subject_id: UUID, request: Request, session: DbSession, authenticated: Verified
+) -> Board:
+    """The subject's timeline named in the path, once the caller may read it (the page's dependency)."""
+    board = await reach_board(
+        session, authenticated, Board(authenticated.principal.tenant, subject_id=subject_id)
+    )
+    request.state.principal = authenticated.principal
+    return board
+
+
+async def reached_group_board(
+    group_id: UUID, request: Request, session: DbSession, authenticated: Verified
+) -> Board:
+    """The group named in the path, once the caller is a member (the group board's dependency)."""
+    board = await reach_board(
+        session, authenticated, Board(authenticated.principal.tenant, group_id=group_id)
+    )
+    request.state.principal = authenticated.principal
+    return board
+
+
+async def read_page(
+    session: AsyncSession, *, principal: Principal, board: Board, limit: int, cursor: str | None
+) -> bytes:
+    """One page of threads of a reached board, newest first (keyset), as the JSON of ``PostPage``."""
+    before = decode_cursor(cursor) if cursor else None
+    rows = await repository.page_rows(
+        session,
+        subject_id=board.subject_id,
+        group_id=board.group_id,
+        user_id=principal.user_id,
+        limit=limit,
+        before=before,
+    )
+    await record_audit(session, principal, "post.list", board, count=len(rows))
+    last = rows[-1] if len(rows) == limit else None
+    return to_json(
+        {
+            "items": [post_json(row) for row in rows],
+            "next_cursor": encode_cursor(last.created_at, last.id) if last is not None else None,
+            "reference_notice": REFERENCE_NOTICE,
+        }
+    )
+
+
+async def read_feed(session: AsyncSession, *, principal: Principal) -> bytes:
+    """My subjects and groups with their latest post and my unread count, most recent activity first, as the
+    JSON of ``Feed``; each subject's reading is audited."""
+    rows = await repository.feed_rows(session, tenant=principal.tenant, user_id=principal.user_id)
+    items = []
+    for row in rows:
+        board = (
+            Board(principal.tenant, subject_id=row.board_id)
+            if row.kind == "subject"
+            else Board(principal.tenant, group_id=row.board_id)
+        )
+        if row.kind == "subject":
+            await record_audit(session, principal, "feed.read", board, unread=row.unread)
+        items.append(
+            (
+                row.created_at or _EPOCH,
+                {
+                    "subject_id": board.subject_id,
+                    "group_id": board.group_id,
+                    "latest_post": post_json(row) if row.id is not None else None,
+                    "unread_count": row.unread,
+                },
+            )
+        )
+    items.sort(key=lambda item: item[0], reverse=True)  # stable: boards of one moment keep their order
+    return to_json(
+        {
+            "items": [item for _, item in items],
+            "total_unread": sum(row.unread for row in rows),
+            "reference_notice": REFERENCE_NOTICE,
+        }
+    )
+
+
+def post_json(row: Any) -> dict[str, Any]:
+    """A page row as ``PostRead`` (same fields, same order): a deleted post shows no body, mentions or
+    attachments."""
+    deleted = row.deleted_at is not None
+    return {
+        "id": row.id,
+        "subject_id": row.subject_id,
+        "group_id": row.group_id,
+        "parent_id": row.parent_id,
+        "author_id": row.author_id,
+        "facility_id": row.facility_id,
+        "category": row.category,
+        "body": None if deleted else row.body,
+        "version": row.version,
+        "mentioned_user_ids": [] if deleted else list(row.mentioned_user_ids),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "deleted_at": row.deleted_at,
+        "deleted_by": row.deleted_by,
+        "attachments": [_attachment_json(a) for a in row.attachments or ()],
+        "reply_count": row.reply_count,
+        "read_count": row.read_count,
+        "read_by_me": row.read_by_me,
+        "support_request": {
+            "addressed_user_id": row.addressed_user_id,
+            "addressed_facility_id": row.addressed_facility_id,
+            "status": row.request_status,
+            "updated_at": row.request_updated_at,
+        }
+        if row.request_status
+        else None,
+    }
+
+
+def _attachment_json(record: tuple[Any, ...]) -> dict[str, Any]:
+    """An attachment record of the page statement as ``AttachmentRead``."""
+    ident, post_id, filename, content_type, size, sha256, signature, created_at, has_thumbnail = record
+    return {
+        "id": ident,
+        "post_id": post_id,
+        "filename": filename,
+        "content_type": content_type,
+        "size": size,
+        "content_sha256": sha256,
+        "signature": signature,
+        "created_at": created_at,
+        "has_thumbnail": has_thumbnail,
+    }
