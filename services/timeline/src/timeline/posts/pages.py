@@ -13,6 +13,7 @@ statement for the boards and their latest posts, the audit entries, BEGIN and CO
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -134,7 +135,7 @@ async def read_feed(session: AsyncSession, *, principal: Principal) -> bytes:
                 {
                     "subject_id": board.subject_id,
                     "group_id": board.group_id,
-                    "latest_post": post_json(row) if row.id is not None else None,
+                    "latest_post": post_json(row[3:]) if row.id is not None else None,
                     "unread_count": row.unread,
                 },
             )
@@ -149,36 +150,61 @@ async def read_feed(session: AsyncSession, *, principal: Principal) -> bytes:
     )
 
 
-def post_json(row: Any) -> dict[str, Any]:
-    """A page row as ``PostRead`` (same fields, same order): a deleted post shows no body, mentions or
-    attachments."""
-    deleted = row.deleted_at is not None
+def post_json(row: Sequence[Any]) -> dict[str, Any]:
+    """A post's columns in the order ``repository._POST_COLUMNS`` then ``_POST_EXTRAS`` name them, as
+    ``PostRead`` (same fields, same order): a deleted post shows no body, mentions or attachments.
+    Unpacked by position: a Row's attribute lookups cost more than the rest of this function."""
+    (
+        ident,
+        subject_id,
+        group_id,
+        parent_id,
+        author_id,
+        facility_id,
+        category,
+        body,
+        version,
+        mentioned_user_ids,
+        created_at,
+        updated_at,
+        deleted_at,
+        deleted_by,
+        addressed_user_id,
+        addressed_facility_id,
+        request_status,
+        request_updated_at,
+        reply_count,
+        read_count,
+        read_by_me,
+        attachments,
+    ) = row
+    deleted = deleted_at is not None
     return {
-        "id": row.id,
-        "subject_id": row.subject_id,
-        "group_id": row.group_id,
-        "parent_id": row.parent_id,
-        "author_id": row.author_id,
-        "facility_id": row.facility_id,
-        "category": row.category,
-        "body": None if deleted else row.body,
-        "version": row.version,
-        "mentioned_user_ids": [] if deleted else list(row.mentioned_user_ids),
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "deleted_at": row.deleted_at,
-        "deleted_by": row.deleted_by,
-        "attachments": [_attachment_json(a) for a in row.attachments or ()],
-        "reply_count": row.reply_count,
-        "read_count": row.read_count,
-        "read_by_me": row.read_by_me,
+        "id": ident,
+        "subject_id": subject_id,
+        "group_id": group_id,
+        "parent_id": parent_id,
+        "author_id": author_id,
+        "facility_id": facility_id,
+        "category": category,
+        "body": None if deleted else body,
+        "version": version,
+        "mentioned_user_ids": [] if deleted else list(mentioned_user_ids),
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "deleted_at": deleted_at,
+        "deleted_by": deleted_by,
+        "attachments": [_attachment_json(a) for a in attachments or ()],
+        "reply_count": reply_count,
+        "read_count": read_count,
+        "read_by_me": read_by_me,
         "support_request": {
-            "addressed_user_id": row.addressed_user_id,
-            "addressed_facility_id": row.addressed_facility_id,
-            "status": row.request_status,
-            "updated_at": row.request_updated_at,
+            "addressed_user_id": addressed_user_id,
+            "addressed_facility_id": addressed_facility_id,
+            "status": request_status,
+            "updated_at": request_updated_at,
         }
-        if row.request_status
+        if request_status
         else None,
     }
 
