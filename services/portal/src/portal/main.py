@@ -9,6 +9,7 @@ from yui_common.web import install_web
 
 from portal.api.public import install_public_site, router
 from portal.clients import close_service_clients
+from portal.operations.gate_cache import start_gate_cache, stop_gate_cache
 from portal.settings import Settings
 from portal.staff import install_staff
 
@@ -19,7 +20,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Yui portal",
         description="The public site and the staff UI.",
         routers=[router],
-        on_shutdown=[close_service_clients],
+        on_startup=[start_gate_cache],
+        on_shutdown=[close_service_clients, stop_gate_cache],
     )
     app.include_router(audit_entries_router("portal"))
     install_web(app, Path(__file__).parent / "templates")

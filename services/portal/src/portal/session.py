@@ -58,6 +58,9 @@ class StaffSession:
     csrf: str = ""
     login_id: str = ""
     cert_fingerprint: str | None = None
+    # The terms version (its id) this member was last found to have accepted: the gate reads PostgreSQL
+    # again only when the version in effect is another one (operations/gate.py).
+    accepted_terms: str = ""
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -213,6 +216,7 @@ async def _load_staff(request: Request) -> StaffSession | None:
         return None  # a certificate-bound session used without its certificate, or a revoked one
     if principal.facility_id is None:
         return None  # operators have the identity admin; the staff UI is for people of a facility
+    request.state.staff_session_payload = payload
     return StaffSession(
         user_id=principal.user_id,
         tenant=principal.tenant,
@@ -224,7 +228,19 @@ async def _load_staff(request: Request) -> StaffSession | None:
         csrf=str(payload.get("c", "")),
         login_id=str(payload.get("l", "")),
         cert_fingerprint=principal.cert_fingerprint,
+        accepted_terms=str(payload.get("t", "")),
     )
+
+
+def keep_in_session(request: Request, **fields: str) -> None:
+    """Add fields to the signed-in member's sealed cookie: the cookie writer sets it on this request's
+    answer (with a refreshed token too, when the same request refreshed it)."""
+    payload: dict[str, Any] | None = getattr(request.state, "staff_session_payload", None)
+    if not payload:
+        return
+    payload = {**payload, **fields}
+    request.state.staff_session_payload = payload
+    request.state.staff_session_cookie = (seal(request, payload), _max_age_s(request))
 
 
 def _same_origin(request: Request) -> bool:

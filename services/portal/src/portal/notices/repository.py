@@ -25,7 +25,13 @@ async def live_notices(
 
 
 async def banner_notices(
-    session: AsyncSession, *, tenant: str, audiences: Sequence[str], kinds: Sequence[str], now: datetime
+    session: AsyncSession,
+    *,
+    tenant: str,
+    audiences: Sequence[str],
+    kinds: Sequence[str],
+    now: datetime,
+    limit: int | None = 5,
 ) -> Sequence[Notice]:
     """Announced stops whose window has not ended (a discontinuation stays until its date has passed)."""
     stmt = (
@@ -39,7 +45,7 @@ async def banner_notices(
             or_(Notice.kind != "discontinuation", Notice.starts_at > now),
         )
         .order_by(Notice.starts_at.asc().nulls_first(), Notice.published_at.desc())
-        .limit(5)
+        .limit(limit)
     )
     return (await session.execute(stmt)).scalars().all()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
@@ -17,6 +18,7 @@ from yui_common.problems import Problem, conflict, not_found
 from portal.models import Notice, PortalSettings, TermsAcceptance, TermsVersion
 from portal.notices import repository
 from portal.notices.schemas import BANNER_KINDS, NoticeCreate, PortalSettingsUpdate, TermsCreate
+from portal.operations.gate_cache import announce_change
 
 OPERATOR, CONTRACTOR = "operator", "contractor"
 
@@ -167,6 +169,7 @@ async def _publish(session: AsyncSession, row: Notice, *, announce: bool) -> Non
     through portal.notice-published.v1, in the same commit)."""
     session.add(row)
     await session.flush()
+    await announce_change(session, "notices")
     if announce:
         await outbox.add_event(
             session,
@@ -215,6 +218,7 @@ async def delete_notice(session: AsyncSession, *, actor: Actor, notice_id: UUID)
         raise not_found("notice")
     row.deleted_at = now()
     row.deleted_by = str(actor.user_id)
+    await announce_change(session, "notices")
     await _audit(
         session, actor, action="notice.deleted", target=f"notice:{row.id}", detail={"kind": row.kind}
     )
@@ -244,6 +248,40 @@ async def banners(session: AsyncSession, *, tenant: str, viewer: Actor | None) -
     )
 
 
+@dataclass(frozen=True)
+class Banner:
+    """A stop, maintenance or discontinuation notice as the banner over every page shows it."""
+
+    id: UUID
+    kind: str
+    title: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+    def shown_at(self, moment: datetime) -> bool:
+        """The banner query's time conditions: once false they stay false, so a list read earlier and
+        filtered now is what the query would answer now (until a notice is posted or deleted)."""
+        ended = self.ends_at is not None and self.ends_at <= moment
+        passed = self.kind == "discontinuation" and (self.starts_at is None or self.starts_at <= moment)
+        return not ended and not passed
+
+
+async def banner_candidates(
+    session: AsyncSession, *, tenant: str, audiences: tuple[str, ...]
+) -> tuple[Banner, ...]:
+    """Every banner still to show in this network to these audiences, in the order shown (the gate caches
+    it until a notice changes, and picks the first five still shown at each request: banners_now)."""
+    rows = await repository.banner_notices(
+        session, tenant=tenant, audiences=audiences, kinds=BANNER_KINDS, now=now(), limit=None
+    )
+    return tuple(Banner(r.id, r.kind, r.title, r.starts_at, r.ends_at) for r in rows)
+
+
+def banners_now(candidates: Sequence[Banner], *, limit: int = 5) -> list[Banner]:
+    moment = now()
+    return [b for b in candidates if b.shown_at(moment)][:limit]
+
+
 # --- terms of use (P3) --------------------------------------------------------------------------------------
 
 
@@ -269,6 +307,7 @@ async def publish_terms(session: AsyncSession, *, actor: Actor, terms: TermsCrea
         raise conflict(
             f"Version {terms.version} is already published.", slug="terms-version-exists"
         ) from None
+    await announce_change(session, "terms")
     await post_system_notice(
         session,
         tenant=actor.tenant,
@@ -296,6 +335,27 @@ async def terms_version(session: AsyncSession, *, tenant: str, version: str) -> 
     if row is None:
         raise not_found("terms version")
     return row
+
+
+@dataclass(frozen=True)
+class TermsInForce:
+    """A terms version as the gate needs it: which one, and from when it applies."""
+
+    id: UUID
+    version: str
+    effective_at: datetime
+
+
+async def terms_schedule(session: AsyncSession, *, tenant: str) -> tuple[TermsInForce, ...]:
+    """Every version of the network with its effective time, newest first (a handful; the gate caches it)."""
+    rows = await repository.terms_versions(session, tenant=tenant)
+    return tuple(TermsInForce(row.id, row.version, row.effective_at) for row in rows)
+
+
+def version_in_effect(schedule: Sequence[TermsInForce]) -> TermsInForce | None:
+    """The version in effect now: a version published ahead takes over at its effective time by itself."""
+    moment = now()
+    return max((v for v in schedule if v.effective_at <= moment), key=lambda v: v.effective_at, default=None)
 
 
 async def pending_terms(session: AsyncSession, *, actor: Actor) -> TermsVersion | None:

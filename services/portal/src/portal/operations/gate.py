@@ -1,5 +1,10 @@
 """The portal's gate over every request: maintenance 503s (O2), the terms acceptance redirect (P3) and the
-stop banners every page shows (P4)."""
+stop banners every page shows (P4).
+
+It reads no table per request: the maintenance state, the terms versions and the banners come through
+gate_cache.py (emptied by LISTEN/NOTIFY; its docstring says how stale they can be), and the version a member
+accepted is kept in their sealed session cookie, read from PostgreSQL again only when another version comes
+into effect. Signing in stays checked per request (current_staff: the token, and the deny list's query)."""
 
 from __future__ import annotations
 
@@ -16,8 +21,10 @@ from yui_common.problems import problem_response
 from yui_common.web import render
 
 from portal.notices import service as notices
+from portal.notices.service import TermsInForce
+from portal.operations.gate_cache import read_through
 from portal.operations.maintenance import MaintenanceState, state_for
-from portal.session import SESSION_COOKIE, StaffSession, current_staff, unseal
+from portal.session import SESSION_COOKIE, StaffSession, current_staff, keep_in_session, unseal
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PASSTHROUGH = ("/static", "/healthz", "/readyz", "/metrics")
@@ -127,31 +134,73 @@ class PortalGate:
         staff_area = _under(path, STAFF_AREAS) and not _under(path, UNGATED)
         gated = not _under(path, UNGATED)
         tenant = tenant_hint(request)
-        async with request.app.state.sessionmaker() as session:
-            state = await state_for(session, tenant)
-            if state.active and gated and (staff_area or request.method not in SAFE_METHODS):
-                return maintenance_response(request, state)
-            staff: StaffSession | None = None
-            if staff_area or (request.method == "GET" and wants_html(request)):
-                staff = await current_staff(request)
-            if staff_area and staff is not None:
-                pending = await notices.pending_terms(session, actor=staff)
-                if pending is not None:
-                    return terms_response(request, path)
-            if request.method == "GET" and wants_html(request):
-                shown = await notices.banners(session, tenant=staff.tenant if staff else tenant, viewer=staff)
-                banner_list: list[dict[str, Any]] = [
-                    {
-                        "kind": n.kind,
-                        "title": n.title,
-                        "starts_at": n.starts_at,
-                        "ends_at": n.ends_at,
-                        "id": n.id,
-                    }
-                    for n in shown
-                ]
-                setattr(request.state, BANNERS_STATE, {"maintenance": state, "notices": banner_list})
+        state = await maintenance_state(request, tenant)
+        if state.active and gated and (staff_area or request.method not in SAFE_METHODS):
+            return maintenance_response(request, state)
+        staff: StaffSession | None = None
+        if staff_area or (request.method == "GET" and wants_html(request)):
+            staff = await current_staff(request)
+        if staff_area and staff is not None and not await terms_accepted(request, staff):
+            return terms_response(request, path)
+        if request.method == "GET" and wants_html(request):
+            shown = await banners(request, tenant=staff.tenant if staff else tenant, viewer=staff)
+            banner_list: list[dict[str, Any]] = [
+                {
+                    "kind": n.kind,
+                    "title": n.title,
+                    "starts_at": n.starts_at,
+                    "ends_at": n.ends_at,
+                    "id": n.id,
+                }
+                for n in shown
+            ]
+            setattr(request.state, BANNERS_STATE, {"maintenance": state, "notices": banner_list})
         return None
+
+
+async def maintenance_state(request: Request, tenant: str) -> MaintenanceState:
+    """The network's maintenance state, from the gate's cache (gate_cache.py says how fresh it is)."""
+
+    async def load() -> MaintenanceState:
+        async with request.app.state.sessionmaker() as session:
+            return await state_for(session, tenant)
+
+    return await read_through(request.app, ("maintenance", tenant), load)
+
+
+async def banners(request: Request, *, tenant: str, viewer: StaffSession | None) -> list[notices.Banner]:
+    """The stop banners to show now: the network's candidates from the gate's cache, filtered by time."""
+    audiences = notices.audiences_for(viewer, tenant)
+
+    async def load() -> tuple[notices.Banner, ...]:
+        async with request.app.state.sessionmaker() as session:
+            return await notices.banner_candidates(session, tenant=tenant, audiences=audiences)
+
+    candidates = await read_through(request.app, ("banners", f"{tenant} {','.join(audiences)}"), load)
+    return notices.banners_now(candidates)
+
+
+async def terms_accepted(request: Request, staff: StaffSession) -> bool:
+    """Whether the member accepted the terms version in effect. The versions come from the gate's cache;
+    the member's acceptance from the sealed cookie while the version in effect is the one it names, else
+    from PostgreSQL once, after which the cookie names the new version (P3's check, without a read per page)."""
+
+    async def load() -> tuple[TermsInForce, ...]:
+        async with request.app.state.sessionmaker() as session:
+            return await notices.terms_schedule(session, tenant=staff.tenant)
+
+    schedule = await read_through(request.app, ("terms", staff.tenant), load)
+    in_effect = notices.version_in_effect(schedule)
+    if in_effect is None:
+        return True
+    if staff.accepted_terms == str(in_effect.id):
+        return True
+    async with request.app.state.sessionmaker() as session:
+        pending = await notices.pending_terms(session, actor=staff)
+    if pending is not None:
+        return False
+    keep_in_session(request, t=str(in_effect.id))
+    return True
 
 
 def install_portal_gate(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ from yui_common.problems import Problem
 from portal.models import ALL_NETWORKS, MaintenanceSwitch
 from portal.notices.service import post_system_notice
 from portal.operations import repository
+from portal.operations.gate_cache import announce_change
 
 OPERATOR, CONTRACTOR = "operator", "contractor"
 
@@ -75,6 +76,7 @@ async def switch(
     )
     session.add(row)
     await session.flush()
+    await announce_change(session, "maintenance")
     title = (
         "サービス停止のお知らせ / Service stopped" if active else "サービス再開のお知らせ / Service resumed"
     )

@@ -1,12 +1,15 @@
-"""Every query of the maintenance switch's history. Takes the session; never commits."""
+"""Every query of the maintenance switch's history, and the gate's change notification. Takes the session;
+never commits."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models import ALL_NETWORKS, MaintenanceSwitch
 
+# What the portal's gate caches changed (operations/gate_cache.py LISTENs on it).
+GATE_CHANNEL = "portal_gate"
 # One lock for all switches: two operators switching at once leave one clear order of rows.
 _SWITCH_LOCK = 0x7975695F6D61696E  # "yui_main"
 
@@ -39,3 +42,8 @@ async def switch_history(session: AsyncSession, *, tenant: str, limit: int) -> l
 async def lock_switching(session: AsyncSession) -> None:
     """Until the transaction ends, nobody else switches (a transaction-scoped advisory lock)."""
     await session.execute(select(func.pg_advisory_xact_lock(_SWITCH_LOCK)))
+
+
+async def notify_gate_change(session: AsyncSession, what: str) -> None:
+    """A NOTIFY that PostgreSQL delivers when this transaction commits (never when it rolls back)."""
+    await session.execute(text("SELECT pg_notify(:channel, :what)"), {"channel": GATE_CHANNEL, "what": what})

@@ -9,31 +9,35 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession
-from yui_common.db import DbSession
 from yui_common.web import language_of, translate
 
 from portal.clients.consent import CareTeamInvitation, SubjectSummary
 from portal.clients.notify import Inbox, Notification
 from portal.clients.timeline import Feed, Post
 from portal.notices import service as notices
+from portal.operations.gate_cache import read_through
 from portal.session import Staff, StaffSession
 from portal.staff.pages import ConsentApi, NotifyApi, TimelineApi, back, gather, labeller, optional, page
 
 router = APIRouter(prefix="/staff")
 
 
-async def users_notices(session: AsyncSession, staff: StaffSession) -> list[dict[str, Any]]:
-    """Users-only notices of the network (P2), read in the request's own session."""
-    found = await notices.visible_notices(session, tenant=staff.tenant, viewer=staff)
-    return [{"title": n.title, "body": n.body} for n in found if n.audience == "users"]
+async def users_notices(request: Request, staff: StaffSession) -> list[dict[str, Any]]:
+    """Users-only notices of the network (P2), through the gate's cache (emptied when a notice changes)."""
+
+    async def load() -> tuple[tuple[str, str], ...]:
+        async with request.app.state.sessionmaker() as session:
+            found = await notices.visible_notices(session, tenant=staff.tenant, viewer=staff)
+        return tuple((n.title, n.body) for n in found if n.audience == "users")
+
+    found = await read_through(request.app, ("users-notices", staff.tenant), load)
+    return [{"title": title, "body": body} for title, body in found]
 
 
 @router.get("", response_class=HTMLResponse)
 async def home(
     request: Request,
     staff: Staff,
-    session: DbSession,
     consent: ConsentApi,
     timeline: TimelineApi,
     notify: NotifyApi,
@@ -47,7 +51,7 @@ async def home(
         optional(timeline.feed(), Feed()),
         optional(notify.inbox(limit=10), Inbox()),
         optional(consent.my_invitations(), []),
-        users_notices(session, staff),
+        users_notices(request, staff),
     )
     unread = {item.subject_id: item.unread_count for item in feed.items if item.subject_id}
     names = {s.id: s.name for s in subjects}

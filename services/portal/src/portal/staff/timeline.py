@@ -65,21 +65,27 @@ async def conversation_context(
     q: str = "",
     cursor: str = "",
 ) -> dict[str, Any]:
-    """Posts (or search hits), the people one can mention, and whether the conversation still takes posts."""
-    stopped = False
-    posts: list[Post] = []
-    next_cursor = None
-    try:
-        if q.strip():
-            posts = await timeline.search(conversation, q.strip()[:200])
-        else:
+    """Posts (or search hits), the people one can mention, and whether the conversation still takes posts.
+
+    The posts and the members are asked for at once (one round trip's wait, not two); the members are
+    dropped when the conversation turns out to be closed."""
+
+    async def posts_or_stopped() -> tuple[list[Post], str | None, bool]:
+        try:
+            if q.strip():
+                return await timeline.search(conversation, q.strip()[:200]), None, False
             found = await timeline.page(conversation, limit=PAGE_SIZE, cursor=cursor[:200])
-            posts, next_cursor = found.items, found.next_cursor
-    except ServiceProblem as refusal:
-        if refusal.status != 410:
-            raise
-        stopped = True  # T: consent withdrawn, support stopped; the conversation is closed
-    members = [] if stopped else await _members(staff, consent, timeline, conversation)
+            return found.items, found.next_cursor, False
+        except ServiceProblem as refusal:
+            if refusal.status != 410:
+                raise
+            return [], None, True  # T: consent withdrawn, support stopped; the conversation is closed
+
+    (posts, next_cursor, stopped), members = await gather(
+        posts_or_stopped(), _members(staff, consent, timeline, conversation)
+    )
+    if stopped:
+        members = []
     return {
         "conversation": conversation,
         "posts": posts,
