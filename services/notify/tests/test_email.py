@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from notify import service
 from uuid6 import uuid7
-from yui_common.events.identity import FacilityApplicationDecidedV1
+from yui_common.events.identity import FacilityApplicationDecidedV1, SignInBackoffStartedV1
 from yui_common.events.timeline import PostCreatedV1, UserMentionedV1
 
 from services.notify.tests.notify_support import (
@@ -15,6 +17,7 @@ from services.notify.tests.notify_support import (
     duplicates_seen,
     email_outcomes,
     envelope,
+    kinds_of,
     mail_server,  # noqa: F401 - the `mailbox` fixture
     notify_settings,
     team,
@@ -113,3 +116,36 @@ class TestApplicant:
         async with stack["notify"].sessionmaker() as session, session.begin():
             assert await service.send_applicant_emails(session, settings=notify_settings(stack)) == 0
         assert len(mailbox.to(address)) == 1
+
+
+class TestFailedSignIns:
+    async def test_sec2_the_user_is_told_in_the_app_and_by_email_when_their_sign_ins_start_to_wait(
+        self, stack: Stack, mailbox: Mailbox
+    ) -> None:
+        emailed, in_app_only = stack.staff(), stack.staff()
+        address, other_address = f"{emailed.user_id}@example.jp", f"{in_app_only.user_id}@example.jp"
+        await choose(stack, emailed, email=address, channels={"account.sign_in_backoff_started": "email"})
+        await choose(stack, in_app_only, email=other_address)  # an address, but e-mail not chosen for this
+        blocked_until = datetime.now(UTC) + timedelta(seconds=2)
+        for user in (emailed, in_app_only):
+            await deliver_and_wait(
+                stack,
+                envelope(
+                    SignInBackoffStartedV1(
+                        user_id=user.user_id,
+                        facility_id=user.facility_id,
+                        consecutive_failures=5,
+                        blocked_until=blocked_until,
+                    )
+                ),
+            )
+
+        assert await kinds_of(stack, emailed) == ["account.sign_in_backoff_started"]
+        assert await kinds_of(stack, in_app_only) == ["account.sign_in_backoff_started"]
+        [message] = await eventually(lambda: mailbox.to(address), what="the e-mail")
+        body = message.get_content()
+        assert f"{stack['notify'].settings.public_url}/notifications" in body
+        for personal in (str(emailed.user_id), str(emailed.facility_id), blocked_until.isoformat()):
+            assert personal not in body and personal not in str(message["Subject"])
+        assert mailbox.to(other_address) == []
+        assert await email_outcomes(stack, in_app_only.user_id) == []

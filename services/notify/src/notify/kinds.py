@@ -12,6 +12,7 @@ SUPPORT_STOPPED = "subject.support_stopped"
 EXCEPTIONAL_ACCESS_GRANTED = "subject.exceptional_access_granted"
 ACCOUNT_SUSPENDED = "account.suspended"
 ACCOUNT_REINSTATED = "account.reinstated"
+SIGN_IN_BACKOFF_STARTED = "account.sign_in_backoff_started"  # failed sign-ins as them: each retry waits
 CERTIFICATE_ISSUED = "certificate.issued"
 CERTIFICATE_REVOKED = "certificate.revoked"
 FACILITY_APPLICATION_WAITING = "facility.application_waiting"
@@ -30,6 +31,7 @@ ALL_KINDS = (
     EXCEPTIONAL_ACCESS_GRANTED,
     ACCOUNT_SUSPENDED,
     ACCOUNT_REINSTATED,
+    SIGN_IN_BACKOFF_STARTED,
     CERTIFICATE_ISSUED,
     CERTIFICATE_REVOKED,
     FACILITY_APPLICATION_WAITING,
@@ -40,7 +42,9 @@ ALL_KINDS = (
 
 # Addressed to the person themselves: e-mailed at once when they chose e-mail; every other kind waits for
 # the daily digest.
-IMMEDIATE_KINDS = frozenset({POST_MENTION, POST_REPLY, SUPPORT_REQUESTED, SUPPORT_ANSWERED, SUPPORT_DECIDED})
+IMMEDIATE_KINDS = frozenset(
+    {POST_MENTION, POST_REPLY, SUPPORT_REQUESTED, SUPPORT_ANSWERED, SUPPORT_DECIDED, SIGN_IN_BACKOFF_STARTED}
+)
 
 # Support requests reach their addressee even outside the care team (timeline lets the addressee read the
 # thread, T2); every other kind about a subject needs current care-team membership.

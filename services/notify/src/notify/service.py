@@ -256,6 +256,21 @@ async def change_account_status(
         await tell(session, tenant=tenant, user_ids=[user_id], kind=kind, source_event_id=source_event_id)
 
 
+async def warn_of_failed_sign_ins(
+    session: AsyncSession, *, tenant: str, user_id: UUID, blocked_until: datetime, source_event_id: UUID
+) -> None:
+    """Tell the account holder that sign-ins as them kept failing and retries now wait: if it was not them,
+    someone is guessing their password. The e-mail (when chosen) only says there is something new."""
+    await tell(
+        session,
+        tenant=tenant,
+        user_ids=[user_id],
+        kind=kinds.SIGN_IN_BACKOFF_STARTED,
+        source_event_id=source_event_id,
+        params={"blocked_until": blocked_until.isoformat()},
+    )
+
+
 async def hold_facility(session: AsyncSession, *, facility_id: UUID, reason: str) -> None:
     await repository.hold_facility(session, facility_id=facility_id, reason=reason)
 

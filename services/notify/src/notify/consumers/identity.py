@@ -12,6 +12,7 @@ from yui_common.events.identity import (
     FacilityAppliedV1,
     FacilityDisabledV1,
     FacilityReinstatedV1,
+    SignInBackoffStartedV1,
     UserCreatedV1,
     UserDisabledV1,
     UserReinstatedV1,
@@ -90,6 +91,18 @@ async def on_certificate_revoked(
     )
 
 
+async def on_sign_in_backoff_started(
+    session: AsyncSession, envelope: Envelope, data: SignInBackoffStartedV1
+) -> None:
+    await service.warn_of_failed_sign_ins(
+        session,
+        tenant=envelope.tenant,
+        user_id=data.user_id,
+        blocked_until=data.blocked_until,
+        source_event_id=envelope.id,
+    )
+
+
 async def on_facility_applied(session: AsyncSession, envelope: Envelope, data: FacilityAppliedV1) -> None:
     await service.tell_operators(
         session,
@@ -123,6 +136,7 @@ subscription = Subscription(
         FacilityReinstatedV1.event_type: on_facility_reinstated,
         CertificateIssuedV1.event_type: on_certificate_issued,
         CertificateRevokedV1.event_type: on_certificate_revoked,
+        SignInBackoffStartedV1.event_type: on_sign_in_backoff_started,
         FacilityAppliedV1.event_type: on_facility_applied,
         FacilityApplicationDecidedV1.event_type: on_application_decided,
     },
