@@ -35,9 +35,16 @@ class TestConnections:
     async def test_calls_carry_the_staff_token_and_what_the_gateway_said_about_the_browser(
         self, stack: Stack
     ) -> None:
-        request = browser_request(stack["portal"].app, **{"Accept-Language": "en", "X-Unrelated": "no"})
+        request = browser_request(
+            stack["portal"].app,
+            **{"Accept-Language": "en", "X-Forwarded-For": "192.0.2.7", "X-Unrelated": "no"},
+        )
         client = TimelineClient(request, "the-token")
-        assert client.headers == {"accept-language": "en", "Authorization": "Bearer the-token"}
+        assert client.headers == {
+            "x-forwarded-for": "192.0.2.7",
+            "accept-language": "en",
+            "Authorization": "Bearer the-token",
+        }
 
 
 class TestRefusals:

@@ -19,7 +19,15 @@ from yui_common.auth import GATEWAY_IDENTITY_HEADERS
 ServiceName = Literal["identity", "consent", "timeline", "notify"]
 SERVICE_NAMES: tuple[ServiceName, ...] = get_args(ServiceName)
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
-FORWARDED_HEADERS = (*GATEWAY_IDENTITY_HEADERS, "user-agent", "accept-language", "traceparent")
+# X-Forwarded-For is the gateway's (it replaces the browser's); identity believes it only beside the gateway's
+# secret, so a staff-UI sign-in counts against the browser's address, not the portal's.
+FORWARDED_HEADERS = (
+    *GATEWAY_IDENTITY_HEADERS,
+    "x-forwarded-for",
+    "user-agent",
+    "accept-language",
+    "traceparent",
+)
 T = TypeVar("T")
 
 
@@ -77,7 +85,7 @@ class ServiceProblem(Exception):
 
 
 def forwarded_headers(request: Request) -> dict[str, str]:
-    """What the services need to know about the browser's request: its certificate, language and trace."""
+    """What the services need to know of the browser's request: certificate, address, language, trace."""
     headers: dict[str, str] = {}
     for name in FORWARDED_HEADERS:
         value = request.headers.get(name)
