@@ -1,21 +1,22 @@
-"""yui_common.audit: entries commit with the caller's transaction, chain in one order, and tampering shows."""
+"""yui_common.audit: entries commit with the caller's transaction without a lock, and tampering shows."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 from uuid import UUID
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from uuid6 import uuid7
 from yui_common import audit
+from yui_common.audit_seal import AuditKey, AuditSealer, SealHeads, ensure_audit_key
 from yui_common.auth import Principal
 
-from libs.common.tests.library_support import Sessions, scalar
+from libs.common.tests.library_support import WAIT_S, LibrarySettings, Sessions, scalar
+from tests.support.stack import eventually
 
 
 async def entries_for(sessions: Sessions, actor_id: str) -> list[dict]:
@@ -105,8 +106,8 @@ class TestEntriesInTheCallersTransaction:
         UUID(entry["detail"]["post_id"])  # stored as the plain string the hash was taken over
 
 
-class TestChain:
-    async def test_entries_from_many_transactions_form_one_chain_that_verifies(
+class TestEntriesWithoutALock:
+    async def test_each_entry_carries_its_content_hash_and_its_transactions_id(
         self, sessions: Sessions
     ) -> None:
         actor = str(uuid7())
@@ -117,15 +118,21 @@ class TestChain:
 
         entries = await entries_for(sessions, actor)
         assert len(entries) == 6
-        for earlier, later in itertools.pairwise(entries):
-            # Nothing else wrote in between, so each entry links to the one before it.
-            assert later["prev_hash"] == earlier["hash"]
+        for entry in entries:
+            # No link to a predecessor any more: the worker seals entries in batches (yui_common.audit_seal).
+            assert entry["prev_hash"] is None
+            assert entry["hash"] == audit.entry_hash(
+                {key: entry[key] for key in audit_fields()} | {"id": str(entry["id"])}
+            )
+        # One transaction id per transaction: a seal takes a transaction's entries together.
+        assert [len({e["xact_id"] for e in entries[a:b]}) for a, b in ((0, 1), (1, 3), (3, 6))] == [1, 1, 1]
+        assert len({e["xact_id"] for e in entries}) == 3
         async with sessions() as session:
             checked, breaks = await audit.verify_chain(session)
         assert breaks == []
         assert checked >= 6
 
-    async def test_concurrent_transactions_append_to_a_single_unbroken_chain(
+    async def test_concurrent_transactions_append_without_waiting_for_each_other(
         self, sessions: Sessions
     ) -> None:
         actor = str(uuid7())
@@ -174,40 +181,65 @@ class TestTamperingIsDetected:
 
         assert [(b.seq, "modified" in b.problem) for b in breaks] == [(victim, True)]
 
-    async def test_a_deleted_entry_breaks_the_link_of_the_next_one(
-        self, sessions: Sessions, tampering: AsyncSession
+    async def test_a_deleted_entry_of_a_sealed_batch_is_reported_at_its_seal(
+        self, sessions: Sessions, sealer: AuditSealer, tampering: AsyncSession
     ) -> None:
         actor = str(uuid7())
         async with sessions() as session, session.begin():
             for _ in range(3):
                 await record(session, actor)
         entries = await entries_for(sessions, actor)
+        await sealed(sealer, sessions, entries[-1]["seq"])
 
         await tampering.execute(text("DELETE FROM audit_log WHERE seq = :s"), {"s": entries[1]["seq"]})
         _, breaks = await audit.verify_chain(tampering)
 
-        assert [(b.seq, "link" in b.problem) for b in breaks] == [(entries[2]["seq"], True)]
+        assert len(breaks) == 1 and "deleted" in breaks[0].problem and breaks[0].problem.startswith("seal ")
 
-    async def test_an_entry_rewritten_with_a_freshly_computed_hash_still_breaks_the_next_link(
-        self, sessions: Sessions, tampering: AsyncSession
+    async def test_a_sealed_entry_rewritten_with_a_freshly_computed_hash_breaks_its_seal(
+        self, sessions: Sessions, sealer: AuditSealer, tampering: AsyncSession
     ) -> None:
         actor = str(uuid7())
         async with sessions() as session, session.begin():
             for _ in range(2):
                 await record(session, actor)
         first, second = await entries_for(sessions, actor)
+        await sealed(sealer, sessions, second["seq"])
 
         fields = {key: first[key] for key in audit_fields()}
         fields["id"] = str(fields["id"])
         fields["action"] = "nothing.happened"
-        forged = audit.entry_hash(fields, first["prev_hash"])
+        forged = audit.entry_hash(fields)
         await tampering.execute(
             text("UPDATE audit_log SET action = 'nothing.happened', hash = :h WHERE seq = :s"),
             {"h": forged, "s": first["seq"]},
         )
         _, breaks = await audit.verify_chain(tampering)
 
-        assert [b.seq for b in breaks] == [second["seq"]]
+        assert len(breaks) == 1 and "reordered or replaced" in breaks[0].problem
+
+
+@pytest.fixture
+async def sealer(
+    library_engine: AsyncEngine, library_settings: LibrarySettings, tmp_path_factory: pytest.TempPathFactory
+) -> AuditSealer:
+    """The library database's sealer, with the one key every test of yui_common shares for it."""
+    key = AuditKey.from_file(ensure_audit_key(tmp_path_factory.getbasetemp() / "audit-key" / "library.pem"))
+    heads = SealHeads(library_settings)
+    return AuditSealer(engine=library_engine, key=key, heads=heads, log=heads.log)
+
+
+async def sealed(sealer: AuditSealer, sessions: Sessions, seq: int) -> None:
+    """Seal until the entry at ``seq`` is sealed (other transactions on the server may hold xmin back)."""
+
+    async def done() -> bool:
+        await sealer.run_round()
+        async with sessions() as session:
+            reach = await session.scalar(text("SELECT coalesce(max(xid_upper), 0) FROM audit_seals"))
+            xact = await session.scalar(text("SELECT xact_id FROM audit_log WHERE seq = :s"), {"s": seq})
+        return int(xact) < int(reach)
+
+    await eventually(done, timeout=WAIT_S, what=f"entry {seq} sealed")
 
 
 def audit_fields() -> tuple[str, ...]:
