@@ -74,12 +74,16 @@ AUDIT_SQL = (
 )
 
 
-def lean_app(dsn: str, *, audited: bool) -> FastAPI:
+def lean_app(dsn: str, *, audited: bool, pool_size: int) -> FastAPI:
     app = FastAPI()
 
     @app.on_event("startup")
     async def open_pool() -> None:
-        app.state.pool = await asyncpg.create_pool(dsn, min_size=5, max_size=20)
+        # Idle connections close after a second: PostgreSQL's connections are shared with everyone on the
+        # machine, and only one app is measured at a time.
+        app.state.pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=pool_size, max_inactive_connection_lifetime=1.0
+        )
 
     @app.on_event("shutdown")
     async def close_pool() -> None:
@@ -207,10 +211,14 @@ async def compare(
     concurrency: int,
     rounds: int,
 ) -> dict[str, Any]:
-    """Each app in turn, ``rounds`` times, the same closed loop; yui's throughput as a ratio of each."""
+    """Each app in turn, ``rounds`` times, the same closed loop; yui's throughput as a ratio of each. Beside
+    it, this process's CPU per request (the client's share included, the same for every app), which other
+    load on a shared machine disturbs far less than requests per second."""
     latencies: dict[str, list[float]] = {name: [] for name in clients}
+    cpu_s: dict[str, float] = dict.fromkeys(clients, 0.0)
     for _ in range(rounds):
         for name, client in clients.items():
+            cpu_started = time.process_time()
             if name == "yui":
                 latencies[name] += await closed_loop(
                     client,
@@ -227,10 +235,19 @@ async def compare(
                     seconds,
                     concurrency,
                 )
-    result: dict[str, Any] = {name: summary(lat, seconds * rounds) for name, lat in latencies.items()}
+            cpu_s[name] += time.process_time() - cpu_started
+    result: dict[str, Any] = {}
+    for name, lat in latencies.items():
+        result[name] = {
+            **summary(lat, seconds * rounds),
+            "cpu_ms_per_request": round(cpu_s[name] * 1000 / len(lat), 2),
+        }
     for name in clients:
         if name != "yui":
             result[f"throughput_ratio_to_{name}"] = round(result["yui"]["per_s"] / result[name]["per_s"], 3)
+            result[f"cpu_ratio_to_{name}"] = round(
+                result[name]["cpu_ms_per_request"] / result["yui"]["cpu_ms_per_request"], 3
+            )
     return result
 
 
@@ -265,10 +282,14 @@ async def main() -> None:
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--posts", type=int, default=1_000, help="posts created for the creation rate")
+    parser.add_argument("--pool", type=int, default=8, help="database connections of each app")
     args = parser.parse_args()
 
     settings = Settings(
-        database_prefix="yui_bench_", signing_key_file=REPO / ".run" / "bench-signing-key.pem"
+        database_prefix="yui_bench_",
+        signing_key_file=REPO / ".run" / "bench-signing-key.pem",
+        database_pool_size=args.pool,
+        database_max_overflow=0,
     )
     await reset(settings)
     dsn = asyncpg_dsn(settings.dsn)
@@ -292,11 +313,13 @@ async def main() -> None:
         "concurrency": args.concurrency,
         "seconds_per_round": args.seconds,
         "rounds": args.rounds,
+        "pool_per_app": args.pool,
     }
     result["seed_small_s"] = round(await seed(dsn, user, subjects, args.small, 0), 1)
 
     yui_app = create_app(settings)
-    audited, lean = lean_app(dsn, audited=True), lean_app(dsn, audited=False)
+    audited = lean_app(dsn, audited=True, pool_size=args.pool)
+    lean = lean_app(dsn, audited=False, pool_size=args.pool)
     async with (
         LifespanManager(yui_app, startup_timeout=60),
         LifespanManager(audited),

@@ -34,7 +34,7 @@ Verified = Annotated[Authenticated, Depends(authenticate)]
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
-def encode_cursor(created_at: datetime, post_id: UUID) -> str:
+def encode_cursor(created_at: datetime, post_id: UUID | str) -> str:
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{post_id}".encode()).decode()
 
 
@@ -133,8 +133,8 @@ async def read_feed(session: AsyncSession, *, principal: Principal) -> bytes:
             (
                 row.created_at or _EPOCH,
                 {
-                    "subject_id": board.subject_id,
-                    "group_id": board.group_id,
+                    "subject_id": str(board.subject_id) if board.subject_id else None,
+                    "group_id": str(board.group_id) if board.group_id else None,
                     "latest_post": post_json(row[3:]) if row.id is not None else None,
                     "unread_count": row.unread,
                 },
