@@ -11,7 +11,12 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy import text
-from yui_common.problems import Problem, install_database_problem_handlers, install_problem_handlers
+from yui_common.problems import (
+    Problem,
+    install_database_problem_handlers,
+    install_problem_handlers,
+    not_found,
+)
 
 from libs.common.tests.library_support import Sessions, scalar
 
@@ -59,6 +64,10 @@ def app_with_routes(sessions: Sessions) -> FastAPI:
     @app.get("/signed-out")
     async def signed_out() -> None:
         raise Problem(401, "unauthenticated", "Not signed in", "Sign in first.")
+
+    @app.get("/visits/{visit_id}/notes")
+    async def visit_notes(visit_id: int) -> None:
+        raise not_found("visit")
 
     @app.get("/broken")
     async def broken() -> None:
@@ -141,6 +150,14 @@ class TestValidationErrors:
 class TestOtherErrors:
     async def test_an_unknown_path_is_a_404_problem(self, client: httpx.AsyncClient) -> None:
         problem(await client.get("/no/such/thing"), 404, "not-found")
+
+    async def test_an_unknown_path_answers_the_same_body_as_an_unreachable_object(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        unknown_route = problem(await client.get("/no/such/thing"), 404, "not-found")
+        unreachable = problem(await client.get("/visits/7/notes"), 404, "not-found")
+        del unknown_route["instance"], unreachable["instance"]  # the path asked, the one difference
+        assert unknown_route == unreachable
 
     async def test_a_method_the_route_does_not_allow_is_a_405_problem(
         self, client: httpx.AsyncClient

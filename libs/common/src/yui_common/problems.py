@@ -105,6 +105,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            # An unknown route answers as an unreachable object does: one 404 body for everything.
+            return problem_response(request, 404, "not-found", "Not found", NOT_FOUND_DETAIL)
         slug = _STATUS_TYPES.get(exc.status_code, "http-error")
         title = slug.replace("-", " ").capitalize()
         detail = exc.detail if isinstance(exc.detail, str) else None
