@@ -289,6 +289,16 @@ def portal_session_key(env: dict[str, str]) -> None:
     env["YUI_PORTAL_STAFF_SESSION_KEY"] = key_file.read_text(encoding="utf-8").strip()
 
 
+def audit_keys(env: dict[str, str]) -> None:
+    """Each service's Ed25519 key that signs its audit seal heads, kept in .run/ across restarts."""
+    from yui_common.audit_seal import ensure_audit_key
+
+    for service in SERVICES:
+        variable = f"YUI_{service.upper()}_AUDIT_KEY_FILE"
+        if not env.get(variable):
+            env[variable] = str(ensure_audit_key(RUN_DIR / f"audit-key-{service}.pem"))
+
+
 def gateway_secret(env: dict[str, str]) -> None:
     """The secret the gateway sends the services with every request, so they believe its client-certificate
     headers and nobody else's (yui_common.auth): one random value in .run/, read by nginx and every service."""
@@ -314,6 +324,7 @@ def main() -> int:
     RUN_DIR.mkdir(exist_ok=True)
     portal_session_key(env)
     gateway_secret(env)
+    audit_keys(env)
 
     seaweed: SeaweedFS | None = None
     honcho: subprocess.Popen[bytes] | None = None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import os
 import secrets
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -50,6 +52,17 @@ async def reset_database(settings: CommonSettings) -> None:
         await conn.close()
 
 
+def give_services_audit_keys() -> None:
+    """Each service's audit key (yui_common.audit_seal), made once per run of the tests as `make run` keeps
+    its own in .run/; a key a test's environment already names is kept."""
+    from yui_common.audit_seal import ensure_audit_key
+
+    directory = Path(tempfile.gettempdir()) / f"{os.environ.get('YUI_DATABASE_PREFIX', 'yui_')}audit_keys"
+    for svc in SERVICES:
+        variable = f"YUI_{svc.upper()}_AUDIT_KEY_FILE"
+        os.environ.setdefault(variable, str(ensure_audit_key(directory / f"{svc}.pem")))
+
+
 @dataclass
 class ServiceHandle:
     name: str
@@ -90,6 +103,7 @@ class Stack:
     async def start(self, *, with_workers: bool = True) -> None:
         from identity import tokens
 
+        give_services_audit_keys()
         settings = {svc: settings_for(svc) for svc in SERVICES}
         for svc, s in settings.items():
             await reset_database(s)

@@ -1,4 +1,4 @@
-"""Hash-chained audit entries, appended in the caller's transaction, and the chain verifier."""
+"""Audit entries, appended without a lock in the caller's transaction with their content hash (sealed later)."""
 
 from __future__ import annotations
 
@@ -29,23 +29,23 @@ class Actor(Protocol):
 
 
 GENESIS = "0" * 64
-# One advisory lock per database serialises appends so the chain has exactly one order.
-_CHAIN_LOCK = 0x7975695F61756469  # "yui_audi"
 
+# One statement, no lock and no read of any chain head: the worker seals committed entries in batches later
+# (yui_common.audit_seal). xact_id takes its default, the inserting transaction's id.
 _INSERT = text(
     "INSERT INTO audit_log (id, occurred_at, tenant, actor_id, facility_id, subject_id, action, target, "
-    "detail, trace_id, prev_hash, hash) VALUES (:id, :occurred_at, :tenant, :actor_id, :facility_id, "
-    ":subject_id, :action, :target, CAST(:detail AS jsonb), :trace_id, :prev_hash, :hash)"
+    "detail, trace_id, hash) VALUES (:id, :occurred_at, :tenant, :actor_id, :facility_id, "
+    ":subject_id, :action, :target, CAST(:detail AS jsonb), :trace_id, :hash)"
 )
 
 
-def entry_hash(fields: dict[str, Any], prev_hash: str) -> str:
-    canonical = json.dumps(
-        {**{k: _plain(v) for k, v in fields.items()}, "prev_hash": prev_hash},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+def entry_hash(fields: dict[str, Any], prev_hash: str | None = None) -> str:
+    """An entry's content hash. ``prev_hash`` is given only for entries from before batch sealing, whose
+    stored link to the previous entry was part of what they hashed."""
+    content = {k: _plain(v) for k, v in fields.items()}
+    if prev_hash is not None:
+        content["prev_hash"] = prev_hash
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -70,9 +70,9 @@ async def record(
 ) -> str:
     """Stage one audit entry in the current transaction; returns its id.
 
-    The entry is chained and inserted just before the transaction commits (``_seal``), so the chain's
-    lock is held for the commit only, not for the whole request: entries still commit with the business
-    change or not at all.
+    The staged entries are inserted with one statement just before the transaction commits (``_append``),
+    so they commit with the business change or not at all, and a request that only reads gets its
+    transaction id at its very end (a short-lived id lets the sealer move on sooner).
     """
     fields: dict[str, Any] = {
         "id": str(uuid7()),
@@ -122,33 +122,19 @@ def staged_entries(session: AsyncSession) -> int:
 
 async def write_staged(session: AsyncSession) -> None:
     """Append the staged entries now instead of at commit (for code that must read them back in-transaction)."""
-    await session.run_sync(_seal)
+    await session.run_sync(_append)
 
 
-def _seal(session: Session) -> None:
-    """before_commit: chain the staged entries after the newest one and insert them in this transaction."""
+def _append(session: Session) -> None:
+    """before_commit: insert the staged entries in this transaction, each with its content hash."""
     pending: list[dict[str, Any]] = session.info.pop(_PENDING, None) or []
     if not pending:
         return
-    connection = session.connection()
-    # One advisory lock per database serialises appends so the chain has exactly one order.
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
-    prev_hash = (
-        connection.execute(text("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")).scalar() or GENESIS
-    )
-    rows = []
-    for fields in pending:
-        digest = entry_hash(fields, prev_hash)
-        rows.append(
-            {
-                **fields,
-                "detail": json.dumps(fields["detail"], ensure_ascii=False),
-                "prev_hash": prev_hash,
-                "hash": digest,
-            }
-        )
-        prev_hash = digest
-    connection.execute(_INSERT, rows)
+    rows = [
+        {**fields, "detail": json.dumps(fields["detail"], ensure_ascii=False), "hash": entry_hash(fields)}
+        for fields in pending
+    ]
+    session.connection().execute(_INSERT, rows)
 
 
 def _discard(session: Session, transaction: Any) -> None:
@@ -157,44 +143,21 @@ def _discard(session: Session, transaction: Any) -> None:
         session.info.pop(_PENDING, None)
 
 
-event.listen(Session, "before_commit", _seal)
+event.listen(Session, "before_commit", _append)
 event.listen(Session, "after_transaction_end", _discard)
 
 
 @dataclass(frozen=True)
 class ChainBreak:
-    seq: int
+    seq: int  # the entry's position, or the first position a broken seal covers
     problem: str
 
 
 async def verify_chain(session: AsyncSession) -> tuple[int, list[ChainBreak]]:
-    """Walk the whole chain in order; returns (entries checked, breaks found)."""
-    result = await session.stream(
-        text(
-            "SELECT seq, id, occurred_at, tenant, actor_id, facility_id, subject_id, action, target, detail, "
-            "trace_id, prev_hash, hash FROM audit_log ORDER BY seq"
-        )
-    )
-    breaks: list[ChainBreak] = []
-    expected_prev = GENESIS
-    checked = 0
-    async for row in result:
-        checked += 1
-        fields = {
-            "id": str(row.id),
-            "occurred_at": row.occurred_at,
-            "tenant": row.tenant,
-            "actor_id": row.actor_id,
-            "facility_id": row.facility_id,
-            "subject_id": row.subject_id,
-            "action": row.action,
-            "target": row.target,
-            "detail": row.detail,
-            "trace_id": row.trace_id,
-        }
-        if row.prev_hash != expected_prev:
-            breaks.append(ChainBreak(row.seq, "link to the previous entry is broken (deleted or reordered)"))
-        if entry_hash(fields, row.prev_hash) != row.hash:
-            breaks.append(ChainBreak(row.seq, "entry content does not match its hash (modified)"))
-        expected_prev = row.hash
-    return checked, breaks
+    """Check every entry against its content hash and the seals in this database (not the exported heads:
+    `yui_common.audit_seal.verify_log` does that too); returns (entries checked, breaks found)."""
+    # Imported here: the verifier builds on this module's hashing.
+    from yui_common.audit_seal import verify_log
+
+    verification = await verify_log(session)
+    return verification.entries_checked, verification.breaks

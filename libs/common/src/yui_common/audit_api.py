@@ -1,4 +1,4 @@
-"""The audit-entries API every service mounts: the operator searches and verifies the hash-chained log."""
+"""The audit-entries API every service mounts: the operator searches the log and verifies it against its seals."""
 
 from __future__ import annotations
 
@@ -8,15 +8,19 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+import urllib3
+from fastapi import APIRouter, Query, Request
+from minio.error import S3Error
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yui_common import audit
+from yui_common.audit_seal import SealHeads, audit_key, verify_log
 from yui_common.auth import CurrentPrincipal, Principal
 from yui_common.db import DbSession
 from yui_common.problems import Problem
 from yui_common.schema import infrastructure_tables
+from yui_common.settings import CommonSettings
 
 OPERATOR = "operator"
 MAX_LIMIT = 500
@@ -63,7 +67,7 @@ class AuditEntryRead(BaseModel):
     target: str | None
     detail: dict[str, Any]
     trace_id: str | None
-    prev_hash: str
+    prev_hash: str | None  # only entries from before batch sealing link to their predecessor
     hash: str
     cursor: str  # pass as ?cursor= to continue with the entries older than this one
 
@@ -84,6 +88,11 @@ class ChainVerificationRead(BaseModel):
     verified: bool
     entries_checked: int
     breaks: list[ChainBreakRead]
+    seals_checked: int = 0
+    # The newest seal found equal to its signed head outside the database (None: not compared).
+    heads_checked_through: int | None = None
+    unsealed_entries: int = 0
+    oldest_unsealed_age_seconds: float | None = None
 
 
 def encode_cursor(occurred_at: datetime, position: int) -> str:
@@ -203,19 +212,43 @@ async def search_entries(
 
 
 async def verify_entries(
-    session: AsyncSession, *, principal: Principal, service: str
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    service: str,
+    settings: CommonSettings | None = None,
 ) -> ChainVerificationRead:
-    """Walk this service's whole chain (every network shares it: one database, one chain)."""
+    """Check this service's whole log (every network shares it: one database, one log) against its seals and,
+    given the service's settings, the newest seal against its signed head in the object store."""
     require_operator(principal)
-    checked, breaks = await audit.verify_chain(session)
+    if settings is None:
+        verification = await verify_log(session)
+    else:
+        key = audit_key(settings)
+        try:
+            verification = await verify_log(
+                session, heads=SealHeads(settings), public_key=key.public if key else None
+            )
+        except (S3Error, urllib3.exceptions.HTTPError) as exc:
+            raise Problem(
+                503, "unavailable", "Not ready", "The signed seal heads could not be read from the store."
+            ) from exc
+    breaks = verification.breaks
     await audit.record_by(
-        session, principal, action="audit.verify", detail={"checked": checked, "breaks": len(breaks)}
+        session,
+        principal,
+        action="audit.verify",
+        detail={"checked": verification.entries_checked, "breaks": len(breaks)},
     )
     return ChainVerificationRead(
         service=service,
         verified=not breaks,
-        entries_checked=checked,
+        entries_checked=verification.entries_checked,
         breaks=[ChainBreakRead(position=b.seq, problem=b.problem) for b in breaks],
+        seals_checked=verification.seals_checked,
+        heads_checked_through=verification.heads_checked_through,
+        unsealed_entries=verification.unsealed_entries,
+        oldest_unsealed_age_seconds=verification.unsealed_age_s(),
     )
 
 
@@ -255,8 +288,11 @@ def audit_entries_router(service: str) -> APIRouter:
         )
 
     @router.get("/verification", response_model=ChainVerificationRead)
-    async def verify_audit_chain(session: DbSession, principal: CurrentPrincipal) -> ChainVerificationRead:
-        """Whether this service's hash chain is intact (operators only)."""
-        return await verify_entries(session, principal=principal, service=service)
+    async def verify_audit_chain(
+        request: Request, session: DbSession, principal: CurrentPrincipal
+    ) -> ChainVerificationRead:
+        """Whether this service's log matches its seals and their signed heads (operators only)."""
+        settings = getattr(request.app.state, "settings", None)
+        return await verify_entries(session, principal=principal, service=service, settings=settings)
 
     return router

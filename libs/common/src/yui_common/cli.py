@@ -34,7 +34,9 @@ def run_cli(
     api.add_argument("--port", type=int, default=default_port)
     api.add_argument("--workers", type=int, default=1)
     sub.add_parser("worker", help="run consumers and the outbox relay")
-    sub.add_parser("audit-verify", help="verify the hash chain of the audit log")
+    sub.add_parser(
+        "audit-verify", help="verify the audit log against its seals and the seals' signed heads in S3"
+    )
     for name in extra_commands:
         sub.add_parser(name)
     args = parser.parse_args(argv)
@@ -83,19 +85,44 @@ def run_cli(
 
 
 async def _audit_verify(settings: CommonSettings) -> int:
-    from yui_common.audit import verify_chain
+    """Entries against seals, seals against the exported signed heads; exit 1 on any break."""
+    from yui_common.audit_seal import SealHeads, audit_key, verify_log
     from yui_common.db import create_engine, create_sessionmaker
 
+    key = audit_key(settings)
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine)() as session:
-            checked, breaks = await verify_chain(session)
+            verification = await verify_log(
+                session, heads=SealHeads(settings), public_key=key.public if key else None
+            )
     finally:
         await engine.dispose()
-    if breaks:
-        for item in breaks:
+    name = settings.service_name
+    if key is None:
+        print(
+            f"{name}: no audit key configured (audit_key_file): signatures were not checked", file=sys.stderr
+        )
+    if verification.unsealed_entries:
+        oldest, newest = verification.unsealed_age_s("oldest"), verification.unsealed_age_s("newest")
+        print(
+            f"{name}: {verification.unsealed_entries} entries not sealed yet; the newest is {newest:.1f} s old, "
+            f"the oldest {oldest:.1f} s"
+        )
+    else:
+        print(f"{name}: every entry is sealed")
+    if verification.seals_awaiting_export:
+        print(f"{name}: {verification.seals_awaiting_export} seals not exported yet")
+    heads = (
+        f"signed heads match through seal {verification.heads_checked_through}"
+        if verification.heads_checked_through
+        else "no exported signed head to compare"
+    )
+    summary = f"{verification.entries_checked} entries, {verification.seals_checked} seals, {heads}"
+    if verification.breaks:
+        for item in verification.breaks:
             print(f"audit entry {item.seq}: {item.problem}", file=sys.stderr)
-        print(f"{settings.service_name}: audit chain BROKEN ({len(breaks)} problems in {checked} entries)")
+        print(f"{name}: audit log BROKEN ({len(verification.breaks)} problems; {summary})")
         return 1
-    print(f"{settings.service_name}: audit chain intact ({checked} entries)")
+    print(f"{name}: audit log intact ({summary})")
     return 0

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from yui_common.audit_seal import refresh_audit_gauges
 from yui_common.auth import GATEWAY_SECRET_HEADER
 from yui_common.bus.topology import dead_letter_depths
 from yui_common.metrics import DLQ_DEPTH, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
@@ -84,12 +85,13 @@ async def readyz(request: Request) -> Response:
 
 
 async def refresh_bus_gauges(app_state: Any) -> None:
-    """Outbox backlog from the database; DLQ depth of this service's queues from the broker."""
+    """Outbox backlog and the unsealed audit backlog from the database; DLQ depth of this service's queues from the broker."""
     try:
         async with app_state.sessionmaker() as session:
             backlog, oldest = await outbox_backlog(session)
         OUTBOX_BACKLOG.set(backlog)
         OUTBOX_OLDEST_AGE.set(oldest)
+        await refresh_audit_gauges(app_state.sessionmaker)
     except Exception:  # noqa: S110 - a scrape must still answer when the database is down
         pass
     connection = getattr(app_state, "amqp", None)

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 AUDIT_APPEND_ONLY_SQL = (
     """CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+  RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
 END $$""",
     "DROP TRIGGER IF EXISTS audit_log_no_update ON audit_log",
     """CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
@@ -18,6 +18,24 @@ END $$""",
     """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
   FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
 )
+# The seals are append-only too; a rewrite there is caught anyway by the signed heads kept outside the database.
+AUDIT_SEALS_APPEND_ONLY_SQL = (
+    "DROP TRIGGER IF EXISTS audit_seals_no_update ON audit_seals",
+    """CREATE TRIGGER audit_seals_no_update BEFORE UPDATE OR DELETE ON audit_seals
+  FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+    "DROP TRIGGER IF EXISTS audit_seals_no_truncate ON audit_seals",
+    """CREATE TRIGGER audit_seals_no_truncate BEFORE TRUNCATE ON audit_seals
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+)
+
+
+class TransactionId(sa.types.UserDefinedType[int]):
+    """PostgreSQL's 64-bit ``xid8`` (asyncpg reads it as an int)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "xid8"
 
 
 def infrastructure_tables(metadata: sa.MetaData) -> list[sa.Table]:
@@ -61,12 +79,38 @@ def infrastructure_tables(metadata: sa.MetaData) -> list[sa.Table]:
         sa.Column("target", sa.Text),
         sa.Column("detail", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Column("trace_id", sa.Text),
-        sa.Column("prev_hash", sa.Text, nullable=False),
-        sa.Column("hash", sa.Text, nullable=False),
+        # The link to the previous entry, from when entries were chained one by one under a lock; entries
+        # written since are sealed in batches (audit_seals) and have none.
+        sa.Column("prev_hash", sa.Text),
+        sa.Column("hash", sa.Text, nullable=False),  # the entry's own content hash (yui_common.audit)
+        # The writing transaction: a seal takes every entry of the transactions that ended below its bound.
+        sa.Column("xact_id", TransactionId(), nullable=False, server_default=sa.text("pg_current_xact_id()")),
         sa.Index("ix_audit_log_subject", "tenant", "subject_id", "occurred_at"),
         sa.Index("ix_audit_log_actor", "tenant", "actor_id", "occurred_at"),
+        sa.Index("ix_audit_log_xact", "xact_id"),
     )
-    return [outbox, inbox, audit_log, revoked_principals_table(metadata)]
+    return [outbox, inbox, audit_log, audit_seals_table(metadata), revoked_principals_table(metadata)]
+
+
+def audit_seals_table(metadata: sa.MetaData) -> sa.Table:
+    """One row per batch the worker sealed (yui_common.audit_seal): the xid range it covers and its signed head."""
+    return sa.Table(
+        "audit_seals",
+        metadata,
+        sa.Column("number", sa.BigInteger, primary_key=True, autoincrement=False),
+        # Entries with xid_lower <= xact_id < xid_upper, in seq order; ranges of consecutive seals touch.
+        sa.Column("xid_lower", sa.BigInteger, nullable=False),
+        sa.Column("xid_upper", sa.BigInteger, nullable=False),
+        sa.Column("first_seq", sa.BigInteger, nullable=False),
+        sa.Column("last_seq", sa.BigInteger, nullable=False),
+        sa.Column("row_count", sa.Integer, nullable=False),
+        sa.Column("batch_hash", sa.Text, nullable=False),
+        sa.Column("previous_head", sa.Text, nullable=False),
+        sa.Column("head", sa.Text, nullable=False),
+        sa.Column("key_id", sa.Text, nullable=False),
+        sa.Column("signature", sa.Text, nullable=False),
+        sa.Column("sealed_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def revoked_principals_table(metadata: sa.MetaData) -> sa.Table:
@@ -88,12 +132,12 @@ def create_infrastructure(bind: sa.engine.Connection) -> None:
     metadata = sa.MetaData()
     for table in infrastructure_tables(metadata):
         table.create(bind, checkfirst=True)
-    for statement in AUDIT_APPEND_ONLY_SQL:
+    for statement in (*AUDIT_APPEND_ONLY_SQL, *AUDIT_SEALS_APPEND_ONLY_SQL):
         bind.exec_driver_sql(statement)
 
 
 def drop_infrastructure(bind: sa.engine.Connection) -> None:
-    bind.exec_driver_sql("DROP TABLE IF EXISTS audit_log, inbox, outbox CASCADE")
+    bind.exec_driver_sql("DROP TABLE IF EXISTS audit_seals, audit_log, inbox, outbox CASCADE")
     bind.exec_driver_sql("DROP FUNCTION IF EXISTS audit_log_append_only()")
 
 
@@ -120,6 +164,38 @@ def drop_audit_search_indexes() -> None:
     with op.get_context().autocommit_block():
         for name in AUDIT_SEARCH_INDEXES:
             op.drop_index(name, table_name="audit_log", postgresql_concurrently=True, if_exists=True)
+
+
+def seal_audit_log_in_batches() -> None:
+    """For a migration: entries carry their transaction id and lose the per-entry link; seals get their table.
+
+    The existing entries (chained one by one) all get the migration's own transaction id, so the first seal
+    takes them together; their stored prev_hash stays part of their content hash.
+    """
+    from alembic import op
+
+    op.alter_column("audit_log", "prev_hash", nullable=True)
+    # pg_current_xact_id() is stable: PostgreSQL stores it once as the existing rows' value, no table rewrite.
+    op.execute("ALTER TABLE audit_log ADD COLUMN xact_id xid8 NOT NULL DEFAULT pg_current_xact_id()")
+    audit_seals_table(sa.MetaData()).create(op.get_bind())
+    for statement in (*AUDIT_APPEND_ONLY_SQL, *AUDIT_SEALS_APPEND_ONLY_SQL):
+        op.execute(statement)
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_audit_log_xact", "audit_log", ["xact_id"], postgresql_concurrently=True, if_not_exists=True
+        )
+
+
+def unseal_audit_log() -> None:
+    """The way back: the seals and transaction ids go (entries written meanwhile keep no prev_hash)."""
+    from alembic import op
+
+    with op.get_context().autocommit_block():
+        op.drop_index(
+            "ix_audit_log_xact", table_name="audit_log", postgresql_concurrently=True, if_exists=True
+        )
+    op.execute("DROP TABLE IF EXISTS audit_seals")
+    op.execute("ALTER TABLE audit_log DROP COLUMN IF EXISTS xact_id")
 
 
 # The outbox as the relay publishes it verbatim (a migration per service calls these): the envelope as the text

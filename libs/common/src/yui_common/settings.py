@@ -59,6 +59,12 @@ class CommonSettings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_poll_interval_s: float = 1.0
 
+    # The audit seal (yui_common.audit_seal): how often the worker seals the log, the service's Ed25519 key
+    # (PEM) that signs each seal head, and how long the store keeps the exported heads locked.
+    audit_seal_interval_s: float = 1.0
+    audit_key_file: str | None = None
+    audit_seal_retention_days: int = 3650
+
     worker_metrics_port: int = 0
     worker_metrics_host: str = "127.0.0.1"
     # Addresses whose X-Forwarded-* headers uvicorn trusts: the gateway's (a pod or compose network in containers).
@@ -93,6 +99,11 @@ class CommonSettings(BaseSettings):
     @property
     def s3_bucket(self) -> str:
         return f"{self.database_prefix.replace('_', '-')}{self.service_name}"
+
+    @property
+    def audit_seal_bucket(self) -> str:
+        """Where every service's signed seal heads go: one bucket beside the services' own, object-locked."""
+        return f"{self.database_prefix.replace('_', '-')}audit-seals"
 
     def engine_options(self) -> dict[str, Any]:
         return {

@@ -14,6 +14,7 @@ import aio_pika
 from prometheus_client import start_http_server
 
 from yui_common import revocations
+from yui_common.audit_seal import AuditSealer
 from yui_common.bus.consumer import ConsumerRunner, Subscription
 from yui_common.bus.topology import declare_consumer_queue, declare_exchange
 from yui_common.db import asyncpg_dsn, create_engine, create_sessionmaker
@@ -60,6 +61,7 @@ class Worker:
         self.runner: ConsumerRunner | None = None
         self.relay: OutboxRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.audit_sealer: AuditSealer | None = None
         self.object_store = None
 
     async def _connect(self) -> aio_pika.abc.AbstractRobustConnection:
@@ -101,6 +103,11 @@ class Worker:
             self._tasks.append(asyncio.create_task(self._run_relay(), name="outbox-relay"))
         for job in self.jobs:
             self._tasks.append(asyncio.create_task(self._every(job), name=job.name))
+        # The audit sealer runs in every replica; they take turns through a lock (yui_common.audit_seal).
+        self.audit_sealer = AuditSealer.for_settings(self.settings, self.engine)
+        if self.audit_sealer is not None and self.settings.audit_seal_interval_s > 0:
+            seal = PeriodicJob("audit-sealer", self.settings.audit_seal_interval_s, _seal_audit_log)
+            self._tasks.append(asyncio.create_task(self._every(seal), name=seal.name))
         self._tasks.append(asyncio.create_task(self._refresh_gauges(), name="gauges"))
 
     async def _run_relay(self) -> None:
@@ -150,6 +157,11 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self.connection.close()
         await self.engine.dispose()
+
+
+async def _seal_audit_log(worker: Worker) -> None:
+    if worker.audit_sealer is not None:
+        await worker.audit_sealer.run_round()
 
 
 async def declare_topology(settings: CommonSettings, subscriptions: Sequence[Subscription]) -> list[str]:
