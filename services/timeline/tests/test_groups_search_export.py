@@ -190,6 +190,20 @@ class TestT9Search:
         ).json()
         assert [p["id"] for p in in_group] == [hit["id"]]
 
+    async def test_t4_group_search_answers_say_they_are_reference_copies(self, stack: Stack) -> None:
+        me = stack.staff()
+        group_id = await group_with_members(stack, me, name="退院調整")
+        client = stack["timeline"].client
+        await client.post(
+            f"/groups/{group_id}/posts", json={"body": "退院前カンファレンス"}, headers=me.headers
+        )
+        in_group = await client.get(f"/groups/{group_id}/search", params={"q": "退院"}, headers=me.headers)
+        in_my_groups = await client.get("/search/groups", params={"q": "退院"}, headers=me.headers)
+        for response in (in_group, in_my_groups):
+            assert response.status_code == 200, response.text
+            assert response.headers["x-yui-reference-only"] == "true"
+            assert [p["body"] for p in response.json()] == ["退院前カンファレンス"]
+
 
 class TestT10FhirExport:
     async def test_t10_posts_export_as_communication_and_attachments_as_document_reference(

@@ -205,17 +205,21 @@ async def search_subject(
 
 @router.get("/groups/{group_id}/search", response_model=list[PostRead])
 async def search_group(
-    group_id: UUID, q: SearchQuery, session: DbSession, principal: CurrentPrincipal
+    group_id: UUID, q: SearchQuery, session: DbSession, principal: CurrentPrincipal, response: Response
 ) -> list[PostRead]:
-    return [
-        post_read(v) for v in await service.search(session, principal=principal, query=q, group_id=group_id)
-    ]
+    views = await service.search(session, principal=principal, query=q, group_id=group_id)
+    mark_reference_only(response)
+    return [post_read(v) for v in views]
 
 
 @router.get("/search/groups", response_model=list[PostRead])
-async def search_my_groups(q: SearchQuery, session: DbSession, principal: CurrentPrincipal) -> list[PostRead]:
+async def search_my_groups(
+    q: SearchQuery, session: DbSession, principal: CurrentPrincipal, response: Response
+) -> list[PostRead]:
     """Search every group I belong to."""
-    return [post_read(v) for v in await service.search(session, principal=principal, query=q)]
+    views = await service.search(session, principal=principal, query=q)
+    mark_reference_only(response)
+    return [post_read(v) for v in views]
 
 
 @router.get("/subjects/{subject_id}/fhir", response_model=dict[str, Any])
