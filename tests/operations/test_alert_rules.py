@@ -88,12 +88,18 @@ def test_ops2_rules_and_dashboard_read_metrics_that_are_written_or_announced() -
         path.read_text()
         for path in (
             REPO / "libs" / "common" / "src" / "yui_common" / "metrics.py",
+            REPO / "services" / "consent" / "src" / "consent" / "withdrawals" / "metrics.py",
             REPO / "deploy" / "backup" / "backup.py",
             MONITORING / "certificate_metrics.py",
         )
     )
     runbook = RUNBOOK.read_text()
-    announced = runbook[runbook.index("## Metrics the alerts read") :]
+    # Only the rows still marked "to be introduced": a row saying "exists" must be backed by code above.
+    announced = "\n".join(
+        line
+        for line in runbook[runbook.index("## Metrics the alerts read") :].splitlines()
+        if line.rstrip().endswith("| to be introduced |")
+    )
     expressions = [
         rule["expr"]
         for path in RULES

@@ -18,3 +18,5 @@ class Settings(CommonSettings):
     consent_form_max_bytes: int = 20 * 1024 * 1024
     # How often the worker ends exceptional grants whose time is up (C5).
     exceptional_access_sweep_interval_s: float = 5.0
+    # How often the worker measures incomplete withdrawal cascades for /metrics (the alert waits 5 minutes).
+    cascade_gauge_interval_s: float = 15.0

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.models import CascadeStep, Network, Withdrawal
@@ -38,6 +38,14 @@ async def incomplete_withdrawals(session: AsyncSession, *, tenant: str) -> Seque
         .order_by(Withdrawal.requested_at)
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+async def incomplete_backlog(session: AsyncSession) -> tuple[int, datetime | None]:
+    """Across every network: how many withdrawals still have a pending step, and when the oldest was asked."""
+    pending = select(CascadeStep.withdrawal_id).where(CascadeStep.status == "pending")
+    stmt = select(func.count(), func.min(Withdrawal.requested_at)).where(Withdrawal.id.in_(pending))
+    count, oldest = (await session.execute(stmt)).one()
+    return int(count), oldest
 
 
 async def complete_step(

@@ -108,6 +108,15 @@ async def incomplete_cascades(session: AsyncSession, *, principal: Principal) ->
     return [_withdrawal_read(w, [s for s in steps if s.withdrawal_id == w.id]) for w in withdrawals]
 
 
+async def cascade_backlog(session: AsyncSession, *, now: datetime | None = None) -> tuple[int, float]:
+    """For the operators' alert (C4 within minutes): withdrawals not yet done by every service, and how long
+    the oldest of them has waited, in seconds (0 when none waits)."""
+    count, oldest = await repository.incomplete_backlog(session)
+    if oldest is None:
+        return count, 0.0
+    return count, max(0.0, ((now or datetime.now(UTC)) - oldest).total_seconds())
+
+
 async def record_cascade_step_done(
     session: AsyncSession, *, withdrawal_id: UUID, service: str, completed_at: datetime, items_affected: int
 ) -> bool:
