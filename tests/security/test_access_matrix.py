@@ -79,10 +79,6 @@ NOT_PROBED = {
 # whole deployment (every other test of the session would break), or end the prober's own session (every
 # later case would be a 401 that proves nothing).
 NOT_SENT_FOR = {
-    ("identity", "POST /signing-keys/rotation"): (
-        {"other_network_operator"},
-        "the token-signing keys are the deployment's; today any network's operator may rotate them",
-    ),
     ("identity", "POST /auth/logout"): (
         {"outsider_staff", "other_facility_admin", "other_network_operator"},
         "ends the caller's own session, which is theirs to end; the refused tokens are still probed",
@@ -106,12 +102,12 @@ BLIND_REFERENCES = {
 }
 # Cases that fail on today's code for a reason this suite cannot fix; strict, so the fix makes them fail loudly
 # until the mark is removed.
-KNOWN_FINDINGS = {
-    ("identity", "POST /signing-keys/{kid}/retirement", "other_network_operator"): (
-        "the token-signing keys are the deployment's, yet any network's operator may retire (and rotate) them: "
-        "another network's operator reaches the keys that sign the victim network's tokens (409 only because "
-        "the key probed is the one signing now)"
-    ),
+KNOWN_FINDINGS: dict[tuple[str, str, str], str] = {}
+# Routes that change the whole deployment, and why: only the contractor (not among the probers) may call them,
+# so every principal here is aimed at the victim by calling them and must get 403 or 404.
+DEPLOYMENT_ROUTES = {
+    ("identity", "POST /signing-keys/rotation"): "the keys sign every network's tokens (issue 14, finding 1)",
+    ("identity", "POST /signing-keys/{kid}/retirement"): "as the rotation: the deployment's token keys",
 }
 # Path parameters that name a thing of the whole network, not of one facility or subject: members of the
 # victim's network reach them by right, only another network must be refused.
@@ -325,7 +321,7 @@ class Probe:
 
 
 def probe_for(route: Route, principal: str, world: VictimWorld) -> Probe:
-    path, params, aims = route.path, {}, False
+    path, params, aims = route.path, {}, route.listed_in(DEPLOYMENT_ROUTES) is not None
     bound: set[str] = set()
     for parameter in route.operation.get("parameters", []):
         name, where = parameter["name"], parameter["in"]

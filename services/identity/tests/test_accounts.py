@@ -794,6 +794,41 @@ class TestSessions:
         }
         assert old_kid not in kids and new_kid in kids
 
+    async def test_i12_only_the_contractor_changes_the_keys_that_sign_every_networks_tokens(
+        self, stack: Stack
+    ) -> None:
+        """The keys are the deployment's: a network's operator is refused (403, audited), whichever network's
+        key it names, and the keys stay as they were."""
+        site, elsewhere = await make_site(stack), await make_site(stack)
+        client = stack["identity"].client
+        contractor = token_of(stack, site.contractor)
+        rotated = await client.post("/signing-keys/rotation", headers=contractor.headers)
+        assert rotated.status_code == 201, rotated.text
+        signing_now = rotated.json()["kid"]
+        retirable = next(
+            k["kid"]
+            for k in (await client.get("/.well-known/jwks.json")).json()["keys"]
+            if k["kid"] != signing_now
+        )
+        for operator in (site.operator, elsewhere.operator):
+            headers = token_of(stack, operator).headers
+            assert_problem(await client.post("/signing-keys/rotation", headers=headers), 403, "forbidden")
+            assert_problem(
+                await client.post(f"/signing-keys/{retirable}/retirement", headers=headers), 403, "forbidden"
+            )
+        kids = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
+        assert {signing_now, retirable} <= kids
+        assert (
+            jwt.get_unverified_header((await signed_in(stack, site.nurse))["access_token"])["kid"]
+            == signing_now
+        )
+        for tenant in (site.tenant, elsewhere.tenant):
+            refusals = [a for a in await audit_actions(stack, tenant) if a[0].endswith("-refused")]
+            assert refusals == [
+                ("signing-key.rotation-refused", None),
+                ("signing-key.retirement-refused", f"kid:{retirable}"),
+            ]
+
 
 class TestSuspensions:
     async def test_i8_operator_suspends_and_reinstates_a_user(self, stack: Stack) -> None:
