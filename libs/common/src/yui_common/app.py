@@ -12,14 +12,17 @@ from typing import Any
 
 import aio_pika
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from yui_common import auth
 from yui_common.auth import JwksKeySet, TokenVerifier, gateway_secret_from_environment
 from yui_common.db import create_engine, create_sessionmaker
 from yui_common.health import broker_ready, database_ready, storage_ready
 from yui_common.health import router as health_router
 from yui_common.metrics import HTTP_DURATION, HTTP_ERRORS, HTTP_REQUESTS
-from yui_common.problems import install_database_problem_handlers, install_problem_handlers
+from yui_common.problems import document_problems, install_database_problem_handlers, install_problem_handlers
 from yui_common.settings import CommonSettings
 from yui_common.storage import ObjectStore
 from yui_common.telemetry import setup_logging, setup_tracing
@@ -74,6 +77,44 @@ class RedMetricsMiddleware:
             HTTP_DURATION.labels(template, method).observe(time.perf_counter() - started)
             if status >= 500:
                 HTTP_ERRORS.labels(template, method).inc()
+
+
+def _needs_a_token(dependant: Dependant) -> bool:
+    """Whether a route's dependencies read the caller's token: any of yui_common.auth's (CurrentPrincipal,
+    or the bare signature check a hot read folds its revocation check into), however deep."""
+    return any(
+        getattr(sub.call, "__module__", None) == auth.__name__ or _needs_a_token(sub)
+        for sub in dependant.dependencies
+    )
+
+
+def _token_operations(app: FastAPI) -> set[tuple[str, str]]:
+    """(path, method) of every documented operation that needs a token. FastAPI's own route walk, which sees
+    through included routers as the document's generator does."""
+    return {
+        (str(route.path_format), method.lower())
+        for route in iter_route_contexts(app.routes)
+        if isinstance(route.original_route, APIRoute)
+        and route.include_in_schema
+        and _needs_a_token(route.dependant)
+        for method in route.methods or ()
+    }
+
+
+def _document_problems_in_openapi(app: FastAPI) -> None:
+    """The app's OpenAPI document lists the problem+json errors its routes answer (yui_common.problems).
+    FastAPI builds the document lazily and again when routes change; each new build is completed once."""
+    build = app.openapi
+    completed: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        if not any(document is done for done in completed):
+            document_problems(document, authenticated=_token_operations(app))
+            completed[:] = [document]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _connect_broker_in_background(app: FastAPI, url: str) -> None:
@@ -144,6 +185,7 @@ def create_service_app(
     app.state.gateway_secret = gateway_secret_from_environment()
     install_problem_handlers(app)
     install_database_problem_handlers(app)
+    _document_problems_in_openapi(app)
     app.include_router(health_router)
     for router in routers:
         app.include_router(router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 from typing import Any
 
@@ -149,3 +151,90 @@ def install_database_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             request, 500, "internal-error", "Internal error", "Something went wrong on our side."
         )
+
+
+# ---------------------------------------------------------------- how the OpenAPI documents describe them
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details. Members beyond these are extensions of the problem's type.",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": "Stable problem type, e.g. urn:yui:problem:not-found"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "The path asked"},
+        "errors": {
+            "type": "array",
+            "description": "Validation errors, one per field (422 only)",
+            "items": {
+                "type": "object",
+                "required": ["location", "message"],
+                "properties": {
+                    "location": {"type": "array", "items": {"type": "string"}},
+                    "message": {"type": "string"},
+                    "kind": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+# What every operation that takes input can answer: the input is invalid, or what it names (a network, an
+# object) is not there or not the caller's, which every service answers with the one 404. An operation that needs
+# a token can also answer 401 and 403. A route's own ``responses=`` description of the same status is kept.
+INPUT_PROBLEMS = {
+    "422": "The request is not valid (see errors for each field)",
+    "404": "Nothing here is available to you: one answer whether or not the object exists",
+}
+TOKEN_PROBLEMS = {
+    "401": "No token, or one that is expired, revoked or bound to another client certificate",
+    "403": "The caller's role or facility may not do this",
+    "404": INPUT_PROBLEMS["404"],
+}
+# FastAPI's own description of a 422, replaced by the problem every service sends.
+_FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def _is_error(status: str) -> bool:
+    return status == "default" or status[:1] in ("4", "5")
+
+
+def _says_nothing_of_its_body(response: dict[str, Any]) -> bool:
+    """No content, FastAPI's default (application/json, any schema), its HTTPValidationError, or our media
+    type without a schema: a route that describes its error body otherwise keeps that description."""
+    content = response.get("content")
+    if not content:
+        return True
+    if set(content) == {"application/json"}:
+        schema = content["application/json"].get("schema") or {}
+        return not schema or schema.get("$ref", "").endswith("/HTTPValidationError")
+    return set(content) == {MEDIA_TYPE} and not content[MEDIA_TYPE].get("schema")
+
+
+def document_problems(document: dict[str, Any], *, authenticated: set[tuple[str, str]]) -> None:
+    """Make an OpenAPI document say what the handlers above send: every error is ``application/problem+json``
+    with the ``Problem`` schema; an operation that takes input documents 422 and 404, one that needs a token
+    (its ``(path, method)`` in ``authenticated``) 401, 403 and 404."""
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            added = (
+                dict(INPUT_PROBLEMS) if operation.get("parameters") or operation.get("requestBody") else {}
+            )
+            if (path, method) in authenticated:
+                added.update(TOKEN_PROBLEMS)
+            for status, description in added.items():
+                response = responses.setdefault(status, {"description": description})
+                if response.get("description") == "Validation Error":  # FastAPI's words for its own body
+                    response["description"] = description
+            for status, response in responses.items():
+                if _is_error(status) and _says_nothing_of_its_body(response):
+                    response["content"] = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)
+    for name in _FASTAPI_VALIDATION_SCHEMAS:
+        if f'"#/components/schemas/{name}"' not in json.dumps(document):
+            schemas.pop(name, None)
