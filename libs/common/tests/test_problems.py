@@ -185,3 +185,55 @@ class TestOtherErrors:
         problem(response, 500, "internal-error")
         assert "hunter2" not in response.text
         assert "RuntimeError" not in response.text
+
+
+def app_with_an_unreachable_database(sessions: Sessions) -> FastAPI:
+    """Routes whose database goes away as in a PostgreSQL restart: refused connects, a connection ended
+    under a running request, a server still starting up."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_database_problem_handlers(app)
+
+    @app.get("/refused")
+    async def refused() -> None:
+        # A port nothing listens on: the pool's connect fails as it does while PostgreSQL is down.
+        engine = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:9/postgres")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    @app.get("/terminated")
+    async def terminated() -> None:
+        async with sessions() as session, session.begin():
+            await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+    @app.get("/starting-up")
+    async def starting_up() -> None:
+        import asyncpg
+
+        # What asyncpg raises when it connects to a server still starting up (SQLSTATE 57P03).
+        raise asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+
+    return app
+
+
+class TestDatabaseUnavailable:
+    @pytest.fixture
+    async def client(self, sessions: Sessions) -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(
+            app=app_with_an_unreachable_database(sessions), raise_app_exceptions=False
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as http:
+            yield http
+
+    @pytest.mark.parametrize("path", ["/refused", "/terminated", "/starting-up"])
+    async def test_a_database_that_is_away_is_a_503_problem_to_retry_after_2_seconds(
+        self, client: httpx.AsyncClient, path: str
+    ) -> None:
+        response = await client.get(path)
+        problem(response, 503, "service-unavailable")
+        assert response.headers["retry-after"] == "2"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import logging
 from typing import Any
@@ -123,8 +124,74 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
 
+# How long a client waits before asking again while the database is away (a restart takes seconds).
+RETRY_AFTER_S = 2
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (a restart, a failover, a network cut):
+    nothing about the request was wrong, and asking again shortly may well succeed.
+
+    SQLAlchemy wraps what the driver raised during a query (``connection_invalidated`` when it took the
+    connection for dead), but a failed connect reaches us as asyncpg's or the operating system's own error:
+    so the whole chain of causes is looked at."""
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    if any(isinstance(e, asyncpg.exceptions.DataError) for e in chain):
+        return False  # asyncpg's "invalid input for query argument" is an InterfaceError too: the caller's
+    for error in chain:
+        if isinstance(error, DBAPIError) and (
+            error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+        ):
+            return True
+        if isinstance(
+            error,
+            asyncpg.exceptions.CannotConnectNowError  # 57P03: starting up or shutting down
+            | asyncpg.exceptions.AdminShutdownError  # 57P01: terminated by a shutdown
+            | asyncpg.exceptions.CrashShutdownError  # 57P02
+            | asyncpg.exceptions.ConnectionDoesNotExistError
+            | asyncpg.exceptions.PostgresConnectionError  # SQLSTATE class 08
+            | ConnectionError,  # refused, reset, aborted, broken pipe
+        ):
+            return True
+        # asyncio's connect to several addresses raises a plain OSError ("Multiple exceptions: [Errno 111]
+        # Connect call failed …") without an errno of its own.
+        if type(error) is OSError and (error.errno in _CONNECT_ERRNOS or "Connect call failed" in str(error)):
+            return True
+    return False
+
+
+_CONNECT_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ETIMEDOUT,
+}
+
+
+def database_unavailable(request: Request) -> JSONResponse:
+    response = problem_response(
+        request,
+        503,
+        "service-unavailable",
+        "Service unavailable",
+        "The database cannot be reached at the moment; please try again shortly.",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 def install_database_problem_handlers(app: FastAPI) -> None:
-    """Input that only the database could reject is still the caller's error, not ours."""
+    """Input that only the database could reject is still the caller's error, not ours; a database that is
+    away (restarting) is a 503 the client may retry, not a 500."""
+    import asyncpg
     from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
     @app.exception_handler(IntegrityError)
@@ -141,6 +208,9 @@ def install_database_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if _is_connection_failure(exc):
+            log.warning("database unavailable: %s", type(exc.orig or exc).__name__)
+            return database_unavailable(request)
         # SQLAlchemy's asyncpg dialect raises a plain DBAPIError for everything but integrity errors, so a
         # "data exception" (SQLSTATE class 22: e.g. U+0000 in text, a value out of range) arrives here.
         if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
@@ -151,6 +221,19 @@ def install_database_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             request, 500, "internal-error", "Internal error", "Something went wrong on our side."
         )
+
+    async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
+        # A failed connect (the pool opening a connection) is not wrapped by SQLAlchemy.
+        if _is_connection_failure(exc):
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return database_unavailable(request)
+        log.exception("unhandled error")
+        return problem_response(
+            request, 500, "internal-error", "Internal error", "Something went wrong on our side."
+        )
+
+    for raised in (asyncpg.exceptions.PostgresError, asyncpg.exceptions.InterfaceError, OSError):
+        app.add_exception_handler(raised, _unreachable)
 
 
 # ---------------------------------------------------------------- how the OpenAPI documents describe them
