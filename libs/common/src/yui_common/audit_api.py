@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yui_common import audit
-from yui_common.audit_seal import SealHeads, audit_key, verify_log
+from yui_common.audit_seal import AuditVerification, SealHeads, audit_key, verify_log
 from yui_common.auth import CurrentPrincipal, Principal
 from yui_common.db import DbSession
 from yui_common.problems import Problem
@@ -84,14 +84,18 @@ class ChainBreakRead(BaseModel):
 
 
 class ChainVerificationRead(BaseModel):
+    """An operator's answer is scoped to its network (``scoped_to_network``): ``verified`` is the whole
+    chain's verdict, ``entries_checked`` and ``breaks`` only its network's entries, and the deployment-wide
+    figures (seals, heads, unsealed entries) are None: the `audit-verify` command reports those."""
+
     service: str
     verified: bool
     entries_checked: int
     breaks: list[ChainBreakRead]
-    seals_checked: int = 0
+    seals_checked: int | None = 0
     # The newest seal found equal to its signed head outside the database (None: not compared).
     heads_checked_through: int | None = None
-    unsealed_entries: int = 0
+    unsealed_entries: int | None = 0
     oldest_unsealed_age_seconds: float | None = None
 
 
@@ -233,22 +237,45 @@ async def verify_entries(
             raise Problem(
                 503, "unavailable", "Not ready", "The signed seal heads could not be read from the store."
             ) from exc
-    breaks = verification.breaks
+    return await scoped_to_network(session, principal=principal, service=service, verification=verification)
+
+
+async def scoped_to_network(
+    session: AsyncSession, *, principal: Principal, service: str, verification: AuditVerification
+) -> ChainVerificationRead:
+    """What an operator hears of the whole log's verification (issue 14): whether this service's chain is
+    intact, and its own network's entries. How many entries, seals and positions the other networks have is
+    theirs, so neither the answer nor this check's own audit entry (which the operator can search) says it."""
+    column = AUDIT_LOG.c
+    own_entries = await session.scalar(
+        sa.select(sa.func.count()).select_from(AUDIT_LOG).where(column.tenant == principal.tenant)
+    )
+    positions = [b.seq for b in verification.breaks]
+    own_positions = set(
+        (
+            await session.scalars(
+                sa.select(column.seq).where(column.tenant == principal.tenant, column.seq.in_(positions))
+            )
+        ).all()
+    )
+    own_breaks = [
+        ChainBreakRead(position=b.seq, problem=b.problem)
+        for b in verification.breaks
+        if b.seq in own_positions
+    ]
     await audit.record_by(
         session,
         principal,
         action="audit.verify",
-        detail={"checked": verification.entries_checked, "breaks": len(breaks)},
+        detail={"intact": str(verification.verified), "checked": own_entries or 0, "breaks": len(own_breaks)},
     )
     return ChainVerificationRead(
         service=service,
-        verified=not breaks,
-        entries_checked=verification.entries_checked,
-        breaks=[ChainBreakRead(position=b.seq, problem=b.problem) for b in breaks],
-        seals_checked=verification.seals_checked,
-        heads_checked_through=verification.heads_checked_through,
-        unsealed_entries=verification.unsealed_entries,
-        oldest_unsealed_age_seconds=verification.unsealed_age_s(),
+        verified=verification.verified,
+        entries_checked=own_entries or 0,
+        breaks=own_breaks,
+        seals_checked=None,
+        unsealed_entries=None,
     )
 
 
