@@ -23,6 +23,7 @@ from uuid import UUID
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yui_common.auth import (
     TokenVerifier,
@@ -210,7 +211,7 @@ async def _load_staff(request: Request) -> StaffSession | None:
         principal = principal_from_claims(claims, presented_certificate_fingerprint(request))
         # As every service does per request: a suspended user or facility, an ended session or a revoked
         # certificate is refused before the token's own end (the portal's worker keeps the deny list too).
-        async with request.app.state.sessionmaker() as session:
+        async with single_statement_session(request.app) as session:
             await refuse_revoked(session, principal, int(claims["iat"]))
     except Problem:
         return None  # a certificate-bound session used without its certificate, or a revoked one
@@ -241,6 +242,17 @@ def keep_in_session(request: Request, **fields: str) -> None:
     payload = {**payload, **fields}
     request.state.staff_session_payload = payload
     request.state.staff_session_cookie = (seal(request, payload), _max_age_s(request))
+
+
+def single_statement_session(app: FastAPI) -> AsyncSession:
+    """A session for one read outside any request transaction (the gate's checks): in autocommit, so the
+    read is one round trip to PostgreSQL instead of BEGIN, the statement and ROLLBACK."""
+    maker: async_sessionmaker[AsyncSession] | None = getattr(app.state, "single_statement_sessions", None)
+    if maker is None:
+        engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        maker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        app.state.single_statement_sessions = maker
+    return maker()
 
 
 def _same_origin(request: Request) -> bool:

@@ -24,7 +24,14 @@ from portal.notices import service as notices
 from portal.notices.service import TermsInForce
 from portal.operations.gate_cache import read_through
 from portal.operations.maintenance import MaintenanceState, state_for
-from portal.session import SESSION_COOKIE, StaffSession, current_staff, keep_in_session, unseal
+from portal.session import (
+    SESSION_COOKIE,
+    StaffSession,
+    current_staff,
+    keep_in_session,
+    single_statement_session,
+    unseal,
+)
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PASSTHROUGH = ("/static", "/healthz", "/readyz", "/metrics")
@@ -162,7 +169,7 @@ async def maintenance_state(request: Request, tenant: str) -> MaintenanceState:
     """The network's maintenance state, from the gate's cache (gate_cache.py says how fresh it is)."""
 
     async def load() -> MaintenanceState:
-        async with request.app.state.sessionmaker() as session:
+        async with single_statement_session(request.app) as session:
             return await state_for(session, tenant)
 
     return await read_through(request.app, ("maintenance", tenant), load)
@@ -173,7 +180,7 @@ async def banners(request: Request, *, tenant: str, viewer: StaffSession | None)
     audiences = notices.audiences_for(viewer, tenant)
 
     async def load() -> tuple[notices.Banner, ...]:
-        async with request.app.state.sessionmaker() as session:
+        async with single_statement_session(request.app) as session:
             return await notices.banner_candidates(session, tenant=tenant, audiences=audiences)
 
     candidates = await read_through(request.app, ("banners", f"{tenant} {','.join(audiences)}"), load)
@@ -186,7 +193,7 @@ async def terms_accepted(request: Request, staff: StaffSession) -> bool:
     from PostgreSQL once, after which the cookie names the new version (P3's check, without a read per page)."""
 
     async def load() -> tuple[TermsInForce, ...]:
-        async with request.app.state.sessionmaker() as session:
+        async with single_statement_session(request.app) as session:
             return await notices.terms_schedule(session, tenant=staff.tenant)
 
     schedule = await read_through(request.app, ("terms", staff.tenant), load)
@@ -195,7 +202,7 @@ async def terms_accepted(request: Request, staff: StaffSession) -> bool:
         return True
     if staff.accepted_terms == str(in_effect.id):
         return True
-    async with request.app.state.sessionmaker() as session:
+    async with single_statement_session(request.app) as session:
         pending = await notices.pending_terms(session, actor=staff)
     if pending is not None:
         return False
