@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     async def start_live_hub(app: FastAPI) -> None:
-        app.state.live_hub = LiveHub(asyncpg_dsn(settings.dsn))
+        app.state.live_hub = LiveHub(asyncpg_dsn(settings.dsn), app.state.sessionmaker)
         await app.state.live_hub.start()
 
     async def stop_live_hub(app: FastAPI) -> None:

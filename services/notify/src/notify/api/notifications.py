@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -17,7 +15,7 @@ from yui_common.auth import CurrentPrincipal, Principal, bearer_token
 from yui_common.db import DbSession
 
 from notify import service
-from notify.live import LiveHub
+from notify.live import LiveHub, server_sent_event
 from notify.schemas import Inbox, MarkedRead, NotificationRead, UnreadCount
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -59,6 +57,10 @@ def _parse_event_id(value: str | None) -> UUID | None:
         return None  # an id we never sent: start from what is unread
 
 
+# More than a stream is ever pushed between two reads (notify.live.MAX_PENDING).
+SENT_REMEMBERED = 1000
+
+
 @dataclass(frozen=True)
 class StreamToken:
     """The token a stream was opened with: the stream outlives its request, so it is checked as it runs."""
@@ -72,35 +74,52 @@ async def _events(
 ) -> AsyncIterator[str]:
     hub: LiveHub = request.app.state.live_hub
     heartbeat_s: float = request.app.state.settings.stream_heartbeat_s
-    wake = hub.subscribe(principal.user_id)
-    # What this stream sent lately, so that re-reading the late-commit window sends nothing twice.
-    sent: deque[UUID] = deque(maxlen=1000)
+    sessionmaker = request.app.state.sessionmaker
+    # Subscribed before the first read, so nothing committed in between is missed (`sent` drops doubles).
+    stream = hub.subscribe(principal, issued_at=token.issued_at)
+    # What this stream sent lately (insertion-ordered, bounded), so that nothing is sent twice.
+    sent: dict[UUID, None] = {}
     try:
         # EventSource reconnects by itself after this many milliseconds, sending Last-Event-ID.
         yield "retry: 3000\n\n"
         while True:
             # Ending the stream once the token expired or was revoked: the browser reconnects and is refused.
-            if time.time() >= token.expires_at:
+            if time.time() >= token.expires_at or stream.ended:
                 return
-            async with request.app.state.sessionmaker() as session:
-                if not await service.still_signed_in(session, principal=principal, issued_at=token.issued_at):
-                    return
-                fresh = await service.unsent_for_stream(
-                    session, principal=principal, after_id=after_id, already_sent=set(sent)
-                )
-                unread = await service.unread_count(session, principal=principal) if fresh else None
-            for notification in fresh:
-                after_id = max(after_id, notification.id) if after_id else notification.id
-                sent.append(notification.id)
-                payload = NotificationRead.model_validate(notification).model_dump(mode="json")
-                data = json.dumps({**payload, "unread": unread})
-                yield f"id: {notification.id}\nevent: notification\ndata: {data}\n\n"
+            resync, events = stream.take()
+            if resync:
+                # First look, or the hub may have missed something: read for ourselves. Otherwise the hub
+                # pushes what is new, already checked against the deny list and n5.
+                async with sessionmaker() as session:
+                    if not await service.still_signed_in(
+                        session, principal=principal, issued_at=token.issued_at
+                    ):
+                        return
+                    fresh = await service.unsent_for_stream(
+                        session, principal=principal, after_id=after_id, already_sent=set(sent)
+                    )
+                    unread = await service.unread_count(session, principal=principal) if fresh else None
+                events = [(n.id, server_sent_event(n, unread)) for n in fresh] + events
+            for notification_id, event in events:
+                if notification_id in sent:
+                    continue
+                after_id = max(after_id, notification_id) if after_id else notification_id
+                sent[notification_id] = None
+                if len(sent) > SENT_REMEMBERED:
+                    del sent[next(iter(sent))]
+                yield event
             try:
-                await asyncio.wait_for(wake.get(), timeout=heartbeat_s)
+                await asyncio.wait_for(stream.woken.wait(), timeout=heartbeat_s)
             except TimeoutError:
+                # Idle: the deny list is still checked as the stream runs, once per heartbeat.
+                async with sessionmaker() as session:
+                    if not await service.still_signed_in(
+                        session, principal=principal, issued_at=token.issued_at
+                    ):
+                        return
                 yield ": heartbeat\n\n"
     finally:
-        hub.unsubscribe(principal.user_id, wake)
+        hub.unsubscribe(stream)
 
 
 @router.get(
