@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from notify import service
+from notify import deliveries
 from uuid6 import uuid7
 from yui_common.events.identity import FacilityApplicationDecidedV1, SignInBackoffStartedV1
 from yui_common.events.timeline import PostCreatedV1, UserMentionedV1
@@ -78,14 +78,14 @@ class TestDigest:
         await choose(stack, member, email=address, channels={"post.created": "email"}, digest_hour=0)
 
         async with stack["notify"].sessionmaker() as session, session.begin():
-            await service.send_due_digests(session, settings=notify_settings(stack))
+            await deliveries.send_due_digests(session, settings=notify_settings(stack))
         [digest] = await eventually(lambda: mailbox.to(address), what="the digest")
         assert "2" in str(digest["Subject"])
         assert str(subject_id) not in digest.get_content()
 
         # The worker's periodic job and this second run both find today's digest already sent.
         async with stack["notify"].sessionmaker() as session, session.begin():
-            assert await service.send_due_digests(session, settings=notify_settings(stack)) == 0
+            assert await deliveries.send_due_digests(session, settings=notify_settings(stack)) == 0
         assert len(mailbox.to(address)) == 1
 
 
@@ -114,7 +114,7 @@ class TestApplicant:
         await deliver(stack, decided)
         await eventually(lambda: duplicates_seen(decided) > before, what="the redelivery to be recognised")
         async with stack["notify"].sessionmaker() as session, session.begin():
-            assert await service.send_applicant_emails(session, settings=notify_settings(stack)) == 0
+            assert await deliveries.send_applicant_emails(session, settings=notify_settings(stack)) == 0
         assert len(mailbox.to(address)) == 1
 
 

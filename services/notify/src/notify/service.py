@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
-import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 from yui_common import outbox, revocations
@@ -18,11 +15,8 @@ from yui_common.events.consent import ConsentWithdrawnV1
 from yui_common.events.notify import NotifySupportStoppedV1
 from yui_common.problems import Problem, not_found
 
-from notify import kinds, mail, repository
+from notify import kinds, repository
 from notify.models import NetworkDefaults, Notification, Preference
-from notify.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def channel_for(kind: str, preference: Preference | None, defaults: NetworkDefaults | None) -> str:
@@ -214,48 +208,6 @@ async def queue_applicant_email(
     )
 
 
-# --- the projections of care teams, accounts and facilities that decide who may hear ----------------
-
-
-async def join_care_team(session: AsyncSession, *, tenant: str, subject_id: UUID, user_id: UUID) -> None:
-    await repository.add_member(session, tenant=tenant, subject_id=subject_id, user_id=user_id)
-
-
-async def leave_care_team(session: AsyncSession, *, subject_id: UUID, user_id: UUID) -> None:
-    # What was queued for them about this subject is withheld from now on: delivery checks the team (n5).
-    await repository.remove_member(session, subject_id=subject_id, user_id=user_id)
-
-
-async def record_account(
-    session: AsyncSession, *, tenant: str, user_id: UUID, facility_id: UUID | None, roles: list[str] | None
-) -> None:
-    await repository.upsert_account(
-        session, tenant=tenant, user_id=user_id, facility_id=facility_id, roles=roles
-    )
-
-
-# What the account holder is told when their account takes this status; a disabled account hears nothing.
-ACCOUNT_STATUS_KINDS = {"suspended": kinds.ACCOUNT_SUSPENDED, "active": kinds.ACCOUNT_REINSTATED}
-
-
-async def change_account_status(
-    session: AsyncSession,
-    *,
-    tenant: str,
-    user_id: UUID,
-    facility_id: UUID | None,
-    status: str,
-    source_event_id: UUID,
-) -> None:
-    await repository.set_account_status(
-        session, tenant=tenant, user_id=user_id, facility_id=facility_id, status=status
-    )
-    kind = ACCOUNT_STATUS_KINDS.get(status)
-    if kind is not None:
-        # A suspension notice is seen only once reinstated: a suspended account receives nothing (n5).
-        await tell(session, tenant=tenant, user_ids=[user_id], kind=kind, source_event_id=source_event_id)
-
-
 async def warn_of_failed_sign_ins(
     session: AsyncSession, *, tenant: str, user_id: UUID, blocked_until: datetime, source_event_id: UUID
 ) -> None:
@@ -269,14 +221,6 @@ async def warn_of_failed_sign_ins(
         source_event_id=source_event_id,
         params={"blocked_until": blocked_until.isoformat()},
     )
-
-
-async def hold_facility(session: AsyncSession, *, facility_id: UUID, reason: str) -> None:
-    await repository.hold_facility(session, facility_id=facility_id, reason=reason)
-
-
-async def release_facility(session: AsyncSession, *, facility_id: UUID) -> None:
-    await repository.release_facility(session, facility_id=facility_id)
 
 
 # --- the inbox ---------------------------------------------------------------------------------------
@@ -361,7 +305,7 @@ async def effective_preferences(session: AsyncSession, *, principal: Principal) 
     return {
         "email": preference.email if preference else None,
         "channels": {kind: channel_for(kind, preference, defaults) for kind in kinds.ALL_KINDS},
-        "digest_hour": _digest_hour(preference, defaults),
+        "digest_hour": digest_hour(preference, defaults),
     }
 
 
@@ -413,132 +357,13 @@ async def update_network_defaults(
     )
 
 
-def _digest_hour(preference: Preference | None, defaults: NetworkDefaults | None) -> int:
+def digest_hour(preference: Preference | None, defaults: NetworkDefaults | None) -> int:
     if preference is not None and preference.digest_hour is not None:
         return preference.digest_hour
     return defaults.digest_hour if defaults else kinds.DEFAULT_DIGEST_HOUR
 
 
-# --- e-mail (worker) ---------------------------------------------------------------------------------
-
-
-async def send_pending_emails(session: AsyncSession, *, settings: Settings, limit: int = 100) -> int:
-    """Send what is queued, each row locked so no other replica sends it too. Someone who may no longer hear
-    about it (left the team, suspended, support stopped) is skipped, even though it was queued before."""
-    sent = 0
-    for delivery, may_hear in await repository.claim_pending_emails(session, limit=limit):
-        preference = (
-            await repository.preferences_of(session, tenant=delivery.tenant, user_ids=[delivery.user_id])
-        ).get(delivery.user_id)
-        if not may_hear or preference is None or not preference.email:
-            await repository.settle_email(session, delivery=delivery, outcome="withheld")
-            continue
-        try:
-            await mail.send(
-                settings,
-                mail.something_new(
-                    settings,
-                    to=preference.email,
-                    message_key=f"{delivery.source_event_id}.{delivery.user_id}",
-                ),
-            )
-        except (aiosmtplib.SMTPException, OSError):
-            # Left pending for the next round; one unreachable address must not hold back everyone else's.
-            log.warning("e-mail not sent; will retry", exc_info=True)
-            continue
-        await repository.settle_email(session, delivery=delivery, outcome="sent")
-        sent += 1
-    return sent
-
-
-async def send_applicant_emails(session: AsyncSession, *, settings: Settings, limit: int = 20) -> int:
-    """Tell applicants the operator's decision (Ko9), once per decision event, whichever replica locks it."""
-    sent = 0
-    for pending in await repository.claim_pending_applicant_emails(session, limit=limit):
-        try:
-            await mail.send(
-                settings,
-                mail.application_decided(
-                    settings,
-                    to=pending.address,
-                    approved=pending.decision == "approved",
-                    message_key=f"{pending.source_event_id}.applicant",
-                ),
-            )
-        except (aiosmtplib.SMTPException, OSError):
-            log.warning("applicant e-mail not sent; will retry", exc_info=True)
-            continue
-        pending.sent_at = datetime.now(UTC)
-        sent += 1
-    return sent
-
-
-async def send_due_digests(session: AsyncSession, *, settings: Settings, now: datetime | None = None) -> int:
-    """Once a day per person, at or after their digest hour (local time): how many new things wait in Yui."""
-    now = now or datetime.now(UTC)
-    local = now.astimezone(ZoneInfo(settings.timezone))
-    sent = 0
-    defaults_by_tenant: dict[str, NetworkDefaults | None] = {}
-    for preference in await repository.digest_candidates(session):
-        if preference.tenant not in defaults_by_tenant:
-            defaults_by_tenant[preference.tenant] = await repository.network_defaults(
-                session, tenant=preference.tenant
-            )
-        defaults = defaults_by_tenant[preference.tenant]
-        if local.hour < _digest_hour(preference, defaults):
-            continue
-        digest_kinds = [
-            kind
-            for kind in kinds.ALL_KINDS
-            if kind not in kinds.IMMEDIATE_KINDS and channel_for(kind, preference, defaults) == kinds.EMAIL
-        ]
-        if not digest_kinds:
-            continue
-        try:
-            # A savepoint per person: a failed send gives back only that person's claim, to retry next round.
-            async with session.begin_nested():
-                sent += await _send_digest(
-                    session, settings=settings, preference=preference, digest_kinds=digest_kinds, now=now
-                )
-        except (aiosmtplib.SMTPException, OSError):
-            log.warning("digest not sent; will retry", exc_info=True)
-    return sent
-
-
-async def _send_digest(
-    session: AsyncSession,
-    *,
-    settings: Settings,
-    preference: Preference,
-    digest_kinds: list[str],
-    now: datetime,
-) -> int:
-    local_day = now.astimezone(ZoneInfo(settings.timezone)).date()
-    since = await repository.last_digest_until(session, tenant=preference.tenant, user_id=preference.user_id)
-    if not await repository.claim_digest(
-        session, tenant=preference.tenant, user_id=preference.user_id, day=local_day, covered_until=now
-    ):
-        return 0
-    waiting = await repository.digest_kinds_since(
-        session,
-        tenant=preference.tenant,
-        user_id=preference.user_id,
-        kinds=digest_kinds,
-        since=since,
-        until=now,
-    )
-    if not waiting or not preference.email:
-        return 0
-    await mail.send(
-        settings,
-        mail.daily_digest(
-            settings,
-            to=preference.email,
-            count=len(waiting),
-            message_key=f"digest.{local_day.isoformat()}.{preference.user_id}",
-        ),
-    )
-    return 1
+# --- retention (worker) -----------------------------------------------------------------------------
 
 
 async def purge_expired(session: AsyncSession) -> int:

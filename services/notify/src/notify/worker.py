@@ -3,7 +3,7 @@
 from yui_common.settings import CommonSettings
 from yui_common.worker import PeriodicJob, Worker
 
-from notify import service
+from notify import deliveries, service
 from notify.consumers import subscriptions
 from notify.settings import Settings
 
@@ -11,14 +11,14 @@ from notify.settings import Settings
 async def send_emails(worker: Worker) -> None:
     assert isinstance(worker.settings, Settings)
     async with worker.sessionmaker() as session, session.begin():
-        await service.send_pending_emails(session, settings=worker.settings)
-        await service.send_applicant_emails(session, settings=worker.settings)
+        await deliveries.send_pending_emails(session, settings=worker.settings)
+        await deliveries.send_applicant_emails(session, settings=worker.settings)
 
 
 async def send_digests(worker: Worker) -> None:
     assert isinstance(worker.settings, Settings)
     async with worker.sessionmaker() as session, session.begin():
-        await service.send_due_digests(session, settings=worker.settings)
+        await deliveries.send_due_digests(session, settings=worker.settings)
 
 
 async def purge_expired(worker: Worker) -> None:

@@ -12,17 +12,17 @@ from yui_common.events.consent import (
     ExceptionalAccessGrantedV1,
 )
 
-from notify import kinds, service
+from notify import kinds, projections, service
 
 
 async def on_member_added(session: AsyncSession, envelope: Envelope, data: CareTeamMemberAddedV1) -> None:
-    await service.join_care_team(
+    await projections.join_care_team(
         session, tenant=envelope.tenant, subject_id=data.subject_id, user_id=data.user_id
     )
 
 
 async def on_member_removed(session: AsyncSession, envelope: Envelope, data: CareTeamMemberRemovedV1) -> None:
-    await service.leave_care_team(session, subject_id=data.subject_id, user_id=data.user_id)
+    await projections.leave_care_team(session, subject_id=data.subject_id, user_id=data.user_id)
 
 
 async def on_consent_withdrawn(session: AsyncSession, envelope: Envelope, data: ConsentWithdrawnV1) -> None:

@@ -19,11 +19,11 @@ from yui_common.events.identity import (
     UserSuspendedV1,
 )
 
-from notify import kinds, service
+from notify import kinds, projections, service
 
 
 async def on_user_created(session: AsyncSession, envelope: Envelope, data: UserCreatedV1) -> None:
-    await service.record_account(
+    await projections.record_account(
         session, tenant=envelope.tenant, user_id=data.user_id, facility_id=data.facility_id, roles=data.roles
     )
 
@@ -47,7 +47,7 @@ async def _account_status_changed(
     *,
     status: str,
 ) -> None:
-    await service.change_account_status(
+    await projections.change_account_status(
         session,
         tenant=envelope.tenant,
         user_id=data.user_id,
@@ -58,13 +58,13 @@ async def _account_status_changed(
 
 
 async def on_facility_disabled(session: AsyncSession, envelope: Envelope, data: FacilityDisabledV1) -> None:
-    await service.hold_facility(session, facility_id=data.facility_id, reason=data.reason)
+    await projections.hold_facility(session, facility_id=data.facility_id, reason=data.reason)
 
 
 async def on_facility_reinstated(
     session: AsyncSession, envelope: Envelope, data: FacilityReinstatedV1
 ) -> None:
-    await service.release_facility(session, facility_id=data.facility_id)
+    await projections.release_facility(session, facility_id=data.facility_id)
 
 
 async def on_certificate_issued(session: AsyncSession, envelope: Envelope, data: CertificateIssuedV1) -> None:
