@@ -256,7 +256,9 @@ async def deny_lists_agree(deployment: SoakDeployment, people: People) -> Check:
                 deployment,
                 service,
                 "SELECT value FROM revoked_principals WHERE kind = 'user' AND value = ANY($1::text[]) "
-                "AND expires_at > now()",
+                # In force: revoked and not lifted after (a reinstatement leaves a tombstone, not nothing).
+                "AND expires_at > now() AND revoked_at IS NOT NULL "
+                "AND (lifted_at IS NULL OR revoked_at >= lifted_at)",
                 soak_users,
             )
         }

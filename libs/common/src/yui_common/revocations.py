@@ -5,7 +5,15 @@ Access tokens are verified locally and live for minutes, so identity's revocatio
 before the token expires. Each service's worker consumes identity's events into its own `revoked_principals`
 table (one queue per service, `<svc>.revocations`, inbox-guarded like every consumer); the API process checks
 a token against that table with one indexed query in `yui_common.auth.current_principal`. An entry outlives
-every token it could concern (`KEEP_FOR`) and is then purged; a reinstatement deletes it at once.
+every token it could concern (`KEEP_FOR`) and is then purged.
+
+A suspension and its reinstatement reach a consumer in any order: retries and parallel batches reorder them
+(rel1's soak found deny lists disagreeing with identity). So each (kind, value) is one row and the later event
+by identity's time wins: a revocation records `revoked_at` unless a later lift is recorded, a reinstatement
+records `lifted_at` (a tombstone, purged like an entry) unless a later revocation is, and the entry refuses
+only while it is revoked and not lifted after. Both writes are one `INSERT … ON CONFLICT DO UPDATE … WHERE`:
+PostgreSQL locks the conflicting row (or waits for the uncommitted insert of the same key) before it decides,
+so two writers of one entry are serialised and neither update is lost.
 
 Events alone left a window (issue 14, finding 1): the request that revoked was answered before the services
 held the entry. So identity applies each revocation to its own deny list in the transaction that revokes
@@ -44,20 +52,41 @@ KEEP_FOR = timedelta(days=1)
 
 _table = revoked_principals_table(sa.MetaData())
 
+# The condition under which a row refuses: revoked, and not lifted after (a tie keeps refusing). The other
+# readers of the table (timeline's and notify's authorisation statements, the soak) state it the same way.
+_IN_FORCE = "revoked_at IS NOT NULL AND (lifted_at IS NULL OR revoked_at >= lifted_at) AND expires_at > now()"
 # Tokens issued at or before the revocation are refused (iat has whole seconds, so this errs on refusing).
 _IS_REVOKED = sa.text(
-    "SELECT kind FROM revoked_principals WHERE (kind, value) IN "
+    "SELECT kind FROM revoked_principals WHERE (kind, value) IN "  # noqa: S608 - constants only
     "(('user', :user), ('facility', :facility), ('session', :session), ('certificate', :certificate)) "
-    "AND revoked_at >= to_timestamp(:issued_at) AND expires_at > now() LIMIT 1"
+    f"AND revoked_at >= to_timestamp(:issued_at) AND {_IN_FORCE} LIMIT 1"
 )
+# Last writer wins by event time: each write applies only when it is newer than the other kind of write
+# recorded (a revocation ties with a lift in its favour) and than its own; expires_at only grows.
 _REVOKE = sa.text(
-    "INSERT INTO revoked_principals (kind, value, tenant, revoked_at, expires_at) "
-    "VALUES (:kind, :value, :tenant, :revoked_at, :expires_at) "
-    "ON CONFLICT (kind, value) DO UPDATE SET revoked_at = greatest(revoked_principals.revoked_at, "
-    "excluded.revoked_at), expires_at = greatest(revoked_principals.expires_at, excluded.expires_at)"
+    "INSERT INTO revoked_principals AS r (kind, value, tenant, revoked_at, lifted_at, expires_at) "
+    "VALUES (:kind, :value, :tenant, :at, NULL, :expires_at) "
+    "ON CONFLICT (kind, value) DO UPDATE SET revoked_at = excluded.revoked_at, "
+    "expires_at = greatest(r.expires_at, excluded.expires_at) "
+    "WHERE excluded.revoked_at >= coalesce(r.lifted_at, '-infinity') "
+    "AND excluded.revoked_at > coalesce(r.revoked_at, '-infinity')"
 )
-_LIFT = sa.text("DELETE FROM revoked_principals WHERE kind = :kind AND value = :value")
+_LIFT = sa.text(
+    "INSERT INTO revoked_principals AS r (kind, value, tenant, revoked_at, lifted_at, expires_at) "
+    "VALUES (:kind, :value, :tenant, NULL, :at, :expires_at) "
+    "ON CONFLICT (kind, value) DO UPDATE SET lifted_at = excluded.lifted_at, "
+    "expires_at = greatest(r.expires_at, excluded.expires_at) "
+    "WHERE excluded.lifted_at > coalesce(r.revoked_at, '-infinity') "
+    "AND excluded.lifted_at > coalesce(r.lifted_at, '-infinity')"
+)
+# Entries and tombstones alike: after KEEP_FOR no token they could concern is alive, and an event that old
+# (a revocation redelivered a day late) would write a row already expired.
 _PURGE = sa.text("DELETE FROM revoked_principals WHERE expires_at < now()")
+# Databases whose deny list predates the tombstones (created by `ensure_table` or a first migration before).
+_UPGRADE = (
+    "ALTER TABLE revoked_principals ADD COLUMN IF NOT EXISTS lifted_at timestamptz",
+    "ALTER TABLE revoked_principals ALTER COLUMN revoked_at DROP NOT NULL",
+)
 
 
 def ensure_table(dsn: str) -> None:
@@ -68,6 +97,8 @@ def ensure_table(dsn: str) -> None:
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(lambda sync: _table.create(sync, checkfirst=True))
+                for statement in _UPGRADE:
+                    await connection.exec_driver_sql(statement)
         finally:
             await engine.dispose()
 
@@ -102,22 +133,28 @@ async def revoked_kind(
 async def revoke(
     session: AsyncSession, *, kind: str, value: str, tenant: str, revoked_at: datetime | None
 ) -> None:
+    """Record a revocation at ``revoked_at`` (identity's time), unless a later lift is recorded."""
     at = revoked_at or datetime.now(UTC)
-    await session.execute(
-        _REVOKE,
-        {
-            "kind": kind,
-            "value": value.lower(),
-            "tenant": tenant,
-            "revoked_at": at,
-            "expires_at": at + KEEP_FOR,
-        },
-    )
+    await _write(session, _REVOKE, kind=kind, value=value, tenant=tenant, at=at)
+
+
+async def lift(session: AsyncSession, *, kind: str, value: str, tenant: str, lifted_at: datetime) -> None:
+    """Record a reinstatement at ``lifted_at`` (identity's time), unless a later revocation is recorded."""
+    await _write(session, _LIFT, kind=kind, value=value, tenant=tenant, at=lifted_at)
+
+
+async def _write(
+    session: AsyncSession, statement: sa.TextClause, *, kind: str, value: str, tenant: str, at: datetime
+) -> None:
+    parameters = {
+        "kind": kind,
+        "value": value.lower(),
+        "tenant": tenant,
+        "at": at,
+        "expires_at": at + KEEP_FOR,
+    }
+    await session.execute(statement, parameters)
     await session.execute(_PURGE)
-
-
-async def lift(session: AsyncSession, *, kind: str, value: str) -> None:
-    await session.execute(_LIFT, {"kind": kind, "value": value.lower()})
 
 
 async def _user_suspended(session: AsyncSession, envelope: Envelope, data: UserSuspendedV1) -> None:
@@ -131,8 +168,11 @@ async def _user_disabled(session: AsyncSession, envelope: Envelope, data: UserDi
     )
 
 
+# A reinstatement carries no time of its own: the envelope's is identity's, taken in the reinstating transaction.
 async def _user_reinstated(session: AsyncSession, envelope: Envelope, data: UserReinstatedV1) -> None:
-    await lift(session, kind="user", value=str(data.user_id))
+    await lift(
+        session, kind="user", value=str(data.user_id), tenant=envelope.tenant, lifted_at=envelope.occurred_at
+    )
 
 
 async def _facility_disabled(session: AsyncSession, envelope: Envelope, data: FacilityDisabledV1) -> None:
@@ -146,7 +186,13 @@ async def _facility_disabled(session: AsyncSession, envelope: Envelope, data: Fa
 
 
 async def _facility_reinstated(session: AsyncSession, envelope: Envelope, data: FacilityReinstatedV1) -> None:
-    await lift(session, kind="facility", value=str(data.facility_id))
+    await lift(
+        session,
+        kind="facility",
+        value=str(data.facility_id),
+        tenant=envelope.tenant,
+        lifted_at=envelope.occurred_at,
+    )
 
 
 async def _session_revoked(session: AsyncSession, envelope: Envelope, data: SessionRevokedV1) -> None:

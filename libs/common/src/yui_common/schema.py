@@ -122,7 +122,10 @@ def revoked_principals_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("kind", sa.String(16), primary_key=True),
         sa.Column("value", sa.String(64), primary_key=True),
         sa.Column("tenant", sa.Text, nullable=False),
-        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=False),
+        # The latest revocation and the latest reinstatement applied (identity's times; either may be missing
+        # when its counterpart arrived first): the row refuses while revoked and not lifted after.
+        sa.Column("revoked_at", sa.DateTime(timezone=True)),
+        sa.Column("lifted_at", sa.DateTime(timezone=True)),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     )
 

@@ -38,7 +38,8 @@ async def access_of(
 _REVOKED = (
     "(SELECT r.kind FROM revoked_principals r WHERE (r.kind, r.value) IN "
     "(('user', :user), ('facility', :facility), ('session', :session), ('certificate', :certificate)) "
-    "AND r.revoked_at >= to_timestamp(:issued_at) AND r.expires_at > now() LIMIT 1)"
+    "AND r.revoked_at >= to_timestamp(:issued_at) AND (r.lifted_at IS NULL OR r.revoked_at >= r.lifted_at) "
+    "AND r.expires_at > now() LIMIT 1)"
 )
 _SUBJECT_AUTHORIZATION = text(
     f"SELECT {_REVOKED} AS revoked, b.reachable IS NOT NULL AS reachable, b.support_stopped_at "  # noqa: S608 - constants only
