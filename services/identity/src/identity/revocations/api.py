@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response, status
@@ -12,6 +13,7 @@ from identity.auth import OperatorPrincipal
 from identity.revocations import service
 from identity.revocations.schemas import Propagation, RevocationRead
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/revocations", tags=["revocations"])
 
 
@@ -39,13 +41,31 @@ async def commit_and_await_revocations(
     if not awaited:
         return None
     settings = request.app.state.settings
-    propagation = await service.await_propagation(
-        session,
-        revocation_ids=awaited,
-        committed_at=committed_at,
-        timeout_s=settings.revocation_wait_s,
-        poll_interval_s=settings.revocation_poll_interval_s,
-    )
+    try:
+        propagation = await service.await_propagation(
+            session,
+            revocation_ids=awaited,
+            committed_at=committed_at,
+            timeout_s=settings.revocation_wait_s,
+            poll_interval_s=settings.revocation_poll_interval_s,
+        )
+    except Exception:
+        # The revocation is committed whatever happens to the wait (the database restarting under it, say):
+        # a 500 would tell the caller it failed. Every participant is reported pending, as after a timeout.
+        log.warning("waiting for the revocations' acknowledgements failed", exc_info=True)
+        await _forget_failed_wait(session)
+        propagation = service.unconfirmed_propagation(
+            revocation_ids=awaited, committed_at=committed_at, services=settings.revocation_participants
+        )
     if not propagation.complete:
         response.status_code = status.HTTP_202_ACCEPTED
     return propagation
+
+
+async def _forget_failed_wait(session: AsyncSession) -> None:
+    """End the failed look's transaction, so DbSession's commit after the route has nothing to do; on a
+    connection already gone the rollback may fail too, which changes nothing committed."""
+    try:
+        await session.rollback()
+    except Exception:
+        log.debug("rollback after the failed wait failed", exc_info=True)

@@ -144,6 +144,19 @@ async def await_propagation(
     )
 
 
+def unconfirmed_propagation(
+    *, revocation_ids: Sequence[UUID], committed_at: datetime, services: Sequence[str]
+) -> Propagation:
+    """What a request answers when it could not look at the acknowledgements: every participant pending."""
+    return Propagation(
+        revocation_ids=list(revocation_ids),
+        committed_at=committed_at,
+        complete=False,
+        services=[ServicePropagation(service=s, applied_at=None, after_ms=None) for s in sorted(services)],
+        pending=sorted(services),
+    )
+
+
 async def record_applied(
     session: AsyncSession, *, revocation_id: UUID, service: str, applied_at: datetime
 ) -> bool:
