@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -120,6 +121,23 @@ class TestUploadSweep:
                 {"s": str(subject_id)},
             )
             assert swept.scalars().all() == ["2"]
+
+    async def test_rel1_a_bucket_no_upload_has_made_yet_is_nothing_to_sweep(self, stack: Stack) -> None:
+        """The soak found the sweep job failing on a fresh deployment: the bucket is made by the first upload."""
+        worker = stack["timeline"].worker
+        assert worker is not None
+        # The job as the worker runs it, with settings naming a bucket nothing has made (the bucket's name
+        # follows the database prefix).
+        settings = worker.settings.model_copy(
+            update={"database_prefix": f"never_uploaded_{uuid4().hex[:8]}_"}
+        )
+        fresh = SimpleNamespace(settings=settings, sessionmaker=worker.sessionmaker)
+        store = ObjectStore(settings)
+        assert not await asyncio.to_thread(store.client.bucket_exists, store.bucket)
+
+        await sweep_unreferenced_uploads(fresh)  # type: ignore[arg-type]
+
+        assert not await asyncio.to_thread(store.client.bucket_exists, store.bucket)
 
 
 # ---------------------------------------------------------------- the process that dies before its commit

@@ -36,7 +36,7 @@ async def sweep_unreferenced_uploads(worker: Worker) -> None:
     store = objects.store_for(settings)
     older_than = datetime.now(UTC) - timedelta(seconds=settings.upload_sweep_grace_s)
     removed = 0
-    async for page in objects.list_objects(store):
+    async for page in sweep.listed_pages(store):
         keys = sweep.sweepable(page, older_than=older_than)
         if keys:
             async with worker.sessionmaker() as session, session.begin():

@@ -5,10 +5,11 @@ commits; the worker's job runs it page by page (worker.sweep_unreferenced_upload
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
+from minio.error import S3Error
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common import audit
 from yui_common.storage import ObjectStore
@@ -20,6 +21,17 @@ from timeline.attachments import repository
 _UPLOAD_KEY = re.compile(
     r"^(?P<tenant>[^/]+)/(?P<kind>subjects|groups)/(?P<board>[0-9a-f-]{36})/[0-9a-f-]{36}(\.thumb\.jpg)?$"
 )
+
+
+async def listed_pages(store: ObjectStore) -> AsyncIterator[list[Any]]:
+    """The bucket's objects a page at a time; none while the bucket does not exist yet (it is made by the
+    first upload), as a missing bucket holds nothing to sweep."""
+    try:
+        async for page in objects.list_objects(store):
+            yield page
+    except S3Error as error:
+        if error.code != "NoSuchBucket":
+            raise
 
 
 def sweepable(listed: Iterable[Any], *, older_than: datetime) -> list[str]:
