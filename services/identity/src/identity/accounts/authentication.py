@@ -130,6 +130,17 @@ async def holds_own_certificate(session: AsyncSession, *, user: User, cert_finge
     return certificate is not None and certificate.user_id == user.id
 
 
+async def _count_address_failure(session: AsyncSession, *, attempt: SignInAttempt, now: datetime) -> None:
+    """One more failure against the attempt's address in its current window (none for a caller inside)."""
+    if attempt.source_address:
+        await repository.count_address_failure(
+            session,
+            address=attempt.source_address,
+            window_start=attempt.window_start(now),
+            window=timedelta(seconds=attempt.address_window_s),
+        )
+
+
 async def count_failure(
     session: AsyncSession,
     *,
@@ -146,13 +157,7 @@ async def count_failure(
     account has that ID, so the answer never tells which exist. The account's user is told once per series.
     """
     now = datetime.now(UTC)
-    if attempt.source_address:
-        await repository.count_address_failure(
-            session,
-            address=attempt.source_address,
-            window_start=attempt.window_start(now),
-            window=timedelta(seconds=attempt.address_window_s),
-        )
+    await _count_address_failure(session, attempt=attempt, now=now)
     backoff = await repository.count_backoff_failure(session, tenant=tenant, login_id=login_id, at=now)
     threshold = network.lockout_threshold if network is not None else DEFAULT_LOCKOUT_THRESHOLD
     delay = attempt.backoff_delay(backoff.consecutive_failures, threshold)
@@ -189,6 +194,30 @@ async def count_failure(
     return SignInRefused(retry_after_s=_seconds_until(now + delay, now))
 
 
+@dataclass(frozen=True)
+class PasswordAccepted:
+    """A password that passed authenticate_password: whose it is, and the attempt that a failure after it (the
+    second factor, a TOTP enrolment's code) still counts against."""
+
+    attempt: SignInAttempt
+    tenant: str
+    login_id: str
+    network: Network
+    user: User
+
+    async def refuse(self, session: AsyncSession, *, reason: str) -> SignInRefused:
+        """Count the failure after the password (count_failure) and answer with its refusal."""
+        return await count_failure(
+            session,
+            attempt=self.attempt,
+            tenant=self.tenant,
+            login_id=self.login_id,
+            network=self.network,
+            user=self.user,
+            reason=reason,
+        )
+
+
 async def end_backoff(session: AsyncSession, *, user: User) -> None:
     """A successful sign-in, a new password or an administrator's unlock ends the login ID's failures."""
     await repository.clear_backoff(session, tenant=user.tenant, login_id=user.login_id)
@@ -196,13 +225,21 @@ async def end_backoff(session: AsyncSession, *, user: User) -> None:
 
 
 async def authenticate_password(
-    session: AsyncSession, *, attempt: SignInAttempt, tenant: str, login_id: str, password: str
-) -> tuple[Network, User, Facility] | SignInRefused:
-    """Check a password within the throttling; the refusal (audited, counted) when it must be refused.
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    source_address: str | None,
+    tenant: str,
+    login_id: str,
+    password: str,
+) -> PasswordAccepted | SignInRefused:
+    """Check a password within the throttling (source_address_of gives the address); the refusal (audited,
+    counted) when it must be refused.
 
     An address over its limit and a login ID in its backoff are refused before the password is checked,
     even the right one: that is what stops guessing, and it spends no argon2 time on an attacker.
     """
+    attempt = SignInAttempt.from_settings(settings, source_address=source_address)
     now = datetime.now(UTC)
     if attempt.source_address:
         window_start = attempt.window_start(now)
@@ -227,13 +264,7 @@ async def authenticate_password(
     backoff = await repository.backoff_for_update(session, tenant=tenant, login_id=login_id)
     if backoff is not None and backoff.blocked_until is not None and backoff.blocked_until > now:
         # Refused without counting another consecutive failure: trying during the wait does not lengthen it.
-        if attempt.source_address:
-            await repository.count_address_failure(
-                session,
-                address=attempt.source_address,
-                window_start=attempt.window_start(now),
-                window=timedelta(seconds=attempt.address_window_s),
-            )
+        await _count_address_failure(session, attempt=attempt, now=now)
         detail = {"reason": "backoff", "blocked_until": backoff.blocked_until.isoformat()}
         if user is not None:
             await audit_trail.record(session, "login.refused", by=f"login:{login_id}", on=user, detail=detail)
@@ -259,4 +290,4 @@ async def authenticate_password(
             session, "login.failed", by=f"login:{login_id}", on=user, detail={"reason": "inactive"}
         )
         return SignInRefused()
-    return network, user, facility
+    return PasswordAccepted(attempt=attempt, tenant=tenant, login_id=login_id, network=network, user=user)

@@ -19,9 +19,7 @@ from yui_common.problems import Problem, conflict, not_found
 from identity import audit_trail
 from identity.accounts import repository
 from identity.accounts.authentication import (
-    SignInAttempt,
     authenticate_password,
-    count_failure,
     end_backoff,
     holds_own_certificate,
     second_factor,
@@ -61,13 +59,12 @@ async def start_totp_enrolment(
     source_address: str | None = None,
 ) -> TotpEnrolment | Problem:
     """With the one-time initial password only: the enrolment is confirmed by the password change."""
-    attempt = SignInAttempt.from_settings(settings, source_address=source_address)
-    authenticated = await authenticate_password(
-        session, attempt=attempt, tenant=tenant, login_id=login_id, password=password
+    accepted = await authenticate_password(
+        session, settings, source_address=source_address, tenant=tenant, login_id=login_id, password=password
     )
-    if isinstance(authenticated, Problem):
-        return authenticated
-    network, user, _ = authenticated
+    if isinstance(accepted, Problem):
+        return accepted
+    network, user = accepted.network, accepted.user
     if not user.must_change_password:
         # Otherwise a password alone could replace someone's second factor.
         return Problem(
@@ -105,27 +102,23 @@ async def change_password(
 ) -> Problem | None:
     """Choose one's own password (I4); None on success. Needs the second factor too, except at first login,
     where the initial password is a one-time secret and a pending TOTP enrolment is confirmed instead."""
-    attempt = SignInAttempt.from_settings(settings, source_address=source_address)
-    authenticated = await authenticate_password(
-        session, attempt=attempt, tenant=tenant, login_id=login_id, password=current_password
+    accepted = await authenticate_password(
+        session,
+        settings,
+        source_address=source_address,
+        tenant=tenant,
+        login_id=login_id,
+        password=current_password,
     )
-    if isinstance(authenticated, Problem):
-        return authenticated
-    network, user, _ = authenticated
+    if isinstance(accepted, Problem):
+        return accepted
+    network, user = accepted.network, accepted.user
 
     if user.must_change_password:
         if user.totp_secret and not user.totp_confirmed:
             step = totp_step_accepted(user, totp_code or "")
             if step is None:
-                return await count_failure(
-                    session,
-                    attempt=attempt,
-                    tenant=tenant,
-                    login_id=login_id,
-                    network=network,
-                    user=user,
-                    reason="totp-enrolment",
-                )
+                return await accepted.refuse(session, reason="totp-enrolment")
             user.totp_confirmed, user.totp_last_step = True, step
         elif not network.password_only_allowed and not await holds_own_certificate(
             session, user=user, cert_fingerprint=cert_fingerprint
@@ -144,15 +137,7 @@ async def change_password(
         )
         is None
     ):
-        return await count_failure(
-            session,
-            attempt=attempt,
-            tenant=tenant,
-            login_id=login_id,
-            network=network,
-            user=user,
-            reason="second-factor",
-        )
+        return await accepted.refuse(session, reason="second-factor")
     broken = password_rule_violations(new_password, second_factor=not network.password_only_allowed)
     if broken:
         return Problem(

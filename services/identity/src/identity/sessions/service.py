@@ -13,13 +13,7 @@ from yui_common.events.identity import SessionRevokedV1
 from yui_common.problems import Problem, not_found
 
 from identity import audit_trail, tokens
-from identity.accounts.authentication import (
-    SignInAttempt,
-    authenticate_password,
-    count_failure,
-    end_backoff,
-    second_factor,
-)
+from identity.accounts.authentication import authenticate_password, end_backoff, second_factor
 from identity.models import Facility, LoginSession, Network, User
 from identity.networks.service import network_of
 from identity.revocations import service as revocations
@@ -67,13 +61,12 @@ async def login(
 ) -> SessionTokens | Problem:
     """Password plus a second factor opens a session. Failures are returned, not raised: raising would roll
     back their audit entries and the throttling counters."""
-    attempt = SignInAttempt.from_settings(settings, source_address=source_address)
-    authenticated = await authenticate_password(
-        session, attempt=attempt, tenant=tenant, login_id=login_id, password=password
+    accepted = await authenticate_password(
+        session, settings, source_address=source_address, tenant=tenant, login_id=login_id, password=password
     )
-    if isinstance(authenticated, Problem):
-        return authenticated
-    network, user, _ = authenticated
+    if isinstance(accepted, Problem):
+        return accepted
+    network, user = accepted.network, accepted.user
     if user.must_change_password:
         await audit_trail.record(
             session,
@@ -92,15 +85,7 @@ async def login(
         session, network=network, user=user, totp_code=totp_code, cert_fingerprint=cert_fingerprint
     )
     if factor is None:
-        return await count_failure(
-            session,
-            attempt=attempt,
-            tenant=tenant,
-            login_id=login_id,
-            network=network,
-            user=user,
-            reason="second-factor",
-        )
+        return await accepted.refuse(session, reason="second-factor")
     proved, bound_fingerprint = factor
     await end_backoff(session, user=user)
     now = datetime.now(UTC)
