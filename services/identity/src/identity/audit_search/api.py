@@ -64,19 +64,24 @@ def _render(request: Request, context: dict[str, Any], status_code: int = 200) -
     )
 
 
-def _checked(request: Request, operator: Principal | None) -> tuple[AuditForm, HTMLResponse | None]:
-    """The parsed form, or the page that answers instead (not an operator, or input to correct)."""
+def _checked(
+    request: Request, principal: Principal | None, operator: Principal | None
+) -> tuple[AuditForm, Principal] | Response:
+    """The parsed form and the operator, or the page that answers instead (sign in first, not an operator, or
+    input to correct)."""
+    if principal is None:
+        return to_login(request)
     form = read_form(request.query_params, zone_of(request.app.state.settings))
     if operator is None:
-        return form, _render(request, {"form": form, "forbidden": True}, status_code=403)
+        return _render(request, {"form": form, "forbidden": True}, status_code=403)
     if form.cursor is not None:
         try:
             decode_page_cursor(form.cursor)
         except ValueError:
             form.errors.append("audit.error.cursor")
     if form.errors:
-        return form, _render(request, {"form": form}, status_code=422)
-    return form, None
+        return _render(request, {"form": form}, status_code=422)
+    return form, operator
 
 
 def _query_string(form: AuditForm, **extra: str) -> str:
@@ -91,12 +96,10 @@ async def audit(
     request: Request, principal: AdminPrincipal, operator: OperatorPagePrincipal, session: DbSession
 ) -> Response:
     """The operator's search over every service's audit log (S2), newest first, with each chain's check."""
-    if principal is None:
-        return to_login(request)
-    form, refused = _checked(request, operator)
-    if refused is not None:
-        return refused
-    assert operator is not None  # _checked answered everyone else
+    checked = _checked(request, principal, operator)
+    if isinstance(checked, Response):
+        return checked
+    form, operator = checked
     # Walking a chain reads every entry the service ever wrote: only when the operator asks for it (a link on
     # the page), never as a cost of every search.
     verify = request.query_params.get("verify") == "1"
@@ -120,12 +123,10 @@ async def audit_export(
     request: Request, principal: AdminPrincipal, operator: OperatorPagePrincipal, session: DbSession
 ) -> Response:
     """The same search as CSV for a spreadsheet (UTF-8 with BOM, RFC 4180, formulas kept inert)."""
-    if principal is None:
-        return to_login(request)
-    form, refused = _checked(request, operator)
-    if refused is not None:
-        return refused
-    assert operator is not None  # _checked answered everyone else
+    checked = _checked(request, principal, operator)
+    if isinstance(checked, Response):
+        return checked
+    form, operator = checked
     async with _sources(request, session, operator) as sources:
         result = await search_all(sources, form)
     settings: Settings = request.app.state.settings
