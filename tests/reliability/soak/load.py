@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 import pyotp
 from PIL import Image
@@ -183,7 +184,9 @@ class People:
                     await session.execute(
                         update(User).where(User.id == person.user_id).values(totp_last_step=None)
                     )
-            except (OSError, SQLAlchemyError):  # the database is restarting: try again in a moment
+            # The database is restarting: try again in a moment. A failed connect is asyncpg's own error
+            # ("the database system is shutting down"), not wrapped by SQLAlchemy.
+            except (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await asyncio.sleep(1.0)
                 continue
             body = {
