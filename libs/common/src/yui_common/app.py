@@ -24,6 +24,7 @@ from yui_common.health import broker_ready, database_ready, storage_ready
 from yui_common.health import router as health_router
 from yui_common.metrics import HTTP_DURATION, HTTP_ERRORS, HTTP_REQUESTS
 from yui_common.problems import document_problems, install_database_problem_handlers, install_problem_handlers
+from yui_common.request_log import RequestLogMiddleware
 from yui_common.settings import CommonSettings
 from yui_common.storage import ObjectStore
 from yui_common.telemetry import setup_logging, setup_tracing, tracing_enabled
@@ -217,5 +218,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.add_middleware(RedMetricsMiddleware)
+    # One JSON line per request; every line written while it is handled carries its trace id.
+    app.add_middleware(RequestLogMiddleware)
     app.add_middleware(ForwardedPrefixMiddleware)
     return app

@@ -15,6 +15,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from yui_common.request_log import TraceIdLogFilter, log_trace_id
 from yui_common.settings import CommonSettings
 
 tracer = trace.get_tracer("yui")
@@ -74,6 +75,10 @@ def current_trace_id() -> str | None:
     return format(span_context.trace_id, "032x")
 
 
+# The ``extra`` fields a line may carry: the consumer runner's, and the request log's (yui_common.request_log).
+_LOGGED_EXTRAS = ("service", "event_type", "queue", "message_id", "method", "route", "status", "duration_ms")
+
+
 class JsonLogFormatter(logging.Formatter):
     """One JSON object per line, with the trace id; never put a subject's personal data in a message."""
 
@@ -84,10 +89,11 @@ class JsonLogFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        trace_id = current_trace_id()
+        # Stamped by TraceIdLogFilter when the record was written; asked now for a handler without the filter.
+        trace_id = getattr(record, "trace_id", None) or log_trace_id()
         if trace_id:
             entry["trace_id"] = trace_id
-        for key in ("service", "event_type", "queue", "message_id"):
+        for key in _LOGGED_EXTRAS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:
@@ -101,6 +107,7 @@ def setup_logging(settings: CommonSettings) -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
+    handler.addFilter(TraceIdLogFilter())
     root.handlers = [handler]
     root.setLevel(settings.log_level)
     logging.getLogger("aiormq").setLevel(logging.WARNING)

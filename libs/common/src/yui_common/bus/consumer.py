@@ -18,6 +18,7 @@ from yui_common import inbox
 from yui_common.bus.topology import declare_consumer_queue, retry_queue_name
 from yui_common.events import Envelope, EventData
 from yui_common.metrics import CONSUMED, REDELIVERIES
+from yui_common.request_log import trace_id_bound
 from yui_common.telemetry import context_from, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,8 @@ class ConsumerRunner:
         self, sub: Subscription, message: aio_pika.abc.AbstractIncomingMessage, envelope: Envelope
     ) -> Any:
         if not tracing_enabled():
-            return contextlib.nullcontext()
+            # No span to carry the trace: the handler's log lines take the event's trace id from here.
+            return trace_id_bound(envelope.traceparent)
         return tracer.start_as_current_span(
             f"{envelope.type} process",
             context=context_from(message.headers),
