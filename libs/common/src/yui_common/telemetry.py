@@ -69,9 +69,11 @@ def context_from(headers: Mapping[str, Any] | None) -> otel_context.Context:
 
 
 def current_trace_id() -> str | None:
+    """The trace this work belongs to (for audit entries): the current span's, or, when no span is made because
+    nothing exports them, the trace id the request log bound from the caller's traceparent (or made up)."""
     span_context = trace.get_current_span().get_span_context()
     if not span_context.is_valid:
-        return None
+        return log_trace_id()
     return format(span_context.trace_id, "032x")
 
 
