@@ -1,5 +1,13 @@
-"""Queries of the consent projection: who is on a subject's care team and whether the subject is shared; and
-the hot reads' one authorization statement (deny list, care team or group membership, support stopped)."""
+"""Queries of the consent projection: who is on a subject's care team and whether the subject is shared, with the
+row locks that serialize a write into a subject's timeline with the subject's withdrawal (C4); and the hot reads'
+one authorization statement (deny list, care team or group membership, support stopped), which takes no lock.
+
+A write into a subject's timeline holds the subject's access row FOR SHARE until it commits; a withdrawal takes
+the same row FOR UPDATE before it refuses the subject and marks the posts. FOR KEY SHARE would not do: it does
+not conflict with the withdrawal's update of non-key columns. So a write either commits before the withdrawal
+takes the row (and the bulk stop, which starts after the refusal commits, sees and marks it), or waits for the
+withdrawal's commit and then reads the refusal. Every writer takes the access row before any post row, the
+withdrawal's own order, so the two cannot deadlock."""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, select, text
+from sqlalchemy import Select, and_, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +26,10 @@ from timeline.models import (
 
 
 async def access_of(
-    session: AsyncSession, *, tenant: str, subject_id: UUID, user_id: UUID
+    session: AsyncSession, *, tenant: str, subject_id: UUID, user_id: UUID, hold: bool = False
 ) -> SubjectAccess | None:
-    """The subject's access row, only when the user is on its care team (one indexed join)."""
+    """The subject's access row, only when the user is on its care team (one indexed join); with ``hold``,
+    held FOR SHARE until the transaction ends (a write into the subject's timeline, see the module's note)."""
     stmt = (
         select(SubjectAccess)
         .join(CareTeamMember, and_(CareTeamMember.subject_id == SubjectAccess.subject_id))
@@ -30,7 +39,16 @@ async def access_of(
             CareTeamMember.user_id == user_id,
         )
     )
+    if hold:
+        stmt = _held(stmt)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _held(stmt: Select[tuple[SubjectAccess]]) -> Select[tuple[SubjectAccess]]:
+    # FOR SHARE OF the access row only (not the care team row), and populate_existing: when the lock had to
+    # wait for a withdrawal, the row it returns is the withdrawal's, and an object this session loaded earlier
+    # must show that version, not the one it read before.
+    return stmt.with_for_update(read=True, of=SubjectAccess).execution_options(populate_existing=True)
 
 
 # The deny list's condition is yui_common.revocations' (_IS_REVOKED): tokens issued at or before an entry are
@@ -88,8 +106,22 @@ async def board_authorization(
     return row.revoked, bool(row.reachable), row.support_stopped_at
 
 
-async def subject_access(session: AsyncSession, *, subject_id: UUID) -> SubjectAccess | None:
-    return await session.get(SubjectAccess, subject_id)
+async def subject_access(
+    session: AsyncSession, *, subject_id: UUID, hold: bool = False
+) -> SubjectAccess | None:
+    """The subject's access row whoever asks; with ``hold``, held FOR SHARE as ``access_of`` holds it."""
+    if not hold:
+        return await session.get(SubjectAccess, subject_id)
+    stmt = _held(select(SubjectAccess).where(SubjectAccess.subject_id == subject_id))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_for_withdrawal(session: AsyncSession, *, subject_id: UUID) -> None:
+    """Take the subject's access row FOR UPDATE: writes in flight (holding it FOR SHARE) commit first, and
+    writes that come later wait for this transaction and then see what it changed."""
+    await session.execute(
+        select(SubjectAccess.subject_id).where(SubjectAccess.subject_id == subject_id).with_for_update()
+    )
 
 
 async def team_members_among(
@@ -128,7 +160,8 @@ async def upsert_access(
 
 async def stop_access(session: AsyncSession, *, tenant: str, subject_id: UUID, at: datetime) -> datetime:
     """Refuse the subject from ``at``, or keep the moment it was first refused (a withdrawal's two steps and a
-    replayed event all see one time); returns that moment."""
+    replayed event all see one time); returns that moment. Locks the row first (``lock_for_withdrawal``)."""
+    await lock_for_withdrawal(session, subject_id=subject_id)
     stmt = insert(SubjectAccess).values(
         subject_id=subject_id, tenant=tenant, consent_active=False, support_stopped_at=at
     )

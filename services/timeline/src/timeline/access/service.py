@@ -49,9 +49,11 @@ def board_of(post: Post | Attachment) -> Board:
     return Board(tenant=post.tenant, subject_id=post.subject_id, group_id=post.group_id)
 
 
-async def _authorize(session: AsyncSession, *, principal: Principal, subject_id: UUID) -> SubjectAccess:
+async def _authorize(
+    session: AsyncSession, *, principal: Principal, subject_id: UUID, hold: bool = False
+) -> SubjectAccess:
     access = await repository.access_of(
-        session, tenant=principal.tenant, subject_id=subject_id, user_id=principal.user_id
+        session, tenant=principal.tenant, subject_id=subject_id, user_id=principal.user_id, hold=hold
     )
     if access is None:
         raise not_found("subject")
@@ -77,9 +79,12 @@ def _consent_required() -> Problem:
 
 
 async def subject_board(
-    session: AsyncSession, *, principal: Principal, subject_id: UUID, write: bool = False
+    session: AsyncSession, *, principal: Principal, subject_id: UUID, write: bool = False, hold: bool = False
 ) -> Board:
-    access = await _authorize(session, principal=principal, subject_id=subject_id)
+    """The subject's timeline when the principal may reach it. ``hold``: this transaction adds to the timeline,
+    so the subject's access row is held FOR SHARE until it commits and a withdrawal cannot pass it (C4, see
+    ``timeline.access.repository``); reads never hold it."""
+    access = await _authorize(session, principal=principal, subject_id=subject_id, hold=hold)
     if access.support_stopped_at is not None:
         raise support_stopped()
     if write and not access.consent_active:
@@ -97,10 +102,14 @@ async def group_board(session: AsyncSession, *, principal: Principal, group_id: 
 
 
 async def board_for(
-    session: AsyncSession, principal: Principal, board: Board, *, write: bool = False
+    session: AsyncSession, principal: Principal, board: Board, *, write: bool = False, hold: bool = False
 ) -> Board:
+    """The board when the principal may reach it; ``hold`` as in ``subject_board`` (a group has no consent to
+    withdraw, so its board holds nothing)."""
     if board.subject_id is not None:
-        return await subject_board(session, principal=principal, subject_id=board.subject_id, write=write)
+        return await subject_board(
+            session, principal=principal, subject_id=board.subject_id, write=write, hold=hold
+        )
     assert board.group_id is not None
     return await group_board(session, principal=principal, group_id=board.group_id)
 
@@ -114,11 +123,23 @@ def addressed_to(post: Post, principal: Principal) -> bool:
 
 
 async def reach_post(
-    session: AsyncSession, *, principal: Principal, post_id: UUID, write: bool = False, lock: bool = False
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    post_id: UUID,
+    write: bool = False,
+    lock: bool = False,
+    hold: bool = False,
 ) -> tuple[Post, Post]:
     """The post and its thread's first post, when the caller may see them: a member of the board, or the
-    addressee of the support request that opened the thread (T2). Anyone else: 404."""
-    post = await post_repository.post_by_id(session, tenant=principal.tenant, post_id=post_id, lock=lock)
+    addressee of the support request that opened the thread (T2). Anyone else: 404.
+
+    ``lock`` locks the post FOR UPDATE; ``hold`` holds its subject's access row as ``subject_board`` does, for
+    a write in the thread. With both, the access row is taken before the post row (the withdrawal's order:
+    access row, then posts), so a writer and a withdrawal never wait for each other in a cycle."""
+    post = await post_repository.post_by_id(
+        session, tenant=principal.tenant, post_id=post_id, lock=lock and not hold
+    )
     if post is None:
         raise not_found("post")
     root = post
@@ -127,15 +148,24 @@ async def reach_post(
             await post_repository.post_by_id(session, tenant=principal.tenant, post_id=post.parent_id) or post
         )
     try:
-        await board_for(session, principal, board_of(post), write=write)
+        await board_for(session, principal, board_of(post), write=write, hold=hold)
     except Problem as refused:
         if refused.status != 404 or not addressed_to(root, principal):
             raise
         access = (
-            await repository.subject_access(session, subject_id=post.subject_id) if post.subject_id else None
+            await repository.subject_access(session, subject_id=post.subject_id, hold=hold)
+            if post.subject_id
+            else None
         )
         if access is not None and access.support_stopped_at is not None:
             raise support_stopped() from None
+    if lock and hold:
+        locked = await post_repository.post_by_id(
+            session, tenant=principal.tenant, post_id=post_id, lock=True
+        )
+        if locked is None:  # erased (operator, retention) between the two reads
+            raise not_found("post")
+        post = locked
     if post.support_stopped_at is not None:
         raise support_stopped()
     return post, root
@@ -182,7 +212,8 @@ async def care_team_member_removed(session: AsyncSession, *, subject_id: UUID, u
 
 async def refuse_subject(session: AsyncSession, *, tenant: str, withdrawal: ConsentWithdrawnV1) -> None:
     """First step of a withdrawal, small and fast: from this commit every read and write of the subject is
-    refused (the need-to-know check reads the access row). The bulk work follows in a transaction of its own
+    refused (the need-to-know check reads the access row; ``stop_access`` takes it FOR UPDATE first, so a write
+    holding it commits before this step and one still to come waits and is refused). The bulk work follows in a transaction of its own
     (``retention.service.stop_support``), through timeline's own queue, so a subject with 10,000 posts is
     refused as quickly as one with none, and the report back waits for the bulk work."""
     await repository.stop_access(

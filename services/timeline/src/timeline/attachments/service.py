@@ -104,6 +104,10 @@ async def upload_attachment(
         raise _too_large(limit) from None
     # From here on, whatever stops this transaction from committing takes the stored bytes with it.
     objects.remove_unless_committed(session, store, *stored.keys)
+    # Checked again, now holding the subject's access row until commit: the upload commits before a withdrawal
+    # of the subject or is refused by it (C4). Not held while the bytes arrive, which may take minutes and
+    # would keep a withdrawal waiting as long.
+    board = await board_for(session, principal, board, write=True, hold=True)
     now = datetime.now(UTC)
     attachment = Attachment(
         id=attachment_id,

@@ -105,7 +105,8 @@ async def page_rows(
 async def post_by_id(session: AsyncSession, *, tenant: str, post_id: UUID, lock: bool = False) -> Post | None:
     stmt = select(Post).where(Post.id == post_id, Post.tenant == tenant)
     if lock:
-        stmt = stmt.with_for_update()
+        # populate_existing: a post this session already loaded must show the row as locked, not as first read.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

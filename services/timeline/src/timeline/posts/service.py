@@ -189,7 +189,8 @@ async def create_post(
     addressed_user_id: UUID | None = None,
     addressed_facility_id: UUID | None = None,
 ) -> Post:
-    board = await board_for(session, principal, board, write=True)
+    # hold: the post (or support request) commits before a withdrawal of the subject, or sees it (C4).
+    board = await board_for(session, principal, board, write=True, hold=True)
     if addressed_user_id or addressed_facility_id:
         support_requests.require_subject_board(board)
     post = await _write_post(
@@ -221,7 +222,9 @@ async def reply(
     mentions: Sequence[UUID] = (),
     attachment_ids: Sequence[UUID] = (),
 ) -> Post:
-    _, root = await reach_post(session, principal=principal, post_id=post_id)
+    # hold before the root is locked: a member's reply and an addressee's answer alike commit before a
+    # withdrawal of the subject, or wait for it and are refused (C4).
+    _, root = await reach_post(session, principal=principal, post_id=post_id, hold=True)
     root = await repository.post_by_id(session, tenant=principal.tenant, post_id=root.id, lock=True) or root
     if root.deleted_at is not None:
         raise Problem(409, "post-deleted", "Post deleted", "A deleted post takes no replies.")
@@ -263,7 +266,7 @@ async def edit_post(
     body: str,
 ) -> Post:
     """A new version; the earlier ones stay as they were (T5)."""
-    post, _ = await reach_post(session, principal=principal, post_id=post_id, lock=True)
+    post, _ = await reach_post(session, principal=principal, post_id=post_id, lock=True, hold=True)
     if post.author_id != principal.user_id:
         raise Problem(403, "not-author", "Only the author edits", "Only the author can edit a post.")
     if post.deleted_at is not None:

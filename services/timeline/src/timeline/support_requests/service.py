@@ -73,7 +73,8 @@ async def record_answer(session: AsyncSession, *, principal: Principal, request:
 async def decide_support_request(
     session: AsyncSession, *, principal: Principal, post_id: UUID, decision: str
 ) -> Post:
-    post, _ = await reach_post(session, principal=principal, post_id=post_id, lock=True)
+    # hold: a decision (and the notice it sends) is not recorded after the subject's withdrawal (C4).
+    post, _ = await reach_post(session, principal=principal, post_id=post_id, lock=True, hold=True)
     if post.request_status is None or post.author_id != principal.user_id:
         raise not_found("support request")
     if post.request_status != "answered":
