@@ -6,7 +6,11 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from uuid import UUID
 
@@ -122,6 +126,112 @@ class TestTokenVerification:
 
     async def test_a_malformed_token_is_refused(self) -> None:
         await refused("this.is-not-a.token")
+
+
+@dataclass
+class JwksServer:
+    """identity's JWKS endpoint as the services meet it: a real HTTP server, whose published set and status a
+    test changes (a key retired, identity failing)."""
+
+    url: str
+    jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
+    status: int = 200
+    fetches: int = 0
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[JwksServer]:
+    state = JwksServer(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.fetches += 1
+            body = json.dumps(state.jwks).encode()
+            self.send_response(state.status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def published(*keys: tuple[Ed25519PrivateKey, str]) -> dict[str, Any]:
+    return {"keys": [jwk for key, kid in keys for jwk in jwks_of(key, kid)["keys"]]}
+
+
+OLD_KID, NEW_KID = "key-2025-12", "key-2026-01"
+
+
+class TestRetiredKeys:
+    """A key identity stops publishing (rotated out, maybe leaked) stops verifying without a restart."""
+
+    async def test_a_token_of_a_retired_key_is_refused_once_the_key_set_is_refetched(
+        self, jwks_server: JwksServer
+    ) -> None:
+        old_key, new_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+        jwks_server.jwks = published((old_key, OLD_KID), (new_key, NEW_KID))
+        # max_age_s=0: the fetched set is stale at once, as it is in a service a minute after its last fetch.
+        keys = JwksKeySet(jwks_server.url, min_refresh_interval_s=0, max_age_s=0)
+        tokens = TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE)
+        old_token = signed(claims(), key=old_key, kid=OLD_KID)
+        new_token = signed(claims(), key=new_key, kid=NEW_KID)
+        await tokens.verify(old_token)  # verified and cached
+        await tokens.verify(new_token)
+
+        jwks_server.jwks = published((new_key, NEW_KID))
+
+        with pytest.raises(Problem) as raised:
+            await tokens.verify(old_token)
+        assert (raised.value.status, raised.value.detail) == (401, "The token was signed by an unknown key.")
+        assert (await tokens.verify(new_token))["aud"] == AUDIENCE
+
+    async def test_a_fresh_key_set_is_not_refetched_for_every_token(self, jwks_server: JwksServer) -> None:
+        jwks_server.jwks = jwks_of(SIGNING_KEY, KID)
+        tokens = TokenVerifier(JwksKeySet(jwks_server.url), issuer=ISSUER, audience=AUDIENCE)
+
+        for _ in range(5):
+            await tokens.verify(signed(claims()))
+
+        assert jwks_server.fetches == 1
+
+    async def test_identity_failing_a_refetch_leaves_the_key_set_standing(
+        self, jwks_server: JwksServer
+    ) -> None:
+        jwks_server.jwks = jwks_of(SIGNING_KEY, KID)
+        keys = JwksKeySet(jwks_server.url, min_refresh_interval_s=0, max_age_s=0)
+        tokens = TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE)
+        token = signed(claims())
+        await tokens.verify(token)
+
+        jwks_server.status = 503
+
+        assert (await tokens.verify(token))["sub"] == jwt.decode(token, options={"verify_signature": False})[
+            "sub"
+        ]
+        assert jwks_server.fetches == 2
+
+    async def test_dropping_a_key_from_a_loaded_set_forgets_its_cached_tokens(self) -> None:
+        tokens = verifier()
+        token = signed(claims())
+        await tokens.verify(token)
+
+        tokens.keys.load(jwks_of(Ed25519PrivateKey.generate(), "key-2026-02"))
+
+        with pytest.raises(Problem) as raised:
+            await tokens.verify(token)
+        assert raised.value.status == 401
 
 
 class TestClientCertificateBinding:

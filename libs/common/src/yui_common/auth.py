@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import ssl
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yui_common.db import DbSession
 from yui_common.problems import Problem
+
+log = logging.getLogger(__name__)
 
 CERT_FINGERPRINT_HEADER = "x-client-cert-fingerprint"
 # Set by the gateway on every request (a client's own values are overwritten): the verification result and
@@ -90,21 +94,47 @@ class Principal:
 
 
 class JwksKeySet:
-    """identity's public keys, fetched on demand and refreshed when an unknown key id appears."""
+    """identity's public keys: fetched on demand, refetched when an unknown key id appears, and refetched once
+    the fetched set is older than ``max_age_s``, so that a key identity retires (maybe leaked) stops verifying
+    within about a minute instead of at the service's next restart (issue 14).
 
-    def __init__(self, url: str, *, min_refresh_interval_s: float = 10.0) -> None:
+    A set handed in with ``load`` (tests, benches) has no source to go stale against: it stands until an
+    unknown key id makes the set refetch, as before.
+    """
+
+    def __init__(self, url: str, *, min_refresh_interval_s: float = 10.0, max_age_s: float = 60.0) -> None:
         self._url = url
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
+        self._from_url = False
+        self._stale_attempt_at = 0.0
         self._min_refresh = min_refresh_interval_s
+        self._max_age = max_age_s
         self._lock = asyncio.Lock()
+        self._on_retired: list[Callable[[set[str]], None]] = []
+
+    def on_retired(self, callback: Callable[[set[str]], None]) -> None:
+        """Call ``callback`` with the key ids a new set no longer holds (the token cache forgets their tokens)."""
+        self._on_retired.append(callback)
 
     def load(self, jwks: dict[str, Any]) -> None:
+        self._install(jwks, from_url=False)
+
+    def _install(self, jwks: dict[str, Any], *, from_url: bool) -> None:
         keys = {}
         for jwk in jwks.get("keys", []):
             keys[jwk["kid"]] = jwt.PyJWK(jwk).key
+        retired = set(self._keys) - set(keys)
         self._keys = keys
         self._fetched_at = time.monotonic()
+        self._from_url = from_url
+        if retired:
+            log.info("token keys no longer published: %s", sorted(retired))
+            for callback in self._on_retired:
+                callback(retired)
+
+    def publishes(self, kid: str) -> bool:
+        return kid in self._keys
 
     async def refresh(self, *, force: bool = False) -> None:
         async with self._lock:
@@ -113,7 +143,25 @@ class JwksKeySet:
             async with httpx.AsyncClient(timeout=5.0) as client:
                 response = await client.get(self._url)
                 response.raise_for_status()
-                self.load(response.json())
+                self._install(response.json(), from_url=True)
+
+    async def keep_fresh(self) -> None:
+        """Refetch a fetched set older than ``max_age_s``; cheap when it is not (called on every verification).
+
+        The one request that notices waits for the fetch; requests meanwhile go on with the set they have. A
+        failed fetch keeps the set (identity being down must not sign everyone out) and is tried again after
+        ``min_refresh_interval_s``, not on every request.
+        """
+        if not self._from_url or self._lock.locked():
+            return
+        now = time.monotonic()
+        if now - self._fetched_at < self._max_age or now - self._stale_attempt_at < self._min_refresh:
+            return
+        self._stale_attempt_at = now
+        try:
+            await self.refresh(force=True)
+        except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWTError):
+            log.warning("refetching the token keys failed; the current set stands", exc_info=True)
 
     async def key_for(self, kid: str) -> Any:
         if kid not in self._keys:
@@ -131,8 +179,10 @@ class TokenVerifier:
 
     A token is verified once: its claims are then kept (a bounded LRU) until the earlier of its expiry and
     ``cache_for_s``, because an EdDSA verification and the JWT parsing cost more CPU than the rest of a
-    page's authorization (issue 13). Only valid tokens are kept. Revocation is not cached: the deny list is
-    still read on every request (``refuse_revoked`` or a route's own authorization statement)."""
+    page's authorization (issue 13). Only valid tokens are kept, and only while identity still publishes
+    the key that signed them: a retired key's tokens are forgotten and then refused. Revocation is not
+    cached: the deny list is still read on every request (``refuse_revoked`` or a route's own authorization
+    statement)."""
 
     def __init__(
         self,
@@ -148,32 +198,39 @@ class TokenVerifier:
         self._audience = audience
         self._cache_for_s = cache_for_s
         self._cache_size = cache_size
-        # token -> (claims, wall-clock time until which they stand without verifying again)
-        self._verified: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
+        # token -> (claims, wall-clock time until which they stand without verifying again, signing key id)
+        self._verified: OrderedDict[str, tuple[dict[str, Any], float, str]] = OrderedDict()
+        keys.on_retired(self._forget_tokens_of)
+
+    def _forget_tokens_of(self, kids: set[str]) -> None:
+        for token in [t for t, (_, _, kid) in self._verified.items() if kid in kids]:
+            del self._verified[token]
 
     async def verify(self, token: str) -> dict[str, Any]:
+        await self.keys.keep_fresh()
         cached = self._verified.get(token)
         if cached is not None:
-            claims, until = cached
-            if time.time() < until:
+            claims, until, kid = cached
+            if time.time() < until and self.keys.publishes(kid):
                 self._verified.move_to_end(token)
                 return dict(claims)
             del self._verified[token]
-        claims = await self._verify_signature(token)
+        claims, kid = await self._verify_signature(token)
         # exp is required, so the cache never outlives the token (PyJWT refuses from exp on, as this does).
-        self._verified[token] = (claims, min(float(claims["exp"]), time.time() + self._cache_for_s))
+        self._verified[token] = (claims, min(float(claims["exp"]), time.time() + self._cache_for_s), kid)
         if len(self._verified) > self._cache_size:
             self._verified.popitem(last=False)
         return dict(claims)
 
-    async def _verify_signature(self, token: str) -> dict[str, Any]:
+    async def _verify_signature(self, token: str) -> tuple[dict[str, Any], str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise _unauthenticated("The token is malformed.") from exc
-        key = await self.keys.key_for(str(header.get("kid", "")))
+        kid = str(header.get("kid", ""))
+        key = await self.keys.key_for(kid)
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token,
                 key=key,
                 algorithms=["EdDSA"],
@@ -185,6 +242,7 @@ class TokenVerifier:
             raise _unauthenticated("The token has expired.") from exc
         except jwt.PyJWTError as exc:
             raise _unauthenticated("The token is not valid.") from exc
+        return claims, kid
 
 
 def _unauthenticated(detail: str) -> Problem:
