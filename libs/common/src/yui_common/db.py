@@ -39,9 +39,14 @@ def create_engine(settings: CommonSettings, **options: Any) -> AsyncEngine:
     ROLLBACK) before every checkout, more than a hot page's own statements (issue 13). A connection that died
     meanwhile fails the one request that meets it; SQLAlchemy sees the disconnect, invalidates the pool and
     the next checkouts open fresh connections.
+
+    ``hide_parameters`` always (not overridable): a failed statement's exception, and so every log line and
+    trace that records it, would otherwise carry its bound values, which are names, birth dates and notes of
+    the people in care (issue 14).
     """
     engine = create_async_engine(
-        settings.dsn, **{**settings.engine_options(), "pool_pre_ping": False, **options}
+        settings.dsn,
+        **{**settings.engine_options(), "pool_pre_ping": False, **options, "hide_parameters": True},
     )
     if settings.otel_exporter_otlp_endpoint:
         # The SQL tracer costs ~0.2 ms of CPU per statement even when no span is recorded (bench/bus.py):
