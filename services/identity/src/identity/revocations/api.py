@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -42,16 +43,20 @@ async def commit_and_await_revocations(
         return None
     settings = request.app.state.settings
     try:
-        propagation = await service.await_propagation(
-            session,
-            revocation_ids=awaited,
-            committed_at=committed_at,
-            timeout_s=settings.revocation_wait_s,
-            poll_interval_s=settings.revocation_poll_interval_s,
-        )
+        # The looks stop at revocation_wait_s themselves; this bounds the whole wait, a connection checkout
+        # or a query stuck on a sick database included (the pool's own timeout alone is 30 s).
+        async with asyncio.timeout(settings.revocation_wait_s):
+            propagation = await service.await_propagation(
+                session,
+                revocation_ids=awaited,
+                committed_at=committed_at,
+                timeout_s=settings.revocation_wait_s,
+                poll_interval_s=settings.revocation_poll_interval_s,
+            )
     except Exception:
-        # The revocation is committed whatever happens to the wait (the database restarting under it, say):
-        # a 500 would tell the caller it failed. Every participant is reported pending, as after a timeout.
+        # The revocation is committed whatever happens to the wait (the database restarting under it, the
+        # whole wait timing out): a 500 would tell the caller it failed. Every participant is reported
+        # pending, as after the looks time out.
         log.warning("waiting for the revocations' acknowledgements failed", exc_info=True)
         await _forget_failed_wait(session)
         propagation = service.unconfirmed_propagation(
