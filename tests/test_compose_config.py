@@ -96,6 +96,17 @@ def test_f0_every_service_runs_migrate_then_api_and_worker(resolved: dict[str, A
         assert process["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
         assert process["environment"]["YUI_JWKS_URL"] == "http://identity-api:8000/.well-known/jwks.json"
     assert "/readyz" in " ".join(api["healthcheck"]["test"])
+    # Each process reads its service's audit key from the volume the one-shot audit-keys service fills;
+    # without it the worker does not seal the audit log.
+    for process in (api, worker):
+        key_file = process["environment"][f"YUI_{service.upper()}_AUDIT_KEY_FILE"]
+        assert key_file == f"/var/run/yui/audit-keys/{service}.pem"
+        assert any(str(v).startswith("audit-keys:/var/run/yui/audit-keys") for v in process["volumes"]), (
+            process["volumes"]
+        )
+        assert process["depends_on"]["audit-keys"]["condition"] == "service_completed_successfully"
+    maker = services["audit-keys"]
+    assert service in " ".join(maker["command"]) and "ensure_audit_key" in " ".join(maker["command"])
 
 
 def test_f0_gateway_waits_for_every_api_and_routes_to_them(resolved: dict[str, Any]) -> None:

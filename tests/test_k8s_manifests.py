@@ -90,6 +90,28 @@ def test_i2_k8s_ca_passphrase_is_a_secret_given_to_identity_only(manifests: list
     assert PASSPHRASE in secret["stringData"]
 
 
+@pytest.mark.parametrize("service", ("identity", "consent", "timeline", "portal", "notify"))
+def test_i2_k8s_api_and_worker_read_their_own_audit_key(
+    manifests: list[dict[str, Any]], service: str
+) -> None:
+    """Without YUI_<SVC>_AUDIT_KEY_FILE the worker does not seal the audit log (yui_common.audit_seal)."""
+    for role in ("api", "worker"):
+        deployment = find(manifests, "Deployment", f"{service}-{role}")
+        container = next(iter(containers(deployment).values()))
+        key_file = Path(env_of(container)[f"YUI_{service.upper()}_AUDIT_KEY_FILE"])
+        mount = next(m for m in container["volumeMounts"] if m["mountPath"] == str(key_file.parent))
+        assert mount["readOnly"] is True
+        pod = deployment["spec"]["template"]["spec"]
+        secret = next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]
+        # Its own service's key only, readable by the pod's group and nobody else.
+        assert secret["secretName"] == "yui-audit-keys"
+        assert secret["items"] == [{"key": f"{service}.pem", "path": key_file.name}]
+        assert secret["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"] == 10001
+    examples = list(yaml.safe_load_all((K8S / "secret.example.yaml").read_text()))
+    keys = next(doc for doc in examples if doc["metadata"]["name"] == "yui-audit-keys")
+    assert f"{service}.pem" in keys["stringData"]
+
+
 def test_i2_k8s_gateway_gets_identitys_ca_and_crl_and_reloads(manifests: list[dict[str, Any]]) -> None:
     gateway = find(manifests, "Deployment", "gateway")
     pod = gateway["spec"]["template"]["spec"]
