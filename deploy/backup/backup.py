@@ -76,7 +76,12 @@ def copy_buckets(settings: Any, target: Path) -> dict[str, list[dict[str, Any]]]
                 continue
             path = target / bucket / key
             stat = client.fget_object(bucket, key, str(path))
-            objects.append({"key": key, "content_type": stat.content_type or "application/octet-stream"})
+            entry = {"key": key, "content_type": stat.content_type or "application/octet-stream"}
+            # Object-locked objects (the audit seal heads) keep their lock: restore puts it back.
+            if stat.metadata and stat.metadata.get("x-amz-object-lock-retain-until-date"):
+                entry["retention_mode"] = stat.metadata.get("x-amz-object-lock-mode", "GOVERNANCE")
+                entry["retain_until"] = stat.metadata["x-amz-object-lock-retain-until-date"]
+            objects.append(entry)
         buckets[bucket] = objects
     return buckets
 

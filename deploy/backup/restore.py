@@ -11,10 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from minio.commonconfig import GOVERNANCE
+from minio.error import S3Error
+from minio.retention import Retention
 
 from deploy.backup.deployment import (
     SERVICES,
@@ -97,20 +101,43 @@ def restore_database(url: str, dump: Path) -> None:
         raise RuntimeError(f"pg_restore of {dump.name} failed: {result.stderr.strip()}")
 
 
+def head_retention(settings: Any, item: dict[str, Any]) -> Retention | None:
+    """The lock a seal head had (its mode and date), or a fresh one of the configured length if the set
+    predates recording it: a restored head is as write-once as the original."""
+    if "retain_until" in item:
+        until = datetime.fromisoformat(item["retain_until"].replace("Z", "+00:00"))
+        # A lock that had already run out is not made longer than it was.
+        return Retention(item.get("retention_mode", GOVERNANCE), until) if until > datetime.now(UTC) else None
+    return Retention(GOVERNANCE, datetime.now(UTC) + timedelta(days=settings.audit_seal_retention_days))
+
+
 def restore_buckets(settings: Any, source: Path, manifest: dict[str, Any], *, replace: bool) -> int:
-    """Each backed-up bucket under the target's prefix (same name when the prefixes are the same)."""
+    """Each backed-up bucket under the target's prefix (same name when the prefixes are the same).
+
+    The audit-seal bucket is made again with S3 object lock and every head gets its retention back
+    (yui_common.audit_seal.heads): without that the restored heads could be rewritten to match a forged log.
+    """
     client = object_store(settings)
     restored = 0
     for bucket, objects in manifest["buckets"].items():
         target = bucket_prefix(settings) + bucket.removeprefix(manifest["bucket_prefix"])
+        locked = target == settings.audit_seal_bucket
         if client.bucket_exists(target):
             if any(True for _ in client.list_objects(target, recursive=True)) and not replace:
                 raise RestoreRefused(f"bucket {target} is not empty; pass --replace to restore over it")
         else:
-            client.make_bucket(target)
+            client.make_bucket(target, object_lock=locked)
+        if locked:
+            try:
+                locked = client.get_object_lock_config(target) is not None
+            except S3Error:
+                locked = False  # a store without object lock (SeaweedFS): heads are still written once
         for item in objects:
             path = source / "objects" / bucket / item["key"]
-            client.fput_object(target, item["key"], str(path), content_type=item["content_type"])
+            retention = head_retention(settings, item) if locked else None
+            client.fput_object(
+                target, item["key"], str(path), content_type=item["content_type"], retention=retention
+            )
             restored += 1
     return restored
 

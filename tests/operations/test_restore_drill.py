@@ -86,11 +86,50 @@ def drill_buckets() -> list[str]:
 
 
 def remove_buckets() -> None:
+    """Every drill bucket with every object version. The seal heads are locked in GOVERNANCE mode
+    (yui_common.audit_seal.heads), which an administrator may bypass, as a real disaster (or a wiped store)
+    would; a COMPLIANCE lock could not be removed at all."""
     client = object_store(settings_for("identity"))
     for bucket in drill_buckets():
-        names = [o.object_name for o in client.list_objects(bucket, recursive=True) if o.object_name]
-        assert not list(client.remove_objects(bucket, (DeleteObject(n) for n in names)))
+        versions = [
+            DeleteObject(o.object_name, o.version_id)
+            for o in client.list_objects(bucket, recursive=True, include_version=True)
+            if o.object_name
+        ]
+        assert not list(client.remove_objects(bucket, versions, bypass_governance_mode=True))
         client.remove_bucket(bucket)
+
+
+def audit_verify(service: str) -> subprocess.CompletedProcess[str]:
+    """`python -m <service> audit-verify`: entries against seals, seals against the signed heads in S3."""
+    return subprocess.run(
+        [sys.executable, "-m", service, "audit-verify"],
+        cwd=REPO,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+async def sealed_and_exported() -> bool:
+    """Every service's audit log sealed and its heads in the object store: the backup then holds both."""
+    for service in SERVICES:
+        verified = audit_verify(service)
+        assert verified.returncode == 0, (service, verified.stdout, verified.stderr)
+        if "not sealed yet" in verified.stdout or "not exported yet" in verified.stdout:
+            return False
+    return True
+
+
+def seal_heads_locked(bucket: str) -> int:
+    """How many objects of the bucket carry a retention lock (after a restore: every seal head)."""
+    client = object_store(settings_for("identity"))
+    assert client.get_object_lock_config(bucket) is not None, f"{bucket} was not made with object lock"
+    names = [o.object_name for o in client.list_objects(bucket, recursive=True) if o.object_name]
+    assert names, f"{bucket} holds no seal heads"
+    return sum(1 for name in names if client.get_object_retention(bucket, name) is not None)
 
 
 @pytest.fixture
@@ -270,6 +309,7 @@ async def test_ops1_restore_drill_brings_back_every_subject_post_attachment_and_
         doctor = before.staff(user_id=doctor_id, facility_id=facility_id)
         made = await load_care_network(before, doctor)
         await eventually(lambda: quiet(before), what="outboxes sent and queues drained before the backup")
+        await eventually(sealed_and_exported, what="every audit log sealed and its heads exported")
         backed_up = run_backup_module("backup")
         assert backed_up.returncode == 0, backed_up.stderr
     finally:
@@ -309,6 +349,15 @@ async def test_ops1_restore_drill_brings_back_every_subject_post_attachment_and_
         assert await audit_ids(service) == audits[service], service
         checked, breaks = await chain_of(service)
         assert checked == len(audits[service]) and breaks == [], service
+    # The seal heads came back write-once, and each service's log verifies against its signed heads.
+    seals_bucket = settings_for("identity").audit_seal_bucket
+    heads = manifest["buckets"][seals_bucket]
+    assert seal_heads_locked(seals_bucket) == len(heads) > 0
+    for service in SERVICES:
+        verified = audit_verify(service)
+        assert verified.returncode == 0, (service, verified.stdout, verified.stderr)
+        if audits[service]:
+            assert "signed heads match through seal" in verified.stdout, (service, verified.stdout)
     # The broker's queues came back from the definitions, quorum queues as quorum queues.
     assert queues_in(drill["YUI_AMQP_URL"].rsplit("/", 1)[1]) == queues
 
