@@ -87,11 +87,6 @@ class TestConsentForm:
         assert (row.recorded_by, row.recorded_facility_id) == (doctor.user_id, doctor.facility_id)
         assert await stored_object(stack, row.form_object_key) == (content, media_type)
 
-        link = await stack["consent"].client.get(
-            f"/subjects/{subject_id}/consents/{consent['id']}/form", headers=doctor.headers
-        )
-        assert link.status_code == 200 and link.json()["url"].startswith("http")
-
     async def test_c2_a_file_that_is_not_pdf_jpeg_or_png_is_415_and_nothing_is_stored(
         self, stack: Stack
     ) -> None:
@@ -133,6 +128,74 @@ class TestConsentForm:
         second = await upload(stack, doctor, subject_id, consent["id"], PNG, "image/png")
         assert second.status_code == 409 and second.json()["type"] == "urn:yui:problem:form-already-on-file"
         assert (await consent_row(stack, consent["id"])).form_object_key == key
+
+
+async def audited_form_reads(stack: Stack, subject_id: UUID) -> int:
+    async with stack["consent"].sessionmaker() as session:
+        return (
+            await session.execute(
+                text("SELECT count(*) FROM audit_log WHERE action = 'consent.form.read' AND subject_id = :s"),
+                {"s": str(subject_id)},
+            )
+        ).scalar_one()
+
+
+class TestConsentFormDownload:
+    async def test_sec2_the_form_is_streamed_through_the_api_never_as_a_presigned_store_url(
+        self, stack: Stack
+    ) -> None:
+        doctor = stack.staff()
+        subject_id, consent = await subject_with_consent(stack, doctor)
+        assert (
+            await upload(stack, doctor, subject_id, consent["id"], PDF, "application/pdf")
+        ).status_code == 200
+        form = f"/subjects/{subject_id}/consents/{consent['id']}/form"
+
+        link = await stack["consent"].client.get(form, headers=doctor.headers)
+        assert link.status_code == 200, link.text
+        # The gateway-relative path of the streaming route: no storage host, no signature to leak or keep.
+        assert link.json() == {"url": f"/api/consent{form}/content", "expires_in": None}
+        assert "X-Amz" not in link.text and "://" not in link.text
+        assert await audited_form_reads(stack, subject_id) == 0  # handing out the path reads nothing
+
+        for disposition in ("attachment", "inline"):
+            content = await stack["consent"].client.get(
+                f"{form}/content", params={"disposition": disposition}, headers=doctor.headers
+            )
+            assert content.status_code == 200, content.text
+            assert content.content == PDF
+            assert content.headers["content-type"] == "application/pdf"
+            assert content.headers["content-disposition"] == f'{disposition}; filename="consent-form.pdf"'
+            assert content.headers["cache-control"] == "no-store"
+            assert content.headers["x-content-type-options"] == "nosniff"
+        assert await audited_form_reads(stack, subject_id) == 2  # every fetch, not every link
+
+    async def test_sec2_after_withdrawal_the_form_link_and_content_are_refused(self, stack: Stack) -> None:
+        doctor = stack.staff()
+        subject_id, consent = await subject_with_consent(stack, doctor)
+        assert (await upload(stack, doctor, subject_id, consent["id"], PNG, "image/png")).status_code == 200
+        form = f"/subjects/{subject_id}/consents/{consent['id']}/form"
+        kept = (await stack["consent"].client.get(form, headers=doctor.headers)).json()["url"]
+        assert (
+            await stack["consent"].client.get(f"{form}/content", headers=doctor.headers)
+        ).status_code == 200
+        reads = await audited_form_reads(stack, subject_id)
+
+        withdrawn = await stack["consent"].client.post(
+            f"/subjects/{subject_id}/withdrawals", json={"requested_by": "subject"}, headers=doctor.headers
+        )
+        assert withdrawn.status_code == 201, withdrawn.text
+
+        # The link kept from before (its path, minus the gateway prefix) and a new one are both refused.
+        for response in (
+            await stack["consent"].client.get(kept.removeprefix("/api/consent"), headers=doctor.headers),
+            await stack["consent"].client.get(form, headers=doctor.headers),
+        ):
+            assert response.status_code == 410, response.text
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.json()["type"] == "urn:yui:problem:support-stopped"
+            assert PNG not in response.content
+        assert await audited_form_reads(stack, subject_id) == reads  # a refusal reads nothing
 
 
 class TestConsentReuse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import AsyncIterator
 from typing import BinaryIO
 
 import urllib3
@@ -53,13 +53,15 @@ class ObjectStore:
             part_size=10 * 1024 * 1024,
         )
 
-    async def presigned_get(self, key: str, *, expires: timedelta, filename: str | None = None) -> str:
-        headers: dict[str, str | list[str] | tuple[str]] | None = (
-            {"response-content-disposition": f"attachment; filename*=UTF-8''{filename}"} if filename else None
-        )
-        return await asyncio.to_thread(
-            self.client.presigned_get_object, self.bucket, key, expires=expires, response_headers=headers
-        )
+    async def stream(self, key: str, *, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
+        """The object's bytes a chunk at a time, so a download is never held whole in memory."""
+        response = await asyncio.to_thread(self.client.get_object, self.bucket, key)
+        try:
+            while chunk := await asyncio.to_thread(response.read, chunk_size):
+                yield chunk
+        finally:
+            response.close()
+            response.release_conn()
 
     async def remove_prefix(self, prefix: str) -> int:
         def remove() -> int:

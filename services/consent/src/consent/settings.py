@@ -16,6 +16,8 @@ class Settings(CommonSettings):
     # The default for networks consent holds no rules for (the network table wins; identity owns networks).
     withdrawal_mode: str = "stop"
     consent_form_max_bytes: int = 20 * 1024 * 1024
+    # Where the gateway publishes this API: links handed to clients are relative to it (deploy/gateway).
+    public_path: str = "/api/consent"
     # How often the worker ends exceptional grants whose time is up (C5).
     exceptional_access_sweep_interval_s: float = 5.0
     # How often the worker measures incomplete withdrawal cascades for /metrics (the alert waits 5 minutes).

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, File, UploadFile, status
+from fastapi import APIRouter, File, Query, UploadFile, status
+from fastapi.responses import StreamingResponse
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 
@@ -15,7 +15,11 @@ from consent.consents.schemas import ConsentCreate, ConsentFormLink, ConsentRead
 from consent.dependencies import SUBJECT_NOT_FOUND, AppSettings, Store
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
-FORM_LINK_TTL = timedelta(minutes=5)
+FORM_READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **SUBJECT_NOT_FOUND,
+    410: {"description": "The consent was withdrawn: its form is no longer shared"},
+}
+_FORM_EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
 
 
 @router.post(
@@ -77,14 +81,60 @@ async def store_consent_form(
 
 
 @router.get(
-    "/{subject_id}/consents/{consent_id}/form", response_model=ConsentFormLink, responses=SUBJECT_NOT_FOUND
+    "/{subject_id}/consents/{consent_id}/form",
+    response_model=ConsentFormLink,
+    responses=FORM_READ_RESPONSES,
 )
 async def consent_form_link(
-    subject_id: UUID, consent_id: UUID, store: Store, session: DbSession, principal: CurrentPrincipal
+    subject_id: UUID, consent_id: UUID, settings: AppSettings, session: DbSession, principal: CurrentPrincipal
 ) -> ConsentFormLink:
-    """A short-lived link to the scanned form; each one handed out is audited."""
-    key = await service.consent_form_key(
+    """Where to fetch the scanned form: the gateway-relative path of ``.../form/content``, which checks access
+    on every request (a link kept stops working the moment the consent is withdrawn). Kept for clients of the
+    presigned link this once answered; ``expires_in`` is always null."""
+    path = await service.consent_form_path(
+        session,
+        principal=principal,
+        public_path=settings.public_path,
+        subject_id=subject_id,
+        consent_id=consent_id,
+    )
+    return ConsentFormLink(url=path)
+
+
+Disposition = Annotated[
+    Literal["attachment", "inline"],
+    Query(description="attachment (save the file, the default) or inline (show it in the browser)"),
+]
+
+
+@router.get(
+    "/{subject_id}/consents/{consent_id}/form/content",
+    responses=FORM_READ_RESPONSES,
+    response_class=StreamingResponse,
+)
+async def consent_form_content(
+    subject_id: UUID,
+    consent_id: UUID,
+    store: Store,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    disposition: Disposition = "attachment",
+) -> StreamingResponse:
+    """The scanned form itself, streamed from object storage after the care-team check; every fetch audited."""
+    consent = await service.consent_form_for_download(
         session, principal=principal, subject_id=subject_id, consent_id=consent_id
     )
-    url = await store.presigned_get(key, expires=FORM_LINK_TTL)
-    return ConsentFormLink(url=url, expires_in=int(FORM_LINK_TTL.total_seconds()))
+    assert consent.form_object_key is not None and consent.form_content_type is not None
+    # The uploader's file name is not kept (the key is the server's), so the name says what it is.
+    filename = f"consent-form.{_FORM_EXTENSIONS.get(consent.form_content_type, 'bin')}"
+    return StreamingResponse(
+        store.stream(consent.form_object_key),
+        media_type=consent.form_content_type,
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{filename}"',
+            # Only PDF, JPEG and PNG are stored (sniffed on upload); the browser must not guess another type.
+            "X-Content-Type-Options": "nosniff",
+            # Access is decided per request (withdrawal, team changes): no copy may be answered from a cache.
+            "Cache-Control": "no-store",
+        },
+    )

@@ -38,8 +38,11 @@ class ConsentRead(BaseModel):
 
 
 class ConsentFormLink(BaseModel):
+    """Where to fetch the scanned form: the gateway-relative path of the streaming route, never a storage URL.
+    ``expires_in`` is always null (each fetch is authorized); it stays for clients of the old presigned link."""
+
     url: str
-    expires_in: int
+    expires_in: int | None = None
 
 
 def consent_read(consent: Consent) -> ConsentRead:

@@ -155,14 +155,44 @@ def sniff_form_type(head: bytes) -> str | None:
     return next((kind for magic, kind in _FORM_SIGNATURES if head.startswith(magic)), None)
 
 
-async def consent_form_key(
+def _form_withdrawn() -> Problem:
+    return Problem(
+        410,
+        "support-stopped",
+        "Support stopped",
+        "Consent was withdrawn; its form is no longer shared (支援中止).",
+    )
+
+
+async def _readable_form(
     session: AsyncSession, *, principal: Principal, subject_id: UUID, consent_id: UUID
-) -> str:
+) -> Consent:
+    """The consent whose form the caller may read now: care team (or an exceptional grant), form on file,
+    consent not withdrawn. Checked on every request, so a link kept after withdrawal stops working (C4)."""
     subject = await visible_subject(
         session, principal=principal, subject_id=subject_id, exceptional_read=True
     )
     consent = await repository.consent_of_subject(session, subject_id=subject.id, consent_id=consent_id)
     if consent is None or consent.form_object_key is None:
         raise not_found("consent form")
-    await audit_subject(session, principal, "consent.form.read", subject.id, consent=str(consent.id))
-    return consent.form_object_key
+    if consent.status != lifecycle.ConsentStatus.ACTIVE:
+        raise _form_withdrawn()
+    return consent
+
+
+async def consent_form_path(
+    session: AsyncSession, *, principal: Principal, public_path: str, subject_id: UUID, consent_id: UUID
+) -> str:
+    """The gateway-relative path of the form's streaming route, for a caller who may read it now. Handing out
+    the path reads nothing, so it is not audited (each fetch of the content is)."""
+    consent = await _readable_form(session, principal=principal, subject_id=subject_id, consent_id=consent_id)
+    return f"{public_path.rstrip('/')}/subjects/{consent.subject_id}/consents/{consent.id}/form/content"
+
+
+async def consent_form_for_download(
+    session: AsyncSession, *, principal: Principal, subject_id: UUID, consent_id: UUID
+) -> Consent:
+    """The consent whose form is about to be streamed to the caller; every fetch is audited."""
+    consent = await _readable_form(session, principal=principal, subject_id=subject_id, consent_id=consent_id)
+    await audit_subject(session, principal, "consent.form.read", consent.subject_id, consent=str(consent.id))
+    return consent

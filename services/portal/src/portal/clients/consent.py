@@ -7,6 +7,8 @@ from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
+import httpx
+
 from portal.clients.base import Answer, ServiceClient, ServiceProblem
 
 
@@ -41,10 +43,6 @@ class Consent(Answer):
     proxy_name: str | None = None
     given_on: date
     form_on_file: bool = False
-
-
-class ConsentFormLink(Answer):
-    url: str
 
 
 class CareTeamMember(Answer):
@@ -111,10 +109,10 @@ class ConsentClient(ServiceClient):
         files = {"form": (filename, content, content_type)}
         await self.call("PUT", f"/subjects/{subject_id}/consents/{consent_id}/form", files=files)
 
-    async def consent_form_link(self, subject_id: UUID, consent_id: UUID) -> ConsentFormLink:
-        """A short-lived link to the scanned form in object storage."""
-        path = f"/subjects/{subject_id}/consents/{consent_id}/form"
-        return await self.read(ConsentFormLink, "GET", path)
+    async def open_consent_form(self, subject_id: UUID, consent_id: UUID) -> httpx.Response:
+        """The scanned form's bytes, streamed through consent (checked and audited there): the caller closes
+        the answer."""
+        return await self.open(f"/subjects/{subject_id}/consents/{consent_id}/form/content")
 
     async def care_team(self, subject_id: UUID) -> list[CareTeamMember]:
         return await self.read(list[CareTeamMember], "GET", f"/subjects/{subject_id}/care-team")

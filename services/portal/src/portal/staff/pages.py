@@ -168,16 +168,12 @@ async def relay_file(
     upstream: httpx.Response,
     *,
     inline: bool = False,
-    owned_client: httpx.AsyncClient | None = None,
 ) -> Response:
-    """Stream a file from a service or from object storage to the browser, never holding it whole: the
-    browser needs no route to the storage host and the answer is never cached. ``owned_client`` is closed
-    with the stream."""
+    """Stream a file from a service to the browser, never holding it whole; the service authorized and audited
+    the fetch, and the answer is never cached."""
 
     async def close() -> None:
         await upstream.aclose()
-        if owned_client is not None:
-            await owned_client.aclose()
 
     if upstream.status_code != 200:
         await close()

@@ -6,7 +6,6 @@ from datetime import date
 from typing import Annotated, Any, Literal, cast
 from uuid import UUID
 
-import httpx
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
@@ -204,12 +203,9 @@ async def upload_consent_form(
 async def download_consent_form(
     request: Request, subject_id: UUID, consent_id: UUID, staff: Staff, consent: ConsentApi
 ) -> Response:
-    """The scanned form, fetched here from its short-lived link: the browser never needs the storage host."""
-    link = await consent.consent_form_link(subject_id, consent_id)
-    # A client of its own, closed with the stream: the link points at object storage, not at a service.
-    storage = httpx.AsyncClient(timeout=30.0)
-    upstream = await storage.send(storage.build_request("GET", link.url), stream=True)
-    return await relay_file(request, staff, upstream, owned_client=storage)
+    """The scanned form, streamed from consent, which checks the care team and withdrawal on each fetch."""
+    upstream = await consent.open_consent_form(subject_id, consent_id)
+    return await relay_file(request, staff, upstream)
 
 
 @router.post("/subjects/{subject_id}/care-team", response_class=HTMLResponse)
