@@ -236,6 +236,306 @@ class TestDecompressionAndDisguise:
         assert accepted.status_code == 201, accepted.text
 
 
+# ---------------------------------------------------------------- findings 4 and 7, second round (issue 14)
+
+
+def heif_photo(image_format: str) -> bytes:
+    """A 40 × 20 photo as an iPhone (HEIF) or a recent Android (AVIF) writes it, with camera and GPS in its EXIF."""
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[ORIENTATION] = 6
+    exif[GPS_IFD] = {1: "N", 2: (35.0, 41.0, 22.0), 3: "E", 4: (139.0, 41.0, 30.0)}
+    out = io.BytesIO()
+    Image.new("RGB", (40, 20), (200, 80, 40)).save(out, image_format, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+LOCATION = b"+35.6895+139.6917+040.000/"
+FRAMES = b"\x00\x00\x00\x10frame-data-here!" * 64
+
+
+def phone_video(brand: bytes = b"isom") -> bytes:
+    """An MP4/QuickTime file with its location where Android (udta/©xyz), iPhones (meta keys) and 3GPP
+    (trak/udta/loci) put it, and the media data after the movie box as phones write it."""
+    keys = box(b"keys", bytes(8) + box(b"mdta", b"com.apple.quicktime.location.ISO6709"))
+    ilst = box(b"ilst", box(b"\x00\x00\x00\x01", box(b"data", bytes(8) + LOCATION)))
+    moov = box(
+        b"moov",
+        box(b"mvhd", bytes(100))
+        + box(b"trak", box(b"tkhd", bytes(84)) + box(b"udta", box(b"loci", bytes(6) + LOCATION)))
+        + box(b"udta", box(b"\xa9xyz", struct.pack(">HH", len(LOCATION), 0) + LOCATION))
+        + box(b"meta", bytes(4) + box(b"hdlr", bytes(24)) + keys + ilst),
+    )
+    return box(b"ftyp", brand + bytes(4) + brand) + moov + box(b"mdat", FRAMES)
+
+
+NOSTREAM, ENDOFCHAIN, FREESECT, FATSECT = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
+
+
+def legacy_office_file(entries: list[tuple[str, int]]) -> bytes:
+    """A minimal OLE compound file (a legacy .doc/.xls/.ppt) whose root holds ``entries`` (name, 1 storage or
+    2 stream), all empty: enough for what is checked (the names), built by hand as olefile only reads."""
+
+    def entry(name: str, kind: int, right: int = NOSTREAM, child: int = NOSTREAM) -> bytes:
+        encoded = name.encode("utf-16-le") + b"\x00\x00"
+        return (
+            encoded.ljust(64, b"\x00")
+            + struct.pack("<HBB3I", len(encoded), kind, 1, NOSTREAM, right, child)
+            + bytes(36)
+            + struct.pack("<IQ", ENDOFCHAIN, 0)
+        )
+
+    rows = [entry("Root Entry", 5, child=1)]
+    for index, (name, kind) in enumerate(entries, start=1):
+        rows.append(entry(name, kind, right=index + 1 if index < len(entries) else NOSTREAM))
+    directory = b"".join(rows)
+    directory += bytes((-len(directory)) % 512)
+    sectors = len(directory) // 512
+    fat = [FATSECT, *range(2, sectors + 1), ENDOFCHAIN]
+    fat += [FREESECT] * (128 - len(fat))
+    header = (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + bytes(16)
+        + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
+        + bytes(6)
+        + struct.pack("<9I", 0, 1, 1, 0, 4096, ENDOFCHAIN, 0, ENDOFCHAIN, 0)
+        + struct.pack("<I", 0)
+        + struct.pack("<I", FREESECT) * 108
+    )
+    return header + struct.pack("<128I", *fat) + directory
+
+
+def with_declared_member_count(archive: bytes, count: int) -> bytes:
+    """The archive with its end-of-central-directory record declaring ``count`` members."""
+    at = archive.rfind(b"PK\x05\x06")
+    return archive[: at + 8] + struct.pack("<HH", count, count) + archive[at + 12 :]
+
+
+def zip_with_names(names: list[str]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<document/>")
+        for name in names:
+            archive.writestr(zipfile.ZipInfo(name), b"<x/>")
+    return out.getvalue()
+
+
+def relationship(kind: str, target: str) -> bytes:
+    return (
+        b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+        + kind.encode()
+        + b'" Target="'
+        + target.encode()
+        + b'" TargetMode="External"/></Relationships>'
+    )
+
+
+async def stored_content(stack: Stack, staff: Staff, attachment_id: str) -> bytes:
+    fetched = await stack["timeline"].client.get(
+        f"/attachments/{attachment_id}/content", headers=staff.headers
+    )
+    assert fetched.status_code == 200, fetched.text
+    return fetched.content
+
+
+class TestPhonePhotosAndVideos:
+    @pytest.mark.parametrize(
+        ("image_format", "filename"), [("HEIF", "IMG_0001.HEIC"), ("AVIF", "PXL_01.avif")]
+    )
+    async def test_sec2_heic_and_avif_photos_are_stored_as_jpeg_without_exif_or_gps(
+        self, stack: Stack, image_format: str, filename: str
+    ) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        photo = heif_photo(image_format)
+        assert b"PhoneMaker" in photo  # the sample carries its EXIF
+        uploaded = await upload(stack, nurse, subject_id, photo, filename)
+        assert uploaded.status_code == 201, uploaded.text
+        attachment = uploaded.json()
+        assert attachment["content_type"] == "image/jpeg"
+        # Offered under a name the receiver's computer opens as what it is.
+        assert attachment["filename"] == f"{filename.rpartition('.')[0]}.jpg"
+        content = await stored_content(stack, nurse, attachment["id"])
+        cleaned = Image.open(io.BytesIO(content))
+        assert cleaned.format == "JPEG" and cleaned.size == (20, 40)  # upright
+        assert dict(cleaned.getexif()) == {} and b"Exif" not in content and b"PhoneMaker" not in content
+        assert attachment["size"] == len(content)
+        assert attachment["content_sha256"] == hashlib.sha256(content).hexdigest()
+
+    @pytest.mark.parametrize(("brand", "filename"), [(b"isom", "訪問.mp4"), (b"qt  ", "IMG_0002.MOV")])
+    async def test_sec2_a_videos_location_is_removed_and_its_frames_kept(
+        self, stack: Stack, brand: bytes, filename: str
+    ) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        video = phone_video(brand)
+        assert video.count(LOCATION) == 3
+        uploaded = await upload(stack, nurse, subject_id, video, filename)
+        assert uploaded.status_code == 201, uploaded.text
+        content = await stored_content(stack, nurse, uploaded.json()["id"])
+        assert LOCATION not in content and b"\xa9xyz" not in content and b"quicktime.location" not in content
+        # Blanked in place: the same length, and the media data where the movie box's offsets say it is.
+        assert len(content) == len(video)
+        assert content.endswith(box(b"mdat", FRAMES)) and content.startswith(video[:24])
+        assert uploaded.json()["content_sha256"] == hashlib.sha256(content).hexdigest()
+
+    async def test_sec2_a_video_whose_boxes_do_not_add_up_is_refused(self, stack: Stack) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        broken = box(b"ftyp", b"isom" + bytes(4) + b"isom") + struct.pack(">I", 10_000) + b"moov" + bytes(50)
+        assert_problem(await upload(stack, nurse, subject_id, broken, "a.mp4"), 422, "unreadable-video")
+        await nothing_stored(stack, subject_id)
+
+
+class TestLegacyOfficeMacros:
+    @pytest.mark.parametrize(
+        "entries",
+        [
+            [("WordDocument", 2), ("Macros", 1)],
+            [("Workbook", 2), ("_VBA_PROJECT_CUR", 1)],
+            [("PowerPoint Document", 2), ("VBA", 1)],
+            [("WordDocument", 2), ("ObjectPool", 1)],
+        ],
+        ids=["word-macros", "excel-vba", "powerpoint-vba", "embedded-objects"],
+    )
+    async def test_sec2_a_legacy_office_file_with_macros_is_refused(
+        self, stack: Stack, entries: list[tuple[str, int]]
+    ) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        refused = await upload(stack, nurse, subject_id, legacy_office_file(entries), "指示書.doc")
+        assert_problem(refused, 422, "unsafe-document")
+        await nothing_stored(stack, subject_id)
+
+    async def test_sec2_a_legacy_office_file_without_macros_is_accepted(self, stack: Stack) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        document = legacy_office_file([("WordDocument", 2), ("1Table", 2), ("\x05SummaryInformation", 2)])
+        accepted = await upload(stack, nurse, subject_id, document, "指示書.doc")
+        assert accepted.status_code == 201, accepted.text
+        assert await stored_content(stack, nurse, accepted.json()["id"]) == document
+
+    async def test_sec2_a_damaged_legacy_office_file_is_refused(self, stack: Stack) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        damaged = legacy_office_file([("WordDocument", 2)])[:600]
+        assert_problem(await upload(stack, nurse, subject_id, damaged, "a.xls"), 422, "unsafe-document")
+
+
+class TestArchivesAndDecoders:
+    async def test_sec2_the_member_count_is_read_from_the_end_record_before_the_directory(
+        self, stack: Stack
+    ) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        limit = stack["timeline"].settings.office_max_members  # type: ignore[attr-defined]
+        claimed = with_declared_member_count(office_zip({}), limit + 1)
+        refused = await upload(stack, nurse, subject_id, claimed, "a.docx")
+        body = assert_problem(refused, 422, "unsafe-document")
+        assert str(limit) in body["detail"]
+        await nothing_stored(stack, subject_id)
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "word/../../evil.xml",
+            "word\\media\\a.png",
+            "C:/word/a.xml",
+            "/word/a.xml",
+            "word/a\x00.xml",
+            "word/Document.xml",
+        ],
+        ids=["dot-dot", "backslash", "drive", "absolute", "nul", "duplicate"],
+    )
+    async def test_sec2_member_names_must_be_plain_and_unique(self, stack: Stack, name: str) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        refused = await upload(stack, nurse, subject_id, zip_with_names([name]), "a.docx")
+        assert_problem(refused, 422, "unsafe-document")
+        await nothing_stored(stack, subject_id)
+
+    async def test_sec2_relationships_reach_outside_only_as_hyperlinks(self, stack: Stack) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        template = office_zip(
+            {"word/_rels/settings.xml.rels": relationship("attachedTemplate", "http://evil.example/t.dotm")}
+        )
+        refused = await upload(stack, nurse, subject_id, template, "a.docx")
+        assert_problem(refused, 422, "unsafe-document")
+        await nothing_stored(stack, subject_id)
+        link = office_zip(
+            {"word/_rels/document.xml.rels": relationship("hyperlink", "https://www.mhlw.go.jp/")}
+        )
+        accepted = await upload(stack, nurse, subject_id, link, "a.docx")
+        assert accepted.status_code == 201, accepted.text
+
+    async def test_sec2_an_animation_over_the_frame_limit_is_refused(self, stack: Stack) -> None:
+        from timeline.attachments import images
+
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        frames = [Image.new("L", (1, 1), 255 * (i % 2)) for i in range(images.MAX_FRAMES + 1)]
+        out = io.BytesIO()
+        frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=10)
+        refused = await upload(stack, nurse, subject_id, out.getvalue(), "a.gif")
+        assert_problem(refused, 422, "image-too-many-frames")
+        await nothing_stored(stack, subject_id)
+
+    async def test_sec2_any_error_of_the_decoder_is_an_unreadable_image_not_a_500(
+        self, stack: Stack, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from timeline.attachments import images
+
+        def decoder_fault(image: Image.Image) -> Image.Image:
+            raise ZeroDivisionError("a decoder's fault on a hostile file")
+
+        monkeypatch.setattr(images.ImageOps, "exif_transpose", decoder_fault)
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        refused = await upload(stack, nurse, subject_id, photo_with_gps(1), "a.jpg")
+        assert_problem(refused, 422, "unreadable-image")
+        await nothing_stored(stack, subject_id)
+
+
+class TestDownloadFailuresBeforeTheResponse:
+    async def test_sec2_a_missing_object_is_the_one_404(self, stack: Stack) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        attachment = (await upload(stack, nurse, subject_id, PDF, "a.pdf")).json()
+        store = stack["timeline"].app.state.object_store
+        key = f"demo/subjects/{subject_id}/{attachment['id']}"
+        await asyncio.to_thread(store.client.remove_object, store.bucket, key)
+        missing = await stack["timeline"].client.get(
+            f"/attachments/{attachment['id']}/content", headers=nurse.headers
+        )
+        assert_problem(missing, 404, "not-found")
+
+    async def test_sec2_an_unreachable_store_is_a_503_not_a_cut_off_200(self, stack: Stack) -> None:
+        from yui_common.storage import ObjectStore
+
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        attachment = (await upload(stack, nurse, subject_id, PDF, "a.pdf")).json()
+        app = stack["timeline"].app
+        settings = stack["timeline"].settings  # type: ignore[attr-defined]
+        working = app.state.object_store
+        # Nothing listens on port 9 (discard) of this machine: the connection is refused at once.
+        app.state.object_store = ObjectStore(settings.model_copy(update={"s3_endpoint": "127.0.0.1:9"}))
+        try:
+            answer = await stack["timeline"].client.get(
+                f"/attachments/{attachment['id']}/content", headers=nurse.headers
+            )
+        finally:
+            app.state.object_store = working
+        assert_problem(answer, 503, "storage-unavailable")
+
+
 # ---------------------------------------------------------------- finding 5: downloads through the gateway
 
 

@@ -1,4 +1,5 @@
-"""Attachments' bytes in object storage: streamed or spooled uploads, hashing, listing, removal."""
+"""Attachments' bytes in object storage: streamed or spooled uploads, downloads opened before they are answered,
+hashing, listing, removal."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from collections.abc import AsyncIterator, Sequence
 from functools import lru_cache
 from typing import IO, Any
 
+import urllib3
+from minio.error import S3Error
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+from urllib3 import BaseHTTPResponse
 from yui_common.storage import ObjectStore
 
 from timeline.settings import Settings
@@ -169,8 +173,30 @@ async def put_bytes(store: ObjectStore, key: str, data: bytes, *, content_type: 
     await put_file(store, key, io.BytesIO(data), length=len(data), content_type=content_type)
 
 
-async def stream_object(store: ObjectStore, key: str) -> AsyncIterator[bytes]:
-    response = await asyncio.to_thread(store.client.get_object, store.bucket, key)
+class ObjectMissingError(Exception):
+    """The store answered, and the object is not there."""
+
+
+class StoreUnavailableError(Exception):
+    """The store could not be reached or did not answer the request for an object."""
+
+
+async def open_object(store: ObjectStore, key: str) -> BaseHTTPResponse:
+    """The object's response, its body not yet read: opened before a download's 200 is sent, so a missing
+    object or an unreachable store is an error status, not a 200 cut off after its headers. The caller reads
+    it with ``stream_opened``, which closes it."""
+    try:
+        return await asyncio.to_thread(store.client.get_object, store.bucket, key)
+    except S3Error as error:
+        if error.code in {"NoSuchKey", "NoSuchBucket"}:
+            raise ObjectMissingError(key) from error
+        raise StoreUnavailableError(error.code) from error
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise StoreUnavailableError(type(error).__name__) from error
+
+
+async def stream_opened(response: BaseHTTPResponse) -> AsyncIterator[bytes]:
+    """The opened object's bytes in 256 KiB chunks; the connection is released however the stream ends."""
     try:
         while True:
             chunk = await asyncio.to_thread(response.read, 256 * 1024)

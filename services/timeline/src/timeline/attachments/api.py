@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
+from yui_common.problems import Problem, not_found
 
 from timeline import objects
 from timeline.access.service import Board
@@ -19,6 +21,7 @@ from timeline.attachments.schemas import AttachmentRead, DownloadLink
 from timeline.dependencies import AppSettings, Signer, Store, group_board, subject_board
 from timeline.posts.schemas import REFERENCE_HEADER
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["attachments"])
 UPLOAD_DOC = (
     "The request body is the file itself (any Content-Type), streamed to object storage as it arrives. "
@@ -45,8 +48,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {"description": "Not an allowed type (recognised by content)"},
     422: {
         "description": "A file name with a path trick or an extension that is not the content's, an empty "
-        "file, an image over the pixel limit or unreadable, an office document with unexpected parts"
+        "file, an image over the pixel or frame limit or unreadable, an unreadable video, an office document "
+        "with unexpected parts, macros or external links"
     },
+    503: {"description": "Object storage cannot be reached at the moment; try again shortly"},
 }
 
 
@@ -132,9 +137,27 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def _stream(store: Store, key: str, content_type: str, filename: str, disposition: str) -> StreamingResponse:
+async def _stream(
+    store: Store, key: str, content_type: str, filename: str, disposition: str
+) -> StreamingResponse:
+    # Opened before the response starts: once the 200 and its headers are sent, a failure can only cut the
+    # body short, which a browser saves as a complete but truncated file.
+    try:
+        opened = await objects.open_object(store, key)
+    except objects.ObjectMissingError:
+        # The row exists and the bytes do not: not the caller's doing, so the operator must hear of it.
+        log.error("attachment object missing from storage: %s", key.rsplit("/", 1)[-1])
+        raise not_found("attachment object") from None
+    except objects.StoreUnavailableError as error:
+        log.warning("object storage unavailable: %s", error)
+        raise Problem(
+            503,
+            "storage-unavailable",
+            "Storage unavailable",
+            "The file cannot be fetched at the moment; please try again shortly.",
+        ) from None
     return StreamingResponse(
-        objects.stream_object(store, key),
+        objects.stream_opened(opened),
         media_type=content_type,
         headers={
             "Content-Disposition": content_disposition(filename, disposition),
@@ -157,7 +180,7 @@ async def content(
 ) -> StreamingResponse:
     """The file itself, streamed from object storage after the need-to-know check; every download audited."""
     found = await service.attachment_for_download(session, principal=principal, attachment_id=attachment_id)
-    return _stream(store, found.object_key, found.content_type, found.filename, disposition)
+    return await _stream(store, found.object_key, found.content_type, found.filename, disposition)
 
 
 @router.get("/attachments/{attachment_id}/thumbnail", responses=RESPONSES, response_class=StreamingResponse)
@@ -172,4 +195,4 @@ async def thumbnail(
         session, principal=principal, attachment_id=attachment_id, thumbnail=True
     )
     assert found.thumbnail_key is not None
-    return _stream(store, found.thumbnail_key, "image/jpeg", f"{found.filename}.thumb.jpg", disposition)
+    return await _stream(store, found.thumbnail_key, "image/jpeg", f"{found.filename}.thumb.jpg", disposition)

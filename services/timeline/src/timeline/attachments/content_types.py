@@ -51,7 +51,7 @@ def sniff(head: bytes) -> str | None:
     if head.startswith(b"%PDF-"):
         return "application/pdf"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "application/x-ole-storage"  # legacy Word / Excel / PowerPoint
+        return OLE  # legacy Word / Excel / PowerPoint
     if head.startswith(b"PK\x03\x04"):
         return _office_zip(head)
     return None
@@ -77,8 +77,22 @@ def _office_zip(head: bytes) -> str | None:
 
 
 def is_image(content_type: str) -> bool:
-    """Images the service decodes: it re-encodes them without metadata and makes their thumbnails."""
-    return content_type in {"image/jpeg", "image/png", "image/gif", "image/webp"}
+    """Images the service decodes: it re-encodes them without metadata (HEIC and AVIF as JPEG) and makes their
+    thumbnails."""
+    return content_type in {"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/avif"}
+
+
+OLE = "application/x-ole-storage"
+
+
+def is_ole(content_type: str) -> bool:
+    """Legacy Word, Excel and PowerPoint files (OLE compound files): checked for macros before they are stored."""
+    return content_type == OLE
+
+
+def is_mp4_family(content_type: str) -> bool:
+    """MP4 and QuickTime videos: a phone writes where it was into their metadata boxes, removed before storing."""
+    return content_type in {"video/mp4", "video/quicktime"}
 
 
 OOXML = "application/vnd.openxmlformats-officedocument"
@@ -103,7 +117,7 @@ _EXTENSIONS: dict[str, frozenset[str]] = {
     "video/quicktime": _VIDEO,
     "video/webm": frozenset({"webm", "mkv"}),
     "application/pdf": frozenset({"pdf"}),
-    "application/x-ole-storage": frozenset({"doc", "dot", "xls", "xlt", "ppt", "pot", "pps"}),
+    OLE: frozenset({"doc", "dot", "xls", "xlt", "ppt", "pot", "pps"}),
     f"{OOXML}.wordprocessingml.document": frozenset({"docx", "dotx"}),
     f"{OOXML}.spreadsheetml.sheet": frozenset({"xlsx", "xltx"}),
     f"{OOXML}.presentationml.presentation": frozenset({"pptx", "ppsx", "potx"}),

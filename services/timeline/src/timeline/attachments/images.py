@@ -2,6 +2,10 @@
 then the image re-encoded upright without its metadata (EXIF with the GPS position, XMP, comments), and its
 thumbnail made from the same decoded pixels.
 
+iPhone photos (HEIC) and AVIF are converted to JPEG through the same path: a receiver's computer may not open
+them, and their EXIF holds the same GPS position. pillow-heif registers its HEIF opener with Pillow; Pillow reads
+AVIF itself.
+
 Re-encoding (not editing the metadata out) is Pillow's well-trodden path and also drops whatever else rides in
 the file's ancillary chunks. Only the colour profile (and a palette's transparency) is kept: without it a photo's
 colours shift, and it says nothing about who took it where.
@@ -14,15 +18,30 @@ import warnings
 from dataclasses import dataclass
 from typing import IO, Any
 
+import pillow_heif
 from PIL import Image, ImageOps, ImageSequence
 
-_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
+pillow_heif.register_heif_opener()
+
+_FORMATS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/webp": "WEBP",
+    "image/heic": "HEIF",
+    "image/avif": "AVIF",
+}
+# Formats kept as they are; the others are stored as JPEG (what every receiver opens).
+_KEPT_FORMATS = frozenset({"JPEG", "PNG", "GIF", "WEBP"})
+# An animation's frames are each decoded and re-encoded: thousands of tiny frames cost time the pixel limit
+# does not count (it counts pixels, and every frame has its own overhead).
+MAX_FRAMES = 500
 _KEPT_INFO = ("icc_profile", "transparency")
 JPEG_QUALITY = 90
 
 
 class ImageRefusedError(Exception):
-    """The upload is refused; ``slug`` says why (image-too-large or unreadable-image)."""
+    """The upload is refused; ``slug`` says why (image-too-large, image-too-many-frames or unreadable-image)."""
 
     def __init__(self, slug: str, pixels: int = 0) -> None:
         super().__init__(slug)
@@ -34,6 +53,7 @@ class ImageRefusedError(Exception):
 class CleanImage:
     data: bytes
     thumbnail: bytes
+    content_type: str  # of ``data``: HEIC and AVIF come out as image/jpeg
 
 
 def install_pixel_limit(max_pixels: int) -> None:
@@ -44,17 +64,25 @@ def install_pixel_limit(max_pixels: int) -> None:
 
 
 def clean_image(file: IO[bytes], content_type: str, *, max_pixels: int, thumbnail_px: int) -> CleanImage:
-    """The image re-encoded without metadata (orientation applied, same format) and its JPEG thumbnail.
+    """The image re-encoded without metadata (orientation applied; same format, HEIC and AVIF as JPEG) and its
+    JPEG thumbnail.
 
     Blocking (run it in a thread). Raises ImageRefusedError for an image over ``max_pixels`` (counting every
-    frame of an animation) before decoding it, and for one Pillow cannot decode."""
+    frame of an animation) or over MAX_FRAMES frames before decoding it, and for one Pillow cannot decode."""
     image_format = _FORMATS[content_type]
     try:
         with Image.open(file, formats=[image_format]) as image:
             width, height = image.size  # from the header: nothing is decoded yet
             if width * height > max_pixels:
                 raise ImageRefusedError("image-too-large", width * height)
+            if image_format not in _KEPT_FORMATS:
+                # HEIC/AVIF: only the primary image is kept (a HEIC's other images are bursts and depth maps).
+                first = ImageOps.exif_transpose(image)
+                data = _reencode(first, "JPEG")
+                return CleanImage(data, _thumbnail(first, thumbnail_px), "image/jpeg")
             frames = int(getattr(image, "n_frames", 1))  # frame headers only, no pixel data
+            if frames > MAX_FRAMES:
+                raise ImageRefusedError("image-too-many-frames", frames)
             if width * height * frames > max_pixels:
                 raise ImageRefusedError("image-too-large", width * height * frames)
             if frames > 1:
@@ -62,10 +90,14 @@ def clean_image(file: IO[bytes], content_type: str, *, max_pixels: int, thumbnai
             else:
                 first = ImageOps.exif_transpose(image)
                 data = _reencode(first, image_format)
-            return CleanImage(data=data, thumbnail=_thumbnail(first, thumbnail_px))
+            return CleanImage(data, _thumbnail(first, thumbnail_px), content_type)
+    except ImageRefusedError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRefusedError("image-too-large") from None
-    except (OSError, SyntaxError, ValueError, EOFError):
+    except Exception:
+        # Whatever a damaged or hostile file makes a decoder raise (OSError, ValueError, but also TypeError,
+        # struct.error, ZeroDivisionError, a plugin's own errors), the answer is a 422, never a 500.
         raise ImageRefusedError("unreadable-image") from None
 
 

@@ -4,15 +4,26 @@ The first bytes only say "a zip that starts like an office document"; what a rec
 Each member must be a part that format holds (XML parts, media, fonts, printer settings), so a document cannot
 carry a web page, a program, macros (vbaProject.bin, OpenDocument's Basic/ and Scripts/) or another archive,
 and the sizes the archive declares must be plausible (no member inflating a thousandfold, no total beyond a
-limit). Nothing is extracted here: the central directory is read with the standard library's zipfile.
+limit). The member count is read from the end-of-central-directory record before zipfile loads the directory
+(a directory of millions of entries is memory before any check runs); member names must be plain relative paths,
+each once; relationships may point outside the document only as hyperlinks (an external template or OLE link is
+fetched when the file opens). Nothing is extracted to disk: the central directory is read with the standard
+library's zipfile, and only the small .rels parts are read.
+
+Legacy Word, Excel and PowerPoint files (OLE compound files) are opened with olefile and refused when they hold
+macros (VBA project streams) or embedded objects (ObjectPool), which these formats run or open without asking.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import struct
 import zipfile
 from dataclasses import dataclass
 from typing import IO
+
+import olefile
 
 from timeline.attachments.content_types import ODF, OOXML
 
@@ -35,6 +46,15 @@ _ARCHIVES = frozenset(
 _PRINTER_SETTINGS = re.compile(r"^(word|xl|ppt)/printerSettings/printerSettings\d+\.bin$")
 _ODF_MACRO_FOLDERS = frozenset({"Basic", "Scripts"})
 _ODF_PLAIN_NAMES = frozenset({"mimetype", "layout-cache"})
+_END_OF_DIRECTORY = b"PK\x05\x06"
+_END_OF_DIRECTORY_SIZE = 22
+_MAX_COMMENT = 0xFFFF
+_RELATIONSHIP = re.compile(rb"<(?:[\w.-]+:)?Relationship\b[^>]*>")
+_EXTERNAL = re.compile(rb"""\bTargetMode\s*=\s*["']External["']""")
+_TYPE = re.compile(rb"""\bType\s*=\s*["']([^"']*)["']""")
+_MAX_RELS_BYTES = 4 * 1024 * 1024
+# OLE storages and streams that hold macros (Word/Excel VBA, PowerPoint's VBA storage) or embedded objects.
+_OLE_MACRO_ENTRIES = frozenset({"macros", "_vba_project_cur", "vba", "objectpool", "_vba_project"})
 
 
 @dataclass(frozen=True)
@@ -51,13 +71,85 @@ class DocumentRefusedError(Exception):
 def inspect(file: IO[bytes], content_type: str, limits: Limits) -> str:
     """Check the archive's members against what its format holds; return its content type, told by its members
     for OOXML (word/, xl/ or ppt/). Blocking: run it in a thread. Raises DocumentRefusedError."""
+    if _declared_member_count(file) > limits.max_members:
+        raise DocumentRefusedError(f"The document has more than {limits.max_members} parts.")
+    file.seek(0)
     try:
         with zipfile.ZipFile(file) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError):
+            if len(members) > limits.max_members:  # the record may have understated it
+                raise DocumentRefusedError(f"The document has more than {limits.max_members} parts.")
+            _check_names(members)
+            _check_sizes(members, limits)
+            if not content_type.startswith(ODF):
+                _check_relationships(archive, members)
+    except DocumentRefusedError:
+        raise
+    except Exception:
+        # BadZipFile, zlib.error, an unsupported compression method, a truncated file, ...: never a 500.
         raise DocumentRefusedError("The document is not a readable archive.") from None
-    if len(members) > limits.max_members:
-        raise DocumentRefusedError(f"The document has more than {limits.max_members} parts.")
+    names = [m.filename for m in members if not m.is_dir()]
+    if content_type.startswith(ODF):
+        for name in names:
+            _check_odf_member(name)
+        return content_type
+    folders = {name.split("/", 1)[0] for name in names} & _OOXML_TYPES.keys()
+    if len(folders) != 1:
+        raise DocumentRefusedError("The document is not one Word, Excel or PowerPoint document.")
+    [folder] = folders
+    for name in names:
+        _check_ooxml_member(name, folder)
+    return _OOXML_TYPES[folder]
+
+
+def inspect_legacy(file: IO[bytes]) -> None:
+    """Refuse a legacy Word, Excel or PowerPoint file with macros or embedded objects. Blocking: run it in a
+    thread. Raises DocumentRefusedError."""
+    try:
+        with olefile.OleFileIO(file) as ole:
+            entries = ole.listdir(streams=True, storages=True)
+    except Exception:
+        # olefile raises OSError for most damage but also IndexError/struct.error on hostile directories.
+        raise DocumentRefusedError("The document is not a readable Word, Excel or PowerPoint file.") from None
+    for path in entries:
+        if any(part.lower() in _OLE_MACRO_ENTRIES for part in path):
+            raise DocumentRefusedError("Documents with macros or embedded objects cannot be attached.")
+
+
+def _declared_member_count(file: IO[bytes]) -> int:
+    """The entry count the end-of-central-directory record declares, read from the file's tail alone."""
+    size = file.seek(0, os.SEEK_END)
+    tail_length = min(size, _END_OF_DIRECTORY_SIZE + _MAX_COMMENT)
+    file.seek(size - tail_length)
+    tail = file.read(tail_length)
+    at = tail.rfind(_END_OF_DIRECTORY)
+    if at < 0 or len(tail) - at < _END_OF_DIRECTORY_SIZE:
+        raise DocumentRefusedError("The document is not a readable archive.")
+    (entries,) = struct.unpack_from("<H", tail, at + 10)
+    if entries == 0xFFFF:  # ZIP64: the real count is elsewhere, and more than any office document holds
+        raise DocumentRefusedError("The document has too many parts.")
+    return int(entries)
+
+
+def _check_names(members: list[zipfile.ZipInfo]) -> None:
+    seen: set[str] = set()
+    for member in members:
+        # orig_filename is the name as stored (filename is cut at a NUL byte).
+        name = member.orig_filename
+        if (
+            not name
+            or name.startswith("/")
+            or any(ch in name for ch in ("\\", ":", "\x00"))
+            or ".." in name.split("/")
+        ):
+            raise DocumentRefusedError(f"'{name[:100]!r}' is not a plain name of a part.")
+        key = name.lower()  # Windows and macOS extract case-insensitively
+        if key in seen:
+            raise DocumentRefusedError(f"'{name[:100]}' is in the document twice.")
+        seen.add(key)
+
+
+def _check_sizes(members: list[zipfile.ZipInfo], limits: Limits) -> None:
     total = 0
     for member in members:
         if member.flag_bits & 0x1:
@@ -72,18 +164,23 @@ def inspect(file: IO[bytes], content_type: str, limits: Limits) -> str:
         raise DocumentRefusedError(
             f"The document unpacks to more than {limits.max_uncompressed_bytes} bytes."
         )
-    names = [m.filename for m in members if not m.is_dir()]
-    if content_type.startswith(ODF):
-        for name in names:
-            _check_odf_member(name)
-        return content_type
-    folders = {name.split("/", 1)[0] for name in names} & _OOXML_TYPES.keys()
-    if len(folders) != 1:
-        raise DocumentRefusedError("The document is not one Word, Excel or PowerPoint document.")
-    [folder] = folders
-    for name in names:
-        _check_ooxml_member(name, folder)
-    return _OOXML_TYPES[folder]
+
+
+def _check_relationships(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> None:
+    """Only hyperlinks may point outside the document: an external template, image, OLE object or frame is
+    fetched (or run) when the document opens, which tells a stranger who opened it, or worse."""
+    for member in members:
+        if not member.filename.lower().endswith(".rels"):
+            continue
+        if member.file_size > _MAX_RELS_BYTES:
+            raise DocumentRefusedError("A part of the document is implausibly large.")
+        text = archive.read(member)
+        for relationship in _RELATIONSHIP.findall(text):
+            if not _EXTERNAL.search(relationship):
+                continue
+            kind = _TYPE.search(relationship)
+            if kind is None or not kind.group(1).endswith(b"/hyperlink"):
+                raise DocumentRefusedError("Documents that load content from outside cannot be attached.")
 
 
 def _extension(name: str) -> str:

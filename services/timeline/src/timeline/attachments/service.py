@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import IO, Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,10 +20,28 @@ from yui_common.storage import ObjectStore
 
 from timeline import objects
 from timeline.access.service import Board, board_for, board_of, reach_post, record_audit
-from timeline.attachments import content_types, images, office_documents, repository
+from timeline.attachments import content_types, images, office_documents, repository, videos
 from timeline.integrity.signing import ContentSigner
 from timeline.models import Attachment
 from timeline.settings import Settings
+
+_T = TypeVar("_T")
+
+# Decoding an image or reading an archive's directory takes a core and memory for as long as it lasts; more at
+# once than this only makes every one of them slower and lets a burst of uploads exhaust the process' memory.
+# The others wait their turn (their bytes are already spooled).
+CHECKS_AT_ONCE = 2
+_check_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _check_in_thread(check: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Run a blocking check of an upload in a thread, at most CHECKS_AT_ONCE at a time in this process."""
+    # One semaphore per event loop: an asyncio.Semaphore belongs to the loop it was first awaited in.
+    slots = _check_slots.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(CHECKS_AT_ONCE))
+    async with slots:
+        return await asyncio.to_thread(check, *args, **kwargs)
 
 
 async def pending_uploads(
@@ -59,8 +79,9 @@ async def upload_attachment(
     declared_length: int | None,
     chunks: AsyncIterator[bytes],
 ) -> Attachment:
-    """Check, then store: nothing stored when refused. Images are re-encoded without their metadata and office
-    archives checked inside, from a temporary file; everything else streams to object storage as it arrives."""
+    """Check, then store: nothing stored when refused. Images are re-encoded without their metadata (HEIC and
+    AVIF as JPEG), office files checked inside and MP4/QuickTime videos stripped of their metadata boxes, from a
+    temporary file; everything else streams to object storage as it arrives."""
     board = await board_for(session, principal, board, write=True)
     limit = settings.policy_for(principal.tenant).max_upload_bytes
     clean_name = content_types.clean_filename(filename)
@@ -94,7 +115,7 @@ async def upload_attachment(
     key = f"{board.object_prefix}{attachment_id}"
     stream = objects.UploadStream(limit)
     try:
-        if content_types.is_image(content_type) or content_types.is_office_zip(content_type):
+        if _checked_before_storing(content_type):
             stored = await _store_checked(
                 store, key, content_type, clean_name, stream, head, chunks, settings
             )
@@ -115,7 +136,7 @@ async def upload_attachment(
         subject_id=board.subject_id,
         group_id=board.group_id,
         uploaded_by=principal.user_id,
-        filename=clean_name,
+        filename=_renamed_for(clean_name, stored.content_type),
         content_type=stored.content_type,
         size=stored.size,
         object_key=key,
@@ -136,6 +157,23 @@ async def upload_attachment(
         content_type=stored.content_type,
     )
     return attachment
+
+
+def _checked_before_storing(content_type: str) -> bool:
+    return (
+        content_types.is_image(content_type)
+        or content_types.is_office_zip(content_type)
+        or content_types.is_ole(content_type)
+        or content_types.is_mp4_family(content_type)
+    )
+
+
+def _renamed_for(filename: str, stored_type: str) -> str:
+    """A converted photo (IMG_0001.HEIC stored as JPEG) is offered as IMG_0001.jpg: the receiver's computer
+    opens a file by its extension."""
+    if content_types.extension_agrees(filename, stored_type):
+        return filename
+    return f"{filename.rpartition('.')[0]}.jpg" if stored_type == "image/jpeg" else filename
 
 
 @dataclass(frozen=True)
@@ -175,46 +213,76 @@ async def _store_checked(
     chunks: AsyncIterator[bytes],
     settings: Settings,
 ) -> _Stored:
-    """Images and office archives: the whole file is checked (and an image re-encoded) before anything is
-    stored, so a refusal leaves nothing behind."""
+    """Images, office files and MP4/QuickTime videos: the whole file is checked (an image re-encoded, a video's
+    metadata blanked) before anything is stored, so a refusal leaves nothing behind."""
     with await objects.spool(stream, head, chunks) as file:
         if content_types.is_image(content_type):
+            return await _store_image(store, key, content_type, file, settings)
+        if content_types.is_mp4_family(content_type):
             try:
-                clean = await asyncio.to_thread(
-                    images.clean_image,
-                    file,
-                    content_type,
-                    max_pixels=settings.max_image_pixels,
-                    thumbnail_px=settings.thumbnail_max_px,
-                )
-            except images.ImageRefusedError as refused:
-                raise _image_refused(refused, settings.max_image_pixels) from None
-            thumbnail_key = f"{key}.thumb.jpg"
+                await _check_in_thread(videos.remove_metadata, file)
+            except videos.VideoRefusedError:
+                raise Problem(
+                    422,
+                    "unreadable-video",
+                    "Unreadable video",
+                    "The video could not be read; it may be damaged.",
+                ) from None
+            return await _store_file(store, key, content_type, file, stream.size)
+        if content_types.is_ole(content_type):
             try:
-                await objects.put_bytes(store, key, clean.data, content_type=content_type)
-                await objects.put_bytes(store, thumbnail_key, clean.thumbnail, content_type="image/jpeg")
-            except BaseException:
-                await objects.remove_objects(store, [key, thumbnail_key])
-                raise
-            digest = hashlib.sha256(clean.data).hexdigest()
-            return _Stored(content_type, len(clean.data), digest, thumbnail_key, (key, thumbnail_key))
+                await _check_in_thread(office_documents.inspect_legacy, file)
+            except office_documents.DocumentRefusedError as refused:
+                raise Problem(422, "unsafe-document", "Document not accepted", str(refused)) from None
+            return await _store_file(store, key, content_type, file, stream.size)
         limits = office_documents.Limits(
             max_members=settings.office_max_members,
             max_uncompressed_bytes=settings.office_max_uncompressed_bytes,
             max_compression_ratio=settings.office_max_compression_ratio,
         )
         try:
-            content_type = await asyncio.to_thread(office_documents.inspect, file, content_type, limits)
+            content_type = await _check_in_thread(office_documents.inspect, file, content_type, limits)
         except office_documents.DocumentRefusedError as refused:
             raise Problem(422, "unsafe-document", "Document not accepted", str(refused)) from None
         _check_extension(filename, content_type)
-        file.seek(0)
-        try:
-            await objects.put_file(store, key, file, length=stream.size, content_type=content_type)
-        except BaseException:
-            await objects.remove_objects(store, [key])
-            raise
-        return _Stored(content_type, stream.size, stream.sha256.hexdigest(), None, (key,))
+        return await _store_file(store, key, content_type, file, stream.size)
+
+
+async def _store_image(
+    store: ObjectStore, key: str, content_type: str, file: IO[bytes], settings: Settings
+) -> _Stored:
+    try:
+        clean = await _check_in_thread(
+            images.clean_image,
+            file,
+            content_type,
+            max_pixels=settings.max_image_pixels,
+            thumbnail_px=settings.thumbnail_max_px,
+        )
+    except images.ImageRefusedError as refused:
+        raise _image_refused(refused, settings.max_image_pixels) from None
+    thumbnail_key = f"{key}.thumb.jpg"
+    try:
+        await objects.put_bytes(store, key, clean.data, content_type=clean.content_type)
+        await objects.put_bytes(store, thumbnail_key, clean.thumbnail, content_type="image/jpeg")
+    except BaseException:
+        await objects.remove_objects(store, [key, thumbnail_key])
+        raise
+    digest = hashlib.sha256(clean.data).hexdigest()
+    return _Stored(clean.content_type, len(clean.data), digest, thumbnail_key, (key, thumbnail_key))
+
+
+async def _store_file(store: ObjectStore, key: str, content_type: str, file: IO[bytes], size: int) -> _Stored:
+    """Store the checked file; its hash is taken from the file as stored (a video's metadata was blanked)."""
+    file.seek(0)
+    digest = await asyncio.to_thread(hashlib.file_digest, file, "sha256")  # type: ignore[arg-type]
+    file.seek(0)
+    try:
+        await objects.put_file(store, key, file, length=size, content_type=content_type)
+    except BaseException:
+        await objects.remove_objects(store, [key])
+        raise
+    return _Stored(content_type, size, digest.hexdigest(), None, (key,))
 
 
 def _check_extension(filename: str, content_type: str) -> None:
@@ -236,6 +304,14 @@ def _image_refused(refused: images.ImageRefusedError, max_pixels: int) -> Proble
             "Image too large",
             f"Images of up to {max_pixels} pixels can be attached; reduce the image's dimensions.",
             max_pixels=max_pixels,
+        )
+    if refused.slug == "image-too-many-frames":
+        return Problem(
+            422,
+            "image-too-many-frames",
+            "Too many frames",
+            f"Animations of up to {images.MAX_FRAMES} frames can be attached.",
+            max_frames=images.MAX_FRAMES,
         )
     return Problem(
         422, "unreadable-image", "Unreadable image", "The image could not be read; it may be damaged."
