@@ -88,6 +88,7 @@ def test_ops2_rules_and_dashboard_read_metrics_that_are_written_or_announced() -
         path.read_text()
         for path in (
             REPO / "libs" / "common" / "src" / "yui_common" / "metrics.py",
+            REPO / "libs" / "common" / "src" / "yui_common" / "audit_seal" / "sealer.py",
             REPO / "services" / "consent" / "src" / "consent" / "withdrawals" / "metrics.py",
             REPO / "deploy" / "backup" / "backup.py",
             MONITORING / "certificate_metrics.py",

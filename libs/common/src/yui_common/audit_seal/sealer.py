@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -28,6 +29,11 @@ from yui_common.schema import audit_seals_table
 from yui_common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
+
+# 0 makes the sealing that is off visible (YuiAuditSealingDisabled): without a key the worker only logs it once.
+AUDIT_SEALING_ENABLED = Gauge(
+    "yui_audit_sealing_enabled", "1 when this worker seals its audit log, 0 when it has no audit key"
+)
 
 # Replicas of a worker take turns: whoever holds this lock seals, the others skip the round.
 SEAL_LOCK = 0x7975695F7365616C  # "yui_seal"
@@ -122,6 +128,7 @@ class AuditSealer:
     def for_settings(cls, settings: CommonSettings, engine: AsyncEngine) -> AuditSealer | None:
         """The worker's sealer, or None (with a warning) when the service has no audit key configured."""
         key = audit_key(settings)
+        AUDIT_SEALING_ENABLED.set(0 if key is None else 1)
         if key is None:
             log.warning("audit sealing is off: no audit key file is configured (audit_key_file)")
             return None
