@@ -161,6 +161,17 @@ def test_ops3_production_runs_no_single_replica_api_worker_broker_or_database(
     assert scheduled["cluster"]["name"] == "yui-postgres" and len(scheduled["schedule"].split()) == 6
 
 
+def test_ops3_production_connections_fit_max_connections_at_the_hpas_maximum(
+    production: list[dict[str, Any]],
+) -> None:
+    """Every API and worker at its HPA's maximum, each with a full pool (+1 for a worker's relay LISTEN)."""
+    env = named(production, "ConfigMap")["yui-shared-env"]["data"]
+    per_pod = int(env["YUI_DATABASE_POOL_SIZE"]) + int(env["YUI_DATABASE_MAX_OVERFLOW"]) + 1
+    replicas = sum(s["spec"]["maxReplicas"] for s in named(production, "HorizontalPodAutoscaler").values())
+    database = named(production, "Cluster")["yui-postgres"]["spec"]
+    assert replicas * per_pod < int(database["postgresql"]["parameters"]["max_connections"])
+
+
 def test_ops3_production_keeps_the_bases_jobs_secrets_and_network_policies(
     production: list[dict[str, Any]],
 ) -> None:
