@@ -72,7 +72,8 @@ def through_gateway(address: str) -> dict[str, str]:
 
 
 def an_address() -> str:
-    return f"2001:db8::{uuid4().hex[:4]}:{uuid4().hex[:4]}"  # documentation range, unique per test
+    """An IPv6 address in a /64 of its own (the limit counts a /64 as one address): documentation range."""
+    return f"2001:db8:{uuid4().hex[:4]}:{uuid4().hex[:4]}::1"
 
 
 async def sign_in(
@@ -125,8 +126,8 @@ class TestBackoff:
         one_answer = refused(wrong[0])
         assert refused(wrong[2]) == one_answer
 
-        # During the wait even the right password and code are refused, with the same answer.
-        waiting = await sign_in(stack, net.tenant, "nurse", code=code_of(net.nurse))
+        # During the wait the right password without the second factor is refused, with the same answer.
+        waiting = await sign_in(stack, net.tenant, "nurse")
         assert refused(waiting) == one_answer and waiting.headers["retry-after"] in {"1", "2"}
 
         await end_the_wait(stack, net.tenant, "nurse")
@@ -205,6 +206,36 @@ class TestBackoff:
             (str(net.nurse.id), 2)
         ]
 
+    async def test_sec2_an_attackers_guesses_do_not_lock_out_the_user_who_brings_their_second_factor(
+        self, stack: Stack
+    ) -> None:
+        net = await make_network(stack, lockout_threshold=3)
+        attacker, victim = an_address(), an_address()
+        for _ in range(3):
+            guessed = await sign_in(
+                stack, net.tenant, "operator", password="wrong-password", address=attacker
+            )
+        assert guessed.headers["retry-after"] == "2"
+        # The attacker is delayed: during the wait even the right password, without the code, is refused.
+        delayed = await sign_in(stack, net.tenant, "operator", address=attacker)
+        assert refused(delayed) == refused(guessed) and "retry-after" in delayed.headers
+        # A wrong or missing code does not pass the wait either.
+        wrong_code = "000000" if code_of(net.operator) != "000000" else "111111"
+        refused(await sign_in(stack, net.tenant, "operator", code=wrong_code, address=victim))
+        # The operator, with their code, signs in during the attacker's wait.
+        signed_in = await sign_in(stack, net.tenant, "operator", code=code_of(net.operator), address=victim)
+        assert signed_in.status_code == 200, signed_in.text
+        # A code passes the wait, not the password: with a wrong password it is refused and counted.
+        for _ in range(3):
+            guessed = await sign_in(
+                stack, net.tenant, "operator", password="wrong-password", address=attacker
+            )
+        assert guessed.headers["retry-after"] == "2"
+        stolen_code = await sign_in(
+            stack, net.tenant, "operator", password="wrong", code=code_of(net.operator, 1), address=attacker
+        )
+        assert refused(stolen_code) == refused(guessed) and stolen_code.headers["retry-after"] == "4"
+
 
 class TestAddressLimit:
     async def test_sec2_one_address_cannot_spray_many_login_ids(self, stack: Stack) -> None:
@@ -220,6 +251,23 @@ class TestAddressLimit:
         # Nobody else is shut out: the same person from another address signs in.
         elsewhere = await sign_in(stack, net.tenant, "nurse", code=code_of(net.nurse, 1), address=colleague)
         assert elsewhere.status_code == 200, elsewhere.text
+
+    async def test_sec2_the_addresses_of_one_ipv6_64_count_as_one(self, stack: Stack) -> None:
+        net = await make_network(stack)
+        limit = getattr(stack["identity"].app.state.settings, "sign_in_address_failure_limit", 30)
+        prefix = an_address().removesuffix("::1")
+        for n in range(limit):  # a new address of the same /64 for every guess
+            address = f"{prefix}:{n:x}:{uuid4().hex[:4]}:0:1"
+            refused(await sign_in(stack, net.tenant, f"guess-{n}", password="password1", address=address))
+        from_the_same_64 = await sign_in(
+            stack, net.tenant, "nurse", code=code_of(net.nurse), address=f"{prefix}:ffff::2"
+        )
+        refused(from_the_same_64)
+        assert int(from_the_same_64.headers["retry-after"]) >= 1
+        # An IPv4 address is counted by itself.
+        assert (
+            await sign_in(stack, net.tenant, "nurse", code=code_of(net.nurse, 1), address="192.0.2.7")
+        ).status_code == 200
 
     async def test_an_address_a_direct_caller_claims_neither_counts_nor_blocks(self, stack: Stack) -> None:
         net = await make_network(stack)

@@ -256,6 +256,22 @@ class TestFacilityApplication:
         assert_problem(no_pledge, 422, "validation-error")
         assert_problem(await apply(stack, f"{site.tenant}-nowhere"), 404, "not-found")
 
+    async def test_i1_the_public_form_does_not_tell_which_login_ids_exist(self, stack: Stack) -> None:
+        site = await make_site(stack)
+        taken, free = await apply(stack, site.tenant, "nurse"), await apply(stack, site.tenant, "nobody-yet")
+        assert (taken.status_code, free.status_code) == (202, 202)
+        assert taken.json().keys() == free.json().keys()
+        # The operator meets the clash at approval, and nothing is created.
+        clash = await stack["identity"].client.post(
+            f"/facility-applications/{taken.json()['id']}/approval",
+            headers=token_of(stack, site.operator).headers,
+        )
+        assert_problem(clash, 409, "login-id-taken")
+        queue = await stack["identity"].client.get(
+            "/facility-applications", headers=token_of(stack, site.operator).headers
+        )
+        assert {f["id"] for f in queue.json()} == {taken.json()["id"], free.json()["id"]}
+
     async def test_i1_only_the_operator_decides(self, stack: Stack) -> None:
         site = await make_site(stack)
         facility_id = (await apply(stack, site.tenant)).json()["id"]
@@ -622,9 +638,8 @@ class TestLockout:
             assert_problem(failed, 401, "login-failed")
         assert failed.headers["retry-after"] == "2"
         assert (await user_row(stack, site.nurse.id)).locked_at is not None
-        await forget_used_codes(stack, site.nurse.id)
-        waiting = await login(stack, site.nurse, code=Codes(site.nurse.totp_secret or "").next())
-        assert_problem(waiting, 401, "login-failed")  # even the right password and code, during the wait
+        waiting = await login(stack, site.nurse)
+        assert_problem(waiting, 401, "login-failed")  # even the right password, without the second factor
         assert "retry-after" in waiting.headers
 
         listed = await stack["identity"].client.get(
@@ -668,6 +683,17 @@ class TestLockout:
                 {"t": site.tenant},
             )
         await signed_in(stack, site.nurse)
+        assert (await user_row(stack, site.nurse.id)).locked_at is None
+
+    async def test_i11_the_users_own_certificate_passes_the_wait(self, stack: Stack) -> None:
+        site = await make_site(stack, lockout_threshold=2)
+        for _ in range(2):
+            assert_problem(await login(stack, site.nurse, password="wrong-password"), 401, "login-failed")
+        someone_elses = await register_certificate(stack, site.clinic_admin)
+        assert_problem(await login(stack, site.nurse, headers=someone_elses.headers), 401, "login-failed")
+        own = await register_certificate(stack, site.nurse)
+        signed = await login(stack, site.nurse, headers=own.headers)
+        assert signed.status_code == 200, signed.text
         assert (await user_row(stack, site.nurse.id)).locked_at is None
 
     async def test_i11_a_wrong_second_factor_counts_towards_the_wait(self, stack: Stack) -> None:

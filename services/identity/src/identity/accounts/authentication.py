@@ -1,10 +1,11 @@
-"""Proving who one is: the password with its throttling (a timed backoff per login ID, a failure limit per client
-address), and the second factor (TOTP or client certificate)."""
+"""Proving who one is: the password with its throttling (a timed backoff per login ID that a second factor
+passes, a failure limit per client address or IPv6 /64), and the second factor (TOTP or client certificate)."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -45,7 +46,24 @@ def source_address_of(request: Request) -> str | None:
     forwarded = request.headers.get("x-forwarded-for")
     if not forwarded or not came_through_gateway(request):
         return None
-    return forwarded.rsplit(",", 1)[-1].strip()[:45] or None
+    return counted_address(forwarded.rsplit(",", 1)[-1].strip())
+
+
+def counted_address(address: str) -> str | None:
+    """What the per-address limit counts: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 subscriber usually holds a whole /64 and can take a new address from it for every attempt, so
+    counting single IPv6 addresses would count nothing.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:45] or None
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 @dataclass(frozen=True)
@@ -128,6 +146,33 @@ async def holds_own_certificate(session: AsyncSession, *, user: User, cert_finge
         session, tenant=user.tenant, fingerprint_sha256=cert_fingerprint
     )
     return certificate is not None and certificate.user_id == user.id
+
+
+async def proves_more_than_password(
+    session: AsyncSession,
+    *,
+    network: Network | None,
+    user: User | None,
+    totp_code: str | None,
+    cert_fingerprint: str | None,
+) -> bool:
+    """Whether the attempt holds the user's own certificate or a TOTP code of theirs that is still unused.
+
+    Nothing is spent here (second_factor spends the code once the password has passed): this only decides
+    whether the login ID's wait applies. The wait is there against guessing passwords; whoever holds the
+    second factor is not guessing, and letting them through is what keeps an attacker's wrong guesses from
+    locking the account's owner out for good.
+    """
+    if network is None or user is None:
+        return False
+    if await holds_own_certificate(session, user=user, cert_fingerprint=cert_fingerprint):
+        return True
+    return bool(
+        totp_code
+        and network.totp_allowed
+        and user.totp_confirmed
+        and totp_step_accepted(user, totp_code) is not None
+    )
 
 
 async def _count_address_failure(session: AsyncSession, *, attempt: SignInAttempt, now: datetime) -> None:
@@ -232,12 +277,17 @@ async def authenticate_password(
     tenant: str,
     login_id: str,
     password: str,
+    totp_code: str | None = None,
+    cert_fingerprint: str | None = None,
 ) -> PasswordAccepted | SignInRefused:
     """Check a password within the throttling (source_address_of gives the address); the refusal (audited,
     counted) when it must be refused.
 
-    An address over its limit and a login ID in its backoff are refused before the password is checked,
-    even the right one: that is what stops guessing, and it spends no argon2 time on an attacker.
+    An address over its limit is refused before the password is checked, even the right one: that is what
+    stops guessing, and it spends no argon2 time on an attacker. A login ID in its backoff is refused the
+    same way, unless the attempt also brings the user's second factor (proves_more_than_password): else
+    anyone could keep a known login ID waiting for good with one wrong guess per wait. The second factor
+    itself is still checked and spent by the caller (second_factor).
     """
     attempt = SignInAttempt.from_settings(settings, source_address=source_address)
     now = datetime.now(UTC)
@@ -262,7 +312,14 @@ async def authenticate_password(
     network = await networks.network(session, tenant)
     user = await repository.user_for_update(session, tenant=tenant, login_id=login_id) if network else None
     backoff = await repository.backoff_for_update(session, tenant=tenant, login_id=login_id)
-    if backoff is not None and backoff.blocked_until is not None and backoff.blocked_until > now:
+    if (
+        backoff is not None
+        and backoff.blocked_until is not None
+        and backoff.blocked_until > now
+        and not await proves_more_than_password(
+            session, network=network, user=user, totp_code=totp_code, cert_fingerprint=cert_fingerprint
+        )
+    ):
         # Refused without counting another consecutive failure: trying during the wait does not lengthen it.
         await _count_address_failure(session, attempt=attempt, now=now)
         detail = {"reason": "backoff", "blocked_until": backoff.blocked_until.isoformat()}

@@ -19,6 +19,12 @@ async def user_for_update(session: AsyncSession, *, tenant: str, login_id: str) 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def login_id_of_a_user(session: AsyncSession, *, tenant: str, login_id: str) -> bool:
+    """Whether a user (of any status) has this login ID."""
+    stmt = select(User.id).where(User.tenant == tenant, User.login_id == login_id).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
 async def login_id_taken(session: AsyncSession, *, tenant: str, login_id: str) -> bool:
     """Taken by a user, or promised to the administrator of a facility whose application is pending."""
     user = select(User.id).where(User.tenant == tenant, User.login_id == login_id)

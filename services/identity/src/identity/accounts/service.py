@@ -109,6 +109,8 @@ async def change_password(
         tenant=tenant,
         login_id=login_id,
         password=current_password,
+        totp_code=totp_code,
+        cert_fingerprint=cert_fingerprint,
     )
     if isinstance(accepted, Problem):
         return accepted

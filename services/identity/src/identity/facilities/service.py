@@ -41,12 +41,13 @@ def _now() -> datetime:
 
 
 async def apply_for_facility(session: AsyncSession, *, application: FacilityApplication) -> Facility:
-    """The portal's public application form: the facility waits for the operator's review."""
+    """The portal's public application form: the facility waits for the operator's review.
+
+    The administrator's login ID is not checked here: a public form that said "taken" would tell anyone which
+    login IDs exist (to guess passwords for). It is settled at approval, where the operator sees a clash
+    (login-id-taken) and asks the applicant for another.
+    """
     await network_of(session, application.tenant)
-    if await accounts.login_id_taken(
-        session, tenant=application.tenant, login_id=application.administrator_login_id
-    ):
-        raise conflict("That administrator login id is taken; choose another.", slug="login-id-taken")
     now = _now()
     facility = Facility(
         tenant=application.tenant,
@@ -99,6 +100,13 @@ async def approve_application(session: AsyncSession, *, principal: Principal, fa
     if facility.status != "applied":
         raise conflict(f"The application was already decided ({facility.status}).")
     assert facility.administrator_login_id and facility.administrator_name and facility.administrator_email
+    # The public form does not check the login ID (it would tell anyone which exist): here the operator sees it.
+    taken = f"The login id {facility.administrator_login_id!r} is already someone's; reject the application "
+    taken += "and ask the applicant for another."
+    if await accounts.login_id_of_a_user(
+        session, tenant=facility.tenant, login_id=facility.administrator_login_id
+    ):
+        raise conflict(taken, slug="login-id-taken")
     password = initial_password()
     administrator = User(
         tenant=facility.tenant,
@@ -109,14 +117,13 @@ async def approve_application(session: AsyncSession, *, principal: Principal, fa
         roles=[FACILITY_ADMIN, STAFF],
         must_change_password=True,
     )
-    session.add(administrator)
     try:
+        # Added inside the savepoint: entering it flushes what is pending, outside its protection.
         async with session.begin_nested():
+            session.add(administrator)
             await session.flush()
-    except IntegrityError:
-        raise conflict(
-            "The administrator login id was taken meanwhile; reject and ask for another."
-        ) from None
+    except IntegrityError:  # taken meanwhile by a concurrent approval or account
+        raise conflict(taken, slug="login-id-taken") from None
     facility.status = "active"
     facility.decided_at = _now()
     facility.decided_by = principal.user_id

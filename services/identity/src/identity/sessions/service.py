@@ -62,7 +62,14 @@ async def login(
     """Password plus a second factor opens a session. Failures are returned, not raised: raising would roll
     back their audit entries and the throttling counters."""
     accepted = await authenticate_password(
-        session, settings, source_address=source_address, tenant=tenant, login_id=login_id, password=password
+        session,
+        settings,
+        source_address=source_address,
+        tenant=tenant,
+        login_id=login_id,
+        password=password,
+        totp_code=totp_code,
+        cert_fingerprint=cert_fingerprint,
     )
     if isinstance(accepted, Problem):
         return accepted
