@@ -71,7 +71,8 @@ class TestApplication:
         )
         assert "This field is required." in english.text and "You must agree to continue." in english.text
 
-    async def test_p6_a_taken_login_id_is_explained(self, stack: Stack) -> None:
+    async def test_p6_the_public_form_does_not_tell_that_a_login_id_is_taken(self, stack: Stack) -> None:
+        """An outsider must not learn which login IDs exist (issue 14): the operator settles a clash at approval."""
         wire_identity(stack)
         tenant, _ = await network(stack)
         client = stack["portal"].client
@@ -82,7 +83,7 @@ class TestApplication:
             await client.post(path, data=application(token, login_id), headers=browser)
         ).status_code == 202
         again = await client.post(path, data=application(token, login_id), headers=browser)
-        assert again.status_code == 409 and "このログインIDは使われています" in again.text
+        assert again.status_code == 202 and "このログインIDは使われています" not in again.text
 
     async def test_p6_the_form_needs_its_csrf_token(self, stack: Stack) -> None:
         tenant, _ = await network(stack)
