@@ -39,8 +39,17 @@ def requiring(*roles: str, detail: str = "Your role may not do this.") -> Callab
     return principal_with_role
 
 
+async def facility_administrator(principal: CurrentPrincipal) -> Principal:
+    """Refuses (403) anyone but an administrator of some facility; which facility is the use case's rule."""
+    # 403, not 404: the endpoint's existence is public (OpenAPI) and the refusal names no resource.
+    if not principal.has_role(FACILITY_ADMIN) or principal.facility_id is None:
+        raise forbidden("Only a facility administrator may do this.")
+    return principal
+
+
 NetworkManagerPrincipal = Annotated[Principal, Depends(requiring(OPERATOR, CONTRACTOR))]
 OperatorPrincipal = Annotated[Principal, Depends(requiring(OPERATOR))]
+FacilityAdminPrincipal = Annotated[Principal, Depends(facility_administrator)]
 
 
 async def facility_in_reach(session: AsyncSession, *, principal: Principal, facility_id: UUID) -> Facility:

@@ -24,6 +24,7 @@ from identity.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
+from identity.auth import OperatorPrincipal
 from identity.problems import CREDENTIAL_PROBLEMS, answered
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -128,7 +129,7 @@ async def reissue_password(user_id: UUID, principal: CurrentPrincipal, session: 
     summary="The operator suspends the old id and issues a new one",
 )
 async def replace_user(
-    user_id: UUID, body: Replacement, principal: CurrentPrincipal, session: DbSession
+    user_id: UUID, body: Replacement, principal: OperatorPrincipal, session: DbSession
 ) -> IssuedUser:
     user, password = await service.replace_user(
         session, principal=principal, user_id=user_id, new_login_id=body.new_login_id, reason=body.reason

@@ -21,6 +21,7 @@ from identity.admin import service
 from identity.admin.pages import (
     AdminPrincipal,
     FacilityPagePrincipal,
+    OperatorPagePrincipal,
     back,
     page,
     same_origin,
@@ -34,7 +35,7 @@ from identity.directory.schemas import DirectoryPolicy, PublicationUpdate
 from identity.facilities import service as facilities_service
 from identity.incidents import service as incidents_service
 from identity.networks import service as networks_service
-from identity.problems import SignInRefused
+from identity.problems import SignInRefused, forbidden
 from identity.sessions import service as sessions_service
 from identity.sessions.schemas import SessionTokens
 from identity.suspensions import service as suspensions_service
@@ -113,10 +114,16 @@ async def applications(request: Request, principal: AdminPrincipal, session: DbS
 
 @router.post("/applications/{facility_id}/approval", response_class=HTMLResponse)
 async def approve(
-    facility_id: UUID, request: Request, principal: AdminPrincipal, session: DbSession
+    facility_id: UUID,
+    request: Request,
+    principal: AdminPrincipal,
+    operator: OperatorPagePrincipal,
+    session: DbSession,
 ) -> Response:
     if principal is None or not same_origin(request):
         return to_login(request)
+    if operator is None:
+        raise forbidden()
     approval = await facilities_service.approve_application(
         session, principal=principal, facility_id=facility_id
     )
@@ -128,11 +135,14 @@ async def reject(
     facility_id: UUID,
     request: Request,
     principal: AdminPrincipal,
+    operator: OperatorPagePrincipal,
     session: DbSession,
     reason: Annotated[str, Form(min_length=1, max_length=2000)],
 ) -> Response:
     if principal is None or not same_origin(request):
         return to_login(request)
+    if operator is None:
+        raise forbidden()
     await facilities_service.reject_application(
         session, principal=principal, facility_id=facility_id, reason=reason
     )
@@ -266,10 +276,17 @@ async def suspensions(request: Request, principal: AdminPrincipal, session: DbSe
 
 @router.post("/suspensions/{suspension_id}/{action}")
 async def suspension_action(
-    suspension_id: UUID, action: str, request: Request, principal: AdminPrincipal, session: DbSession
+    suspension_id: UUID,
+    action: str,
+    request: Request,
+    principal: AdminPrincipal,
+    operator: OperatorPagePrincipal,
+    session: DbSession,
 ) -> Response:
     if principal is None or not same_origin(request):
         return to_login(request)
+    if operator is None:
+        raise forbidden()
     if action == "acknowledgement":
         await suspensions_service.acknowledge_suspension(
             session, principal=principal, suspension_id=suspension_id

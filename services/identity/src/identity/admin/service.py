@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.auth import Principal
 
-from identity.auth import CONTRACTOR, OPERATOR, require_role
 from identity.facilities import repository as facilities
 from identity.incidents.service import list_incident_reports
 from identity.suspensions import repository as suspensions
@@ -23,7 +22,6 @@ class AdminOverview:
 
 
 async def admin_overview(session: AsyncSession, *, principal: Principal) -> AdminOverview:
-    require_role(principal, OPERATOR, CONTRACTOR)
     applications = await facilities.facilities(session, tenant=principal.tenant, status="applied")
     reports = await suspensions.suspensions(session, tenant=principal.tenant)
     incidents = await list_incident_reports(session, principal=principal)

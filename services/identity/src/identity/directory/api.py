@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 
+from identity.auth import NetworkManagerPrincipal
 from identity.directory import service as directory
 from identity.directory.schemas import DirectoryPage, DirectoryPolicy, PublicationRead, PublicationUpdate
 
@@ -31,7 +32,7 @@ async def public_directory(
 
 
 @router.get("/directory/policy", response_model=DirectoryPolicy)
-async def get_policy(principal: CurrentPrincipal, session: DbSession) -> DirectoryPolicy:
+async def get_policy(principal: NetworkManagerPrincipal, session: DbSession) -> DirectoryPolicy:
     return await directory.policy(session, principal=principal)
 
 

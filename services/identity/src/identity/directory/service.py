@@ -10,7 +10,7 @@ from yui_common import audit
 from yui_common.auth import Principal
 from yui_common.problems import conflict, not_found
 
-from identity.auth import CONTRACTOR, FACILITY_ADMIN, OPERATOR, manages_network, require_role
+from identity.auth import FACILITY_ADMIN, OPERATOR, manages_network
 from identity.directory import repository
 from identity.directory.repository import LISTED_STATUSES
 from identity.directory.schemas import (
@@ -135,7 +135,6 @@ async def change_publication(
 
 
 async def policy(session: AsyncSession, *, principal: Principal) -> DirectoryPolicy:
-    require_role(principal, OPERATOR, CONTRACTOR)
     return DirectoryPolicy(opt_in_only=(await network_of(session, principal.tenant)).directory_opt_in_only)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 
-from identity.auth import NetworkManagerPrincipal
+from identity.auth import NetworkManagerPrincipal, OperatorPrincipal
 from identity.facilities import service
 from identity.facilities.schemas import (
     Approval,
@@ -45,13 +45,13 @@ async def review_queue(principal: NetworkManagerPrincipal, session: DbSession) -
 
 
 @router.post("/facility-applications/{facility_id}/approval", response_model=Approval)
-async def approve(facility_id: UUID, principal: CurrentPrincipal, session: DbSession) -> Approval:
+async def approve(facility_id: UUID, principal: OperatorPrincipal, session: DbSession) -> Approval:
     return await service.approve_application(session, principal=principal, facility_id=facility_id)
 
 
 @router.post("/facility-applications/{facility_id}/rejection", response_model=FacilityRead)
 async def reject(
-    facility_id: UUID, body: Decision, principal: CurrentPrincipal, session: DbSession
+    facility_id: UUID, body: Decision, principal: OperatorPrincipal, session: DbSession
 ) -> FacilityRead:
     facility = await service.reject_application(
         session, principal=principal, facility_id=facility_id, reason=body.reason
@@ -122,7 +122,7 @@ async def withdraw(
 async def abolish(
     facility_id: UUID,
     body: Decision,
-    principal: CurrentPrincipal,
+    principal: OperatorPrincipal,
     session: DbSession,
     request: Request,
     response: Response,

@@ -7,7 +7,6 @@ from yui_common.auth import Principal
 from yui_common.problems import Problem, not_found
 
 from identity import audit_trail
-from identity.auth import CONTRACTOR, OPERATOR, require_role
 from identity.models import Network
 from identity.networks import repository
 from identity.networks.schemas import NetworkSettings
@@ -21,7 +20,6 @@ async def network_of(session: AsyncSession, tenant: str, *, for_update: bool = F
 
 
 async def network_settings(session: AsyncSession, *, principal: Principal) -> Network:
-    require_role(principal, OPERATOR, CONTRACTOR)
     return await network_of(session, principal.tenant)
 
 
@@ -30,7 +28,6 @@ async def update_network_settings(
 ) -> Network | Problem:
     """The operator changes the network's rules. Password-only sign-in is refused (returned, so its audit
     entry commits) unless the demo seed created the network: S1 holds for real staff."""
-    require_role(principal, OPERATOR)
     network = await network_of(session, principal.tenant, for_update=True)
     updates = changes.model_dump(exclude_unset=True, exclude_none=True)
     if updates.get("password_only_allowed") and not network.created_as_demo:

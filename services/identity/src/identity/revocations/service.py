@@ -30,7 +30,6 @@ from yui_common.events.identity import (
     UserSuspendedV1,
 )
 
-from identity.auth import OPERATOR, require_role
 from identity.models import Revocation, RevocationStep
 from identity.revocations import repository
 from identity.revocations.schemas import Propagation, RevocationRead, RevocationStepRead, ServicePropagation
@@ -191,7 +190,6 @@ def _revocation_read(revocation: Revocation, steps: list[RevocationStep]) -> Rev
 
 async def incomplete_revocations(session: AsyncSession, *, principal: Principal) -> list[RevocationRead]:
     """For the operator: revocations some service has not acknowledged (its worker is down or behind)."""
-    require_role(principal, OPERATOR)
     revocations = await repository.incomplete_revocations(session, tenant=principal.tenant)
     steps = await repository.steps_of(session, revocation_ids=[r.id for r in revocations])
     return [_revocation_read(r, [s for s in steps if s.revocation_id == r.id]) for r in revocations]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 
+from identity.auth import NetworkManagerPrincipal, OperatorPrincipal
 from identity.revocations.api import commit_and_await_revocations
 from identity.suspensions import service
 from identity.suspensions.schemas import SuspensionCreate, SuspensionCreated, SuspensionRead
@@ -44,7 +45,7 @@ async def suspend(
 
 @router.get("", response_model=list[SuspensionRead])
 async def list_suspensions(
-    principal: CurrentPrincipal, session: DbSession, open_only: bool = False
+    principal: NetworkManagerPrincipal, session: DbSession, open_only: bool = False
 ) -> list[SuspensionRead]:
     rows = await service.list_suspensions(session, principal=principal, open_only=open_only)
     return [SuspensionRead.model_validate(r) for r in rows]
@@ -55,7 +56,9 @@ async def list_suspensions(
     response_model=SuspensionRead,
     summary="The operator acknowledges a contractor's emergency suspension report",
 )
-async def acknowledge(suspension_id: UUID, principal: CurrentPrincipal, session: DbSession) -> SuspensionRead:
+async def acknowledge(
+    suspension_id: UUID, principal: OperatorPrincipal, session: DbSession
+) -> SuspensionRead:
     suspension = await service.acknowledge_suspension(
         session, principal=principal, suspension_id=suspension_id
     )
@@ -63,6 +66,6 @@ async def acknowledge(suspension_id: UUID, principal: CurrentPrincipal, session:
 
 
 @router.post("/{suspension_id}/lifting", response_model=SuspensionRead, summary="Reinstate")
-async def lift(suspension_id: UUID, principal: CurrentPrincipal, session: DbSession) -> SuspensionRead:
+async def lift(suspension_id: UUID, principal: OperatorPrincipal, session: DbSession) -> SuspensionRead:
     suspension = await service.lift_suspension(session, principal=principal, suspension_id=suspension_id)
     return SuspensionRead.model_validate(suspension)
