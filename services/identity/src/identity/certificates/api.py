@@ -12,7 +12,7 @@ from yui_common.auth import CurrentPrincipal, Principal
 from yui_common.db import DbSession
 from yui_common.problems import Problem
 
-from identity.auth import CONTRACTOR, OPERATOR, requiring
+from identity.auth import CONTRACTOR, OPERATOR, FacilityAdminPrincipal, requiring
 from identity.certificates import service
 from identity.certificates.authority import certificate_authority as deployment_authority
 from identity.certificates.schemas import (
@@ -105,7 +105,7 @@ async def issue_access_code(
     responses={**_PKCS12_RESPONSE, 403: {}, 404: {}, 409: {}},
 )
 async def issue_certificate(
-    body: CertificateCreate, request: Request, principal: CurrentPrincipal, session: DbSession
+    body: CertificateCreate, request: Request, principal: FacilityAdminPrincipal, session: DbSession
 ) -> Response:
     result = await service.issue_certificate(
         session, principal=principal, user_id=body.user_id, terminal_label=body.terminal_label, pin=body.pin
