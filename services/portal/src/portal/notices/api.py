@@ -35,6 +35,15 @@ async def optional_principal(request: Request, session: DbSession) -> Principal 
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
+async def operator_principal(principal: CurrentPrincipal) -> Principal:
+    """The network's operator, else 403 (the same refusal the use cases give)."""
+    service.require_operator(principal)
+    return principal
+
+
+OperatorPrincipal = Annotated[Principal, Depends(operator_principal)]
+
+
 def _tenant(request: Request, viewer: Principal | None, tenant: str | None) -> str:
     if viewer is not None:
         if tenant and tenant != viewer.tenant:
@@ -98,8 +107,7 @@ async def pending_terms(principal: CurrentPrincipal, session: DbSession) -> Term
 
 
 @router.get("/api/operator/settings", response_model=PortalSettingsRead)
-async def get_settings(principal: CurrentPrincipal, session: DbSession) -> PortalSettingsRead:
-    service.require_operator(principal)
+async def get_settings(principal: OperatorPrincipal, session: DbSession) -> PortalSettingsRead:
     return PortalSettingsRead.model_validate(await service.settings_of(session, principal.tenant))
 
 
