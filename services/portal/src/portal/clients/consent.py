@@ -8,6 +8,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from portal.clients.base import Answer, ServiceClient, ServiceProblem
 
@@ -76,6 +77,62 @@ class ExceptionalAccess(Answer):
     requested_at: datetime
 
 
+# --- what the portal writes (consent checks every field again; these keep today's JSON on the wire) -------
+
+
+class SubjectRegistration(BaseModel):
+    """A new subject (consent's SubjectCreate): optional fields left None are not sent."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    name_kana: str
+    municipality_code: str
+    confirm_not_duplicate: bool = False
+    birth_date: str | None = None
+    sex: str | None = None
+    postal_code: str | None = None
+    address: str | None = None
+    phone: str | None = None
+
+
+class ConsentRecord(BaseModel):
+    """A consent given (consent's ConsentCreate). The proxy's name and relation are sent when set, even as
+    None (a proxy consent without them is consent's to refuse), and left out of a subject's own consent."""
+
+    model_config = ConfigDict(frozen=True)
+    given_by: Literal["subject", "proxy"] = "subject"
+    given_on: str
+    proxy_name: str | None = None
+    proxy_relation: str | None = None
+
+
+class WithdrawalRequest(BaseModel):
+    """A withdrawal (consent's WithdrawalCreate): the requester's name and relation are sent when set, even as
+    None, and left out of the subject's own request."""
+
+    model_config = ConfigDict(frozen=True)
+    requested_by: Literal["subject", "proxy"] = "subject"
+    requester_name: str | None = None
+    requester_relation: str | None = None
+
+
+class CareTeamInvite(BaseModel):
+    """A user invited to a subject's care team (consent's CareTeamMemberCreate)."""
+
+    model_config = ConfigDict(frozen=True)
+    user_id: UUID
+    facility_id: str | None = None
+
+
+class ExceptionalAccessRequest(BaseModel):
+    """Exceptional access to a subject without their consent (consent's ExceptionalAccessCreate)."""
+
+    model_config = ConfigDict(frozen=True)
+    subject_id: UUID
+    ground: str
+    reason: str
+
+
 def duplicate_candidates(problem: ServiceProblem) -> list[DuplicateCandidate]:
     """The candidates of consent's 409 ``likely-duplicate`` answer to a registration."""
     return [DuplicateCandidate.model_validate(c) for c in problem.extensions.get("candidates", [])]
@@ -93,15 +150,18 @@ class ConsentClient(ServiceClient):
     async def subject(self, subject_id: UUID) -> Subject:
         return await self.read(Subject, "GET", f"/subjects/{subject_id}")
 
-    async def register(self, subject: dict[str, Any]) -> Subject:
+    async def register(self, subject: SubjectRegistration) -> Subject:
         """A new subject; a 409 carries the likely duplicates (see duplicate_candidates)."""
-        return await self.read(Subject, "POST", "/subjects", json=subject)
+        body = subject.model_dump(mode="json", exclude_none=True)
+        return await self.read(Subject, "POST", "/subjects", json=body)
 
     async def consents(self, subject_id: UUID) -> list[Consent]:
         return await self.read(list[Consent], "GET", f"/subjects/{subject_id}/consents")
 
-    async def record_consent(self, subject_id: UUID, consent: dict[str, Any]) -> Consent:
-        return await self.read(Consent, "POST", f"/subjects/{subject_id}/consents", json=consent)
+    async def record_consent(self, subject_id: UUID, consent: ConsentRecord) -> Consent:
+        # exclude_unset, not exclude_none: a proxy's name and relation go as null when blank (see ConsentRecord).
+        body = consent.model_dump(mode="json", exclude_unset=True)
+        return await self.read(Consent, "POST", f"/subjects/{subject_id}/consents", json=body)
 
     async def store_consent_form(
         self, subject_id: UUID, consent_id: UUID, *, filename: str, content: bytes, content_type: str
@@ -118,9 +178,8 @@ class ConsentClient(ServiceClient):
         return await self.read(list[CareTeamMember], "GET", f"/subjects/{subject_id}/care-team")
 
     async def invite_to_care_team(self, subject_id: UUID, *, user_id: UUID, facility_id: str | None) -> None:
-        body: dict[str, Any] = {"user_id": str(user_id)}
-        if facility_id:
-            body["facility_id"] = facility_id
+        invite = CareTeamInvite(user_id=user_id, facility_id=facility_id or None)
+        body = invite.model_dump(mode="json", exclude_none=True)
         await self.call("POST", f"/subjects/{subject_id}/care-team", json=body)
 
     async def remove_from_care_team(self, subject_id: UUID, user_id: UUID) -> None:
@@ -132,8 +191,10 @@ class ConsentClient(ServiceClient):
     async def answer_invitation(self, invitation_id: UUID, answer: Literal["accept", "decline"]) -> None:
         await self.call("POST", f"/care-team/invitations/{invitation_id}/{answer}")
 
-    async def withdraw(self, subject_id: UUID, request: dict[str, Any]) -> None:
-        await self.call("POST", f"/subjects/{subject_id}/withdrawals", json=request)
+    async def withdraw(self, subject_id: UUID, request: WithdrawalRequest) -> None:
+        # exclude_unset, not exclude_none: a proxy's name and relation go as null when blank (as today).
+        body = request.model_dump(mode="json", exclude_unset=True)
+        await self.call("POST", f"/subjects/{subject_id}/withdrawals", json=body)
 
     async def withdrawals(self, subject_id: UUID) -> list[Withdrawal]:
         return await self.read(list[Withdrawal], "GET", f"/subjects/{subject_id}/withdrawals")
@@ -142,5 +203,6 @@ class ConsentClient(ServiceClient):
         return await self.read(list[ExceptionalAccess], "GET", "/exceptional-access/mine")
 
     async def request_exceptional_access(self, *, subject_id: UUID, ground: str, reason: str) -> None:
-        body = {"subject_id": str(subject_id), "ground": ground, "reason": reason}
+        access = ExceptionalAccessRequest(subject_id=subject_id, ground=ground, reason=reason)
+        body = access.model_dump(mode="json", exclude_none=True)
         await self.call("POST", "/exceptional-access", json=body)

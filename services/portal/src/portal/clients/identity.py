@@ -4,10 +4,10 @@ the public directory and facility applications."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from portal.clients.base import Answer, ServiceClient, ServiceProblem
 
@@ -89,14 +89,97 @@ class DirectoryPage(Answer):
     entries: list[DirectoryEntry]
 
 
+# --- what the portal writes (identity checks every field again; these keep today's JSON on the wire) ------
+
+
+class Credentials(BaseModel):
+    """Signing in (identity's Login): the TOTP code is sent only when one was typed."""
+
+    model_config = ConfigDict(frozen=True)
+    tenant: str
+    login_id: str
+    password: str
+    totp_code: str | None = None
+
+
+class PasswordChange(BaseModel):
+    """Choosing one's own password (identity's PasswordChange): the TOTP code is sent only when typed."""
+
+    model_config = ConfigDict(frozen=True)
+    tenant: str
+    login_id: str
+    current_password: str
+    new_password: str
+    totp_code: str | None = None
+
+
+class NewUser(BaseModel):
+    """A user of the administrator's facility (identity's UserCreate): the occupation only when given."""
+
+    model_config = ConfigDict(frozen=True)
+    login_id: str
+    display_name: str
+    roles: tuple[str, ...] = ("staff",)
+    occupation: str | None = None
+
+
+class AccessCodeRedemption(BaseModel):
+    """The approval letter's access code and PIN, and the terminal's name (identity's AccessCodeRedemption)."""
+
+    model_config = ConfigDict(frozen=True)
+    tenant: str
+    access_code: str
+    pin: str
+    terminal_label: str
+
+
+class PublicationChange(BaseModel):
+    """What of the facility's entry the public directory shows (identity's PublicationUpdate)."""
+
+    model_config = ConfigDict(frozen=True)
+    listed: bool = False
+    publish_name: bool = False
+    publish_address: bool = False
+    publish_contact: bool = False
+    publish_status: bool = False
+
+
+class FacilityChange(BaseModel):
+    """The facility's profile and its publication, changed together (identity's FacilityUpdate)."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    address: str
+    phone: str
+    administrator_name: str
+    administrator_email: str
+    publication: PublicationChange
+
+
+class FacilityApplicationRequest(BaseModel):
+    """The online application form (identity's FacilityApplication)."""
+
+    model_config = ConfigDict(frozen=True)
+    tenant: str
+    name: str
+    kind: str
+    address: str
+    phone: str
+    administrator_name: str
+    administrator_email: str
+    administrator_login_id: str
+    pledge_accepted: bool
+
+
 class IdentityClient(ServiceClient):
     service = "identity"
 
     # --- signing in ---------------------------------------------------------------------------------------
 
-    async def sign_in(self, credentials: dict[str, str]) -> SessionTokens:
+    async def sign_in(self, credentials: Credentials) -> SessionTokens:
         """Password (and TOTP code): a 403 ``password-change-required`` asks for the first-login page."""
-        return await self.read(SessionTokens, "POST", "/auth/token", json=credentials)
+        body = credentials.model_dump(mode="json", exclude_none=True)
+        return await self.read(SessionTokens, "POST", "/auth/token", json=body)
 
     async def refresh(self, refresh_token: str) -> SessionTokens:
         # The refresh token alone speaks for the session: nothing of the browser's request is forwarded.
@@ -109,8 +192,8 @@ class IdentityClient(ServiceClient):
         body = {"tenant": tenant, "login_id": login_id, "password": password}
         return await self.read(TotpEnrolment, "POST", "/auth/totp-enrolment", json=body)
 
-    async def change_password(self, change: dict[str, str]) -> None:
-        await self.call("POST", "/auth/password", json=change)
+    async def change_password(self, change: PasswordChange) -> None:
+        await self.call("POST", "/auth/password", json=change.model_dump(mode="json", exclude_none=True))
 
     async def sign_out(self) -> None:
         """Ends the session at identity; the browser's cookie goes whatever identity answers."""
@@ -127,8 +210,10 @@ class IdentityClient(ServiceClient):
     async def users(self) -> list[User]:
         return await self.read(list[User], "GET", "/users")
 
-    async def create_user(self, user: dict[str, Any]) -> IssuedUser:
-        return await self.read(IssuedUser, "POST", "/users", json=user)
+    async def create_user(self, user: NewUser) -> IssuedUser:
+        return await self.read(
+            IssuedUser, "POST", "/users", json=user.model_dump(mode="json", exclude_none=True)
+        )
 
     async def certificates(self, facility_id: UUID) -> list[Certificate]:
         params = {"facility_id": str(facility_id)}
@@ -139,9 +224,10 @@ class IdentityClient(ServiceClient):
         body = {"user_id": str(user_id), "terminal_label": terminal_label, "pin": pin}
         return await self.call("POST", "/certificates", json=body)
 
-    async def redeem_access_code(self, redemption: dict[str, str]) -> httpx.Response:
+    async def redeem_access_code(self, redemption: AccessCodeRedemption) -> httpx.Response:
         """An administrator's first certificate for the access code and PIN of the approval letter."""
-        return await self.call("POST", "/certificates/redeem", json=redemption)
+        body = redemption.model_dump(mode="json", exclude_none=True)
+        return await self.call("POST", "/certificates/redeem", json=body)
 
     # --- the facility's profile, its directory entry, applying and withdrawing ----------------------------
 
@@ -151,8 +237,9 @@ class IdentityClient(ServiceClient):
     async def publication(self, facility_id: UUID) -> Publication:
         return await self.read(Publication, "GET", f"/facilities/{facility_id}/publication")
 
-    async def change_facility(self, facility_id: UUID, changes: dict[str, Any]) -> Facility:
-        return await self.read(Facility, "PATCH", f"/facilities/{facility_id}", json=changes)
+    async def change_facility(self, facility_id: UUID, changes: FacilityChange) -> Facility:
+        body = changes.model_dump(mode="json", exclude_none=True)
+        return await self.read(Facility, "PATCH", f"/facilities/{facility_id}", json=body)
 
     async def withdraw_facility(self, facility_id: UUID) -> Facility:
         return await self.read(Facility, "POST", f"/facilities/{facility_id}/withdrawal")
@@ -160,5 +247,6 @@ class IdentityClient(ServiceClient):
     async def directory(self, *, tenant: str, search: dict[str, str]) -> DirectoryPage:
         return await self.read(DirectoryPage, "GET", "/directory", params={"tenant": tenant, **search})
 
-    async def apply_for_facility(self, application: dict[str, Any]) -> None:
-        await self.call("POST", "/facility-applications", json=application)
+    async def apply_for_facility(self, application: FacilityApplicationRequest) -> None:
+        body = application.model_dump(mode="json", exclude_none=True)
+        await self.call("POST", "/facility-applications", json=body)

@@ -15,7 +15,15 @@ from yui_common.problems import Problem
 from yui_common.web import render
 
 from portal.clients.base import ServiceProblem
-from portal.clients.identity import DirectoryEntry, Facility, IdentityClient, Publication
+from portal.clients.identity import (
+    DirectoryEntry,
+    Facility,
+    FacilityApplicationRequest,
+    FacilityChange,
+    IdentityClient,
+    Publication,
+    PublicationChange,
+)
 from portal.notices import service as notices
 from portal.public import inquiries
 from portal.public.forms import check_public_csrf, csrf_token, parse_form, set_csrf_cookie
@@ -274,9 +282,9 @@ async def send_application(request: Request) -> HTMLResponse:
     )
     if parsed is None:
         return page(request, "public/application.html", _application_context(request, values, errors), 422)
-    body = {**parsed.model_dump(), "tenant": public_tenant(request, staff)}
+    application = FacilityApplicationRequest(**parsed.model_dump(), tenant=public_tenant(request, staff))
     try:
-        await IdentityClient(request).apply_for_facility(body)
+        await IdentityClient(request).apply_for_facility(application)
     except httpx.HTTPError:
         errors = {"form": "public.error.unavailable"}
         return page(request, "public/application.html", _application_context(request, values, errors), 503)
@@ -357,7 +365,10 @@ async def send_change(request: Request) -> HTMLResponse:
     if parsed is None:
         return page(request, "public/facility_change.html", context, 422)
     # The profile and what of it is published change together or not at all (one request, one transaction).
-    changes = {**parsed.model_dump(), "publication": publication.model_dump(include=set(PUBLICATION_FIELDS))}
+    changes = FacilityChange(
+        **parsed.model_dump(),
+        publication=PublicationChange(**publication.model_dump(include=set(PUBLICATION_FIELDS))),
+    )
     try:
         await IdentityClient(request, staff.token).change_facility(staff.facility_id, changes)
     except ServiceProblem:

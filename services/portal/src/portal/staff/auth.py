@@ -14,7 +14,7 @@ from yui_common.auth import presented_certificate_fingerprint
 from yui_common.problems import Problem
 
 from portal.clients.base import ServiceProblem
-from portal.clients.identity import IdentityClient
+from portal.clients.identity import Credentials, IdentityClient, PasswordChange
 from portal.session import (
     LOGIN_CSRF_COOKIE,
     MaybeStaff,
@@ -96,12 +96,10 @@ async def login(
     values = {"tenant": tenant, "login_id": login_id, "next": next}
     if not login_csrf_ok(request, csrf):
         return _login_page(request, message="expired", status_code=403, **values)
-    body = {"tenant": tenant, "login_id": login_id, "password": password}
     code = totp_code.strip().replace(" ", "")
-    if code:
-        body["totp_code"] = code
+    credentials = Credentials(tenant=tenant, login_id=login_id, password=password, totp_code=code or None)
     try:
-        tokens = await IdentityClient(request).sign_in(body)
+        tokens = await IdentityClient(request).sign_in(credentials)
     except ServiceProblem as problem:
         if problem.status == 403 and problem.slug == "password-change-required":
             return _first_login_redirect(request, tenant, login_id, password)
@@ -200,17 +198,16 @@ async def first_login(
         return _first_login_page(request, pending, message="expired", status_code=403)
     if new_password != new_password_again:
         return _first_login_page(request, pending, message="mismatch", status_code=422)
-    body = {
-        "tenant": pending["t"],
-        "login_id": pending["l"],
-        "current_password": pending["p"],
-        "new_password": new_password,
-    }
     code = totp_code.strip().replace(" ", "")
-    if code:
-        body["totp_code"] = code
+    change = PasswordChange(
+        tenant=pending["t"],
+        login_id=pending["l"],
+        current_password=pending["p"],
+        new_password=new_password,
+        totp_code=code or None,
+    )
     try:
-        await IdentityClient(request).change_password(body)
+        await IdentityClient(request).change_password(change)
     except ServiceProblem as problem:
         if problem.status == 422:
             return _first_login_page(request, pending, message="rules", status_code=422)

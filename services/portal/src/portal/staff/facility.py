@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from portal.clients.base import ServiceProblem
-from portal.clients.identity import IdentityClient
+from portal.clients.identity import AccessCodeRedemption, IdentityClient, NewUser
 from portal.session import Staff, StaffSession
 from portal.staff.auth import login_csrf_ok, login_csrf_token, with_login_csrf
 from portal.staff.pages import IdentityApi, gather, optional, page, remember
@@ -59,16 +59,15 @@ async def create_user(
     occupation: Annotated[str, Form(max_length=64)] = "",
     administrator: Annotated[bool, Form()] = False,
 ) -> Response:
-    body = {
-        "login_id": login_id.strip(),
-        "display_name": display_name.strip(),
-        "roles": ["staff", FACILITY_ADMIN] if administrator else ["staff"],
-    }
-    if occupation.strip():
-        body["occupation"] = occupation.strip()
+    user = NewUser(
+        login_id=login_id.strip(),
+        display_name=display_name.strip(),
+        roles=("staff", FACILITY_ADMIN) if administrator else ("staff",),
+        occupation=occupation.strip() or None,
+    )
     _administrator(staff)
     try:
-        issued = await identity.create_user(body)
+        issued = await identity.create_user(user)
     except ServiceProblem as refusal:
         if refusal.status in (409, 422):
             return await _users_page(request, staff, identity, status_code=refusal.status, refusal=refusal)
@@ -131,14 +130,11 @@ async def redeem_access_code(
     if not login_csrf_ok(request, csrf):
         context = {"tenant": tenant, "failed": 403, "login_csrf": token}
         return with_login_csrf(page(request, None, "staff/access_code.html", context, status_code=403), token)
-    body = {
-        "tenant": tenant,
-        "access_code": access_code.strip(),
-        "pin": pin.strip(),
-        "terminal_label": terminal_label,
-    }
+    redemption = AccessCodeRedemption(
+        tenant=tenant, access_code=access_code.strip(), pin=pin.strip(), terminal_label=terminal_label
+    )
     try:
-        answer = await IdentityClient(request).redeem_access_code(body)
+        answer = await IdentityClient(request).redeem_access_code(redemption)
     except ServiceProblem as refusal:
         context = {"tenant": tenant, "failed": refusal.status, "login_csrf": token}
         failed = page(request, None, "staff/access_code.html", context, status_code=refusal.status)

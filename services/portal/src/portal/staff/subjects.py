@@ -10,7 +10,13 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from portal.clients.base import ServiceProblem
-from portal.clients.consent import ConsentClient, duplicate_candidates
+from portal.clients.consent import (
+    ConsentClient,
+    ConsentRecord,
+    SubjectRegistration,
+    WithdrawalRequest,
+    duplicate_candidates,
+)
 from portal.session import Staff, StaffSession
 from portal.staff.pages import ConsentApi, back, gather, optional, page, relay_file
 
@@ -55,13 +61,16 @@ async def _store_consent_form(
     )
 
 
-def _consent_body(given_by: str, proxy_name: str, proxy_relation: str, given_on: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"given_by": given_by if given_by in ("subject", "proxy") else "subject"}
-    body["given_on"] = given_on or date.today().isoformat()
-    if body["given_by"] == "proxy":
-        body["proxy_name"] = _blank(proxy_name)
-        body["proxy_relation"] = _blank(proxy_relation)
-    return body
+def _consent_body(given_by: str, proxy_name: str, proxy_relation: str, given_on: str) -> ConsentRecord:
+    on = given_on or date.today().isoformat()
+    if given_by == "proxy":
+        return ConsentRecord(
+            given_by="proxy",
+            given_on=on,
+            proxy_name=_blank(proxy_name),
+            proxy_relation=_blank(proxy_relation),
+        )
+    return ConsentRecord(given_by="subject", given_on=on)
 
 
 @router.post("/subjects/new", response_class=HTMLResponse)
@@ -98,19 +107,19 @@ async def register(
         "proxy_relation": proxy_relation,
         "given_on": given_on,
     }
-    body: dict[str, Any] = {
-        "name": name.strip(),
-        "name_kana": name_kana.strip(),
-        "municipality_code": municipality_code.strip(),
-        "confirm_not_duplicate": confirm_not_duplicate,
-    }
-    for key in ("birth_date", "postal_code", "address", "phone"):
-        if _blank(values[key]):
-            body[key] = values[key].strip()
-    if sex in SEXES:
-        body["sex"] = sex
+    registration = SubjectRegistration(
+        name=name.strip(),
+        name_kana=name_kana.strip(),
+        municipality_code=municipality_code.strip(),
+        confirm_not_duplicate=confirm_not_duplicate,
+        birth_date=_blank(birth_date),
+        postal_code=_blank(postal_code),
+        address=_blank(address),
+        phone=_blank(phone),
+        sex=sex if sex in SEXES else None,
+    )
     try:
-        subject = await consent.register(body)
+        subject = await consent.register(registration)
     except ServiceProblem as refusal:
         if refusal.session_ended:
             raise
@@ -252,13 +261,15 @@ async def withdraw(
 ) -> Response:
     if not confirmed:
         return back(request, f"/subjects/{subject_id}", done="confirm_withdrawal")
-    body: dict[str, Any] = {
-        "requested_by": requested_by if requested_by in ("subject", "proxy") else "subject"
-    }
-    if body["requested_by"] == "proxy":
-        body["requester_name"] = _blank(requester_name)
-        body["requester_relation"] = _blank(requester_relation)
-    await consent.withdraw(subject_id, body)
+    if requested_by == "proxy":
+        withdrawal = WithdrawalRequest(
+            requested_by="proxy",
+            requester_name=_blank(requester_name),
+            requester_relation=_blank(requester_relation),
+        )
+    else:
+        withdrawal = WithdrawalRequest(requested_by="subject")
+    await consent.withdraw(subject_id, withdrawal)
     return back(request, f"/subjects/{subject_id}", done="withdrawn")
 
 
