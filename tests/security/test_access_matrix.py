@@ -100,9 +100,6 @@ BLIND_REFERENCES = {
         "group_id",
     ): "as subject_id: scoped to the operator's own network",
 }
-# Cases that fail on today's code for a reason this suite cannot fix; strict, so the fix makes them fail loudly
-# until the mark is removed.
-KNOWN_FINDINGS: dict[tuple[str, str, str], str] = {}
 # Routes that change the whole deployment, and why: only the contractor (not among the probers) may call them,
 # so every principal here is aimed at the victim by calling them and must get 403 or 404.
 DEPLOYMENT_ROUTES = {
@@ -160,16 +157,7 @@ def documented_routes() -> list[Route]:
 
 ROUTES = [r for r in documented_routes() if not r.listed_in(NOT_PROBED)]
 CASES = [
-    pytest.param(
-        route,
-        principal,
-        id=f"{route.id}-{principal}",
-        marks=[
-            pytest.mark.xfail(strict=True, reason=KNOWN_FINDINGS[(route.service, route.label, principal)])
-            for _ in [0]
-            if (route.service, route.label, principal) in KNOWN_FINDINGS
-        ],
-    )
+    pytest.param(route, principal, id=f"{route.id}-{principal}")
     for route in ROUTES
     for principal in PRINCIPALS
     if principal not in (route.listed_in(NOT_SENT_FOR) or (set(), ""))[0]
