@@ -91,11 +91,15 @@ async def known_subject(stack: Stack, staff: Staff) -> UUID:
     )
     assert given_.status_code == 201, given_.text
 
-    async def timeline_knows() -> bool:
-        listed = await stack["timeline"].client.get(f"/subjects/{subject_id}/posts", headers=staff.headers)
-        return listed.status_code == 200
+    # Reading needs only the care team; posting needs the consent too, which arrives by its own event.
+    # Wait for the stricter of the two, so a test that posts never races the consent's projection.
+    async def timeline_knows_consent() -> bool:
+        posted = await stack["timeline"].client.post(
+            f"/subjects/{subject_id}/posts", json={"body": "準備"}, headers=staff.headers
+        )
+        return posted.status_code == 201
 
-    await eventually(timeline_knows, what="timeline to learn of the fuzzing subject")
+    await eventually(timeline_knows_consent, what="timeline to learn of the fuzzing subject's consent")
     return subject_id
 
 
