@@ -86,3 +86,18 @@ class ExceptionalAccessEndedV1(EventData):
     user_id: UUID
     ended_at: datetime
     reason: str = "expired"
+
+
+@event("consent.subject-changed.v1")
+class SubjectChangedV1(EventData):
+    """A subject's name as services that tell people about them show it (notify's notifications, issue 10).
+
+    Published when a subject is registered, renamed, or their support stops; never their contact details.
+    ``version`` grows with every change, so consumers keep the newest.
+    """
+
+    subject_id: UUID
+    name: str
+    name_kana: str | None = None
+    status: str = "active"  # active | support_stopped
+    version: int

@@ -160,3 +160,22 @@ class SignInBackoffStartedV1(EventData):
     facility_id: UUID
     consecutive_failures: int
     blocked_until: datetime
+
+
+@event("identity.person-changed.v1")
+class PersonChangedV1(EventData):
+    """Who a user is, as every service shows them: "name (profession, facility)" (issue 10).
+
+    Published when a user is created, when their name, kana, profession or status changes, and for every user of
+    a facility whose name changes. Each service keeps a projection (``yui_common.people``); ``version`` grows with
+    every change of this person, so a late or repeated event never overwrites a newer one.
+    """
+
+    user_id: UUID
+    name: str
+    name_kana: str | None = None
+    profession: str = "other"  # yui_common.vocabulary.PROFESSIONS
+    facility_id: UUID
+    facility_name: str
+    status: str = "active"  # active | suspended | disabled
+    version: int

@@ -20,6 +20,8 @@ class PostCreatedV1(EventData):
     category: str | None = None
     parent_id: UUID | None = None
     mentioned_user_ids: list[UUID] = Field(default_factory=list)
+    # Added within v1 (issue 10): the body's first characters, for the notification of someone on the team.
+    excerpt: str | None = None
 
 
 @event("timeline.group-post-created.v1")
@@ -43,6 +45,8 @@ class ReplyCreatedV1(EventData):
     parent_author_id: UUID
     subject_id: UUID | None = None
     group_id: UUID | None = None
+    # Added within v1 (issue 10): the body's first characters, for the recipient's notification.
+    excerpt: str | None = None
 
 
 @event("timeline.user-mentioned.v1")
@@ -54,6 +58,8 @@ class UserMentionedV1(EventData):
     mentioned_user_ids: list[UUID]
     subject_id: UUID | None = None
     group_id: UUID | None = None
+    # Added within v1 (issue 10): the body's first characters, for the recipient's notification.
+    excerpt: str | None = None
 
 
 @event("timeline.support-requested.v1")
@@ -65,6 +71,8 @@ class SupportRequestedV1(EventData):
     author_id: UUID
     addressed_user_id: UUID | None = None
     addressed_facility_id: UUID | None = None
+    # Added within v1 (issue 10): the body's first characters, for the recipient's notification.
+    excerpt: str | None = None
 
 
 @event("timeline.support-request-answered.v1")

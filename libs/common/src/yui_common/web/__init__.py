@@ -21,7 +21,16 @@ LANG_COOKIE = "yui_lang"
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    return json.loads((HERE / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    """``i18n/<lang>.json`` and then every ``i18n/<lang>.d/*.json`` by name (one file per feature area); a key
+    defined twice is an error, so no area silently overrides another's text."""
+    messages: dict[str, str] = json.loads((HERE / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
+    for part in sorted((HERE / "i18n" / f"{lang}.d").glob("*.json")):
+        more: dict[str, str] = json.loads(part.read_text(encoding="utf-8"))
+        twice = messages.keys() & more.keys()
+        if twice:
+            raise ValueError(f"{part.name} defines messages already defined: {sorted(twice)[:5]}")
+        messages.update(more)
+    return messages
 
 
 def language_of(request: Request) -> str:
