@@ -32,7 +32,16 @@ def _store(request: Request) -> ObjectStore:
     return request.app.state.object_store  # type: ignore[no-any-return]
 
 
+async def _audit_operator(principal: CurrentPrincipal) -> Principal:
+    # As the audit search itself (S2): the network's operator only, not the contractor.
+    if not principal.has_role("operator"):
+        raise Problem(403, "forbidden", "Operators only", "Only the network's operator may do this.")
+    return principal
+
+
 # The network's operator, or the contractor who runs the network for it.
 OperatorPrincipal = Annotated[Principal, Depends(_operator)]
+# The network's operator alone: what serves the audit search (patients' names for it).
+AuditOperatorPrincipal = Annotated[Principal, Depends(_audit_operator)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Store = Annotated[ObjectStore, Depends(_store)]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, status
 from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 
-from consent.dependencies import SUBJECT_NOT_FOUND, OperatorPrincipal
+from consent.dependencies import SUBJECT_NOT_FOUND, AuditOperatorPrincipal, OperatorPrincipal
 from consent.models import FamilyContact, Subject
 from consent.subjects import service
 from consent.subjects.schemas import (
@@ -20,6 +20,11 @@ from consent.subjects.schemas import (
     ResidenceExceptionCreate,
     ResidenceExceptionRead,
     SubjectCreate,
+    SubjectLookupItem,
+    SubjectLookupRead,
+    SubjectNameItem,
+    SubjectNamesRead,
+    SubjectNamesRequest,
     SubjectRead,
     SubjectSummary,
 )
@@ -69,6 +74,31 @@ async def search_subjects(
         session, principal=principal, kana=kana, birth_date=birth_date, limit=limit
     )
     return [SubjectSummary.model_validate(s) for s in found]
+
+
+OPERATORS_ONLY: dict[int | str, dict[str, Any]] = {403: {"description": "The network's operator only"}}
+
+
+# Declared before /subjects/{subject_id}, which would otherwise take "lookup" for an id.
+@router.get("/lookup", response_model=SubjectLookupRead, responses=OPERATORS_ONLY)
+async def lookup_subjects(
+    session: DbSession,
+    principal: AuditOperatorPrincipal,
+    name: Annotated[str, Query(min_length=1, max_length=200, description="Part of the name or kana")],
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> SubjectLookupRead:
+    """For the operator's audit search: the network's subjects whose name or kana contains ``name``."""
+    found = await service.lookup_subjects_for_operator(session, principal=principal, name=name, limit=limit)
+    return SubjectLookupRead(items=[SubjectLookupItem.model_validate(s) for s in found])
+
+
+@router.post("/names", response_model=SubjectNamesRead, responses=OPERATORS_ONLY)
+async def subject_names(
+    body: SubjectNamesRequest, session: DbSession, principal: AuditOperatorPrincipal
+) -> SubjectNamesRead:
+    """For the operator's audit results: the names of these subjects (ids of other networks are left out)."""
+    found = await service.subject_names_for_operator(session, principal=principal, subject_ids=body.ids)
+    return SubjectNamesRead(items=[SubjectNameItem.model_validate(s) for s in found])
 
 
 @router.get("/{subject_id}", response_model=SubjectRead, responses=SUBJECT_NOT_FOUND)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.models import CareTeamMember, FamilyContact, NetworkMunicipality, ResidenceException, Subject
@@ -93,4 +93,33 @@ async def search_visible_subjects(
 
 async def family_contacts_of(session: AsyncSession, *, subject_id: UUID) -> Sequence[FamilyContact]:
     stmt = select(FamilyContact).where(FamilyContact.subject_id == subject_id).order_by(FamilyContact.id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+def _escaped_like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def subjects_named_like(
+    session: AsyncSession, *, tenant: str, name: str, kana_folded: str, limit: int
+) -> Sequence[Subject]:
+    """The network's subjects whose name or (folded) kana contains the text: the operators' audit search."""
+    matches = [Subject.name.ilike(_escaped_like(name), escape="\\")]
+    if kana_folded:
+        matches.append(Subject.name_kana_folded.like(_escaped_like(kana_folded), escape="\\"))
+    stmt = (
+        select(Subject)
+        .where(Subject.tenant == tenant, or_(*matches))
+        .order_by(Subject.name_kana_folded, Subject.id)
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def subjects_by_id(
+    session: AsyncSession, *, tenant: str, subject_ids: Sequence[UUID]
+) -> Sequence[Subject]:
+    if not subject_ids:
+        return []
+    stmt = select(Subject).where(Subject.tenant == tenant, Subject.id.in_(set(subject_ids)))
     return (await session.execute(stmt)).scalars().all()

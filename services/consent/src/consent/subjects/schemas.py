@@ -117,3 +117,31 @@ class ResidenceExceptionRead(BaseModel):
     approved_by: UUID
     approved_at: datetime
     used_at: datetime | None
+
+
+class SubjectLookupItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    name: str
+    name_kana: str
+
+
+class SubjectLookupRead(BaseModel):
+    """The operators' audit search: subjects by name or kana, names only."""
+
+    items: list[SubjectLookupItem]
+
+
+class SubjectNamesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[UUID] = Field(max_length=500)
+
+
+class SubjectNameItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    name: str
+
+
+class SubjectNamesRead(BaseModel):
+    items: list[SubjectNameItem]

@@ -248,3 +248,35 @@ async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id
     members = await care_team_repository.care_team_of(session, subject_id=subject.id)
     await audit_subject(session, principal, "subject.export.fhir", subject.id)
     return fhir.subject_bundle(subject, contacts, consents, members)
+
+
+async def lookup_subjects_for_operator(
+    session: AsyncSession, *, principal: Principal, name: str, limit: int
+) -> Sequence[Subject]:
+    """The operators' audit search by patient name (issue 10): the network's subjects whose name or kana
+    contains ``name``. Only names leave; the lookup itself is audited with what it found."""
+    text = name.strip()
+    found = await repository.subjects_named_like(
+        session, tenant=principal.tenant, name=text, kana_folded=fold_kana(text), limit=limit
+    )
+    await audit.record_by(
+        session,
+        principal,
+        action="subject.lookup",
+        detail={"results": [str(s.id) for s in found]},
+    )
+    return found
+
+
+async def subject_names_for_operator(
+    session: AsyncSession, *, principal: Principal, subject_ids: Sequence[UUID]
+) -> Sequence[Subject]:
+    """The names of these subjects of the operator's own network (others' ids are simply absent), audited."""
+    found = await repository.subjects_by_id(session, tenant=principal.tenant, subject_ids=subject_ids)
+    await audit.record_by(
+        session,
+        principal,
+        action="subject.names",
+        detail={"subjects": [str(s.id) for s in found]},
+    )
+    return found
