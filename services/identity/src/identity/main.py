@@ -16,6 +16,7 @@ from identity.directory.api import router as directory_router
 from identity.facilities.api import router as facilities_router
 from identity.incidents.api import router as incidents_router
 from identity.networks.api import router as networks_router
+from identity.people.api import router as people_router
 from identity.revocations.api import router as revocations_router
 from identity.sessions.api import router as sessions_router
 from identity.settings import Settings
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             incidents_router,
             networks_router,
             directory_router,
+            people_router,
             audit_entries_router("identity"),
         ],
     )

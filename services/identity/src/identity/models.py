@@ -51,9 +51,15 @@ class Network(Base):
     lockout_threshold: Mapped[int] = mapped_column(server_default="5")
     # P1: some networks list in the public directory only the facilities that agreed to it (Ko21-2).
     directory_opt_in_only: Mapped[bool] = mapped_column(server_default=sa.false())
+    # I4: a password older than this many days must be changed at the next sign-in; None = no periodic change.
+    password_max_age_days: Mapped[int | None] = mapped_column()
 
     __table_args__ = (
         sa.CheckConstraint("created_as_demo OR NOT password_only_allowed", name="password_only_on_demo_only"),
+        sa.CheckConstraint(
+            "password_max_age_days IS NULL OR password_max_age_days BETWEEN 30 AND 365",
+            name="password_max_age_days_range",
+        ),
     )
 
 
@@ -97,10 +103,15 @@ class User(Base):
     facility_id: Mapped[UUID] = mapped_column(sa.ForeignKey("facilities.id"), index=True)
     login_id: Mapped[str] = mapped_column(sa.String(64))
     display_name: Mapped[str] = mapped_column(sa.String(200))
+    # Reading of the name (フリガナ), by which colleagues find and sort each other (issue 10).
+    name_kana: Mapped[str | None] = mapped_column(sa.String(200))
     password_hash: Mapped[str] = mapped_column(sa.Text)
     roles: Mapped[list[str]] = mapped_column(ARRAY(sa.String(32)))
     status: Mapped[str] = mapped_column(sa.String(16), server_default="active")
-    occupation: Mapped[str | None] = mapped_column(sa.String(64))
+    # 職種: one of yui_common.vocabulary.PROFESSIONS (the free-text "occupation" before issue 10).
+    profession: Mapped[str] = mapped_column(sa.String(32), default="other", server_default="other")
+    # Grows with every identity.person-changed.v1 published for this user, so consumers keep the newest.
+    person_version: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     # Set for an initial or reissued password: it only lets the user choose their own (I3, I7).
     must_change_password: Mapped[bool] = mapped_column(server_default=sa.false())
     password_changed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
@@ -111,6 +122,9 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
     totp_confirmed: Mapped[bool] = mapped_column(server_default=sa.false())
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # A signed-in user's new authenticator until its first code confirms it; the confirmed one stays valid
+    # meanwhile (changing phones must not leave the account without a second factor).
+    totp_pending_secret: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime | None] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now()
     )

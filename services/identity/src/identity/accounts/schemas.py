@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+from yui_common.vocabulary import Profession
 
 from identity.networks.schemas import TenantSlug
 
@@ -35,12 +36,18 @@ class PasswordChange(BaseModel):
     totp_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
 
 
+NameKana = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     login_id: LoginId
     display_name: str = Field(min_length=1, max_length=200)
+    name_kana: NameKana | None = None
     roles: list[Literal["facility_admin", "staff"]] = Field(default=["staff"], min_length=1)
-    occupation: str | None = Field(default=None, max_length=64)
+    profession: Profession | None = None
+    # Before issue 10: free text, still accepted and mapped to a profession when ``profession`` is not given.
+    occupation: str | None = Field(default=None, max_length=64, description="Deprecated: use profession")
     facility_id: UUID | None = None  # operators name the facility; an administrator's own is the default
 
 
@@ -49,8 +56,10 @@ class UserUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    name_kana: NameKana | None = None
     roles: list[Literal["facility_admin", "staff"]] | None = Field(default=None, min_length=1)
-    occupation: str | None = Field(default=None, max_length=64)
+    profession: Profession | None = None
+    occupation: str | None = Field(default=None, max_length=64, description="Deprecated: use profession")
 
 
 class UserRead(BaseModel):
@@ -60,9 +69,10 @@ class UserRead(BaseModel):
     facility_id: UUID
     login_id: str
     display_name: str
+    name_kana: str | None
     roles: list[str]
     status: str
-    occupation: str | None
+    profession: str
     must_change_password: bool
     locked: bool
     totp_enrolled: bool

@@ -15,6 +15,7 @@ from yui_common import audit, outbox
 from yui_common.auth import Principal
 from yui_common.events.identity import UserCreatedV1, UserDisabledV1
 from yui_common.problems import Problem, conflict, not_found
+from yui_common.vocabulary import PROFESSIONS
 
 from identity import audit_trail
 from identity.accounts import repository
@@ -36,6 +37,8 @@ from identity.passwords import (
     password_rule_violations,
     reuses_a_recent_password,
 )
+from identity.people.professions import profession_of
+from identity.people.service import publish_person_changed
 from identity.problems import forbidden
 from identity.sessions.service import end_sessions_of
 from identity.settings import Settings
@@ -185,9 +188,10 @@ def user_read(user: User) -> UserRead:
         facility_id=user.facility_id,
         login_id=user.login_id,
         display_name=user.display_name,
+        name_kana=user.name_kana,
         roles=list(user.roles),
         status=user.status,
-        occupation=user.occupation,
+        profession=user.profession or "other",
         must_change_password=user.must_change_password,
         locked=user.locked_at is not None,
         totp_enrolled=user.totp_confirmed,
@@ -255,10 +259,12 @@ async def _new_user(
         facility_id=facility.id,
         login_id=data.login_id,
         display_name=data.display_name,
+        name_kana=data.name_kana,
         password_hash=await asyncio.to_thread(hash_password, password),
         roles=sorted(set(data.roles)),
-        occupation=data.occupation,
+        profession=data.profession or profession_of(data.occupation),
         must_change_password=True,
+        person_version=0,
     )
     session.add(user)
     await session.flush()
@@ -268,6 +274,7 @@ async def _new_user(
         UserCreatedV1(user_id=user.id, facility_id=facility.id, roles=list(user.roles)),
         tenant=user.tenant,
     )
+    await publish_person_changed(session, user, facility=facility)
     return user, password
 
 
@@ -279,7 +286,9 @@ async def create_user(session: AsyncSession, *, principal: Principal, data: User
 async def import_users(
     session: AsyncSession, *, principal: Principal, csv_text: str, facility_id: UUID | None
 ) -> ImportReport:
-    """Bulk creation from CSV (login_id, display_name, roles, occupation): each row stands or falls alone."""
+    """Bulk creation from CSV (login_id, display_name, roles, and optionally name_kana and profession, which may
+    be a code or a word such as 「看護師」; the older "occupation" column is read as profession): each row stands
+    or falls alone."""
     facility = await _target_facility(session, principal=principal, requested=facility_id)
     rows: list[ImportRow] = []
     reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
@@ -293,8 +302,9 @@ async def import_users(
             data = UserCreate(
                 login_id=login_id or "",
                 display_name=(record.get("display_name") or "").strip(),
+                name_kana=(record.get("name_kana") or "").strip() or None,
                 roles=roles,
-                occupation=(record.get("occupation") or "").strip() or None,
+                profession=profession_of(record.get("profession") or record.get("occupation")),
             )
         except ValueError as exc:
             errors = [
@@ -325,14 +335,20 @@ async def update_user(
 ) -> User:
     user = await user_in_reach(session, principal=principal, user_id=user_id)
     _require_account_manager(principal, user)
-    updates = changes.model_dump(exclude_unset=True, exclude_none=True)
+    updates = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"occupation"})
+    if changes.occupation is not None and changes.profession is None:
+        updates["profession"] = profession_of(changes.occupation)
     if "roles" in updates:
         updates["roles"] = sorted(set(updates["roles"]))
+    # Only what differs is a change: an unchanged form saved again publishes nothing.
+    updates = {name: value for name, value in updates.items() if getattr(user, name) != value}
     for name, value in updates.items():
         setattr(user, name, value)
     await audit_trail.record(
         session, "user.changed", by=principal, on=user, detail={"fields": sorted(updates)}
     )
+    if updates.keys() & {"display_name", "name_kana", "profession"}:
+        await publish_person_changed(session, user)
     return user
 
 
@@ -374,8 +390,9 @@ async def replace_user(
     data = UserCreate(
         login_id=new_login_id,
         display_name=old.display_name,
+        name_kana=old.name_kana,
         roles=[r for r in old.roles if r in (FACILITY_ADMIN, STAFF)] or [STAFF],
-        occupation=old.occupation,
+        profession=old.profession if old.profession in PROFESSIONS else None,
     )
     return await _new_user(session, principal=principal, facility=facility, data=data)
 
@@ -396,6 +413,7 @@ async def disable_account(
         UserDisabledV1(user_id=user.id, facility_id=user.facility_id, reason=reason, disabled_at=now),
         tenant=user.tenant,
     )
+    await publish_person_changed(session, user)
 
 
 async def disable_user(session: AsyncSession, *, principal: Principal, user_id: UUID) -> User:

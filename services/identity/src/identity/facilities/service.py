@@ -32,6 +32,7 @@ from identity.facilities.schemas import Approval, FacilityApplication, FacilityR
 from identity.models import Facility, User
 from identity.networks.service import network_of
 from identity.passwords import hash_password, initial_password
+from identity.people.service import publish_facility_people, publish_person_changed
 from identity.problems import forbidden
 from identity.revocations import service as revocations
 
@@ -115,6 +116,7 @@ async def approve_application(session: AsyncSession, *, principal: Principal, fa
         password_hash=await asyncio.to_thread(hash_password, password),
         roles=[FACILITY_ADMIN, STAFF],
         must_change_password=True,
+        person_version=0,
     )
     try:
         # Added inside the savepoint: entering it flushes what is pending, outside its protection.
@@ -149,6 +151,7 @@ async def approve_application(session: AsyncSession, *, principal: Principal, fa
         ),
     ):
         await outbox.add_event(session, data, tenant=facility.tenant)
+    await publish_person_changed(session, administrator, facility=facility)
     return Approval(
         facility=FacilityRead.model_validate(facility),
         administrator_user_id=administrator.id,
@@ -203,8 +206,12 @@ async def update_facility(
     if facility.status not in ("active", "suspended"):
         raise conflict(f"The facility is {facility.status}.")
     updates = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"publication"})
+    renamed = "name" in updates and updates["name"] != facility.name
     for name, value in updates.items():
         setattr(facility, name, value)
+    if renamed:
+        # Every user of the facility is shown as "name (profession, facility)" by the other services.
+        await publish_facility_people(session, facility)
     await audit_trail.record(
         session, "facility.changed", by=principal, on=facility, detail={"fields": sorted(updates)}
     )

@@ -19,6 +19,7 @@ from identity import audit_trail
 from identity.accounts import repository as accounts
 from identity.auth import CONTRACTOR, OPERATOR, facility_in_reach, user_in_reach
 from identity.models import Facility, Suspension, User
+from identity.people.service import publish_person_changed
 from identity.problems import forbidden
 from identity.revocations import service as revocations
 from identity.sessions.service import end_sessions_of
@@ -54,6 +55,7 @@ async def suspend(
         if user.status != "active":
             raise conflict(f"The user is {user.status}.")
         user.status = "suspended"
+        await publish_person_changed(session, user)
         await end_sessions_of(session, user_id=user.id, reason="account-suspended", actor_id=actor)
         await revocations.revoke_everywhere(
             session,
@@ -142,6 +144,7 @@ async def lift_suspension(session: AsyncSession, *, principal: Principal, suspen
             user = await session.get(User, suspension.target_id, with_for_update=True)
             if user is not None and user.status == "suspended":
                 user.status = "active"
+                await publish_person_changed(session, user)
                 await revocations.announce(
                     session,
                     UserReinstatedV1(user_id=user.id, facility_id=user.facility_id),
