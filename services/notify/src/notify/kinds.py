@@ -10,6 +10,7 @@ SUPPORT_ANSWERED = "support.answered"
 SUPPORT_DECIDED = "support.decided"
 SUPPORT_STOPPED = "subject.support_stopped"
 EXCEPTIONAL_ACCESS_GRANTED = "subject.exceptional_access_granted"
+CARE_TEAM_INVITED = "care_team.invited"  # someone invited me to a patient's care team (issue 10)
 ACCOUNT_SUSPENDED = "account.suspended"
 ACCOUNT_REINSTATED = "account.reinstated"
 SIGN_IN_BACKOFF_STARTED = "account.sign_in_backoff_started"  # failed sign-ins as them: each retry waits
@@ -29,6 +30,7 @@ ALL_KINDS = (
     SUPPORT_DECIDED,
     SUPPORT_STOPPED,
     EXCEPTIONAL_ACCESS_GRANTED,
+    CARE_TEAM_INVITED,
     ACCOUNT_SUSPENDED,
     ACCOUNT_REINSTATED,
     SIGN_IN_BACKOFF_STARTED,
@@ -43,12 +45,21 @@ ALL_KINDS = (
 # Addressed to the person themselves: e-mailed at once when they chose e-mail; every other kind waits for
 # the daily digest.
 IMMEDIATE_KINDS = frozenset(
-    {POST_MENTION, POST_REPLY, SUPPORT_REQUESTED, SUPPORT_ANSWERED, SUPPORT_DECIDED, SIGN_IN_BACKOFF_STARTED}
+    {
+        POST_MENTION,
+        POST_REPLY,
+        SUPPORT_REQUESTED,
+        SUPPORT_ANSWERED,
+        SUPPORT_DECIDED,
+        SIGN_IN_BACKOFF_STARTED,
+        CARE_TEAM_INVITED,
+    }
 )
 
 # Support requests reach their addressee even outside the care team (timeline lets the addressee read the
-# thread, T2); every other kind about a subject needs current care-team membership.
-ADDRESSEE_KINDS = frozenset({SUPPORT_REQUESTED, SUPPORT_ANSWERED, SUPPORT_DECIDED})
+# thread, T2), and an invitation reaches the invitee, who joins the team only by accepting it; every other
+# kind about a subject needs current care-team membership. Support stopped silences these too.
+ADDRESSEE_KINDS = frozenset({SUPPORT_REQUESTED, SUPPORT_ANSWERED, SUPPORT_DECIDED, CARE_TEAM_INVITED})
 
 OFF, IN_APP, EMAIL = "off", "in_app", "email"
 CHANNELS = (OFF, IN_APP, EMAIL)

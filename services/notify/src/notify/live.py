@@ -8,16 +8,13 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yui_common.auth import Principal
 
-from notify import repository
-from notify.models import Notification
+from notify import contents, repository
 from notify.repository import LIVE_CHANNEL
 from notify.schemas import NotificationRead
 
@@ -27,10 +24,10 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 200
 
 
-def server_sent_event(notification: Notification | Row[Any], unread: int | None) -> str:
-    """One notification (a model or a row with its columns) as a server-sent event, ``id`` being what the
-    browser resumes after."""
-    payload = NotificationRead.model_validate(notification).model_dump(mode="json")
+def server_sent_event(notification: NotificationRead, unread: int | None) -> str:
+    """One notification, as the inbox answers with it, as a server-sent event, ``id`` being what the browser
+    resumes after."""
+    payload = notification.model_dump(mode="json")
     data = json.dumps({**payload, "unread": unread})
     return f"id: {notification.id}\nevent: notification\ndata: {data}\n\n"
 
@@ -143,8 +140,10 @@ class LiveHub:
                 self._resync_everyone()
 
     async def _deliver(self, notification_ids: list[UUID]) -> None:
-        async with self._sessionmaker() as session:
+        # A transaction: what each stream is shown of a patient is audited with the read that showed it.
+        async with self._sessionmaker() as session, session.begin():
             found = await repository.announced(session, notification_ids=notification_ids)
+            described = dict(zip((n.id for n in found), await contents.describe(session, found), strict=True))
             # The streams open now; one that opens later reads what is committed for itself.
             receiving = [
                 stream
@@ -156,11 +155,22 @@ class LiveHub:
             revoked = await repository.revoked_streams(
                 session, streams=[(stream.principal, stream.issued_at) for stream in receiving]
             )
-        for position in revoked:
-            receiving[position].end()
-        allowed = {stream for stream in receiving if not stream.ended}
+            for position in revoked:
+                receiving[position].end()
+            allowed = {stream for stream in receiving if not stream.ended}
+            for stream in allowed:
+                await contents.record_shown(
+                    session,
+                    stream.principal,
+                    [
+                        described[n.id]
+                        for n in found
+                        if n.user_id == stream.principal.user_id and n.tenant == stream.principal.tenant
+                    ],
+                    via="live",
+                )
         for notification in found:
-            event = server_sent_event(notification, notification.unread)
+            event = server_sent_event(described[notification.id], notification.unread)
             for stream in self._streams.get(notification.user_id, ()):
                 if stream in allowed and stream.principal.tenant == notification.tenant:
                     stream.push(notification.id, event)

@@ -1,4 +1,4 @@
-"""Notify's tables: notifications per user, and its projection of care teams."""
+"""Notify's tables: notifications per user, and its projections of care teams, people and subjects."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid6 import uuid7
 from yui_common.db import ServiceBase, new_metadata
+from yui_common.people import PersonProjection
 from yui_common.schema import infrastructure_tables
 
 
@@ -32,6 +33,13 @@ class Notification(Base):
     # The event that caused it: one notification per (event, user), so a replay adds nothing.
     source_event_id: Mapped[UUID]
     params: Mapped[dict[str, object]] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+    # What the event said about a post: ids only, names are read from the projections when shown (issue 10).
+    post_id: Mapped[UUID | None]
+    parent_id: Mapped[UUID | None]
+    author_id: Mapped[UUID | None]
+    # The body's first characters as timeline sent them; blanked when support stops or the reader leaves the
+    # team, so nothing of the post lingers where its reader may no longer look.
+    excerpt: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
     read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
@@ -39,6 +47,9 @@ class Notification(Base):
         sa.UniqueConstraint("source_event_id", "user_id", name="uq_notifications_event_user"),
         sa.Index("ix_notifications_user_created", "user_id", sa.text("created_at DESC")),
         sa.Index("ix_notifications_created", "created_at"),
+        sa.Index(
+            "ix_notifications_subject", "subject_id", postgresql_where=sa.text("subject_id IS NOT NULL")
+        ),
     )
 
 
@@ -50,6 +61,29 @@ class CareTeamMember(Base):
     subject_id: Mapped[UUID] = mapped_column(primary_key=True)
     user_id: Mapped[UUID] = mapped_column(primary_key=True, index=True)
     tenant: Mapped[str] = mapped_column(sa.Text)
+
+
+class Person(PersonProjection, Base):
+    """Projection of identity's users: who wrote, who invited (``identity.person-changed.v1``)."""
+
+    __tablename__ = "people"
+
+
+class Subject(Base):
+    """Projection of consent's subjects: the patient a notification is about (``consent.subject-changed.v1``).
+
+    Names only, never contact details; ``version`` keeps the newest when events arrive late or twice."""
+
+    __tablename__ = "subjects"
+
+    subject_id: Mapped[UUID] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.String(63))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    name_kana: Mapped[str | None] = mapped_column(sa.String(200))
+    # "active" or "support_stopped"
+    status: Mapped[str] = mapped_column(sa.String(32), server_default="active")
+    version: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
 
 
 class Account(Base):

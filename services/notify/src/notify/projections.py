@@ -1,12 +1,19 @@
-"""Who may hear: notify's projections of care teams, accounts and facilities, fed by others' events."""
+"""Who may hear, and who is named: notify's projections of care teams, accounts, facilities, people and subjects,
+fed by others' events."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common.events.consent import SubjectChangedV1
+from yui_common.events.identity import PersonChangedV1
+from yui_common.people import apply_person_changed
 
 from notify import kinds, repository, service
+from notify.models import Person
+
+SUPPORT_STOPPED = "support_stopped"
 
 
 async def join_care_team(session: AsyncSession, *, tenant: str, subject_id: UUID, user_id: UUID) -> None:
@@ -14,8 +21,29 @@ async def join_care_team(session: AsyncSession, *, tenant: str, subject_id: UUID
 
 
 async def leave_care_team(session: AsyncSession, *, subject_id: UUID, user_id: UUID) -> None:
-    # What was queued for them about this subject is withheld from now on: delivery checks the team (n5).
+    # What was queued for them about this subject is withheld from now on: delivery checks the team (n5); and
+    # what their notifications quoted of its posts is forgotten, should they ever be shown again.
     await repository.remove_member(session, subject_id=subject_id, user_id=user_id)
+    await repository.blank_excerpts(session, subject_id=subject_id, user_id=user_id)
+
+
+async def record_person(session: AsyncSession, *, tenant: str, data: PersonChangedV1) -> None:
+    await apply_person_changed(session, Person, tenant, data)
+
+
+async def record_subject(session: AsyncSession, *, tenant: str, data: SubjectChangedV1) -> None:
+    """Keep the subject's newest name and status; once support stopped, forget every excerpt of its posts."""
+    await repository.apply_subject_changed(
+        session,
+        tenant=tenant,
+        subject_id=data.subject_id,
+        name=data.name,
+        name_kana=data.name_kana,
+        status=data.status,
+        version=data.version,
+    )
+    if data.status == SUPPORT_STOPPED:
+        await repository.blank_excerpts(session, subject_id=data.subject_id)
 
 
 async def record_account(

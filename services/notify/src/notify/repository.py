@@ -25,6 +25,7 @@ from notify.models import (
     Notification,
     Preference,
     StoppedSubject,
+    Subject,
 )
 
 # One channel for every API process: each LISTENs once and fans out to its open streams (n2).
@@ -178,6 +179,10 @@ async def announced(session: AsyncSession, *, notification_ids: Sequence[UUID]) 
             Notification.user_id,
             Notification.kind,
             Notification.subject_id,
+            Notification.post_id,
+            Notification.parent_id,
+            Notification.author_id,
+            Notification.excerpt,
             Notification.params,
             Notification.created_at,
             Notification.read_at,
@@ -194,11 +199,14 @@ async def announced(session: AsyncSession, *, notification_ids: Sequence[UUID]) 
 _STREAMS_REVOKED = text(
     "SELECT s.stream FROM unnest(CAST(:streams AS int[]), CAST(:users AS text[]), "
     "CAST(:facilities AS text[]), CAST(:sessions AS text[]), CAST(:certificates AS text[]), "
-    "CAST(:issued_at AS bigint[])) AS s(stream, user_id, facility, session, certificate, issued_at) "
+    "CAST(:issued_at AS bigint[]), CAST(:tenants AS text[])) "
+    "AS s(stream, user_id, facility, session, certificate, issued_at, tenant) "
     "WHERE EXISTS (SELECT 1 FROM revoked_principals r WHERE (r.kind, r.value) IN "
     "(('user', s.user_id), ('facility', s.facility), ('session', s.session), ('certificate', s.certificate)) "
     "AND r.revoked_at >= to_timestamp(s.issued_at) AND (r.lifted_at IS NULL OR r.revoked_at >= r.lifted_at) "
-    "AND r.expires_at > now())"
+    "AND r.expires_at > now()) "
+    # A suspended network's streams end too (yui_common.networks).
+    "OR EXISTS (SELECT 1 FROM network_states n WHERE n.tenant = s.tenant AND n.status = 'suspended')"
 )
 
 
@@ -216,6 +224,7 @@ async def revoked_streams(session: AsyncSession, *, streams: Sequence[tuple[Prin
             "sessions": [p.session_id or "" for p, _ in streams],
             "certificates": [(p.cert_fingerprint or "").lower() for p, _ in streams],
             "issued_at": [issued_at for _, issued_at in streams],
+            "tenants": [p.tenant for p, _ in streams],
         },
     )
     return {int(row[0]) for row in found}
@@ -254,6 +263,54 @@ async def hold_facility(session: AsyncSession, *, facility_id: UUID, reason: str
 
 async def release_facility(session: AsyncSession, *, facility_id: UUID) -> None:
     await session.execute(delete(FacilityHold).where(FacilityHold.facility_id == facility_id))
+
+
+async def apply_subject_changed(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    subject_id: UUID,
+    name: str,
+    name_kana: str | None,
+    status: str,
+    version: int,
+) -> None:
+    """Upsert the subject unless a newer version is already there: idempotent, and safe out of order."""
+    values = {
+        "subject_id": subject_id,
+        "tenant": tenant,
+        "name": name,
+        "name_kana": name_kana,
+        "status": status,
+        "version": version,
+    }
+    stmt = insert(Subject).values(values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[Subject.subject_id],
+            set_={**{k: stmt.excluded[k] for k in values if k != "subject_id"}, "updated_at": func.now()},
+            where=Subject.version < stmt.excluded.version,
+        )
+    )
+
+
+async def subjects_by_id(session: AsyncSession, *, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
+    wanted = set(subject_ids)
+    if not wanted:
+        return {}
+    found = await session.execute(select(Subject).where(Subject.subject_id.in_(wanted)))
+    return {subject.subject_id: subject for subject in found.scalars()}
+
+
+async def blank_excerpts(session: AsyncSession, *, subject_id: UUID, user_id: UUID | None = None) -> int:
+    """Forget what notifications quoted of a subject's posts: all of them, or one reader's."""
+    stmt = update(Notification).where(
+        Notification.subject_id == subject_id, Notification.excerpt.is_not(None)
+    )
+    if user_id is not None:
+        stmt = stmt.where(Notification.user_id == user_id)
+    result = await session.execute(stmt.values(excerpt=None))
+    return result.rowcount or 0  # type: ignore[attr-defined,no-any-return]
 
 
 async def stop_subject(session: AsyncSession, *, subject_id: UUID) -> None:

@@ -6,6 +6,16 @@ from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+from yui_common.people import PersonRef
+
+
+class SubjectRef(BaseModel):
+    """The patient a notification is about, as notify's projection knows them when the inbox is read."""
+
+    id: UUID
+    name: str | None = Field(description="None until notify has heard of the subject (consent's event).")
+    name_kana: str | None = None
+    status: str = Field(default="active", description='"active" or "support_stopped".')
 
 
 class NotificationRead(BaseModel):
@@ -13,14 +23,37 @@ class NotificationRead(BaseModel):
     id: UUID
     kind: str
     subject_id: UUID | None
+    subject: SubjectRef | None = None
+    post_id: UUID | None = Field(default=None, description="The post it is about (a reply's own id).")
+    parent_id: UUID | None = Field(default=None, description="The thread's post when post_id is a reply.")
+    author_id: UUID | None = None
+    author: PersonRef | None = Field(default=None, description="Who wrote, invited or acted.")
+    excerpt: str | None = Field(
+        default=None, description="The post's first characters; absent once support stopped."
+    )
     params: dict[str, object]
     created_at: datetime
     read_at: datetime | None
 
 
-class Inbox(BaseModel):
+class NotificationGroup(BaseModel):
+    """The notifications about one patient (or, with ``subject`` null, about none), newest first."""
+
+    subject: SubjectRef | None
+    newest_at: datetime
     unread: int
     items: list[NotificationRead]
+
+
+class Inbox(BaseModel):
+    unread: int
+    items: list[NotificationRead] = Field(description="Newest first (by time, then id).")
+
+
+class GroupedInbox(Inbox):
+    """The answer to ``?group=subject``: the items, and the same items per patient."""
+
+    groups: list[NotificationGroup] = Field(description="The items per patient, the newest group first.")
 
 
 class UnreadCount(BaseModel):

@@ -15,8 +15,10 @@ from yui_common.events.consent import ConsentWithdrawnV1
 from yui_common.events.notify import NotifySupportStoppedV1
 from yui_common.problems import Problem, not_found
 
-from notify import kinds, repository
-from notify.models import NetworkDefaults, Notification, Preference
+from notify import contents, kinds, repository
+from notify.contents import PostContent
+from notify.models import NetworkDefaults, Preference
+from notify.schemas import GroupedInbox, Inbox, NotificationRead
 
 
 def channel_for(kind: str, preference: Preference | None, defaults: NetworkDefaults | None) -> str:
@@ -37,9 +39,12 @@ async def tell(
     source_event_id: UUID,
     subject_id: UUID | None = None,
     params: dict[str, object] | None = None,
+    content: PostContent | None = None,
 ) -> int:
     """One notification per person and event (a replay adds nothing), an e-mail queued for those who chose
-    e-mail for an addressed kind, and a wake-up for every open live stream. Returns how many were created."""
+    e-mail for an addressed kind, and a wake-up for every open live stream. Returns how many were created.
+
+    ``content`` is what the event said about a post (ids, author, excerpt); the e-mail never carries it."""
     recipients = list(dict.fromkeys(user_ids))
     if not recipients:
         return 0
@@ -55,6 +60,7 @@ async def tell(
             "subject_id": subject_id,
             "source_event_id": source_event_id,
             "params": params or {},
+            **(content or PostContent()).columns(),
         }
         for user_id in recipients
         if channels[user_id] != kinds.OFF
@@ -89,6 +95,7 @@ async def notify_team(
     source_event_id: UUID,
     params: dict[str, object] | None = None,
     exclude: Sequence[UUID] | UUID | None = None,
+    content: PostContent | None = None,
 ) -> int:
     excluded = {exclude} if isinstance(exclude, UUID) else set(exclude or ())
     members = [m for m in await repository.team_of(session, subject_id=subject_id) if m not in excluded]
@@ -100,6 +107,7 @@ async def notify_team(
         source_event_id=source_event_id,
         subject_id=subject_id,
         params=params,
+        content=content,
     )
 
 
@@ -114,8 +122,10 @@ async def support_stopped(
         kind=kinds.SUPPORT_STOPPED,
         source_event_id=event_id,
     )
-    # From now on nothing about the subject is shown, streamed or e-mailed but the stop notice itself.
+    # From now on nothing about the subject is shown, streamed or e-mailed but the stop notice itself, and
+    # nothing quoted from its posts is kept.
     await repository.stop_subject(session, subject_id=withdrawal.subject_id)
+    await repository.blank_excerpts(session, subject_id=withdrawal.subject_id)
     await outbox.add_event(
         session,
         NotifySupportStoppedV1(
@@ -141,6 +151,7 @@ async def tell_addressees(
     source_event_id: UUID,
     subject_id: UUID,
     params: dict[str, object],
+    content: PostContent | None = None,
 ) -> int:
     """Tell a support request's addressee: one user, or every known user of the addressed facility; not the
     ``sender``, who acted and knows already."""
@@ -155,6 +166,7 @@ async def tell_addressees(
         source_event_id=source_event_id,
         subject_id=subject_id,
         params=params,
+        content=content,
     )
 
 
@@ -227,13 +239,17 @@ async def warn_of_failed_sign_ins(
 
 
 async def my_inbox(
-    session: AsyncSession, *, principal: Principal, limit: int
-) -> tuple[int, list[Notification]]:
-    items = list(
-        await repository.inbox(session, tenant=principal.tenant, user_id=principal.user_id, limit=limit)
-    )
+    session: AsyncSession, *, principal: Principal, limit: int, grouped: bool = False
+) -> Inbox:
+    """The newest notifications the reader may hear of, each naming its patient and author; ``grouped``
+    adds them per patient, the patient with the newest notification first."""
+    found = await repository.inbox(session, tenant=principal.tenant, user_id=principal.user_id, limit=limit)
+    items = await contents.describe(session, found)
+    await contents.record_shown(session, principal, items, via="inbox")
     unread = await repository.unread_count(session, tenant=principal.tenant, user_id=principal.user_id)
-    return unread, items
+    if grouped:
+        return GroupedInbox(unread=unread, items=items, groups=contents.group_by_subject(items))
+    return Inbox(unread=unread, items=items)
 
 
 async def unread_count(session: AsyncSession, *, principal: Principal) -> int:
@@ -260,6 +276,7 @@ async def still_signed_in(session: AsyncSession, *, principal: Principal, issued
         session_id=principal.session_id,
         cert_fingerprint=principal.cert_fingerprint,
         issued_at=issued_at,
+        tenant=principal.tenant,
     )
     return kind is None
 
@@ -270,8 +287,9 @@ LATE_COMMIT_WINDOW = timedelta(seconds=30)
 
 async def unsent_for_stream(
     session: AsyncSession, *, principal: Principal, after_id: UUID | None, already_sent: set[UUID]
-) -> list[Notification]:
-    """New for this stream: after the last id it sent, and what committed late that it has not sent."""
+) -> list[NotificationRead]:
+    """New for this stream: after the last id it sent, and what committed late that it has not sent, each
+    naming its patient and author (audited as shown, in the caller's transaction)."""
     found = await repository.newer_than(
         session,
         tenant=principal.tenant,
@@ -279,7 +297,9 @@ async def unsent_for_stream(
         after_id=after_id,
         also_since=LATE_COMMIT_WINDOW if already_sent else None,
     )
-    return [n for n in found if n.id not in already_sent]
+    items = await contents.describe(session, [n for n in found if n.id not in already_sent])
+    await contents.record_shown(session, principal, items, via="live")
+    return items
 
 
 # --- preferences -------------------------------------------------------------------------------------

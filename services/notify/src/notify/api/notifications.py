@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, status
@@ -16,17 +16,23 @@ from yui_common.db import DbSession
 
 from notify import service
 from notify.live import LiveHub, server_sent_event
-from notify.schemas import Inbox, MarkedRead, NotificationRead, UnreadCount
+from notify.schemas import GroupedInbox, Inbox, MarkedRead, UnreadCount
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 
-@router.get("", response_model=Inbox)
+@router.get("", response_model=Inbox | GroupedInbox)
 async def my_inbox(
-    session: DbSession, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=200)] = 50
-) -> Inbox:
-    unread, items = await service.my_inbox(session, principal=principal, limit=limit)
-    return Inbox(unread=unread, items=[NotificationRead.model_validate(n) for n in items])
+    session: DbSession,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    group: Annotated[
+        Literal["subject"] | None, Query(description="subject: also answer the items grouped per patient.")
+    ] = None,
+) -> Inbox | GroupedInbox:
+    """The newest notifications (newest first, by time then id), each naming its patient, its author and
+    an excerpt while the reader may see it."""
+    return await service.my_inbox(session, principal=principal, limit=limit, grouped=group == "subject")
 
 
 @router.get("/unread-count", response_model=UnreadCount)
@@ -90,7 +96,8 @@ async def _events(
             if resync:
                 # First look, or the hub may have missed something: read for ourselves. Otherwise the hub
                 # pushes what is new, already checked against the deny list and n5.
-                async with sessionmaker() as session:
+                # A transaction: what the stream shows of a patient is audited as it is read.
+                async with sessionmaker() as session, session.begin():
                     if not await service.still_signed_in(
                         session, principal=principal, issued_at=token.issued_at
                     ):

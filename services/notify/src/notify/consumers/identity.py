@@ -12,6 +12,7 @@ from yui_common.events.identity import (
     FacilityAppliedV1,
     FacilityDisabledV1,
     FacilityReinstatedV1,
+    PersonChangedV1,
     SignInBackoffStartedV1,
     UserCreatedV1,
     UserDisabledV1,
@@ -26,6 +27,10 @@ async def on_user_created(session: AsyncSession, envelope: Envelope, data: UserC
     await projections.record_account(
         session, tenant=envelope.tenant, user_id=data.user_id, facility_id=data.facility_id, roles=data.roles
     )
+
+
+async def on_person_changed(session: AsyncSession, envelope: Envelope, data: PersonChangedV1) -> None:
+    await projections.record_person(session, tenant=envelope.tenant, data=data)
 
 
 async def on_user_suspended(session: AsyncSession, envelope: Envelope, data: UserSuspendedV1) -> None:
@@ -129,6 +134,7 @@ subscription = Subscription(
     queue="notify.identity-events",
     handlers={
         UserCreatedV1.event_type: on_user_created,
+        PersonChangedV1.event_type: on_person_changed,
         UserSuspendedV1.event_type: on_user_suspended,
         UserReinstatedV1.event_type: on_user_reinstated,
         UserDisabledV1.event_type: on_user_disabled,

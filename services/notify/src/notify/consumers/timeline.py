@@ -15,6 +15,7 @@ from yui_common.events.timeline import (
 )
 
 from notify import kinds, service
+from notify.contents import PostContent
 
 
 async def on_post_created(session: AsyncSession, envelope: Envelope, data: PostCreatedV1) -> None:
@@ -27,6 +28,9 @@ async def on_post_created(session: AsyncSession, envelope: Envelope, data: PostC
         source_event_id=envelope.id,
         params={"post_id": str(data.post_id), "parent_id": str(data.parent_id) if data.parent_id else None},
         exclude=[data.author_id, *data.mentioned_user_ids],
+        content=PostContent(
+            post_id=data.post_id, parent_id=data.parent_id, author_id=data.author_id, excerpt=data.excerpt
+        ),
     )
 
 
@@ -45,6 +49,9 @@ async def on_reply_created(session: AsyncSession, envelope: Envelope, data: Repl
             "parent_id": str(data.parent_id),
             "group_id": _text(data.group_id),
         },
+        content=PostContent(
+            post_id=data.post_id, parent_id=data.parent_id, author_id=data.author_id, excerpt=data.excerpt
+        ),
     )
 
 
@@ -57,6 +64,8 @@ async def on_user_mentioned(session: AsyncSession, envelope: Envelope, data: Use
         source_event_id=envelope.id,
         subject_id=data.subject_id,
         params={"post_id": str(data.post_id), "group_id": _text(data.group_id)},
+        # The event does not say whether the post is a reply: the link opens the post itself.
+        content=PostContent(post_id=data.post_id, author_id=data.author_id, excerpt=data.excerpt),
     )
 
 
@@ -71,6 +80,7 @@ async def on_support_requested(session: AsyncSession, envelope: Envelope, data: 
         source_event_id=envelope.id,
         subject_id=data.subject_id,
         params={"post_id": str(data.post_id)},
+        content=PostContent(post_id=data.post_id, author_id=data.author_id, excerpt=data.excerpt),
     )
 
 
@@ -85,6 +95,7 @@ async def on_support_answered(
         source_event_id=envelope.id,
         subject_id=data.subject_id,
         params={"post_id": str(data.post_id), "answer_post_id": str(data.answer_post_id)},
+        content=PostContent(post_id=data.post_id, author_id=data.answered_by),
     )
 
 
@@ -101,6 +112,7 @@ async def on_support_decided(
         source_event_id=envelope.id,
         subject_id=data.subject_id,
         params={"post_id": str(data.post_id), "decision": data.decision},
+        content=PostContent(post_id=data.post_id, author_id=data.decided_by),
     )
 
 
