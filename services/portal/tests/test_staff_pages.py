@@ -132,7 +132,7 @@ class TestSignIn:
         created = await admin.form(
             "/staff/facility/users",
             "/staff/facility/users",
-            {"login_id": "pharmacist", "display_name": "鈴木 薬子", "occupation": "pharmacist"},
+            {"login_id": "pharmacist", "display_name": "鈴木 薬子", "profession": "pharmacist"},
         )
         assert created.status_code == 200, created.text[:500]
         initial = re.search(r'id="issued-password">([^<]+)<', created.text)
@@ -411,7 +411,8 @@ class TestFacilityAdministrator:
             {"login_id": "clerk", "display_name": "事務 一郎"},
         )
         assert created.status_code == 200 and 'id="issued-password"' in created.text
-        user_id = re.search(r'id="issued-user-id">([0-9a-f-]+)<', created.text)
+        # The page names the new user, never shows their id: the id is only in the form's option value.
+        user_id = re.search(r'<option value="([0-9a-f-]+)">事務 一郎</option>', created.text)
         assert user_id
         certificate = await admin.form(
             "/staff/facility/users",

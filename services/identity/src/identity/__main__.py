@@ -1,9 +1,10 @@
-"""Command line: python -m identity migrate|api|worker|audit-verify|seed."""
+"""Command line: python -m identity migrate|api|worker|audit-verify|seed|republish-people."""
 
 from pathlib import Path
 
 from yui_common.cli import run_cli
 
+from identity.people.commands import republish_people_command
 from identity.seed import seed
 from identity.settings import Settings
 from identity.worker import build_worker
@@ -17,6 +18,6 @@ if __name__ == "__main__":
             app_path="identity.main:create_app",
             worker_factory=build_worker,
             default_port=8101,
-            extra_commands={"seed": seed},
+            extra_commands={"seed": seed, "republish-people": republish_people_command},
         )
     )

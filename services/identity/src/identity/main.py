@@ -16,6 +16,7 @@ from identity.directory.api import router as directory_router
 from identity.facilities.api import router as facilities_router
 from identity.incidents.api import router as incidents_router
 from identity.networks.api import router as networks_router
+from identity.own_account.api import router as own_account_router
 from identity.people.api import router as people_router
 from identity.revocations.api import router as revocations_router
 from identity.sessions.api import router as sessions_router
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             networks_router,
             directory_router,
             people_router,
+            own_account_router,
             audit_entries_router("identity"),
         ],
     )

@@ -139,6 +139,34 @@ async def second_factor(
     return None
 
 
+def password_expired(network: Network, user: User, now: datetime | None = None) -> bool:
+    """I4: the network asks for a periodic change and the user's password is older than it allows (a password
+    never changed counts from the account's creation)."""
+    if network.password_max_age_days is None:
+        return False
+    changed = user.password_changed_at or user.created_at
+    if changed is None:
+        return False
+    return changed < (now or datetime.now(UTC)) - timedelta(days=network.password_max_age_days)
+
+
+async def second_factor_given(
+    session: AsyncSession,
+    *,
+    network: Network,
+    user: User,
+    totp_code: str | None,
+    cert_fingerprint: str | None,
+) -> bool:
+    """Whether the attempt brings what second_factor would accept, without spending the TOTP code: an expired
+    password is refused before a session opens, and the same code then confirms the password change."""
+    if await proves_more_than_password(
+        session, network=network, user=user, totp_code=totp_code, cert_fingerprint=cert_fingerprint
+    ):
+        return True
+    return network.password_only_allowed and network.created_as_demo and not user.totp_confirmed
+
+
 async def holds_own_certificate(session: AsyncSession, *, user: User, cert_fingerprint: str | None) -> bool:
     if not cert_fingerprint:
         return False

@@ -29,7 +29,7 @@ from identity.accounts.authentication import (
 from identity.accounts.schemas import ImportReport, ImportRow, TotpEnrolment, UserCreate, UserRead, UserUpdate
 from identity.auth import FACILITY_ADMIN, OPERATOR, STAFF, manages_network, user_in_reach
 from identity.certificates import service as certificates
-from identity.models import Facility, User
+from identity.models import Facility, Network, User
 from identity.networks.service import network_of
 from identity.passwords import (
     hash_password,
@@ -143,6 +143,19 @@ async def change_password(
         is None
     ):
         return await accepted.refuse(session, reason="second-factor")
+    problem = await set_new_password(session, network=network, user=user, new_password=new_password)
+    if problem is not None:
+        return problem
+    await end_backoff(session, user=user)
+    await audit_trail.record(session, "password.changed", by=str(user.id), on=user)
+    return None
+
+
+async def set_new_password(
+    session: AsyncSession, *, network: Network, user: User, new_password: str
+) -> Problem | None:
+    """The network's rules for a new password (strength, not one of the recent ones), then store it: it
+    counts from now for the periodic change (I4) and ends any must-change state. None on success."""
     broken = password_rule_violations(new_password, second_factor=not network.password_only_allowed)
     if broken:
         return Problem(
@@ -165,8 +178,6 @@ async def change_password(
     user.password_hash = await asyncio.to_thread(hash_password, new_password)
     user.must_change_password = False
     user.password_changed_at = _now()
-    await end_backoff(session, user=user)
-    await audit_trail.record(session, "password.changed", by=str(user.id), on=user)
     return None
 
 

@@ -25,6 +25,8 @@ class NetworkSettings(BaseModel):
     session_absolute_hours: int | None = Field(default=None, ge=1, le=72)
     # Consecutive failed sign-ins of one login ID after which each attempt waits 2, 4, 8 … s (capped).
     lockout_threshold: int | None = Field(default=None, ge=1, le=20)
+    # I4: days after which a password must be changed at sign-in; an explicit null switches it off.
+    password_max_age_days: int | None = Field(default=None, ge=30, le=365)
 
 
 class NetworkRead(BaseModel):
@@ -43,3 +45,4 @@ class NetworkRead(BaseModel):
     session_idle_minutes: int
     session_absolute_hours: int
     lockout_threshold: int
+    password_max_age_days: int | None = None

@@ -30,6 +30,8 @@ async def update_network_settings(
     entry commits) unless the demo seed created the network: S1 holds for real staff."""
     network = await network_of(session, principal.tenant, for_update=True)
     updates = changes.model_dump(exclude_unset=True, exclude_none=True)
+    if "password_max_age_days" in changes.model_fields_set:  # null is a value here: no periodic change
+        updates["password_max_age_days"] = changes.password_max_age_days
     if updates.get("password_only_allowed") and not network.created_as_demo:
         await audit_trail.record(
             session,

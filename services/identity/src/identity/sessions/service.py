@@ -13,7 +13,13 @@ from yui_common.events.identity import SessionRevokedV1
 from yui_common.problems import Problem, not_found
 
 from identity import audit_trail, tokens
-from identity.accounts.authentication import authenticate_password, end_backoff, second_factor
+from identity.accounts.authentication import (
+    authenticate_password,
+    end_backoff,
+    password_expired,
+    second_factor,
+    second_factor_given,
+)
 from identity.models import Facility, LoginSession, Network, User
 from identity.networks.service import network_of
 from identity.revocations import service as revocations
@@ -87,6 +93,30 @@ async def login(
             "password-change-required",
             "Choose your own password",
             "This is an initial password: change it (and enrol your second factor) before signing in.",
+            reason="initial",
+        )
+    if password_expired(network, user):
+        # Only after the second factor (else a password alone would learn that it is right), which is not
+        # spent: the change of password (POST /auth/password) takes the same code while it is current.
+        if not await second_factor_given(
+            session, network=network, user=user, totp_code=totp_code, cert_fingerprint=cert_fingerprint
+        ):
+            return await accepted.refuse(session, reason="second-factor")
+        await audit_trail.record(
+            session,
+            "login.password-change-required",
+            by=str(user.id),
+            tenant=tenant,
+            facility_id=user.facility_id,
+            detail={"reason": "expired", "max_age_days": network.password_max_age_days},
+        )
+        return Problem(
+            403,
+            "password-change-required",
+            "Choose a new password",
+            f"This network asks for a new password every {network.password_max_age_days} days: change it "
+            "(POST /auth/password with your current password and second factor) before signing in.",
+            reason="expired",
         )
     factor = await second_factor(
         session, network=network, user=user, totp_code=totp_code, cert_fingerprint=cert_fingerprint

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import httpx
 from pydantic import BaseModel, ConfigDict
+from yui_common.people import PersonRef
 
 from portal.clients.base import Answer, ServiceClient, ServiceProblem
 
@@ -39,8 +40,34 @@ class User(Answer):
     id: UUID
     login_id: str
     display_name: str
+    name_kana: str | None = None
+    profession: str = "other"
+    roles: tuple[str, ...] = ()
     status: str
     locked: bool = False
+
+
+class PeoplePage(Answer):
+    """The staff directory's answer (identity's GET /people)."""
+
+    items: list[PersonRef]
+
+
+class Profile(Answer):
+    """The signed-in user's own account (identity's GET /me/profile)."""
+
+    id: UUID
+    login_id: str
+    name: str
+    name_kana: str | None = None
+    profession: str = "other"
+    facility_id: UUID
+    facility_name: str
+    roles: tuple[str, ...] = ()
+    totp_enrolled: bool = False
+    totp_allowed: bool = True
+    password_changed_at: datetime | None = None
+    password_expires_at: datetime | None = None
 
 
 class IssuedUser(Answer):
@@ -114,13 +141,39 @@ class PasswordChange(BaseModel):
 
 
 class NewUser(BaseModel):
-    """A user of the administrator's facility (identity's UserCreate): the occupation only when given."""
+    """A user of the administrator's facility (identity's UserCreate): kana and profession only when given."""
 
     model_config = ConfigDict(frozen=True)
     login_id: str
     display_name: str
+    name_kana: str | None = None
     roles: tuple[str, ...] = ("staff",)
-    occupation: str | None = None
+    profession: str | None = None
+
+
+class UserChange(BaseModel):
+    """The facility administrator corrects a user's name, kana or profession (identity's UserUpdate)."""
+
+    model_config = ConfigDict(frozen=True)
+    display_name: str | None = None
+    name_kana: str | None = None
+    profession: str | None = None
+
+
+class ProfileChange(BaseModel):
+    """One's own name and kana (identity's ProfileUpdate); a kana of None clears it."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    name_kana: str | None = None
+
+
+class OwnPasswordChange(BaseModel):
+    """A signed-in user changes their password (identity's OwnPasswordChange)."""
+
+    model_config = ConfigDict(frozen=True)
+    current_password: str
+    new_password: str
 
 
 class AccessCodeRedemption(BaseModel):
@@ -205,6 +258,48 @@ class IdentityClient(ServiceClient):
     async def end_session(self, session_id: UUID) -> None:
         await self.call("DELETE", f"/sessions/{session_id}")
 
+    # --- the staff directory ------------------------------------------------------------------------------
+
+    async def search_people(
+        self,
+        q: str = "",
+        *,
+        facility_id: UUID | None = None,
+        profession: str | None = None,
+        limit: int = 20,
+    ) -> list[PersonRef]:
+        """Active colleagues of the signed-in user's network whose name or kana contains ``q`` (in kana order)."""
+        params: dict[str, str] = {"q": q, "limit": str(limit)}
+        if facility_id is not None:
+            params["facility_id"] = str(facility_id)
+        if profession:
+            params["profession"] = profession
+        return (await self.read(PeoplePage, "GET", "/people", params=params)).items
+
+    async def person(self, user_id: UUID) -> PersonRef:
+        """One person of the network (any status); ServiceProblem 404 outside it."""
+        return await self.read(PersonRef, "GET", f"/people/{user_id}")
+
+    # --- one's own account ----------------------------------------------------------------------------------
+
+    async def profile(self) -> Profile:
+        return await self.read(Profile, "GET", "/me/profile")
+
+    async def change_profile(self, change: ProfileChange) -> Profile:
+        return await self.read(Profile, "PATCH", "/me/profile", json=change.model_dump(mode="json"))
+
+    async def change_own_password(self, change: OwnPasswordChange) -> None:
+        """422 ``password-rules`` / ``password-reused``, 401 when the current password is wrong."""
+        await self.call("POST", "/me/password", json=change.model_dump(mode="json"))
+
+    async def start_authenticator_enrolment(self, *, current_password: str) -> TotpEnrolment:
+        body = {"current_password": current_password}
+        return await self.read(TotpEnrolment, "POST", "/me/totp-enrolment", json=body)
+
+    async def confirm_authenticator(self, *, code: str) -> None:
+        """The new authenticator's first code: it replaces the old one from now on (422 when wrong)."""
+        await self.call("POST", "/me/totp-enrolment/confirmation", json={"code": code})
+
     # --- a facility's users and certificates --------------------------------------------------------------
 
     async def users(self) -> list[User]:
@@ -214,6 +309,10 @@ class IdentityClient(ServiceClient):
         return await self.read(
             IssuedUser, "POST", "/users", json=user.model_dump(mode="json", exclude_none=True)
         )
+
+    async def change_user(self, user_id: UUID, change: UserChange) -> User:
+        body = change.model_dump(mode="json", exclude_none=True)
+        return await self.read(User, "PATCH", f"/users/{user_id}", json=body)
 
     async def certificates(self, facility_id: UUID) -> list[Certificate]:
         params = {"facility_id": str(facility_id)}
@@ -247,6 +346,11 @@ class IdentityClient(ServiceClient):
     async def directory(self, *, tenant: str, search: dict[str, str]) -> DirectoryPage:
         return await self.read(DirectoryPage, "GET", "/directory", params={"tenant": tenant, **search})
 
-    async def apply_for_facility(self, application: FacilityApplicationRequest) -> None:
+    async def apply_for_facility(self, application: FacilityApplicationRequest) -> UUID | None:
+        """The application's id (its reference number is derived from it), None if identity did not say."""
         body = application.model_dump(mode="json", exclude_none=True)
-        await self.call("POST", "/facility-applications", json=body)
+        answer = await self.call("POST", "/facility-applications", json=body)
+        try:
+            return UUID(str(answer.json()["id"]))
+        except (ValueError, KeyError, TypeError):
+            return None

@@ -11,12 +11,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from yui_common.vocabulary import PROFESSIONS, profession_label
+from yui_common.web import language_of
 
 from portal.clients.base import ServiceProblem
-from portal.clients.identity import AccessCodeRedemption, IdentityClient, NewUser
+from portal.clients.identity import AccessCodeRedemption, IdentityClient, NewUser, UserChange
 from portal.session import Staff, StaffSession
 from portal.staff.auth import login_csrf_ok, login_csrf_token, with_login_csrf
-from portal.staff.pages import IdentityApi, gather, optional, page, remember
+from portal.staff.pages import IdentityApi, back, gather, optional, page, remember
 
 router = APIRouter(prefix="/staff")
 FACILITY_ADMIN = "facility_admin"
@@ -40,7 +42,14 @@ async def _users_page(
     )
     for user in users:
         remember(request.app, user.id, user.display_name)
-    context = {"users": users, "certificates": certificates, **extra}
+    lang = language_of(request)
+    context = {
+        "users": users,
+        "certificates": certificates,
+        "professions": [(code, profession_label(code, lang)) for code in PROFESSIONS],
+        "profession_label": lambda code: profession_label(code, lang),
+        **extra,
+    }
     return page(request, staff, "staff/facility_users.html", context, status_code=status_code)
 
 
@@ -56,14 +65,16 @@ async def create_user(
     identity: IdentityApi,
     login_id: Annotated[str, Form(max_length=64)],
     display_name: Annotated[str, Form(max_length=200)],
-    occupation: Annotated[str, Form(max_length=64)] = "",
+    name_kana: Annotated[str, Form(max_length=200)] = "",
+    profession: Annotated[str, Form(max_length=32)] = "",
     administrator: Annotated[bool, Form()] = False,
 ) -> Response:
     user = NewUser(
         login_id=login_id.strip(),
         display_name=display_name.strip(),
+        name_kana=name_kana.strip() or None,
         roles=("staff", FACILITY_ADMIN) if administrator else ("staff",),
-        occupation=occupation.strip() or None,
+        profession=profession or None,
     )
     _administrator(staff)
     try:
@@ -74,6 +85,31 @@ async def create_user(
         raise
     # Shown once, on this answer only (never stored, never in a redirect's URL).
     return await _users_page(request, staff, identity, issued=issued)
+
+
+@router.post("/facility/users/{user_id}", response_class=HTMLResponse)
+async def change_user(
+    request: Request,
+    staff: Staff,
+    identity: IdentityApi,
+    user_id: UUID,
+    display_name: Annotated[str, Form(max_length=200)],
+    name_kana: Annotated[str, Form(max_length=200)] = "",
+    profession: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """The administrator corrects a user's name, kana or profession (the user may change name and kana
+    themselves on their account page; the profession only here)."""
+    _administrator(staff)
+    change = UserChange(
+        display_name=display_name.strip(), name_kana=name_kana.strip() or None, profession=profession or None
+    )
+    try:
+        await identity.change_user(user_id, change)
+    except ServiceProblem as refusal:
+        if refusal.status in (409, 422):
+            return await _users_page(request, staff, identity, status_code=refusal.status, refusal=refusal)
+        raise
+    return back(request, "/facility/users", done="user_changed")
 
 
 @router.post("/facility/certificates")
