@@ -1,6 +1,7 @@
 """The admin UI's pages (under /admin): sign-in, applications, facilities, users, suspensions, incidents, network.
 
-The audit search's pages are identity.audit_search.api; what all pages share is identity.admin.pages.
+Approving, rejecting and suspending go through a confirmation page first (identity.admin.decisions); the audit
+search's pages are identity.audit_search.api; what all pages share is identity.admin.pages.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from fastapi.responses import HTMLResponse, Response
 from yui_common.auth import ACCESS_COOKIE, presented_certificate_fingerprint
 from yui_common.db import DbSession
 from yui_common.problems import Problem
+from yui_common.reference_numbers import normalise_reference_number, reference_number
 from yui_common.web import render
 
 from identity.accounts import service as accounts_service
 from identity.accounts.authentication import source_address_of
-from identity.admin import service
+from identity.admin import repository, service
+from identity.admin.decisions import router as decisions_router
 from identity.admin.pages import (
     AdminPrincipal,
     FacilityPagePrincipal,
@@ -41,6 +44,8 @@ from identity.sessions.schemas import SessionTokens
 from identity.suspensions import service as suspensions_service
 
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
+# First: its /users/{id}/suspension must come before /users/{id}/{action} below.
+router.include_router(decisions_router)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -95,58 +100,38 @@ async def admin_home(
     if manager is None:
         return back(request, "users")
     overview = await service.admin_overview(session, principal=manager)
-    return page(request, "admin_home.html", {"overview": overview, "principal": principal})
+    return page(request, "admin_home.html", {"overview": overview, "principal": principal, "current": "home"})
 
 
 @router.get("/applications", response_class=HTMLResponse)
 async def applications(request: Request, principal: AdminPrincipal, session: DbSession) -> Response:
+    """The applications waiting for a decision; by reference number (受付番号), any application, decided or not."""
     if principal is None:
         return to_login(request)
-    rows = await facilities_service.list_facilities(session, principal=principal, status="applied")
+    typed = request.query_params.get("reference", "").strip()[:20]
+    if typed:
+        wanted = normalise_reference_number(typed)
+        found = await repository.applications(session, tenant=principal.tenant)
+        rows = [f for f in found if reference_number(f.id) == wanted]
+    else:
+        rows = list(await facilities_service.list_facilities(session, principal=principal, status="applied"))
     return table(
         request,
         "applications",
-        [vars(r) for r in rows],
-        ["name", "kind", "address", "administrator_name", "administrator_email", "applied_at"],
-        decide=principal.has_role(OPERATOR),
+        [{**vars(r), "reference": reference_number(r.id)} for r in rows],
+        [
+            "reference",
+            "name",
+            "kind",
+            "status",
+            "address",
+            "administrator_name",
+            "administrator_email",
+            "applied_at",
+        ],
+        actions="applications" if principal.has_role(OPERATOR) else None,
+        reference_search={"value": typed},
     )
-
-
-@router.post("/applications/{facility_id}/approval", response_class=HTMLResponse)
-async def approve(
-    facility_id: UUID,
-    request: Request,
-    principal: AdminPrincipal,
-    operator: OperatorPagePrincipal,
-    session: DbSession,
-) -> Response:
-    if principal is None or not same_origin(request):
-        return to_login(request)
-    if operator is None:
-        raise forbidden()
-    approval = await facilities_service.approve_application(
-        session, principal=principal, facility_id=facility_id
-    )
-    return page(request, "admin_approved.html", {"approval": approval})
-
-
-@router.post("/applications/{facility_id}/rejection")
-async def reject(
-    facility_id: UUID,
-    request: Request,
-    principal: AdminPrincipal,
-    operator: OperatorPagePrincipal,
-    session: DbSession,
-    reason: Annotated[str, Form(min_length=1, max_length=2000)],
-) -> Response:
-    if principal is None or not same_origin(request):
-        return to_login(request)
-    if operator is None:
-        raise forbidden()
-    await facilities_service.reject_application(
-        session, principal=principal, facility_id=facility_id, reason=reason
-    )
-    return back(request, "applications")
 
 
 @router.get("/facilities", response_class=HTMLResponse)
@@ -159,7 +144,8 @@ async def facilities(request: Request, principal: AdminPrincipal, session: DbSes
         "facilities",
         [vars(r) for r in rows],
         ["name", "kind", "status", "phone", "published", "directory_withheld"],
-        directory_actions=principal.has_role(OPERATOR),
+        actions="facilities",
+        operator=principal.has_role(OPERATOR),
     )
 
 
@@ -208,9 +194,24 @@ async def users(request: Request, principal: FacilityPagePrincipal, session: DbS
     if principal is None:
         return to_login(request)
     found = await accounts_service.list_users(session, principal=principal, facility_id=None)
-    rows = [accounts_service.user_read(u).model_dump() for u in found]
-    columns = ["login_id", "display_name", "roles", "status", "locked", "totp_enrolled"]
-    return table(request, "users", rows, columns, user_actions=True)
+    facilities = await repository.facilities_by_id(
+        session, tenant=principal.tenant, facility_ids={u.facility_id for u in found}
+    )
+    rows = [
+        {**accounts_service.user_read(u).model_dump(), "facility": facilities[u.facility_id].name}
+        for u in found
+    ]
+    columns = [
+        "display_name",
+        "login_id",
+        "facility",
+        "profession",
+        "roles",
+        "status",
+        "locked",
+        "totp_enrolled",
+    ]
+    return table(request, "users", rows, columns, actions="users")
 
 
 @router.post("/users/{user_id}/{action}", response_class=HTMLResponse)
@@ -256,21 +257,41 @@ async def own_facility(request: Request, principal: FacilityPagePrincipal, sessi
 async def suspensions(request: Request, principal: AdminPrincipal, session: DbSession) -> Response:
     if principal is None:
         return to_login(request)
-    rows = await suspensions_service.list_suspensions(session, principal=principal, open_only=False)
+    found = await suspensions_service.list_suspensions(session, principal=principal, open_only=False)
+    people = await repository.people_by_id(
+        session, tenant=principal.tenant, user_ids={s.target_id for s in found if s.target_kind == "user"}
+    )
+    facilities = await repository.facilities_by_id(
+        session,
+        tenant=principal.tenant,
+        facility_ids={s.target_id for s in found if s.target_kind == "facility"}
+        | {f.id for _, f in people.values()},
+    )
+    rows = []
+    for suspension in found:
+        if suspension.target_kind == "user" and suspension.target_id in people:
+            user, facility = people[suspension.target_id]
+            target = f"{user.display_name}（{facility.name}）"
+        elif suspension.target_id in facilities:
+            target = facilities[suspension.target_id].name
+        else:
+            target = ""
+        rows.append({**vars(suspension), "target": target})
     return table(
         request,
         "suspensions",
-        [vars(r) for r in rows],
+        rows,
         [
             "target_kind",
-            "target_id",
+            "target",
             "reason",
             "suspended_by_role",
             "created_at",
             "acknowledged_at",
             "lifted_at",
         ],
-        suspensions_actions=principal.has_role(OPERATOR),
+        actions="suspensions",
+        operator=principal.has_role(OPERATOR),
     )
 
 
@@ -291,11 +312,11 @@ async def suspension_action(
         await suspensions_service.acknowledge_suspension(
             session, principal=principal, suspension_id=suspension_id
         )
-    elif action == "lifting":
+        return back(request, "suspensions", "acknowledged")
+    if action == "lifting":
         await suspensions_service.lift_suspension(session, principal=principal, suspension_id=suspension_id)
-    else:
-        raise Problem(404, "not-found", "Not found", "No such action.")
-    return back(request, "suspensions")
+        return back(request, "suspensions", "lifted")
+    raise Problem(404, "not-found", "Not found", "No such action.")
 
 
 @router.get("/incidents", response_class=HTMLResponse)
@@ -303,7 +324,12 @@ async def incidents(request: Request, principal: AdminPrincipal, session: DbSess
     if principal is None:
         return to_login(request)
     rows = await incidents_service.list_incident_reports(session, principal=principal)
-    return table(request, "incidents", [vars(r) for r in rows], ["category", "title", "status", "created_at"])
+    return table(
+        request,
+        "incidents",
+        [{**vars(r), "incident_status": r.status} for r in rows],
+        ["category", "title", "incident_status", "created_at"],
+    )
 
 
 @router.get("/network", response_class=HTMLResponse)

@@ -7,6 +7,7 @@ post must come from our own origin (an Origin header naming another host is refu
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -15,9 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from yui_common.auth import Principal, current_principal
 from yui_common.db import DbSession
 from yui_common.problems import Problem
-from yui_common.web import render
+from yui_common.vocabulary import facility_kind_label, profession_label, status_label
+from yui_common.web import language_of, local_time, render, translate
 
-from identity.auth import CONTRACTOR, FACILITY_ADMIN, OPERATOR
+from identity.auth import CONTRACTOR, FACILITY_ADMIN, OPERATOR, STAFF
 
 MANAGERS = (OPERATOR, CONTRACTOR)
 # A facility administrator has their own pages (users, their facility's entry); the rest is the network's.
@@ -59,8 +61,10 @@ def to_home(request: Request) -> RedirectResponse:
     return RedirectResponse(f"{request.scope.get('root_path', '')}/admin", status_code=303)
 
 
-def back(request: Request, page: str) -> RedirectResponse:
-    return RedirectResponse(f"{request.scope.get('root_path', '')}/admin/{page}", status_code=303)
+def back(request: Request, page: str, done: str | None = None) -> RedirectResponse:
+    """Back to a list after a change; ``done`` names the message the list shows (admin.flash.<done>)."""
+    query = f"?done={done}" if done else ""
+    return RedirectResponse(f"{request.scope.get('root_path', '')}/admin/{page}{query}", status_code=303)
 
 
 def same_origin(request: Request) -> bool:
@@ -68,14 +72,62 @@ def same_origin(request: Request) -> bool:
     return origin is None or urlsplit(origin).netloc == request.headers.get("host")
 
 
+# What a page may be told was done (?done=...): anything else in the query shows nothing.
+FLASHES = frozenset({"approved", "rejected", "suspended", "suspended_pending", "lifted", "acknowledged"})
+ROLES = (OPERATOR, CONTRACTOR, FACILITY_ADMIN, STAFF)
+
+
+def cell(column: str, value: Any, lang: str) -> str:
+    """A value of the admin tables as people read it: words for codes, Japan time, yes or no; never an id."""
+    if value is None or value == "":
+        return ""
+    if column == "kind":
+        return facility_kind_label(value, lang)
+    if column == "status":
+        return status_label(value, lang)
+    if column == "profession":
+        return profession_label(value, lang)
+    if column in ("roles",):
+        return translate(lang, "admin.list_separator").join(
+            translate(lang, f"admin.role.{r}") if r in ROLES else r for r in value
+        )
+    if column in ("suspended_by_role",):
+        return translate(lang, f"admin.role.{value}") if value in ROLES else str(value)
+    if column == "target_kind":
+        return translate(lang, f"admin.target.{value}") if value in ("user", "facility") else str(value)
+    if column in ("category", "withdrawal_mode") or (column == "incident_status"):
+        return translate(lang, f"admin.value.{column}.{value}")
+    if isinstance(value, bool):
+        return translate(lang, "admin.yes" if value else "admin.no")
+    if isinstance(value, datetime):
+        return local_time(value)
+    if isinstance(value, list | tuple):
+        return translate(lang, "admin.list_separator").join(str(v) for v in value)
+    return str(value)
+
+
 def page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    """Render with the navigation the signed-in person's role calls for."""
+    """Render with the navigation the signed-in person's role calls for, and the values in words."""
     principal: Principal | None = getattr(request.state, "principal", None)
     manager = principal is not None and any(principal.has_role(r) for r in MANAGERS)
-    return render(request, template, {"manager": manager, **context}, status_code=status_code)
+    lang = language_of(request)
+    done = request.query_params.get("done")
+    shared = {
+        "manager": manager,
+        "signed_in_name": principal.name if principal is not None else "",
+        "flash": done if done in FLASHES else None,
+        "cell": lambda column, value: cell(column, value, lang),
+        "kind_label": lambda code: facility_kind_label(code, lang),
+        "status_label": lambda code: status_label(code, lang),
+    }
+    return render(request, template, {**shared, **context}, status_code=status_code)
 
 
 def table(
     request: Request, name: str, rows: list[dict[str, Any]], columns: list[str], **extra: Any
 ) -> HTMLResponse:
-    return page(request, "admin_table.html", {"page": name, "rows": rows, "columns": columns, **extra})
+    return page(
+        request,
+        "admin_table.html",
+        {"page": name, "current": name, "rows": rows, "columns": columns, **extra},
+    )

@@ -12,7 +12,9 @@ from yui_common.auth import GATEWAY_IDENTITY_HEADERS, Principal, bearer_token
 from yui_common.db import DbSession
 from yui_common.web import language_of, render
 
+from identity.admin import repository
 from identity.admin.pages import AdminPrincipal, OperatorPagePrincipal, to_login
+from identity.audit_search.names import NameResolution, entry_names, resolve_names
 from identity.audit_search.service import (
     PAGE_SIZE,
     SERVICES,
@@ -48,15 +50,22 @@ def _sources(request: Request, session: DbSession, principal: Principal) -> Audi
 
 def _render(request: Request, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     zone = zone_of(request.app.state.settings)
+    principal: Principal | None = getattr(request.state, "principal", None)
     return render(
         request,
         "admin_audit.html",
         {
             "manager": True,  # only operators and contractors reach these routes
+            "current": "audit",
+            "signed_in_name": principal.name if principal is not None else "",
             "services": SERVICES,
+            # Seconds matter in an access log; microseconds and offsets do not belong on the page.
             "when": lambda moment: local_time(moment, zone).strftime("%Y-%m-%d %H:%M:%S"),
             "zone": str(zone),
             "result": None,
+            "names": None,
+            "resolution": NameResolution(),
+            "facilities": [],
             "forbidden": False,
             **context,
         },
@@ -95,22 +104,34 @@ def _query_string(form: AuditForm, **extra: str) -> str:
 async def audit(
     request: Request, principal: AdminPrincipal, operator: OperatorPagePrincipal, session: DbSession
 ) -> Response:
-    """The operator's search over every service's audit log (S2), newest first, with each chain's check."""
+    """The operator's search over every service's audit log (S2), newest first, with each chain's check: by
+    patient name, user name, facility and period, the results naming people instead of showing ids."""
     checked = _checked(request, principal, operator)
     if isinstance(checked, Response):
         return checked
     form, operator = checked
+    lang = language_of(request)
+    facilities = await repository.facilities_of_network(session, tenant=operator.tenant)
     # Walking a chain reads every entry the service ever wrote: only when the operator asks for it (a link on
     # the page), never as a cost of every search.
     verify = request.query_params.get("verify") == "1"
     async with _sources(request, session, operator) as sources:
+        resolution = await resolve_names(sources, session, operator, form, lang)
+        if not resolution.ready:
+            context = {"form": form, "resolution": resolution, "facilities": facilities}
+            return _render(request, context)
         result = await search_page(sources, form, verify=verify)
+        names = await entry_names(sources, session, operator, result.entries, lang)
     return _render(
         request,
         {
             "form": form,
             "result": result,
+            "names": names,
+            "resolution": resolution,
+            "facilities": facilities,
             "next_query": _query_string(form, cursor=result.next_cursor) if result.next_cursor else None,
+            "first_query": _query_string(form) if form.cursor else None,
             "export_query": _query_string(form),
             "verify_query": _query_string(form, verify="1"),
             "verified_here": verify,
@@ -128,6 +149,10 @@ async def audit_export(
         return checked
     form, operator = checked
     async with _sources(request, session, operator) as sources:
+        resolution = await resolve_names(sources, session, operator, form, language_of(request))
+        if not resolution.ready:  # the page asks which of the people the name matched was meant
+            facilities = await repository.facilities_of_network(session, tenant=operator.tenant)
+            return _render(request, {"form": form, "resolution": resolution, "facilities": facilities})
         result = await search_all(sources, form)
     settings: Settings = request.app.state.settings
     body = csv_document(result.entries, lang=language_of(request), zone=zone_of(settings))

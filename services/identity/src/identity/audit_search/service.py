@@ -59,6 +59,8 @@ CSV_COLUMNS = (
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 Answer = TypeVar("Answer", AuditEntriesPage, ChainVerificationRead)
 FILTER_FIELDS = ("subject_id", "user_id", "facility_id", "since", "until", "action")
+# Typed names, resolved to the ids above by the page (audit_search.names) before the services are asked.
+NAME_FIELDS = ("subject_name", "user_name")
 
 
 class ServiceUnansweredError(Exception):
@@ -100,8 +102,13 @@ class AuditForm:
 
 def read_form(params: Mapping[str, str], zone: tzinfo) -> AuditForm:
     """Parse the query string of the audit page; times without an offset are the network's local time."""
-    form = AuditForm(values={name: (params.get(name) or "").strip() for name in FILTER_FIELDS})
+    form = AuditForm(
+        values={name: (params.get(name) or "").strip() for name in (*FILTER_FIELDS, *NAME_FIELDS)}
+    )
     values: dict[str, Any] = {}
+    for name in NAME_FIELDS:
+        if len(form.values[name]) > 200:
+            form.errors.append(f"audit.error.{name}")
     for name in ("subject_id", "user_id", "facility_id"):
         if form.values[name]:
             if len(form.values[name]) > 200:
@@ -219,9 +226,24 @@ class AuditSources:
             return await verify_entries(self._session, principal=self._principal, service=service)
         return _parsed(ChainVerificationRead, await self._get(service, "/audit-entries/verification", {}))
 
+    async def subjects_named(self, name: str) -> list[dict[str, str]]:
+        """Consent's subjects of the network whose name or kana contains ``name`` (operator only)."""
+        body = await self._get("consent", "/subjects/lookup", {"name": name, "limit": "50"})
+        return _items(body, ("id", "name", "name_kana"))
+
+    async def subject_names(self, subject_ids: list[str]) -> dict[str, str]:
+        """Consent's names of these subjects (ids of other networks, or not subjects at all, are left out)."""
+        if not subject_ids:
+            return {}
+        body = await self._send("consent", "POST", "/subjects/names", json={"ids": subject_ids[:500]})
+        return {item["id"]: item["name"] for item in _items(body, ("id", "name"))}
+
     async def _get(self, service: str, path: str, params: dict[str, str]) -> Any:
+        return await self._send(service, "GET", path, params=params)
+
+    async def _send(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = await self._clients[service].get(path, params=params, headers=self._headers)
+            response = await self._clients[service].request(method, path, headers=self._headers, **kwargs)
         except httpx.TimeoutException as exc:
             raise ServiceUnansweredError("timeout") from exc
         except httpx.HTTPError as exc:
@@ -232,6 +254,16 @@ class AuditSources:
             return response.json()
         except ValueError as exc:
             raise ServiceUnansweredError("invalid answer") from exc
+
+
+def _items(body: Any, fields: tuple[str, ...]) -> list[dict[str, str]]:
+    """``{"items": [...]}`` with the named string fields in each item, else the service's answer is unusable."""
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and all(isinstance(i.get(f), str) for f in fields) for i in items
+    ):
+        raise ServiceUnansweredError("invalid answer")
+    return [{f: i[f] for f in fields} for i in items]
 
 
 def _parsed(model: type[Answer], body: Any) -> Answer:
