@@ -1,4 +1,4 @@
-"""Timeline's tables: posts and versions, attachments, read marks, groups, and the consent projection."""
+"""Timeline's tables: posts and versions, attachments, read marks, groups, and the consent and people projections."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid6 import uuid7
 from yui_common.db import ServiceBase, new_metadata
+from yui_common.people import PersonProjection
 from yui_common.schema import infrastructure_tables
 
 # Unread posts are counted among each board's newest UNREAD_WINDOW posts only, so the feed's cost does not grow
@@ -175,3 +176,11 @@ class CareTeamMember(Base):
     subject_id: Mapped[UUID] = mapped_column(primary_key=True)
     user_id: Mapped[UUID] = mapped_column(primary_key=True, index=True)
     tenant: Mapped[str] = mapped_column(sa.Text)
+
+
+class Person(PersonProjection, Base):
+    """Projection of identity's people: who an author, reader or addressee is (name, profession, facility)."""
+
+    __tablename__ = "people"
+    # A support request addressed to a facility is shown with the facility's name, read from its people.
+    __table_args__ = (sa.Index("ix_people_facility_id", "facility_id"),)

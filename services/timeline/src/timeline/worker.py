@@ -1,4 +1,4 @@
-"""The timeline worker: consent events, the outbox relay, the retention job and the sweep of unreferenced
+"""The timeline worker: consent and identity events, the outbox relay, the retention job and the sweep of unreferenced
 uploads."""
 
 import logging

@@ -53,11 +53,13 @@ def _held(stmt: Select[tuple[SubjectAccess]]) -> Select[tuple[SubjectAccess]]:
 
 # The deny list's condition is yui_common.revocations' (_IS_REVOKED): tokens issued at or before an entry are
 # refused. Both boards answer one row whatever the caller may reach: (revoked kind, reachable, stopped at).
+# A suspended network refuses every token of it (yui_common.networks), as 'network'.
 _REVOKED = (
+    "coalesce((SELECT 'network' FROM network_states n WHERE n.tenant = :tenant AND n.status = 'suspended'), "
     "(SELECT r.kind FROM revoked_principals r WHERE (r.kind, r.value) IN "
     "(('user', :user), ('facility', :facility), ('session', :session), ('certificate', :certificate)) "
     "AND r.revoked_at >= to_timestamp(:issued_at) AND (r.lifted_at IS NULL OR r.revoked_at >= r.lifted_at) "
-    "AND r.expires_at > now() LIMIT 1)"
+    "AND r.expires_at > now() LIMIT 1))"
 )
 _SUBJECT_AUTHORIZATION = text(
     f"SELECT {_REVOKED} AS revoked, b.reachable IS NOT NULL AS reachable, b.support_stopped_at "  # noqa: S608 - constants only
@@ -131,6 +133,11 @@ async def team_members_among(
         CareTeamMember.subject_id == subject_id, CareTeamMember.user_id.in_(user_ids)
     )
     return set((await session.execute(stmt)).scalars())
+
+
+async def team_member_ids(session: AsyncSession, *, subject_id: UUID) -> list[UUID]:
+    stmt = select(CareTeamMember.user_id).where(CareTeamMember.subject_id == subject_id)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def upsert_access(

@@ -37,6 +37,11 @@ async def group_members_among(
     return set((await session.execute(stmt)).scalars())
 
 
+async def member_ids(session: AsyncSession, *, group_id: UUID) -> list[UUID]:
+    stmt = select(GroupMember.user_id).where(GroupMember.group_id == group_id, GroupMember.status == "member")
+    return list((await session.execute(stmt)).scalars())
+
+
 async def my_groups(session: AsyncSession, *, tenant: str, user_id: UUID) -> Sequence[tuple[Group, str]]:
     stmt = (
         select(Group, GroupMember.status)

@@ -15,10 +15,11 @@ from yui_common.db import DbSession
 from timeline.access.service import Board
 from timeline.dependencies import Signer, subject_board
 from timeline.posts import pages, service
-from timeline.posts.responses import mark_reference_only, post_read
+from timeline.posts.responses import mark_reference_only, post_read, read_mark_read
 from timeline.posts.schemas import (
     REFERENCE_HEADER,
     Feed,
+    MentionCandidates,
     PostCreate,
     PostDetail,
     PostEdit,
@@ -26,6 +27,8 @@ from timeline.posts.schemas import (
     PostRead,
     PostVersionRead,
     ReadMarkRead,
+    ReadMarksCreate,
+    ReadMarksResult,
     ReplyCreate,
 )
 
@@ -97,6 +100,35 @@ def add_board_routes(
         mark_reference_only(answer)
         return answer
 
+    @router.post(
+        f"{path}/read-marks",
+        response_model=ReadMarksResult,
+        responses=responses,
+        name=f"{list_name}_mark_read",
+    )
+    async def mark_read(
+        body: ReadMarksCreate, session: DbSession, principal: CurrentPrincipal, on: Board = Depends(board)
+    ) -> ReadMarksResult:
+        """Posts and replies of this board that have been on my screen count as read (既読), up to
+        READ_MARK_BATCH at once; ids already read, my own, deleted or not on this board are passed over."""
+        marked = await service.mark_seen(session, principal=principal, board=on, post_ids=body.post_ids)
+        return ReadMarksResult(marked=marked)
+
+    @router.get(
+        f"{path}/mention-candidates",
+        response_model=MentionCandidates,
+        responses=responses,
+        name=f"{list_name}_mention_candidates",
+    )
+    async def mention_candidates(
+        session: DbSession, principal: CurrentPrincipal, on: Board = Depends(board)
+    ) -> MentionCandidates:
+        """Whom a post on this board may mention, by name (profession, facility): the care team or the
+        group's members, the caller excepted."""
+        return MentionCandidates(
+            items=await service.mention_candidates(session, principal=principal, board=on)
+        )
+
 
 router = APIRouter(tags=["posts"])
 add_board_routes(
@@ -118,9 +150,11 @@ async def open_post(
     thread = await service.open_post(session, principal=principal, post_id=post_id)
     mark_reference_only(response)
     return PostDetail(
-        **post_read(thread.view).model_dump(),
+        **{
+            **post_read(thread.view).model_dump(),
+            "read_by": [read_mark_read(r) for r in thread.read_by],
+        },
         replies=[post_read(v) for v in thread.replies],
-        read_by=[ReadMarkRead(user_id=m.user_id, read_at=m.read_at) for m in thread.read_by],
     )
 
 
@@ -169,20 +203,34 @@ async def list_versions(
     post_id: UUID, session: DbSession, principal: CurrentPrincipal
 ) -> list[PostVersionRead]:
     versions = await service.post_versions(session, principal=principal, post_id=post_id)
-    return [PostVersionRead.model_validate(v) for v in versions]
+    return [
+        PostVersionRead(
+            version=v.version.version,
+            author_id=v.version.author_id,
+            author=v.author,
+            category=v.version.category,
+            body=v.version.body,
+            attachment_ids=list(v.version.attachment_ids),
+            created_at=v.version.created_at,
+            content_sha256=v.version.content_sha256,
+            signature=v.version.signature,
+        )
+        for v in versions
+    ]
 
 
 @router.delete("/posts/{post_id}", response_model=PostRead, responses=RESPONSES)
 async def delete_post(post_id: UUID, session: DbSession, principal: CurrentPrincipal) -> PostRead:
     """By the author or the operator: leaves a tombstone and an audit entry."""
     post = await service.delete_post(session, principal=principal, post_id=post_id)
-    return post_read(service.PostView(post=post, attachments=[]))
+    [view] = await service.views_of(session, principal, [post])
+    return post_read(view)
 
 
 @router.get("/posts/{post_id}/read-marks", response_model=list[ReadMarkRead], responses=RESPONSES)
 async def read_marks(post_id: UUID, session: DbSession, principal: CurrentPrincipal) -> list[ReadMarkRead]:
-    marks = await service.read_marks(session, principal=principal, post_id=post_id)
-    return [ReadMarkRead(user_id=m.user_id, read_at=m.read_at) for m in marks]
+    readers = await service.read_marks(session, principal=principal, post_id=post_id)
+    return [read_mark_read(r) for r in readers]
 
 
 @router.get("/feed", response_model=Feed)

@@ -27,6 +27,7 @@ from yui_common.problems import Problem, not_found
 
 from timeline.access import repository as access_repository
 from timeline.access.service import Board, record_audit, support_stopped
+from timeline.people import person_json
 from timeline.posts import repository
 from timeline.posts.schemas import REFERENCE_NOTICE
 
@@ -99,6 +100,7 @@ async def read_page(
     before = decode_cursor(cursor) if cursor else None
     rows = await repository.page_rows(
         session,
+        tenant=principal.tenant,
         subject_id=board.subject_id,
         group_id=board.group_id,
         user_id=principal.user_id,
@@ -107,11 +109,21 @@ async def read_page(
     )
     await record_audit(session, principal, "post.list", board, count=len(rows))
     last = rows[-1] if len(rows) == limit else None
+    me = str(principal.user_id)
+    items = [post_json(row, me) for row in rows]
     return to_json(
         {
-            "items": [post_json(row) for row in rows],
+            "items": items,
             "next_cursor": encode_cursor(last.created_at, last.id) if last is not None else None,
             "reference_notice": REFERENCE_NOTICE,
+            "first_unread_post_id": next(
+                (
+                    item["id"]
+                    for item in reversed(items)
+                    if item["unread"] or any(reply["unread"] for reply in item["recent_replies"])
+                ),
+                None,
+            ),
         }
     )
 
@@ -120,6 +132,7 @@ async def read_feed(session: AsyncSession, *, principal: Principal) -> bytes:
     """My subjects and groups with their latest post and my unread count, most recent activity first, as the
     JSON of ``Feed``; each subject's reading is audited."""
     rows = await repository.feed_rows(session, tenant=principal.tenant, user_id=principal.user_id)
+    me = str(principal.user_id)
     items = []
     for row in rows:
         board = (
@@ -135,7 +148,7 @@ async def read_feed(session: AsyncSession, *, principal: Principal) -> bytes:
                 {
                     "subject_id": str(board.subject_id) if board.subject_id else None,
                     "group_id": str(board.group_id) if board.group_id else None,
-                    "latest_post": post_json(row[3:]) if row.id is not None else None,
+                    "latest_post": post_json(row[3:], me) if row.id is not None else None,
                     "unread_count": row.unread,
                 },
             )
@@ -150,10 +163,10 @@ async def read_feed(session: AsyncSession, *, principal: Principal) -> bytes:
     )
 
 
-def post_json(row: Sequence[Any]) -> dict[str, Any]:
+def post_json(row: Sequence[Any], me: str) -> dict[str, Any]:
     """A post's columns in the order ``repository._POST_COLUMNS`` then ``_POST_EXTRAS`` name them, as
-    ``PostRead`` (same fields, same order): a deleted post shows no body, mentions or attachments.
-    Unpacked by position: a Row's attribute lookups cost more than the rest of this function."""
+    ``PostRead`` (same fields, same order) for the reader ``me``: a deleted post shows no body, mentions or
+    attachments. Unpacked by position: a Row's attribute lookups cost more than the rest of this function."""
     (
         ident,
         subject_id,
@@ -177,19 +190,31 @@ def post_json(row: Sequence[Any]) -> dict[str, Any]:
         read_count,
         read_by_me,
         attachments,
+        author,
+        mentioned,
+        read_by,
+        recent_replies,
+        reply_attachments,
+        addressee,
+        addressed_facility_name,
     ) = row
     deleted = deleted_at is not None
+    attachments_of_replies: dict[str, list[dict[str, Any]]] = {}
+    for record in reply_attachments or ():
+        attachments_of_replies.setdefault(record[1], []).append(_attachment_json(record))
     return {
         "id": ident,
         "subject_id": subject_id,
         "group_id": group_id,
         "parent_id": parent_id,
         "author_id": author_id,
+        "author": person_json(author_id, author),
         "facility_id": facility_id,
         "category": category,
         "body": None if deleted else body,
         "version": version,
         "mentioned_user_ids": [] if deleted else list(mentioned_user_ids),
+        "mentioned": [person_json(m[0], None if m[1] is None else m[1:]) for m in mentioned or ()],
         "created_at": created_at,
         "updated_at": updated_at,
         "deleted_at": deleted_at,
@@ -198,14 +223,46 @@ def post_json(row: Sequence[Any]) -> dict[str, Any]:
         "reply_count": reply_count,
         "read_count": read_count,
         "read_by_me": read_by_me,
+        "unread": not deleted and not read_by_me and author_id != me,
+        "read_by": [
+            {
+                "user_id": mark[0],
+                "reader": person_json(mark[0], None if mark[2] is None else mark[2:]),
+                "read_at": mark[1],
+            }
+            for mark in read_by or ()
+        ],
+        "recent_replies": [_reply_json(reply, attachments_of_replies, me) for reply in recent_replies or ()],
         "support_request": {
             "addressed_user_id": addressed_user_id,
+            "addressee": person_json(addressed_user_id, addressee) if addressed_user_id else None,
             "addressed_facility_id": addressed_facility_id,
+            "addressed_facility_name": addressed_facility_name,
             "status": request_status,
             "updated_at": request_updated_at,
         }
         if request_status
         else None,
+    }
+
+
+def _reply_json(
+    record: Sequence[Any], attachments_of_replies: dict[str, list[dict[str, Any]]], me: str
+) -> dict[str, Any]:
+    """A reply record of the page statement as ``ReplySummary``."""
+    ident, author_id, category, body, version, created_at, updated_at, read_by_me = record[:8]
+    return {
+        "id": ident,
+        "author_id": author_id,
+        "author": person_json(author_id, None if record[8] is None else record[8:]),
+        "category": category,
+        "body": body,
+        "version": version,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "attachments": attachments_of_replies.get(ident, []),
+        "read_by_me": read_by_me,
+        "unread": not read_by_me and author_id != me,
     }
 
 

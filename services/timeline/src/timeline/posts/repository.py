@@ -7,16 +7,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, or_, select, text
+from sqlalchemy import Result, Row, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timeline.models import (
     UNREAD_WINDOW,
+    Person,
     Post,
     PostVersion,
     ReadMark,
 )
+from timeline.posts.schemas import FIRST_READERS, RECENT_REPLIES
 
 # The page's columns of a post, in the order timeline.posts.pages.post_json unpacks them. Ids leave as text:
 # pydantic_core serialises asyncpg's own UUID type through a slow fallback (about 2 ms for a 50-post page),
@@ -48,16 +50,64 @@ _POST_COLUMNS = ", ".join(
     else f"{{p}}.{name}"
     for name, is_id in _FIELDS
 )
+# A person of the people projection as a record (name, name_kana, profession, facility_id, facility_name, status),
+# NULL when the projection has not heard of them (timeline.people.person_json reads it).
+_PERSON = (
+    "{a}.name, {a}.name_kana, {a}.profession, CAST({a}.facility_id AS text), {a}.facility_name, {a}.status"
+)
+_ATTACHMENT = (
+    "ROW(CAST(a.id AS text), CAST(a.post_id AS text), a.filename, a.content_type, a.size, a.content_sha256, "
+    "a.signature, a.created_at, a.thumbnail_key IS NOT NULL)"
+)
+# The latest replies of a post (RECENT_REPLIES), the ones the timeline shows under it.
+_RECENT_REPLIES = (
+    "SELECT x.id, x.author_id, x.category, x.body, x.version, x.created_at, x.updated_at FROM posts x "  # noqa: S608 - constants only
+    "WHERE x.parent_id = {p}.id AND x.deleted_at IS NULL ORDER BY x.created_at DESC, x.id DESC "
+    f"LIMIT {RECENT_REPLIES}"
+)
 # What a reader sees beside a post: reply and read counts, whether I read it, its attachments as records
-# (id, post_id, filename, content_type, size, content_sha256, signature, created_at, has_thumbnail).
+# (id, post_id, filename, content_type, size, content_sha256, signature, created_at, has_thumbnail); then its
+# people (issue 10): the author, those mentioned, the first readers, the latest replies with their authors and
+# attachments, and a support request's addressee. Each is a subquery of the page's own statement, so a page
+# stays one round trip whatever it shows.
 _POST_EXTRAS = (
-    "(SELECT count(*) FROM posts r WHERE r.parent_id = {p}.id AND r.deleted_at IS NULL) AS reply_count, "
+    "(SELECT count(*) FROM posts r WHERE r.parent_id = {p}.id AND r.deleted_at IS NULL) AS reply_count, "  # noqa: S608 - constants only
     "(SELECT count(*) FROM read_marks m WHERE m.post_id = {p}.id) AS read_count, "
     "EXISTS (SELECT 1 FROM read_marks m WHERE m.post_id = {p}.id AND m.user_id = :me) AS read_by_me, "
-    "CASE WHEN {p}.deleted_at IS NULL THEN (SELECT array_agg(ROW(CAST(a.id AS text), "
-    " CAST(a.post_id AS text), a.filename, a.content_type, a.size, a.content_sha256, a.signature, "
-    " a.created_at, a.thumbnail_key IS NOT NULL) ORDER BY a.created_at) "
-    " FROM attachments a WHERE a.post_id = {p}.id) END AS attachments"
+    "CASE WHEN {p}.deleted_at IS NULL THEN (SELECT array_agg("
+    + _ATTACHMENT
+    + " ORDER BY a.created_at) FROM attachments a WHERE a.post_id = {p}.id) END AS attachments, "
+    "(SELECT ROW("
+    + _PERSON.format(a="pa")
+    + ") FROM people pa WHERE pa.user_id = {p}.author_id AND pa.tenant = :tenant) AS author, "
+    "CASE WHEN {p}.deleted_at IS NULL AND cardinality({p}.mentioned_user_ids) > 0 THEN (SELECT array_agg("
+    "ROW(CAST(mu.id AS text), "
+    + _PERSON.format(a="pm")
+    + ") ORDER BY mu.n) FROM unnest({p}.mentioned_user_ids) WITH ORDINALITY AS mu(id, n) "
+    " LEFT JOIN people pm ON pm.user_id = mu.id AND pm.tenant = :tenant) END AS mentioned, "
+    "(SELECT array_agg(ROW(CAST(rm.user_id AS text), rm.read_at, "
+    + _PERSON.format(a="pr")
+    + ") ORDER BY rm.read_at, rm.user_id) FROM (SELECT m.user_id, m.read_at FROM read_marks m "  # noqa: S608
+    f" WHERE m.post_id = {{p}}.id ORDER BY m.read_at, m.user_id LIMIT {FIRST_READERS}) rm "
+    " LEFT JOIN people pr ON pr.user_id = rm.user_id AND pr.tenant = :tenant) AS read_by, "
+    "(SELECT array_agg(ROW(CAST(x.id AS text), CAST(x.author_id AS text), x.category, x.body, x.version, "
+    " x.created_at, x.updated_at, "
+    " EXISTS (SELECT 1 FROM read_marks xm WHERE xm.post_id = x.id AND xm.user_id = :me), "
+    + _PERSON.format(a="px")
+    + ") ORDER BY x.created_at, x.id) FROM ("
+    + _RECENT_REPLIES
+    + ") x LEFT JOIN people px ON px.user_id = x.author_id AND px.tenant = :tenant) AS recent_replies, "
+    "(SELECT array_agg("
+    + _ATTACHMENT
+    + " ORDER BY a.created_at) FROM attachments a WHERE a.post_id IN (SELECT x.id FROM ("
+    + _RECENT_REPLIES
+    + ") x)) AS reply_attachments, "
+    "CASE WHEN {p}.addressed_user_id IS NOT NULL THEN (SELECT ROW("
+    + _PERSON.format(a="pd")
+    + ") FROM people pd WHERE pd.user_id = {p}.addressed_user_id AND pd.tenant = :tenant) END AS addressee, "
+    "CASE WHEN {p}.addressed_facility_id IS NOT NULL THEN (SELECT pf.facility_name FROM people pf "
+    " WHERE pf.facility_id = {p}.addressed_facility_id AND pf.tenant = :tenant "
+    " ORDER BY pf.updated_at DESC, pf.user_id LIMIT 1) END AS addressed_facility_name"
 )
 # A board's page in one statement: the threads' first posts, newest first after the keyset cursor (one index
 # range scan), each with what a reader sees beside it. The page is cut first (LIMIT in the CTE), so the
@@ -84,6 +134,7 @@ _PAGES = {
 async def page_rows(
     session: AsyncSession,
     *,
+    tenant: str,
     subject_id: UUID | None = None,
     group_id: UUID | None = None,
     user_id: UUID,
@@ -94,6 +145,7 @@ async def page_rows(
     params: dict[str, Any] = {
         "board": subject_id if subject_id is not None else group_id,
         "me": user_id,
+        "tenant": tenant,
         "limit": limit,
     }
     if before is not None:
@@ -149,12 +201,96 @@ async def read_marks_of(session: AsyncSession, *, post_id: UUID) -> Sequence[Rea
     return (await session.execute(stmt)).scalars().all()
 
 
-async def mark_read(session: AsyncSession, *, post_ids: Sequence[UUID], user_id: UUID) -> None:
+async def mark_read(session: AsyncSession, *, post_ids: Sequence[UUID], user_id: UUID) -> int:
+    """Mark the posts read by the user; returns how many were not read before."""
     if not post_ids:
-        return
+        return 0
     stmt = insert(ReadMark).values([{"post_id": pid, "user_id": user_id} for pid in post_ids])
-    # The first opening is the one that counts (既読 shows when it was first read).
-    await session.execute(stmt.on_conflict_do_nothing())
+    # The first reading is the one that counts (既読 shows when it was first read).
+    result: Result[Any] = await session.execute(stmt.on_conflict_do_nothing().returning(literal_column("1")))
+    return len(result.all())
+
+
+async def readable_posts_among(
+    session: AsyncSession,
+    *,
+    subject_id: UUID | None,
+    group_id: UUID | None,
+    post_ids: Sequence[UUID],
+    user_id: UUID,
+) -> list[UUID]:
+    """Those of ``post_ids`` that are posts or replies of the board, shown, and written by someone else."""
+    board = Post.subject_id == subject_id if subject_id is not None else Post.group_id == group_id
+    stmt = select(Post.id).where(
+        Post.id.in_(post_ids),
+        board,
+        Post.author_id != user_id,
+        Post.deleted_at.is_(None),
+        Post.support_stopped_at.is_(None),
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def recent_replies_of(session: AsyncSession, *, post_ids: Sequence[UUID]) -> Sequence[Post]:
+    """The latest RECENT_REPLIES shown replies of each post, in one statement, oldest first per post."""
+    if not post_ids:
+        return []
+    ranked = (
+        select(
+            Post.id,
+            func.row_number()
+            .over(partition_by=Post.parent_id, order_by=(Post.created_at.desc(), Post.id.desc()))
+            .label("rank"),
+        )
+        .where(Post.parent_id.in_(post_ids), Post.deleted_at.is_(None))
+        .subquery()
+    )
+    stmt = (
+        select(Post)
+        .join(ranked, ranked.c.id == Post.id)
+        .where(ranked.c.rank <= RECENT_REPLIES)
+        .order_by(Post.created_at, Post.id)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def first_readers_of(session: AsyncSession, *, post_ids: Sequence[UUID]) -> Sequence[ReadMark]:
+    """The first FIRST_READERS read marks of each post, in one statement, in reading order."""
+    if not post_ids:
+        return []
+    ranked = (
+        select(
+            ReadMark.post_id,
+            ReadMark.user_id,
+            func.row_number()
+            .over(partition_by=ReadMark.post_id, order_by=(ReadMark.read_at, ReadMark.user_id))
+            .label("rank"),
+        )
+        .where(ReadMark.post_id.in_(post_ids))
+        .subquery()
+    )
+    stmt = (
+        select(ReadMark)
+        .join(ranked, (ranked.c.post_id == ReadMark.post_id) & (ranked.c.user_id == ReadMark.user_id))
+        .where(ranked.c.rank <= FIRST_READERS)
+        .order_by(ReadMark.read_at, ReadMark.user_id)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def facility_names(
+    session: AsyncSession, *, tenant: str, facility_ids: Sequence[UUID]
+) -> dict[UUID, str]:
+    """A facility's name as its people last told it (timeline keeps no facilities of its own)."""
+    if not facility_ids:
+        return {}
+    stmt = (
+        select(Person.facility_id, Person.facility_name)
+        .where(Person.tenant == tenant, Person.facility_id.in_(facility_ids))
+        .order_by(Person.facility_id, Person.updated_at.desc(), Person.user_id)
+        .distinct(Person.facility_id)
+    )
+    return {row.facility_id: row.facility_name for row in await session.execute(stmt)}
 
 
 async def versions_of(session: AsyncSession, *, post_id: UUID) -> Sequence[PostVersion]:

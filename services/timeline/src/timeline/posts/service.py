@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -33,7 +33,9 @@ from timeline.groups import repository as group_repository
 from timeline.integrity.service import new_version
 from timeline.integrity.signing import ContentSigner
 from timeline.models import Attachment, Post, PostVersion, ReadMark
+from timeline.people import PersonRef, people_of, person_or_unknown
 from timeline.posts import repository
+from timeline.posts.excerpts import excerpt_of
 from timeline.support_requests import service as support_requests
 
 
@@ -129,6 +131,7 @@ async def _write_post(
                 category=category,
                 parent_id=post.parent_id,
                 mentioned_user_ids=mentioned,
+                excerpt=excerpt_of(body),
             ),
             tenant=principal.tenant,
             subject=subject,
@@ -156,6 +159,7 @@ async def _write_post(
                 parent_author_id=parent.author_id,
                 subject_id=board.subject_id,
                 group_id=board.group_id,
+                excerpt=excerpt_of(body),
             ),
             tenant=principal.tenant,
             subject=subject,
@@ -169,6 +173,7 @@ async def _write_post(
                 mentioned_user_ids=mentioned,
                 subject_id=board.subject_id,
                 group_id=board.group_id,
+                excerpt=excerpt_of(body),
             ),
             tenant=principal.tenant,
             subject=subject,
@@ -332,6 +337,25 @@ async def delete_post(session: AsyncSession, *, principal: Principal, post_id: U
 
 
 @dataclass
+class Reader:
+    """A read mark with the reader's name."""
+
+    mark: ReadMark
+    reader: PersonRef
+
+
+@dataclass
+class ReplyView:
+    """A reply as the timeline shows it under its post."""
+
+    post: Post
+    author: PersonRef
+    attachments: list[Attachment]
+    read_by_me: bool = False
+    unread: bool = False
+
+
+@dataclass
 class PostView:
     """A post with what the reader sees beside it."""
 
@@ -340,32 +364,94 @@ class PostView:
     reply_count: int = 0
     read_count: int = 0
     read_by_me: bool = False
+    author: PersonRef | None = None
+    mentioned: list[PersonRef] = field(default_factory=list)
+    unread: bool = False
+    read_by: list[Reader] = field(default_factory=list)
+    recent_replies: list[ReplyView] = field(default_factory=list)
+    addressee: PersonRef | None = None
+    addressed_facility_name: str | None = None
 
 
 async def views_of(session: AsyncSession, principal: Principal, posts: Sequence[Post]) -> list[PostView]:
+    """The posts as a page shows them, with a fixed number of queries whatever their number (each query
+    answers for all the posts at once)."""
     ids = [p.id for p in posts]
-    attachments = await attachment_repository.attachments_of_posts(session, post_ids=ids)
-    summaries = await repository.post_summaries(session, post_ids=ids, user_id=principal.user_id)
+    replies = list(await repository.recent_replies_of(session, post_ids=ids))
+    reply_ids = [r.id for r in replies]
+    attachments = await attachment_repository.attachments_of_posts(session, post_ids=ids + reply_ids)
+    summaries = await repository.post_summaries(session, post_ids=ids + reply_ids, user_id=principal.user_id)
+    readers = await repository.first_readers_of(session, post_ids=ids)
+    people = await people_of(
+        session,
+        tenant=principal.tenant,
+        user_ids=[
+            *(p.author_id for p in posts),
+            *(p.addressed_user_id for p in posts),
+            *(u for p in posts for u in p.mentioned_user_ids),
+            *(r.author_id for r in replies),
+            *(m.user_id for m in readers),
+        ],
+    )
+    facilities = await repository.facility_names(
+        session,
+        tenant=principal.tenant,
+        facility_ids=list({p.addressed_facility_id for p in posts if p.addressed_facility_id}),
+    )
     by_post: dict[UUID, list[Attachment]] = {}
     for attachment in attachments:
         by_post.setdefault(attachment.post_id, []).append(attachment)  # type: ignore[arg-type]
-    return [
-        PostView(
-            post=p,
-            attachments=by_post.get(p.id, []) if p.deleted_at is None else [],
-            reply_count=summaries.get(p.id, (0, 0, False))[0],
-            read_count=summaries.get(p.id, (0, 0, False))[1],
-            read_by_me=summaries.get(p.id, (0, 0, False))[2],
+    readers_of: dict[UUID, list[Reader]] = {}
+    for mark in readers:
+        readers_of.setdefault(mark.post_id, []).append(Reader(mark, person_or_unknown(people, mark.user_id)))
+    replies_of: dict[UUID, list[ReplyView]] = {}
+    for r in replies:
+        read = summaries.get(r.id, (0, 0, False))[2]
+        replies_of.setdefault(r.parent_id, []).append(  # type: ignore[arg-type]
+            ReplyView(
+                post=r,
+                author=person_or_unknown(people, r.author_id),
+                attachments=by_post.get(r.id, []),
+                read_by_me=read,
+                unread=not read and r.author_id != principal.user_id,
+            )
         )
-        for p in posts
-    ]
+    views = []
+    for p in posts:
+        _, read_count, read_by_me = summaries.get(p.id, (0, 0, False))
+        deleted = p.deleted_at is not None
+        views.append(
+            PostView(
+                post=p,
+                attachments=by_post.get(p.id, []) if not deleted else [],
+                reply_count=summaries.get(p.id, (0, 0, False))[0],
+                read_count=read_count,
+                read_by_me=read_by_me,
+                author=person_or_unknown(people, p.author_id),
+                mentioned=[] if deleted else [person_or_unknown(people, u) for u in p.mentioned_user_ids],
+                unread=not deleted and not read_by_me and p.author_id != principal.user_id,
+                read_by=readers_of.get(p.id, []),
+                recent_replies=replies_of.get(p.id, []),
+                addressee=person_or_unknown(people, p.addressed_user_id) if p.addressed_user_id else None,
+                addressed_facility_name=facilities.get(p.addressed_facility_id)
+                if p.addressed_facility_id
+                else None,
+            )
+        )
+    return views
 
 
 @dataclass
 class Thread:
     view: PostView
     replies: list[PostView]
-    read_by: list[ReadMark]
+    read_by: list[Reader]
+
+
+async def _readers(session: AsyncSession, principal: Principal, post_id: UUID) -> list[Reader]:
+    marks = list(await repository.read_marks_of(session, post_id=post_id))
+    people = await people_of(session, tenant=principal.tenant, user_ids=[m.user_id for m in marks])
+    return [Reader(m, person_or_unknown(people, m.user_id)) for m in marks]
 
 
 async def open_post(session: AsyncSession, *, principal: Principal, post_id: UUID) -> Thread:
@@ -375,27 +461,72 @@ async def open_post(session: AsyncSession, *, principal: Principal, post_id: UUI
     unread = [p.id for p in [post, *replies] if p.author_id != principal.user_id and p.deleted_at is None]
     await repository.mark_read(session, post_ids=unread, user_id=principal.user_id)
     views = await views_of(session, principal, [post, *replies])
-    read_by = list(await repository.read_marks_of(session, post_id=post.id))
+    read_by = await _readers(session, principal, post.id)
     await record_audit(session, principal, "post.read", board_of(post), post=post.id)
     return Thread(view=views[0], replies=views[1:], read_by=read_by)
 
 
-async def read_marks(session: AsyncSession, *, principal: Principal, post_id: UUID) -> list[ReadMark]:
+async def read_marks(session: AsyncSession, *, principal: Principal, post_id: UUID) -> list[Reader]:
     post, _ = await reach_post(session, principal=principal, post_id=post_id)
-    marks = list(await repository.read_marks_of(session, post_id=post.id))
+    readers = await _readers(session, principal, post.id)
     await record_audit(session, principal, "post.read_marks", board_of(post), post=post.id)
-    return marks
+    return readers
 
 
-async def post_versions(session: AsyncSession, *, principal: Principal, post_id: UUID) -> list[PostVersion]:
+async def mark_seen(
+    session: AsyncSession, *, principal: Principal, board: Board, post_ids: Sequence[UUID]
+) -> int:
+    """Posts and replies of a board that have been on the reader's screen count as read (issue 10): one
+    authorization and one audit entry for the batch. Ids not on the board, deleted, or the reader's own are
+    passed over, so a batch is idempotent and a stale one harmless. Returns how many were newly marked."""
+    board = await board_for(session, principal, board)
+    wanted = list(dict.fromkeys(post_ids))
+    readable = await repository.readable_posts_among(
+        session,
+        subject_id=board.subject_id,
+        group_id=board.group_id,
+        post_ids=wanted,
+        user_id=principal.user_id,
+    )
+    marked = await repository.mark_read(session, post_ids=readable, user_id=principal.user_id)
+    await record_audit(session, principal, "post.mark_read", board, posts=len(wanted), marked=marked)
+    return marked
+
+
+async def mention_candidates(session: AsyncSession, *, principal: Principal, board: Board) -> list[PersonRef]:
+    """Who may be mentioned on the board (its care team or its group's members), me excepted, by kana then
+    name; people timeline has not heard of yet are listed as unknown rather than left out."""
+    board = await board_for(session, principal, board)
+    if board.subject_id is not None:
+        members = await access_repository.team_member_ids(session, subject_id=board.subject_id)
+    else:
+        assert board.group_id is not None
+        members = await group_repository.member_ids(session, group_id=board.group_id)
+    others = [m for m in members if m != principal.user_id]
+    people = await people_of(session, tenant=principal.tenant, user_ids=others)
+    await record_audit(session, principal, "post.mention_candidates", board, count=len(others))
+    return sorted(
+        (person_or_unknown(people, m) for m in others),
+        key=lambda p: (p.status == "unknown", p.name_kana or p.name, str(p.id)),
+    )
+
+
+@dataclass
+class VersionView:
+    version: PostVersion
+    author: PersonRef
+
+
+async def post_versions(session: AsyncSession, *, principal: Principal, post_id: UUID) -> list[VersionView]:
     post, _ = await reach_post(session, principal=principal, post_id=post_id)
     if post.deleted_at is not None:
         raise Problem(
             410, "post-deleted", "Post deleted", "The post was deleted; only its tombstone is shown."
         )
     versions = list(await repository.versions_of(session, post_id=post.id))
+    people = await people_of(session, tenant=principal.tenant, user_ids=[v.author_id for v in versions])
     await record_audit(session, principal, "post.versions", board_of(post), post=post.id)
-    return versions
+    return [VersionView(v, person_or_unknown(people, v.author_id)) for v in versions]
 
 
 async def search(

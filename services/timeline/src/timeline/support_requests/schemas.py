@@ -7,6 +7,7 @@ from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, model_validator
+from yui_common.people import PersonRef
 
 
 class SupportRequestCreate(BaseModel):
@@ -24,8 +25,12 @@ class SupportRequestCreate(BaseModel):
 
 
 class SupportRequestRead(BaseModel):
+    """The request's addressee (the requester is the post's author)."""
+
     addressed_user_id: UUID | None
+    addressee: PersonRef | None = None
     addressed_facility_id: UUID | None
+    addressed_facility_name: str | None = None
     status: str
     updated_at: datetime | None
 

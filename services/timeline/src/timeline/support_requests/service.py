@@ -14,6 +14,7 @@ from yui_common.problems import Problem, not_found
 
 from timeline.access.service import Board, addressed_to, board_of, reach_post, record_audit
 from timeline.models import Post
+from timeline.posts.excerpts import excerpt_of
 from timeline.support_requests import repository
 
 
@@ -38,6 +39,7 @@ async def announce_request(session: AsyncSession, *, principal: Principal, post:
             author_id=principal.user_id,
             addressed_user_id=post.addressed_user_id,
             addressed_facility_id=post.addressed_facility_id,
+            excerpt=excerpt_of(post.body),
         ),
         tenant=principal.tenant,
         subject=str(post.subject_id),
