@@ -8,6 +8,7 @@ import inspect
 import os
 import secrets
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -164,7 +165,44 @@ class Stack:
             ttl_s=3600,
             cert_fingerprint=cert_fingerprint,
         )
+        if "consent" in self.services:
+            self._introduce_to_consent(user_id=user_id, tenant=tenant, facility_id=facility_id)
         return Staff(user_id, tenant, facility_id, roles, token)
+
+    def _introduce_to_consent(self, *, user_id: UUID, tenant: str, facility_id: UUID) -> None:
+        """Consent invites only people its projection knows (issue 10). A staff member made here holds a token
+        but no identity account, so they are introduced as identity's person-changed event would introduce
+        them, at version 0 (any real event wins). In a thread: this method is synchronous but called from
+        async tests, and the projection must be there before the next request."""
+        dsn = asyncpg_dsn(self["consent"].settings.dsn)
+
+        async def introduce() -> None:
+            connection = await asyncpg.connect(dsn)
+            try:
+                await connection.execute(
+                    "INSERT INTO people (user_id, tenant, name, name_kana, profession, facility_id,"
+                    " facility_name, status, version) VALUES ($1, $2, 'テスト 職員', 'テスト ショクイン', 'other',"
+                    " $3, 'テスト施設', 'active', 0) ON CONFLICT (user_id) DO NOTHING",
+                    user_id,
+                    tenant,
+                    facility_id,
+                )
+            finally:
+                await connection.close()
+
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(introduce())
+            except BaseException as failure:  # handed to the caller's thread below
+                failures.append(failure)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        if failures:
+            raise failures[0]
 
 
 async def eventually(

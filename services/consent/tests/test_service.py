@@ -58,6 +58,7 @@ class TestRegisterSubject:
             visible = await visible_subject(session, principal=who, subject_id=subject.id)
             assert visible.id == subject.id
             assert await staged(session, subject.id) == [
+                ("event", "consent.subject-changed.v1"),
                 ("event", "consent.care-team-member-added.v1"),
                 ("audit", "subject.register"),
             ]

@@ -6,7 +6,7 @@ from yui_common.audit_api import audit_entries_router
 
 from consent.care_teams import api as care_teams
 from consent.consents import api as consents
-from consent.consumers.cascade import subscription
+from consent.consumers import cascade, people
 from consent.exceptional_access import api as exceptional_access
 from consent.settings import Settings
 from consent.subjects import api as subjects
@@ -30,6 +30,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             subjects.residence_exceptions,
             audit_entries_router("consent"),
         ],
-        consumer_queues=[subscription.queue],
+        consumer_queues=[cascade.subscription.queue, people.subscription.queue],
         uses_object_storage=True,
     )

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid6 import uuid7
 from yui_common.db import ServiceBase, new_metadata
+from yui_common.people import PersonProjection
 from yui_common.schema import infrastructure_tables
 
 
@@ -40,8 +41,21 @@ class Subject(Base):
     # C7: the network where the subject lives; its terms apply when others' networks share the subject.
     residence_network: Mapped[str | None] = mapped_column(sa.Text)
     residence_exception_id: Mapped[UUID | None] = mapped_column(sa.ForeignKey("residence_exceptions.id"))
+    # active | support_stopped (consent withdrawn; a consent given again makes the subject active again).
+    status: Mapped[str] = mapped_column(sa.String(16), default="active", server_default="active")
+    # Grows with every change others are told of (consent.subject-changed.v1), so they keep the newest.
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=1, server_default="1")
+    # The team's lead: whoever registered the subject until they leave; then the longest-standing member.
+    lead_user_id: Mapped[UUID | None]
 
     __table_args__ = (sa.Index("ix_subjects_duplicate_key", "tenant", "name_kana_folded", "birth_date"),)
+
+
+class Person(PersonProjection, Base):
+    """Identity's users as consent shows them (identity.person-changed.v1): care teams and invitations by name,
+    and nobody invited whom the network does not know."""
+
+    __tablename__ = "people"
 
 
 class FamilyContact(Base):

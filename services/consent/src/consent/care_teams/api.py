@@ -27,37 +27,57 @@ router = APIRouter(prefix="/subjects", tags=["subjects"])
 async def list_care_team(
     subject_id: UUID, session: DbSession, principal: CurrentPrincipal
 ) -> list[CareTeamMemberRead]:
-    members = await service.care_team(session, principal=principal, subject_id=subject_id)
-    return [CareTeamMemberRead.model_validate(m) for m in members]
+    """The members by name (PersonRef in ``member``), the lead, and whom the caller may remove."""
+    return await service.care_team(session, principal=principal, subject_id=subject_id)
+
+
+@router.get(
+    "/{subject_id}/care-team/invitations", response_model=list[InvitationRead], responses=SUBJECT_NOT_FOUND
+)
+async def list_pending_invitations(
+    subject_id: UUID, session: DbSession, principal: CurrentPrincipal
+) -> list[InvitationRead]:
+    """The team's invitations not yet answered, each with the invitee and the inviter by name."""
+    return await service.pending_invitations(session, principal=principal, subject_id=subject_id)
 
 
 @router.post(
     "/{subject_id}/care-team",
     status_code=status.HTTP_201_CREATED,
     response_model=InvitationRead,
-    responses=SUBJECT_NOT_FOUND,
+    responses={
+        **SUBJECT_NOT_FOUND,
+        409: {"description": "Already a member or invited, or support stopped"},
+        422: {"description": "Nobody of this network is known by that user (or their account is not active)"},
+    },
 )
 async def invite_care_team_member(
     subject_id: UUID, body: CareTeamMemberCreate, session: DbSession, principal: CurrentPrincipal
 ) -> InvitationRead:
-    """C6: invite a user; they join (and see the subject) only once they accept the invitation."""
-    invitation = await service.invite_member(
+    """C6: invite a colleague of the network; they join (and see the subject) only once they accept."""
+    return await service.invite_member_by_name(
         session,
         principal=principal,
         subject_id=subject_id,
         user_id=body.user_id,
         facility_id=body.facility_id,
     )
-    return InvitationRead.model_validate(invitation)
 
 
 @router.delete(
-    "/{subject_id}/care-team/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=SUBJECT_NOT_FOUND
+    "/{subject_id}/care-team/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        **SUBJECT_NOT_FOUND,
+        403: {"description": "Only the member, the team's lead or the member's facility administrator"},
+        409: {"description": "The last member cannot leave"},
+    },
 )
 async def remove_care_team_member(
     subject_id: UUID, user_id: UUID, session: DbSession, principal: CurrentPrincipal
 ) -> None:
-    """Leave the team (your own user id) or remove another member."""
+    """Leave the team (your own user id), or remove a member as the team's lead or as the administrator of the
+    member's facility."""
     await service.remove_member(session, principal=principal, subject_id=subject_id, user_id=user_id)
 
 
@@ -69,9 +89,8 @@ INVITATION_NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 @invitations.get("", response_model=list[InvitationRead])
 async def my_invitations(session: DbSession, principal: CurrentPrincipal) -> list[InvitationRead]:
-    return [
-        InvitationRead.model_validate(i) for i in await service.my_invitations(session, principal=principal)
-    ]
+    """The caller's pending invitations, each naming the patient (``subject_name``) and the inviter."""
+    return await service.my_invitations(session, principal=principal)
 
 
 @invitations.post("/{invitation_id}/accept", response_model=MembershipRead, responses=INVITATION_NOT_FOUND)
@@ -84,7 +103,7 @@ async def accept_invitation(
     )
     assert member is not None
     return MembershipRead(
-        member=CareTeamMemberRead.model_validate(member),
+        member=member,
         consent_on_file=consent_read(consent) if consent else None,
     )
 
@@ -96,4 +115,4 @@ async def decline_invitation(
     invitation, _, _ = await service.answer_invitation(
         session, principal=principal, invitation_id=invitation_id, accept=False
     )
-    return InvitationRead.model_validate(invitation)
+    return invitation

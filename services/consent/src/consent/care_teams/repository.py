@@ -90,3 +90,12 @@ async def invitations_for(
         .order_by(CareTeamInvitation.invited_at)
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+async def pending_invitations_of(session: AsyncSession, *, subject_id: UUID) -> Sequence[CareTeamInvitation]:
+    stmt = (
+        select(CareTeamInvitation)
+        .where(CareTeamInvitation.subject_id == subject_id, CareTeamInvitation.status == "pending")
+        .order_by(CareTeamInvitation.invited_at)
+    )
+    return (await session.execute(stmt)).scalars().all()

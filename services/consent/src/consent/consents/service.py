@@ -21,6 +21,7 @@ from consent import lifecycle
 from consent.access import audit_subject, visible_subject
 from consent.consents import repository
 from consent.models import Consent
+from consent.subjects.changes import ACTIVE, set_subject_status
 
 
 async def give_consent(
@@ -72,6 +73,8 @@ async def give_consent(
         tenant=subject.tenant,
         subject=str(subject.id),
     )
+    # Consent given again after a withdrawal: support resumes (timeline opens the subject again too).
+    await set_subject_status(session, subject, ACTIVE)
     await audit_subject(session, principal, "consent.give", subject.id, consent=str(consent.id))
     return consent
 

@@ -4,7 +4,7 @@ exceptions (all 404 to outsiders)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, status
@@ -14,6 +14,7 @@ from yui_common.db import DbSession
 from consent.dependencies import SUBJECT_NOT_FOUND, AuditOperatorPrincipal, OperatorPrincipal
 from consent.models import FamilyContact, Subject
 from consent.subjects import service
+from consent.subjects.changes import SUPPORT_STOPPED
 from consent.subjects.schemas import (
     FamilyContactCreate,
     FamilyContactRead,
@@ -27,12 +28,25 @@ from consent.subjects.schemas import (
     SubjectNamesRequest,
     SubjectRead,
     SubjectSummary,
+    SubjectUpdate,
 )
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 
 
 def subject_read(subject: Subject, consent_status: str, contacts: list[FamilyContact]) -> SubjectRead:
+    if subject.status == SUPPORT_STOPPED:
+        # Support stopped: the name, kana and status only; no contact detail ever leaves again (issue 10).
+        return SubjectRead(
+            id=subject.id,
+            name=subject.name,
+            name_kana=subject.name_kana,
+            status=SUPPORT_STOPPED,
+            birth_date=None,
+            municipality_code=None,
+            registered_at=subject.registered_at,
+            consent_status=consent_status,  # type: ignore[arg-type]
+        )
     read = SubjectRead.model_validate(subject)
     return read.model_copy(
         update={
@@ -40,6 +54,11 @@ def subject_read(subject: Subject, consent_status: str, contacts: list[FamilyCon
             "family_contacts": [FamilyContactRead.model_validate(c) for c in contacts],
         }
     )
+
+
+def subject_summary(subject: Subject) -> SubjectSummary:
+    summary = SubjectSummary.model_validate(subject)
+    return summary.model_copy(update={"birth_date": None}) if subject.status == SUPPORT_STOPPED else summary
 
 
 @router.post(
@@ -67,13 +86,23 @@ async def search_subjects(
     principal: CurrentPrincipal,
     kana: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     birth_date: date | None = None,
+    subject_status: Annotated[
+        Literal["active", "support_stopped", "all"],
+        Query(alias="status", description="The working list is the active subjects; the others on request"),
+    ] = "active",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[SubjectSummary]:
-    """The caller's own subjects (care team), by kana prefix typed any way (full/half width, hiragana)."""
+    """The caller's own subjects (care team), by kana prefix typed any way (full/half width, hiragana).
+    Subjects whose support stopped are listed only with ``status=support_stopped`` or ``all``, each marked."""
     found = await service.search_subjects(
-        session, principal=principal, kana=kana, birth_date=birth_date, limit=limit
+        session,
+        principal=principal,
+        kana=kana,
+        birth_date=birth_date,
+        status=None if subject_status == "all" else subject_status,
+        limit=limit,
     )
-    return [SubjectSummary.model_validate(s) for s in found]
+    return [subject_summary(s) for s in found]
 
 
 OPERATORS_ONLY: dict[int | str, dict[str, Any]] = {403: {"description": "The network's operator only"}}
@@ -105,6 +134,24 @@ async def subject_names(
 async def read_subject(subject_id: UUID, session: DbSession, principal: CurrentPrincipal) -> SubjectRead:
     subject, consent_status, contacts = await service.read_subject(
         session, principal=principal, subject_id=subject_id
+    )
+    return subject_read(subject, consent_status, list(contacts))
+
+
+@router.patch(
+    "/{subject_id}",
+    response_model=SubjectRead,
+    responses={
+        **SUBJECT_NOT_FOUND,
+        409: {"description": "Support stopped: the subject can no longer be edited"},
+    },
+)
+async def update_subject(
+    subject_id: UUID, body: SubjectUpdate, session: DbSession, principal: CurrentPrincipal
+) -> SubjectRead:
+    """Correct the name, kana or contact details; a new name or kana is announced (consent.subject-changed.v1)."""
+    subject, consent_status, contacts = await service.update_subject(
+        session, principal=principal, subject_id=subject_id, changes=body.model_dump(exclude_unset=True)
     )
     return subject_read(subject, consent_status, list(contacts))
 

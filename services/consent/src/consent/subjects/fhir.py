@@ -46,6 +46,9 @@ def patient(subject: Subject) -> dict[str, Any]:
         "name": [_name(subject.name, "IDE"), _name(subject.name_kana, "SYL")],
         "gender": subject.sex or "unknown",
     }
+    if subject.status == "support_stopped":
+        # Support stopped: the name only, never the contact details again (issue 10).
+        return resource
     if subject.birth_date:
         resource["birthDate"] = subject.birth_date.isoformat()
     if telecom := _phone(subject.phone):

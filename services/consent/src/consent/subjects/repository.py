@@ -75,6 +75,7 @@ async def search_visible_subjects(
     kana_prefix: str | None,
     birth_date: date | None,
     limit: int,
+    status: str | None = None,
 ) -> Sequence[Subject]:
     stmt = (
         select(Subject)
@@ -86,6 +87,8 @@ async def search_visible_subjects(
         stmt = stmt.where(Subject.name_kana_folded.like(escaped + "%", escape="\\"))
     if birth_date is not None:
         stmt = stmt.where(Subject.birth_date == birth_date)
+    if status is not None:
+        stmt = stmt.where(Subject.status == status)
     # The index's own order (tenant, kana, birth date): a broad prefix stops after ``limit`` rows.
     stmt = stmt.order_by(Subject.name_kana_folded, Subject.birth_date).limit(limit)
     return (await session.execute(stmt)).scalars().all()

@@ -65,14 +65,32 @@ class SubjectCreate(BaseModel):
     )
 
 
+class SubjectUpdate(BaseModel):
+    """A correction of the subject's name, kana or contact details; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name_kana: str | None = Field(default=None, min_length=1, max_length=200)
+    postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$")
+    address: str | None = Field(default=None, min_length=1, max_length=400)
+    phone: str | None = Phone
+
+
+SubjectStatus = Literal["active", "support_stopped"]
+
+
 class SubjectRead(BaseModel):
+    """A subject as its care team reads it. Once support stopped, only the name, kana and status are given:
+    every other field is null (contact details and family contacts are never shown again, issue 10)."""
+
     model_config = ConfigDict(from_attributes=True)
     id: UUID
     name: str
     name_kana: str
+    status: SubjectStatus = "active"
     birth_date: date | None
     sex: str | None = None
-    municipality_code: str
+    municipality_code: str | None
     postal_code: str | None = None
     address: str | None = None
     phone: str | None = None
@@ -88,6 +106,7 @@ class SubjectSummary(BaseModel):
     name: str
     name_kana: str
     birth_date: date | None
+    status: SubjectStatus = "active"
 
 
 class DuplicateCandidate(BaseModel):

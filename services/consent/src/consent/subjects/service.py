@@ -20,6 +20,7 @@ from consent.care_teams.service import enroll_member
 from consent.consents import repository as consent_repository
 from consent.models import FamilyContact, ResidenceException, Subject
 from consent.subjects import fhir, repository
+from consent.subjects.changes import ACTIVE, SUPPORT_STOPPED, announce_subject_changed
 from consent.subjects.kana import fold_kana
 from consent.subjects.schemas import DuplicateCandidate
 
@@ -132,9 +133,13 @@ async def register_subject(
         residence_exception_id=exception_id,
         registered_by=principal.user_id,
         registered_at=datetime.now(UTC),
+        status=ACTIVE,
+        version=1,
+        lead_user_id=principal.user_id,
     )
     session.add(subject)
     await session.flush()
+    await announce_subject_changed(session, subject, first=True)
     for contact in family_contacts:
         session.add(FamilyContact(id=uuid7(), subject_id=subject.id, **contact))
     await enroll_member(
@@ -201,21 +206,66 @@ async def read_subject(
         session, principal=principal, subject_id=subject_id, exceptional_read=True
     )
     latest = await consent_repository.latest_consent(session, subject_id=subject.id)
-    contacts = await repository.family_contacts_of(session, subject_id=subject.id)
+    contacts = await _contacts_shown(session, subject)
     await audit_subject(session, principal, "subject.read", subject.id)
     return subject, latest.status if latest else "none", contacts
 
 
+async def _contacts_shown(session: AsyncSession, subject: Subject) -> Sequence[FamilyContact]:
+    # Support stopped: family contacts are contact details too, never read out again.
+    if subject.status == SUPPORT_STOPPED:
+        return []
+    return await repository.family_contacts_of(session, subject_id=subject.id)
+
+
+def _support_stopped() -> Problem:
+    return Problem(
+        409,
+        "support-stopped",
+        "Support stopped",
+        "Consent was withdrawn: the subject can no longer be edited (支援停止).",
+    )
+
+
+async def update_subject(
+    session: AsyncSession, *, principal: Principal, subject_id: UUID, changes: dict[str, Any]
+) -> tuple[Subject, str, Sequence[FamilyContact]]:
+    """A member corrects the name, kana or contact details; a changed name or kana is announced to the services
+    that show it. A subject whose support stopped is not edited any more."""
+    subject = await visible_subject(session, principal=principal, subject_id=subject_id)
+    if subject.status == SUPPORT_STOPPED:
+        raise _support_stopped()
+    changed = sorted(k for k, v in changes.items() if getattr(subject, k) != v)
+    for field in changed:
+        setattr(subject, field, changes[field])
+    if "name_kana" in changed:
+        subject.name_kana_folded = fold_kana(subject.name_kana)
+    if {"name", "name_kana"} & set(changed):
+        await announce_subject_changed(session, subject)
+    await audit_subject(session, principal, "subject.update", subject.id, fields=changed)
+    latest = await consent_repository.latest_consent(session, subject_id=subject.id)
+    contacts = await repository.family_contacts_of(session, subject_id=subject.id)
+    return subject, latest.status if latest else "none", contacts
+
+
 async def search_subjects(
-    session: AsyncSession, *, principal: Principal, kana: str | None, birth_date: date | None, limit: int
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    kana: str | None,
+    birth_date: date | None,
+    limit: int,
+    status: str | None = ACTIVE,
 ) -> Sequence[Subject]:
-    """The caller's own subjects (care team only) by kana prefix, typed any way (c9 folding)."""
+    """The caller's own subjects (care team only) by kana prefix, typed any way (c9 folding); by default only
+    those still supported (the working list), ``status=None`` for all."""
     found = await repository.search_visible_subjects(
         session,
         tenant=principal.tenant,
         user_id=principal.user_id,
         kana_prefix=fold_kana(kana) if kana else None,
         birth_date=birth_date,
+        status=status,
         limit=limit,
     )
     await audit.record_by(
@@ -231,6 +281,8 @@ async def add_family_contact(
     session: AsyncSession, *, principal: Principal, subject_id: UUID, contact: dict[str, Any]
 ) -> FamilyContact:
     subject = await visible_subject(session, principal=principal, subject_id=subject_id)
+    if subject.status == SUPPORT_STOPPED:
+        raise _support_stopped()
     added = FamilyContact(id=uuid7(), subject_id=subject.id, **contact)
     session.add(added)
     await session.flush()
@@ -243,7 +295,7 @@ async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id
     subject = await visible_subject(
         session, principal=principal, subject_id=subject_id, exceptional_read=True
     )
-    contacts = await repository.family_contacts_of(session, subject_id=subject.id)
+    contacts = await _contacts_shown(session, subject)
     consents = await consent_repository.consents_of(session, subject_id=subject.id)
     members = await care_team_repository.care_team_of(session, subject_id=subject.id)
     await audit_subject(session, principal, "subject.export.fhir", subject.id)

@@ -17,6 +17,7 @@ from consent import lifecycle
 from consent.access import audit_subject, visible_subject
 from consent.consents import repository as consent_repository
 from consent.models import CascadeStep, Withdrawal
+from consent.subjects.changes import SUPPORT_STOPPED, set_subject_status
 from consent.withdrawals import repository
 from consent.withdrawals.schemas import CascadeStepRead, WithdrawalRead
 
@@ -69,6 +70,7 @@ async def withdraw_consent(
         for svc in participants
     ]
     session.add_all(steps)
+    await set_subject_status(session, subject, SUPPORT_STOPPED)
     envelope = await outbox.add_event(session, event, tenant=subject.tenant, subject=str(subject.id))
     withdrawal.event_id = envelope.id
     await audit_subject(
