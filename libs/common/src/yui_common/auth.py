@@ -377,7 +377,12 @@ async def authenticate(request: Request) -> Authenticated:
 
 
 def revoked_token(kind: str) -> Problem:
-    """The answer to a token the deny list refuses (``refuse_revoked`` and routes that check it themselves)."""
+    """The answer to a token the deny list refuses (``refuse_revoked`` and routes that check it themselves);
+    a suspended network's is its own 403 (yui_common.networks), the same in every service."""
+    if kind == "network":
+        from yui_common.networks import network_suspended
+
+        return network_suspended()
     return _unauthenticated(f"The token was revoked ({kind}); sign in again.")
 
 
@@ -405,6 +410,7 @@ async def refuse_revoked(session: AsyncSession, principal: Principal, issued_at:
         session_id=principal.session_id,
         cert_fingerprint=principal.cert_fingerprint,
         issued_at=issued_at,
+        tenant=principal.tenant,
     )
     if kind is not None:
         raise revoked_token(kind)

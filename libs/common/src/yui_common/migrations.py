@@ -31,9 +31,10 @@ def migrate(service_root: Path, settings: CommonSettings, revision: str = "heads
     asyncio.run(ensure_database(settings))
     command.upgrade(alembic_config(service_root, settings), revision)
     # The deny list is common infrastructure, not a service's own schema (see yui_common.revocations).
-    from yui_common.revocations import ensure_table
+    from yui_common import networks, revocations
 
-    ensure_table(settings.dsn)
+    revocations.ensure_table(settings.dsn)
+    networks.ensure_table(settings.dsn)
 
 
 def run_env(target_metadata: MetaData, settings_factory: Callable[[], CommonSettings]) -> None:

@@ -56,10 +56,12 @@ _table = revoked_principals_table(sa.MetaData())
 # readers of the table (timeline's and notify's authorisation statements, the soak) state it the same way.
 _IN_FORCE = "revoked_at IS NOT NULL AND (lifted_at IS NULL OR revoked_at >= lifted_at) AND expires_at > now()"
 # Tokens issued at or before the revocation are refused (iat has whole seconds, so this errs on refusing).
+# A suspended network (yui_common.networks) refuses every token of it, whenever issued, in the same statement.
 _IS_REVOKED = sa.text(
-    "SELECT kind FROM revoked_principals WHERE (kind, value) IN "  # noqa: S608 - constants only
+    "SELECT 'network' FROM network_states WHERE tenant = :tenant AND status = 'suspended' UNION ALL "  # noqa: S608 - constants only
+    "(SELECT kind FROM revoked_principals WHERE (kind, value) IN "
     "(('user', :user), ('facility', :facility), ('session', :session), ('certificate', :certificate)) "
-    f"AND revoked_at >= to_timestamp(:issued_at) AND {_IN_FORCE} LIMIT 1"
+    f"AND revoked_at >= to_timestamp(:issued_at) AND {_IN_FORCE} LIMIT 1) LIMIT 1"
 )
 # Last writer wins by event time: each write applies only when it is newer than the other kind of write
 # recorded (a revocation ties with a lift in its favour) and than its own; expires_at only grows.
@@ -113,8 +115,9 @@ async def revoked_kind(
     session_id: str | None,
     cert_fingerprint: str | None,
     issued_at: int,
+    tenant: str | None = None,
 ) -> str | None:
-    """The kind of entry that refuses this token, or None when nothing does."""
+    """The kind of entry that refuses this token ('network' when its network is suspended), or None."""
     row = (
         await session.execute(
             _IS_REVOKED,
@@ -124,6 +127,7 @@ async def revoked_kind(
                 "session": session_id or "",
                 "certificate": (cert_fingerprint or "").lower(),
                 "issued_at": issued_at,
+                "tenant": tenant or "",
             },
         )
     ).first()

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import aio_pika
 from prometheus_client import start_http_server
 
-from yui_common import revocations
+from yui_common import networks, revocations
 from yui_common.audit_seal import AuditSealer
 from yui_common.bus.consumer import ConsumerRunner, Subscription
 from yui_common.bus.topology import declare_consumer_queue, declare_exchange
@@ -49,7 +49,12 @@ class Worker:
     ) -> None:
         self.settings = settings
         # Every service keeps identity's deny list so its API refuses revoked tokens (yui_common.revocations).
-        self.subscriptions = [*subscriptions, revocations.subscription(settings.service_name)]
+        # … and a projection of identity's networks: their rules, and whether one is suspended (yui_common.networks).
+        self.subscriptions = [
+            *subscriptions,
+            revocations.subscription(settings.service_name),
+            networks.subscription(settings.service_name),
+        ]
         self.jobs = list(jobs)
         self.run_relay = run_relay
         # No pre-ping: it costs three round trips (BEGIN; ping; ROLLBACK) per checkout, i.e. per message, and

@@ -1,5 +1,6 @@
 """Command line: python -m identity migrate|api|worker|audit-verify|seed|republish-people."""
 
+import sys
 from pathlib import Path
 
 from yui_common.cli import run_cli
@@ -10,6 +11,11 @@ from identity.settings import Settings
 from identity.worker import build_worker
 
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["network"], ["contractor"]):
+        # The contractor's commands take their own options, which run_cli's plain sub-commands cannot.
+        from identity.platform.cli import main
+
+        raise SystemExit(main(Settings(), sys.argv[1:]))
     raise SystemExit(
         run_cli(
             service="identity",

@@ -18,6 +18,7 @@ from identity.incidents.api import router as incidents_router
 from identity.networks.api import router as networks_router
 from identity.own_account.api import router as own_account_router
 from identity.people.api import router as people_router
+from identity.platform.api import router as platform_router
 from identity.revocations.api import router as revocations_router
 from identity.sessions.api import router as sessions_router
 from identity.settings import Settings
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             signing_keys_router,
             sessions_router,
             credentials_router,
+            platform_router,
             admin_router,
             audit_search_router,
             certificates_router,

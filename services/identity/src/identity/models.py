@@ -53,6 +53,16 @@ class Network(Base):
     directory_opt_in_only: Mapped[bool] = mapped_column(server_default=sa.false())
     # I4: a password older than this many days must be changed at the next sign-in; None = no periodic change.
     password_max_age_days: Mapped[int | None] = mapped_column()
+    # Issue 11: what the contractor sets when creating a network (identity.platform).
+    operator_office: Mapped[str] = mapped_column(sa.String(200), server_default="")
+    discontinuation_notice_months: Mapped[int] = mapped_column(server_default="3")  # P4
+    max_attachment_bytes: Mapped[int] = mapped_column(sa.BigInteger, server_default=str(100 * 1024 * 1024))
+    # active | suspended: a suspended network refuses every staff request and public page (ten3).
+    status: Mapped[str] = mapped_column(sa.String(16), server_default="active")
+    suspended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    suspension_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # Grows with every network event published, so each service's projection keeps the newest state.
+    state_version: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
 
     __table_args__ = (
         sa.CheckConstraint("created_as_demo OR NOT password_only_allowed", name="password_only_on_demo_only"),
@@ -60,7 +70,30 @@ class Network(Base):
             "password_max_age_days IS NULL OR password_max_age_days BETWEEN 30 AND 365",
             name="password_max_age_days_range",
         ),
+        sa.CheckConstraint("status IN ('active', 'suspended')", name="network_status"),
     )
+
+
+class PlatformAccount(Base):
+    """The contractor's account (契約事業者): runs every network of the deployment and belongs to none of them.
+
+    Kept apart from ``users`` (whose rows each belong to a network and a facility) so that no network's
+    operator can see, change or suspend it, and its sign-in never yields a token the services accept."""
+
+    __tablename__ = "platform_accounts"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    login_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(200))
+    password_hash: Mapped[str] = mapped_column(sa.Text)
+    # Set for the initial password: the first sign-in chooses one's own and enrols TOTP.
+    must_change_password: Mapped[bool] = mapped_column(server_default=sa.true())
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_confirmed: Mapped[bool] = mapped_column(server_default=sa.false())
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    status: Mapped[str] = mapped_column(sa.String(16), server_default="active")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    last_signed_in_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class Facility(Base):

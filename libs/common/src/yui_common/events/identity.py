@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from pydantic import Field
+
 from yui_common.events import EventData, event
 
 
@@ -179,3 +181,50 @@ class PersonChangedV1(EventData):
     facility_name: str
     status: str = "active"  # active | suspended | disabled
     version: int
+
+
+# --- networks (issue 11): the contractor provisions, suspends and resumes networks; the operator sets rules ----
+
+
+class NetworkStateV1(EventData):
+    """What every service knows of a network, carried whole by each of the network events below.
+
+    Each service keeps it in its ``network_states`` projection (``yui_common.networks``); ``version`` grows
+    with every change of the network, so a late or repeated event never overwrites a newer state (a
+    suspension overtaking a settings change loses nothing: both carry everything)."""
+
+    slug: str
+    name: str
+    status: str = "active"  # active | suspended
+    municipality_codes: list[str] = Field(default_factory=list)
+    retention_years: int = 5  # T3
+    withdrawal_mode: str = "stop"  # C4: stop | delete
+    max_attachment_bytes: int = 100 * 1024 * 1024
+    discontinuation_notice_months: int = 3  # P4
+    support_hours: str = ""
+    operator_office: str = ""
+    version: int
+
+
+@event("identity.network-created.v1")
+class NetworkCreatedV1(NetworkStateV1):
+    """The contractor created a network; the portal makes its first terms version from the template."""
+
+
+@event("identity.network-settings-changed.v1")
+class NetworkSettingsChangedV1(NetworkStateV1):
+    """The network's operator (or the contractor) changed its rules; every service applies the new state."""
+
+
+@event("identity.network-suspended.v1")
+class NetworkSuspendedV1(NetworkStateV1):
+    """Every service refuses the network's staff requests and public pages until it is resumed; nothing is
+    deleted."""
+
+    reason: str = ""
+    suspended_at: datetime | None = None
+
+
+@event("identity.network-resumed.v1")
+class NetworkResumedV1(NetworkStateV1):
+    """The network works again, with everything it had."""

@@ -12,7 +12,9 @@ TenantSlug = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-
 class NetworkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    municipality_codes: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]] | None = None
+    # Checked against the national table (identity.networks.municipalities): a 422 says malformed, wrong
+    # check digit or unknown code.
+    municipality_codes: list[Annotated[str, StringConstraints(min_length=1, max_length=20)]] | None = None
     retention_years: int | None = Field(default=None, ge=1, le=30)
     support_hours: str | None = Field(default=None, min_length=1, max_length=200)
     withdrawal_mode: Literal["stop", "delete"] | None = None
@@ -27,6 +29,10 @@ class NetworkSettings(BaseModel):
     lockout_threshold: int | None = Field(default=None, ge=1, le=20)
     # I4: days after which a password must be changed at sign-in; an explicit null switches it off.
     password_max_age_days: int | None = Field(default=None, ge=30, le=365)
+    # Issue 11: each taking effect in every service by identity.network-settings-changed.v1.
+    operator_office: str | None = Field(default=None, min_length=1, max_length=200)
+    discontinuation_notice_months: int | None = Field(default=None, ge=1, le=24)  # P4, the portal's
+    max_attachment_bytes: int | None = Field(default=None, ge=1024 * 1024, le=2 * 1024**3)  # the timeline's
 
 
 class NetworkRead(BaseModel):
@@ -46,3 +52,7 @@ class NetworkRead(BaseModel):
     session_absolute_hours: int
     lockout_threshold: int
     password_max_age_days: int | None = None
+    operator_office: str = ""
+    discontinuation_notice_months: int = 3
+    max_attachment_bytes: int = 100 * 1024 * 1024
+    status: str = "active"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.auth import Principal
+from yui_common.events.identity import NetworkSettingsChangedV1
 from yui_common.problems import Problem, not_found
 
 from identity import audit_trail
 from identity.models import Network
-from identity.networks import repository
+from identity.networks import municipalities, repository
 from identity.networks.schemas import NetworkSettings
+from identity.networks.state import publish_network_state, state_fields
 
 
 async def network_of(session: AsyncSession, tenant: str, *, for_update: bool = False) -> Network:
@@ -46,9 +48,17 @@ async def update_network_settings(
             "Staff sign in with a password and a second factor (TOTP or a client certificate); only a network "
             "created as a demo may let a password sign in by itself.",
         )
+    if "municipality_codes" in updates:  # ten5: each code checked against the national table (422 with why)
+        updates["municipality_codes"] = [
+            m.code for m in municipalities.validate_all(updates["municipality_codes"])
+        ]
+    before = state_fields(network)
     for name, value in updates.items():
         setattr(network, name, value)
     await audit_trail.record(
         session, "network.settings-changed", by=principal, detail={k: str(v) for k, v in updates.items()}
     )
+    if state_fields(network) != before:
+        # What other services apply (withdrawal mode, retention, attachment limit, municipalities, notice).
+        await publish_network_state(session, network, NetworkSettingsChangedV1)
     return network

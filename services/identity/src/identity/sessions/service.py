@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.auth import Principal
 from yui_common.events.identity import SessionRevokedV1
+from yui_common.networks import network_suspended
 from yui_common.problems import Problem, not_found
 
 from identity import audit_trail, tokens
@@ -67,6 +68,17 @@ async def login(
 ) -> SessionTokens | Problem:
     """Password plus a second factor opens a session. Failures are returned, not raised: raising would roll
     back their audit entries and the throttling counters."""
+    suspended = await session.get(Network, tenant)
+    if suspended is not None and suspended.status == "suspended":
+        # ten3: the same answer as every service gives the network's tokens (the network's state is public).
+        await audit_trail.record(
+            session,
+            "login.refused",
+            by=f"login:{login_id}",
+            tenant=tenant,
+            detail={"reason": "network-suspended"},
+        )
+        return network_suspended()
     accepted = await authenticate_password(
         session,
         settings,
@@ -205,6 +217,8 @@ async def refresh(
     if login_session is None or login_session.ended_at is not None:
         return ended
     network = await network_of(session, login_session.tenant)
+    if network.status == "suspended":
+        return network_suspended()  # the session is kept: resuming the network brings it back
     user = await session.get(User, login_session.user_id)
     facility = await session.get(Facility, user.facility_id) if user else None
     now = datetime.now(UTC)
@@ -231,7 +245,7 @@ async def refresh(
 
 
 async def list_sessions(session: AsyncSession, *, principal: Principal) -> list[SessionRead]:
-    rows = await repository.sessions_of_user(session, user_id=principal.user_id)
+    rows = await repository.sessions_of_user(session, tenant=principal.tenant, user_id=principal.user_id)
     return [
         SessionRead.model_validate(
             {
@@ -247,6 +261,11 @@ async def end_own_session(
     session: AsyncSession, *, principal: Principal, session_id: UUID, reason: str
 ) -> None:
     login_session = await session.get(LoginSession, session_id, with_for_update=True)
-    if login_session is None or login_session.user_id != principal.user_id:
+    # The network too: a user id is the same in no two networks, but a token's claims are checked as a pair.
+    if (
+        login_session is None
+        or login_session.user_id != principal.user_id
+        or login_session.tenant != principal.tenant
+    ):
         raise not_found("session")
     await end_session(session, login_session, reason=reason, actor_id=str(principal.user_id), awaited=True)
