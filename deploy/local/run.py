@@ -39,7 +39,10 @@ SERVICES = {
     "portal": (8104, 9104),
     "notify": (8105, 9105),
 }
-SEEDED = ("identity", "consent")
+SEEDED = ("identity", "consent", "portal")
+# Seeded once every process is up: the timeline's demo week is written through timeline's use cases, which need
+# consent's events (the patients' consent and care teams) to have reached timeline through the bus.
+SEEDED_WHEN_RUNNING = ("timeline",)
 # notify's local SMTP catcher (notify's default SMTP port): each e-mail Yui sends is saved as an .eml file.
 MAIL_PORT = 8025
 MAIL_DIR = RUN_DIR / "mail"
@@ -221,13 +224,32 @@ def not_ready(gateway: RenderedGateway) -> list[str]:
     return waiting
 
 
+def demo_people() -> list[str]:
+    """One line per demo login: who it is, in Japanese, from the seeds' own list (yui_common.demo)."""
+    from yui_common import demo
+    from yui_common.vocabulary import profession_label
+
+    lines = []
+    for login_id, person in demo.USERS.items():
+        role = profession_label(person.profession, "ja")
+        if "facility_admin" in person.roles:
+            role += "・施設管理者"
+        if "operator" in person.roles:
+            role = f"{role}・ネットワーク運営者"
+        who = f"{person.name}（{role}、{demo.FACILITIES[person.facility_id].name}）"
+        lines.append(f"{login_id:<12} {who}")
+    return lines
+
+
 def demo_logins() -> list[str]:
     with contextlib.suppress(OSError):
-        return [
+        lines = [
             line.rstrip()
             for line in DEMO_LOGINS.read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.lstrip().startswith("#")
         ]
+        # The file's "{people}" line stands for the demo's people, listed from the seeds' own data.
+        return [person for line in lines for person in (demo_people() if line == "{people}" else [line])]
     return []
 
 
@@ -244,14 +266,19 @@ def print_banner(gateway: RenderedGateway, public_url: str) -> None:
     print("Ctrl-C stops everything.\n", flush=True)
 
 
-def supervise(honcho: subprocess.Popen[bytes], gateway: RenderedGateway, public_url: str) -> int:
-    """Wait for readiness, print the banner, then wait for honcho; returns its exit code."""
+def supervise(
+    honcho: subprocess.Popen[bytes], gateway: RenderedGateway, public_url: str, env: dict[str, str]
+) -> int:
+    """Wait for readiness, seed what needs the running stack, print the banner, then wait for honcho; returns
+    its exit code."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     announced = False
     while honcho.poll() is None:
         if not announced:
             waiting = not_ready(gateway)
             if not waiting:
+                for service in SEEDED_WHEN_RUNNING:
+                    run_step(f"seeding {service}", [sys.executable, "-m", service, "seed"], env)
                 print_banner(gateway, public_url)
                 announced = True
             elif time.monotonic() > deadline:
@@ -359,7 +386,7 @@ def main() -> int:
             env=env,
             stdin=subprocess.DEVNULL,
         )
-        return supervise(honcho, gateway, env["YUI_PUBLIC_URL"])
+        return supervise(honcho, gateway, env["YUI_PUBLIC_URL"], env)
     except CannotRunError as error:
         print(f"\nmake run: {error}", file=sys.stderr, flush=True)
         return 1

@@ -1,4 +1,5 @@
-"""Seeding the demo network, its facilities and users (idempotent)."""
+"""Seeding the demo network, its facilities and users: the doctor, the visiting nurse, the pharmacist, the care
+manager and the operator, each with name, kana and profession (idempotent: a second run adds nothing)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,12 @@ from yui_common.settings import CommonSettings
 
 from identity.models import Facility, Network, User
 from identity.passwords import hash_password
+from identity.people.service import publish_person_changed
 
 # Demo users used to share this confirmed TOTP secret. A confirmed TOTP must now be given even on the demo
 # network, so the demo users have none (a password signs them in, as `make run` says; a code sent along is
 # ignored) and a re-seed withdraws it from users seeded before. Anyone can still enrol one to try TOTP.
 DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 - was printed by `make run`; demo data only
-
-FACILITIES = {
-    demo.CLINIC: ("結クリニック", "clinic"),
-    demo.NURSING_STATION: ("結訪問看護ステーション", "visiting_nurse"),
-    demo.OPERATOR_OFFICE: ("結町 高齢者支援課", "municipality"),
-}
 
 
 async def seed(settings: CommonSettings) -> int:
@@ -42,33 +38,55 @@ async def seed(settings: CommonSettings) -> int:
             if network.created_as_demo:
                 network.password_only_allowed = True
             await session.flush()
-            for facility_id, (name, kind) in FACILITIES.items():
+            for facility_id, facility in demo.FACILITIES.items():
                 if await session.get(Facility, facility_id) is None:
-                    session.add(Facility(id=facility_id, tenant=demo.TENANT, name=name, kind=kind))
+                    session.add(
+                        Facility(id=facility_id, tenant=demo.TENANT, name=facility.name, kind=facility.kind)
+                    )
             await session.flush()
             password_hash = hash_password(demo.PASSWORD)
-            for login_id, (user_id, facility_id, name, roles) in demo.USERS.items():
-                existing = await session.get(User, user_id)
+            for login_id, person in demo.USERS.items():
+                existing = await session.get(User, person.user_id, with_for_update=True)
                 if existing is not None and existing.totp_secret == DEMO_TOTP_SECRET:
                     existing.totp_secret, existing.totp_confirmed, existing.totp_last_step = None, False, None
                 if existing is None:
-                    session.add(
-                        User(
-                            id=user_id,
-                            tenant=demo.TENANT,
-                            facility_id=facility_id,
-                            login_id=login_id,
-                            display_name=name,
-                            password_hash=password_hash,
-                            roles=list(roles),
-                        )
+                    user = User(
+                        id=person.user_id,
+                        tenant=demo.TENANT,
+                        facility_id=person.facility_id,
+                        login_id=login_id,
+                        display_name=person.name,
+                        name_kana=person.name_kana,
+                        profession=person.profession,
+                        password_hash=password_hash,
+                        roles=list(person.roles),
+                        person_version=0,
                     )
-                    # As for any new account, the other services learn of it by event (notify's recipients).
+                    session.add(user)
+                    await session.flush()
+                    # As for any new account, the other services learn of it by event (notify's recipients,
+                    # and everyone's projection of people: name, kana, profession, facility).
                     await outbox.add_event(
                         session,
-                        UserCreatedV1(user_id=user_id, facility_id=facility_id, roles=list(roles)),
+                        UserCreatedV1(
+                            user_id=person.user_id, facility_id=person.facility_id, roles=list(person.roles)
+                        ),
                         tenant=demo.TENANT,
                     )
+                    await publish_person_changed(session, user)
+                    continue
+                # A demo user seeded before people had kana and profession ("山田 太郎 (医師)") becomes the
+                # person the demo describes, announced as any change of a person is; unchanged, nothing is.
+                wanted = {
+                    "display_name": person.name,
+                    "name_kana": person.name_kana,
+                    "profession": person.profession,
+                }
+                changed = {name: value for name, value in wanted.items() if getattr(existing, name) != value}
+                for name, value in changed.items():
+                    setattr(existing, name, value)
+                if changed or not existing.person_version:
+                    await publish_person_changed(session, existing)
         print("identity: demo network, facilities and users seeded")
         return 0
     finally:

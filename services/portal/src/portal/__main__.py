@@ -1,10 +1,11 @@
-"""Command line: python -m portal migrate|api|worker|audit-verify|maintenance."""
+"""Command line: python -m portal migrate|api|worker|audit-verify|maintenance|seed."""
 
 import sys
 from pathlib import Path
 
 from yui_common.cli import run_cli
 
+from portal.seed import seed
 from portal.settings import Settings
 from portal.worker import build_worker
 
@@ -21,6 +22,7 @@ if __name__ == "__main__":
             settings_factory=Settings,
             app_path="portal.main:create_app",
             worker_factory=build_worker,
+            extra_commands={"seed": seed},
             default_port=8104,
         )
     )

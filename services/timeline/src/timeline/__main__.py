@@ -1,9 +1,10 @@
-"""Command line: python -m timeline migrate|api|worker|audit-verify."""
+"""Command line: python -m timeline migrate|api|worker|audit-verify|seed."""
 
 from pathlib import Path
 
 from yui_common.cli import run_cli
 
+from timeline.seed import seed
 from timeline.settings import Settings
 from timeline.worker import build_worker
 
@@ -15,6 +16,7 @@ if __name__ == "__main__":
             settings_factory=Settings,
             app_path="timeline.main:create_app",
             worker_factory=build_worker,
+            extra_commands={"seed": seed},
             default_port=8103,
         )
     )
