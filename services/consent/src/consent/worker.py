@@ -1,9 +1,9 @@
-"""The consent worker: cascade reports, identity's people, outbox relay, expiring exceptional grants, the cascade's gauges."""
+"""The consent worker: cascade reports, identity's people and networks, outbox relay, expiring exceptional grants, the cascade's gauges."""
 
 from yui_common.settings import CommonSettings
 from yui_common.worker import PeriodicJob, Worker
 
-from consent.consumers import cascade, people
+from consent.consumers import cascade, networks, people
 from consent.exceptional_access import service as exceptional_access
 from consent.settings import Settings
 from consent.withdrawals.metrics import refresh_cascade_gauges
@@ -22,7 +22,7 @@ def build_worker(settings: CommonSettings) -> Worker:
     assert isinstance(settings, Settings)
     return Worker(
         settings=settings,
-        subscriptions=[cascade.subscription, people.subscription],
+        subscriptions=[cascade.subscription, people.subscription, networks.subscription],
         jobs=[
             PeriodicJob(
                 "exceptional-access-expiry",

@@ -1,8 +1,10 @@
-"""The portal worker: the outbox relay (portal consumes no events yet)."""
+"""The portal worker: the outbox relay, and identity's network events (a new network's first terms of use)."""
 
 from yui_common.settings import CommonSettings
 from yui_common.worker import Worker
 
+from portal.networks import consumers as networks
+
 
 def build_worker(settings: CommonSettings) -> Worker:
-    return Worker(settings=settings)
+    return Worker(settings=settings, subscriptions=[networks.subscription])

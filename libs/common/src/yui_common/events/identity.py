@@ -197,6 +197,8 @@ class NetworkStateV1(EventData):
     name: str
     status: str = "active"  # active | suspended
     municipality_codes: list[str] = Field(default_factory=list)
+    # The same municipalities by name (愛知県みよし市), in the same order: pages show names, not codes.
+    municipality_names: list[str] = Field(default_factory=list)
     retention_years: int = 5  # T3
     withdrawal_mode: str = "stop"  # C4: stop | delete
     max_attachment_bytes: int = 100 * 1024 * 1024

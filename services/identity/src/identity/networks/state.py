@@ -12,6 +12,12 @@ from yui_common import networks, outbox
 from yui_common.events.identity import NetworkStateV1
 
 from identity.models import Network
+from identity.networks import municipalities
+
+
+def _label(code: str) -> str:
+    found = municipalities.lookup(code)
+    return found.label if found is not None else code
 
 
 def state_fields(network: Network) -> dict[str, Any]:
@@ -20,6 +26,7 @@ def state_fields(network: Network) -> dict[str, Any]:
         "name": network.name,
         "status": network.status,
         "municipality_codes": list(network.municipality_codes),
+        "municipality_names": [_label(code) for code in network.municipality_codes],
         "retention_years": network.retention_years,
         "withdrawal_mode": network.withdrawal_mode,
         "max_attachment_bytes": network.max_attachment_bytes,

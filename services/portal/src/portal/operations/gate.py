@@ -20,6 +20,8 @@ from yui_common.auth import bearer_token
 from yui_common.problems import problem_response
 from yui_common.web import render
 
+from portal.networks.suspension import is_suspended as network_is_suspended
+from portal.networks.suspension import suspended_response
 from portal.notices import service as notices
 from portal.notices.service import TermsInForce
 from portal.operations.gate_cache import read_through
@@ -141,6 +143,9 @@ class PortalGate:
         staff_area = _under(path, STAFF_AREAS) and not _under(path, UNGATED)
         gated = not _under(path, UNGATED)
         tenant = tenant_hint(request)
+        if await network_is_suspended(request, tenant):
+            # ten3: every page and API of a suspended network, staff and public alike (nothing is deleted).
+            return suspended_response(request, html=wants_html(request))
         state = await maintenance_state(request, tenant)
         if state.active and gated and (staff_area or request.method not in SAFE_METHODS):
             return maintenance_response(request, state)

@@ -26,6 +26,7 @@ import asyncpg
 from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common import networks
 from yui_common.db import asyncpg_dsn
 
 from portal.operations import repository
@@ -119,6 +120,8 @@ class GateCache:
                 lost = asyncio.Event()
                 connection.add_termination_listener(functools.partial(_set_on_termination, lost))
                 await connection.add_listener(CHANNEL, self._notified)
+                # A network suspended or resumed (yui_common.networks' projection) changes what the gate answers.
+                await connection.add_listener(networks.CHANNEL, self._notified)
                 self.invalidate()  # anything cached before this LISTEN may have missed a notification
                 self._listening.set()
                 while not lost.is_set():

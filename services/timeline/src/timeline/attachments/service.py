@@ -18,7 +18,7 @@ from yui_common.auth import Principal
 from yui_common.problems import Problem, not_found
 from yui_common.storage import ObjectStore
 
-from timeline import objects
+from timeline import network_rules, objects
 from timeline.access.service import Board, board_for, board_of, reach_post, record_audit
 from timeline.attachments import content_types, images, office_documents, repository, videos
 from timeline.integrity.signing import ContentSigner
@@ -83,7 +83,7 @@ async def upload_attachment(
     AVIF as JPEG), office files checked inside and MP4/QuickTime videos stripped of their metadata boxes, from a
     temporary file; everything else streams to object storage as it arrives."""
     board = await board_for(session, principal, board, write=True)
-    limit = settings.policy_for(principal.tenant).max_upload_bytes
+    limit = (await network_rules.policy_for(session, settings, principal.tenant)).max_upload_bytes
     clean_name = content_types.clean_filename(filename)
     if clean_name is None:
         raise Problem(

@@ -15,7 +15,7 @@ from yui_common.events.timeline import TimelineSupportStoppedV1
 from yui_common.problems import Problem
 from yui_common.storage import ObjectStore
 
-from timeline import objects
+from timeline import network_rules, objects
 from timeline.access import repository as access_repository
 from timeline.access.service import Board, is_operator, record_audit
 from timeline.retention import repository
@@ -120,13 +120,14 @@ async def apply_retention(
     """Remove one batch of posts older than their network's retention (from the day of posting), with their
     objects, and audit it per subject or group. Returns how many were removed (call again while > 0)."""
     now = now or datetime.now(UTC)
+    # Each network's own retention (T3) as identity announced it, else the settings' (network_rules).
+    policies = await network_rules.all_policies(session, settings)
     shortest = min(
-        [p.retention_years for p in settings.network_policies.values()]
-        + [settings.default_network_policy.retention_years]
+        [p.retention_years for p in policies.values()] + [settings.default_network_policy.retention_years]
     )
     removed = 0
     for tenant in await repository.tenants_with_posts_before(session, before=_years_before(now, shortest)):
-        cutoff = _years_before(now, settings.policy_for(tenant).retention_years)
+        cutoff = _years_before(now, policies.get(tenant, settings.default_network_policy).retention_years)
         post_ids = await repository.posts_to_erase(session, tenant=tenant, posted_before=cutoff, limit=batch)
         count, objects_removed, per_board = await erase_with_objects(session, store, post_ids)
         removed += count
