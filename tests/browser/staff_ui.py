@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 import httpx
 import pyotp
 
+from tests.support.people import introduce_people
 from tests.support.stack import Stack
 
 PASSWORD = "Kaigo-2026!tokyo"
@@ -85,6 +86,7 @@ async def make_network(stack: Stack) -> Network:
             )
             session.add(user)
             people.append(Person(user.id, facility.id, tenant, login_id, name, Codes(secret)))
+    await introduce_people(stack, [p.user_id for p in people])
     return Network(tenant, clinic.id, station.id, *people)
 
 
@@ -193,6 +195,7 @@ async def add_person(
             totp_confirmed=True,
         )
         session.add(user)
+    await introduce_people(stack, [user.id])
     return Person(user.id, facility.id, tenant, login_id, name, Codes(secret))
 
 

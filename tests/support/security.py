@@ -22,6 +22,7 @@ from identity.models import ClientCertificate, Facility, Network, User
 from identity.passwords import hash_password
 from sqlalchemy import update
 
+from tests.support.people import introduce_people
 from tests.support.stack import SERVICES, Stack, eventually
 
 PASSWORD = "Kaigo-2026!tokyo"
@@ -182,6 +183,7 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
             "other-operator": _user(other_tenant, other_office, "operator", ["operator"], "別 運営"),
         }
         session.add_all(users.values())
+    await introduce_people(stack, [user.id for user in users.values()])
     await trust_identity_keys(stack)
     people = {name: await sign_in(stack, Person(user)) for name, user in users.items()}
     # The doctor's second session is the one that ends (logout); the first stays valid for the controls.

@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             care_teams.invitations,
             exceptional_access.router,
             subjects.residence_exceptions,
+            subjects.municipalities,
             audit_entries_router("consent"),
         ],
         consumer_queues=[cascade.subscription.queue, people.subscription.queue],

@@ -18,6 +18,7 @@ from consent.subjects.changes import SUPPORT_STOPPED
 from consent.subjects.schemas import (
     FamilyContactCreate,
     FamilyContactRead,
+    MunicipalityRead,
     ResidenceExceptionCreate,
     ResidenceExceptionRead,
     SubjectCreate,
@@ -175,6 +176,17 @@ async def add_family_contact(
 async def export_fhir(subject_id: UUID, session: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
     """c8: Patient (JP Core), RelatedPerson, Consent and CareTeam as a FHIR R4 collection Bundle."""
     return await service.fhir_export(session, principal=principal, subject_id=subject_id)
+
+
+municipalities = APIRouter(prefix="/municipalities", tags=["subjects"])
+
+
+@municipalities.get("", response_model=list[MunicipalityRead])
+async def network_municipalities(session: DbSession, principal: CurrentPrincipal) -> list[MunicipalityRead]:
+    """The municipalities whose residents the caller's network registers (C1), by name: the registration
+    form defaults to the only one, or offers them to choose from. Empty when consent was not told them."""
+    found = await service.network_municipalities(session, principal=principal)
+    return [MunicipalityRead.model_validate(m) for m in found]
 
 
 residence_exceptions = APIRouter(prefix="/residence-exceptions", tags=["residence exceptions"])

@@ -34,6 +34,15 @@ async def network_municipality_codes(session: AsyncSession, *, tenant: str) -> s
     return set((await session.execute(stmt)).scalars().all())
 
 
+async def network_municipalities(session: AsyncSession, *, tenant: str) -> Sequence[NetworkMunicipality]:
+    stmt = (
+        select(NetworkMunicipality)
+        .where(NetworkMunicipality.tenant == tenant)
+        .order_by(NetworkMunicipality.municipality_code)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
 async def residence_exception_for_update(
     session: AsyncSession, *, tenant: str, exception_id: UUID
 ) -> ResidenceException | None:

@@ -164,3 +164,9 @@ class SubjectNameItem(BaseModel):
 
 class SubjectNamesRead(BaseModel):
     items: list[SubjectNameItem]
+
+
+class MunicipalityRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    municipality_code: str
+    name: str

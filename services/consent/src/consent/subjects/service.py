@@ -18,7 +18,7 @@ from consent.access import audit_subject, visible_subject
 from consent.care_teams import repository as care_team_repository
 from consent.care_teams.service import enroll_member
 from consent.consents import repository as consent_repository
-from consent.models import FamilyContact, ResidenceException, Subject
+from consent.models import FamilyContact, NetworkMunicipality, ResidenceException, Subject
 from consent.subjects import fhir, repository
 from consent.subjects.changes import ACTIVE, SUPPORT_STOPPED, announce_subject_changed
 from consent.subjects.kana import fold_kana
@@ -332,3 +332,10 @@ async def subject_names_for_operator(
         detail={"subjects": [str(s.id) for s in found]},
     )
     return found
+
+
+async def network_municipalities(
+    session: AsyncSession, *, principal: Principal
+) -> Sequence[NetworkMunicipality]:
+    """The caller's network's municipalities (names of places, no one's data: not audited)."""
+    return await repository.network_municipalities(session, tenant=principal.tenant)

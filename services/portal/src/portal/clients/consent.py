@@ -9,8 +9,12 @@ from uuid import UUID
 
 import httpx
 from pydantic import BaseModel, ConfigDict
+from yui_common.people import PersonRef
 
 from portal.clients.base import Answer, ServiceClient, ServiceProblem
+
+SubjectStatus = Literal["active", "support_stopped"]
+SubjectFilter = Literal["active", "support_stopped", "all"]
 
 
 class SubjectSummary(Answer):
@@ -18,13 +22,23 @@ class SubjectSummary(Answer):
     name: str
     name_kana: str
     birth_date: date | None = None
+    # support_stopped: consent withdrawn; consent then sends only the name, kana and status.
+    status: SubjectStatus = "active"
 
 
 class Subject(SubjectSummary):
-    municipality_code: str
+    municipality_code: str | None = None
+    postal_code: str | None = None
     address: str | None = None
     phone: str | None = None
     consent_status: Literal["none", "active", "withdrawn"] = "none"
+
+
+class Municipality(Answer):
+    """One of the network's municipalities (C1), by name."""
+
+    municipality_code: str
+    name: str
 
 
 class DuplicateCandidate(Answer):
@@ -48,14 +62,24 @@ class Consent(Answer):
 
 class CareTeamMember(Answer):
     user_id: UUID
+    member: PersonRef
     added_at: datetime
+    is_lead: bool = False
+    # consent's rule: the member themself, the team's lead, or the member's facility administrator.
+    may_remove: bool = False
 
 
 class CareTeamInvitation(Answer):
     id: UUID
+    subject_id: UUID
+    user_id: UUID
+    invitee: PersonRef
     invited_by: UUID
+    invited_by_person: PersonRef
     status: str
     invited_at: datetime
+    # Set in the invitee's own list: the patient the invitation is about.
+    subject_name: str | None = None
 
 
 class CascadeStep(Answer):
@@ -141,11 +165,17 @@ def duplicate_candidates(problem: ServiceProblem) -> list[DuplicateCandidate]:
 class ConsentClient(ServiceClient):
     service = "consent"
 
-    async def subjects(self, *, kana: str = "", limit: int = 200) -> list[SubjectSummary]:
-        params: dict[str, Any] = {"limit": limit}
+    async def subjects(
+        self, *, kana: str = "", status: SubjectFilter = "active", limit: int = 200
+    ) -> list[SubjectSummary]:
+        """The caller's subjects: by default the working list (support not stopped)."""
+        params: dict[str, Any] = {"limit": limit, "status": status}
         if kana:
             params["kana"] = kana
         return await self.read(list[SubjectSummary], "GET", "/subjects", params=params)
+
+    async def municipalities(self) -> list[Municipality]:
+        return await self.read(list[Municipality], "GET", "/municipalities")
 
     async def subject(self, subject_id: UUID) -> Subject:
         return await self.read(Subject, "GET", f"/subjects/{subject_id}")
@@ -181,6 +211,11 @@ class ConsentClient(ServiceClient):
         invite = CareTeamInvite(user_id=user_id, facility_id=facility_id or None)
         body = invite.model_dump(mode="json", exclude_none=True)
         await self.call("POST", f"/subjects/{subject_id}/care-team", json=body)
+
+    async def pending_invitations(self, subject_id: UUID) -> list[CareTeamInvitation]:
+        return await self.read(
+            list[CareTeamInvitation], "GET", f"/subjects/{subject_id}/care-team/invitations"
+        )
 
     async def remove_from_care_team(self, subject_id: UUID, user_id: UUID) -> None:
         await self.call("DELETE", f"/subjects/{subject_id}/care-team/{user_id}")

@@ -1,4 +1,6 @@
-"""Subjects: registration (duplicate check), consent and its scan, care team, withdrawal, special access."""
+"""Subjects: the working list (support stopped on request), registration (duplicate check, the network's
+municipalities), consent and its scan, the care team (colleagues found by name in identity's directory),
+withdrawal, special access."""
 
 from __future__ import annotations
 
@@ -6,8 +8,11 @@ from datetime import date
 from typing import Annotated, Any, Literal, cast
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
+from yui_common.people import PersonRef
+from yui_common.vocabulary import PROFESSIONS, profession_label
+from yui_common.web import language_of
 
 from portal.clients.base import ServiceProblem
 from portal.clients.consent import (
@@ -17,13 +22,15 @@ from portal.clients.consent import (
     WithdrawalRequest,
     duplicate_candidates,
 )
+from portal.clients.identity import IdentityClient
 from portal.session import Staff, StaffSession
-from portal.staff.pages import ConsentApi, back, gather, optional, page, relay_file
+from portal.staff.pages import ConsentApi, IdentityApi, back, gather, optional, page, relay_file
 
 router = APIRouter(prefix="/staff")
 SEXES = ("female", "male", "other", "unknown")
 GROUNDS = ("disaster", "abuse_or_violence", "lost_capacity_no_family", "other_emergency")
 FORM_TYPES = "application/pdf,image/jpeg,image/png"
+STATUS_FILTERS = ("active", "support_stopped", "all")
 
 
 def _blank(value: str) -> str | None:
@@ -32,21 +39,44 @@ def _blank(value: str) -> str | None:
 
 
 @router.get("/subjects", response_class=HTMLResponse)
-async def subjects(request: Request, staff: Staff, consent: ConsentApi, kana: str = "") -> Response:
-    found = await consent.subjects(kana=kana.strip()[:200], limit=200)
-    return page(request, staff, "staff/subjects.html", {"subjects": found, "kana": kana})
-
-
-def _registration_page(
-    request: Request, staff: StaffSession, values: dict[str, Any], *, status_code: int = 200, **extra: Any
+async def subjects(
+    request: Request, staff: Staff, consent: ConsentApi, kana: str = "", status: str = "active"
 ) -> Response:
-    context = {"values": values, "sexes": SEXES, "form_types": FORM_TYPES, "today": date.today().isoformat()}
+    """The working list: subjects still supported; 支援停止 and すべて on request, each stopped one marked."""
+    chosen = cast(
+        Literal["active", "support_stopped", "all"], status if status in STATUS_FILTERS else "active"
+    )
+    found = await consent.subjects(kana=kana.strip()[:200], status=chosen, limit=200)
+    context = {"subjects": found, "kana": kana, "status": chosen, "filters": STATUS_FILTERS}
+    return page(request, staff, "staff/subjects.html", context)
+
+
+async def _registration_page(
+    request: Request,
+    staff: StaffSession,
+    consent: ConsentClient,
+    values: dict[str, Any],
+    *,
+    status_code: int = 200,
+    **extra: Any,
+) -> Response:
+    # The network's municipalities: its only one is filled in, several are offered by name (C1).
+    municipalities = await optional(consent.municipalities(), [])
+    if len(municipalities) == 1 and not values.get("municipality_code"):
+        values = {**values, "municipality_code": municipalities[0].municipality_code}
+    context = {
+        "values": values,
+        "sexes": SEXES,
+        "form_types": FORM_TYPES,
+        "today": date.today().isoformat(),
+        "municipalities": municipalities,
+    }
     return page(request, staff, "staff/subject_new.html", {**context, **extra}, status_code=status_code)
 
 
 @router.get("/subjects/new", response_class=HTMLResponse)
-async def registration_form(request: Request, staff: Staff) -> Response:
-    return _registration_page(request, staff, {"given_by": "subject"})
+async def registration_form(request: Request, staff: Staff, consent: ConsentApi) -> Response:
+    return await _registration_page(request, staff, consent, {"given_by": "subject"})
 
 
 async def _store_consent_form(
@@ -126,8 +156,12 @@ async def register(
         if refusal.status == 409:
             # c9: likely the same person; show the candidates and let the registrar confirm it is not.
             candidates = duplicate_candidates(refusal)
-            return _registration_page(request, staff, values, status_code=409, candidates=candidates)
-        return _registration_page(request, staff, values, status_code=refusal.status, refusal=refusal)
+            return await _registration_page(
+                request, staff, consent, values, status_code=409, candidates=candidates
+            )
+        return await _registration_page(
+            request, staff, consent, values, status_code=refusal.status, refusal=refusal
+        )
     subject_id = subject.id
     try:
         await _record_consent(
@@ -160,25 +194,88 @@ async def _record_consent(
 
 async def _subject_context(consent: ConsentClient, subject_id: UUID) -> dict[str, Any]:
     subject = await consent.subject(subject_id)
-    consents, team, withdrawals = await gather(
+    consents, team, invitations, withdrawals = await gather(
         optional(consent.consents(subject_id), []),
         optional(consent.care_team(subject_id), []),
+        optional(consent.pending_invitations(subject_id), []),
         optional(consent.withdrawals(subject_id), []),
     )
     return {
         "subject": subject,
         "consents": consents,
         "team": team,
+        "invitations": invitations,
         "withdrawals": withdrawals,
         "form_types": FORM_TYPES,
         "today": date.today().isoformat(),
     }
 
 
+def _facilities_of(people: list[PersonRef]) -> list[tuple[UUID, str]]:
+    """The facilities of the directory's people, by name (the filter of the colleague search)."""
+    named = {p.facility_id: p.facility_name for p in people if p.facility_id and p.facility_name}
+    return sorted(named.items(), key=lambda item: item[1])
+
+
+async def _colleague_search(
+    identity: IdentityClient, *, q: str, facility_id: UUID | None, profession: str, searched: bool
+) -> dict[str, Any]:
+    """Colleagues from identity's staff directory: by name or kana, facility and profession (issue 10)."""
+    everyone, found = await gather(
+        optional(identity.search_people("", limit=100), []),
+        optional(
+            identity.search_people(
+                q, facility_id=facility_id, profession=profession if profession in PROFESSIONS else None
+            ),
+            [],
+        )
+        if searched
+        else _nothing(),
+    )
+    return {"facilities": _facilities_of(everyone), "found": found}
+
+
+async def _nothing() -> list[PersonRef]:
+    return []
+
+
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)
-async def subject_page(request: Request, subject_id: UUID, staff: Staff, consent: ConsentApi) -> Response:
+async def subject_page(
+    request: Request,
+    subject_id: UUID,
+    staff: Staff,
+    consent: ConsentApi,
+    identity: IdentityApi,
+    q: Annotated[str, Query(max_length=100)] = "",
+    facility_id: Annotated[str, Query(max_length=36)] = "",
+    profession: Annotated[str, Query(max_length=32)] = "",
+) -> Response:
     context = await _subject_context(consent, subject_id)
+    facility = _uuid_or_none(facility_id)
+    searched = bool(q.strip() or facility or profession)
+    search = await _colleague_search(
+        identity, q=q.strip(), facility_id=facility, profession=profession, searched=searched
+    )
+    on_team = {m.user_id for m in context["team"]} | {i.user_id for i in context["invitations"]}
+    lang = language_of(request)
+    context.update(
+        search_q=q,
+        search_facility=str(facility) if facility else "",
+        search_profession=profession,
+        searched=searched,
+        facilities=search["facilities"],
+        professions=[(p, profession_label(p, lang)) for p in PROFESSIONS],
+        # Those already on the team or invited are not offered again.
+        colleagues=[p for p in search["found"] if p.id not in on_team],
+    )
     return page(request, staff, "staff/subject.html", context)
+
+
+def _uuid_or_none(value: str) -> UUID | None:
+    try:
+        return UUID(value) if value.strip() else None
+    except ValueError:
+        return None
 
 
 @router.post("/subjects/{subject_id}/consents", response_class=HTMLResponse)
@@ -223,10 +320,10 @@ async def invite_member(
     subject_id: UUID,
     consent: ConsentApi,
     user_id: Annotated[UUID, Form()],
-    facility_id: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
-    await consent.invite_to_care_team(subject_id, user_id=user_id, facility_id=facility_id.strip() or None)
-    return back(request, f"/subjects/{subject_id}", done="invited")
+    """Invite the colleague picked from the directory (their id travels in a hidden field, never shown)."""
+    await consent.invite_to_care_team(subject_id, user_id=user_id, facility_id=None)
+    return back(request, f"/subjects/{subject_id}#team-h", done="invited")
 
 
 @router.post("/subjects/{subject_id}/care-team/{user_id}/removal", response_class=HTMLResponse)
