@@ -16,9 +16,11 @@ async def session_by_refresh_hash(session: AsyncSession, *, refresh_token_hash: 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def sessions_of_user(session: AsyncSession, *, user_id: UUID) -> Sequence[LoginSession]:
+async def sessions_of_user(session: AsyncSession, *, tenant: str, user_id: UUID) -> Sequence[LoginSession]:
     stmt = (
-        select(LoginSession).where(LoginSession.user_id == user_id).order_by(LoginSession.created_at.desc())
+        select(LoginSession)
+        .where(LoginSession.tenant == tenant, LoginSession.user_id == user_id)
+        .order_by(LoginSession.created_at.desc())
     )
     return (await session.execute(stmt)).scalars().all()
 

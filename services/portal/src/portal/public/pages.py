@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from yui_common.db import DbSession
-from yui_common.problems import Problem
+from yui_common.problems import Problem, not_found
 from yui_common.web import render
 
 from portal.clients.base import ServiceProblem
@@ -334,6 +334,9 @@ async def _load_facility(identity: IdentityClient, staff: StaffSession) -> tuple
     try:
         return await identity.facility(staff.facility_id), await identity.publication(staff.facility_id)
     except ServiceProblem as problem:
+        if problem.status in (403, 404):
+            # Identity shows this token no such facility (ten2): the one 404, not "identity unavailable".
+            raise not_found("facility") from problem
         raise Problem(
             502, "upstream", "Identity unavailable", "The facility's entry could not be read."
         ) from problem
