@@ -269,10 +269,14 @@ class TestTimeline:
 
         read = await nurse.get(f"/staff/posts/{post_id}")
         assert read.status_code == 200 and "本日訪問" in read.text
-        download = re.search(r'href="(/staff/attachments/[0-9a-f-]+/download)"', read.text)
+        # The photo opens in the page's viewer (inline); its download link asks for an attachment.
+        download = re.search(r'href="(/staff/attachments/[0-9a-f-]+/content\?download=1)"', read.text)
         assert download
         photo = await nurse.get(download.group(1))
         assert photo.status_code == 200 and photo.content == PNG
+        assert photo.headers["content-disposition"].startswith("attachment")
+        shown = await nurse.get(download.group(1).removesuffix("?download=1"))
+        assert shown.status_code == 200 and shown.headers["content-disposition"] == "inline"
         thread = await doctor.get(f"/staff/posts/{post_id}")
         assert "佐藤 花子" in thread.text  # the read mark names the reader
         assert "既読 1" in (await doctor.get(timeline)).text

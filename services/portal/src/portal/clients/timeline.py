@@ -11,6 +11,7 @@ from uuid import UUID
 
 import httpx
 from pydantic import Field
+from yui_common.people import PersonRef
 from yui_common.vocabulary import GroupPurpose, PostCategory
 
 from portal.clients.base import Answer, ServiceClient
@@ -34,18 +35,48 @@ class Conversation:
 class Attachment(Answer):
     id: UUID
     filename: str
+    content_type: str = "application/octet-stream"
     size: int
     has_thumbnail: bool = False
+
+    @property
+    def viewable(self) -> str | None:
+        """How the page's viewer shows it ("image", "pdf"), or None: offered for download only."""
+        if self.content_type in VIEWABLE_IMAGES:
+            return "image"
+        if self.content_type == "application/pdf":
+            return "pdf"
+        return None
+
+
+# What the browser shows inline, in the page's viewer; every other file is downloaded, and only when asked.
+VIEWABLE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 
 class SupportRequest(Answer):
     addressed_user_id: UUID | None = None
+    addressee: PersonRef | None = None
+    addressed_facility_name: str | None = None
     status: str
 
 
 class ReadMark(Answer):
     user_id: UUID
+    reader: PersonRef
     read_at: datetime
+
+
+class Reply(Answer):
+    """A reply as the timeline shows it under its post."""
+
+    id: UUID
+    author_id: UUID
+    author: PersonRef
+    category: str
+    body: str
+    created_at: datetime
+    attachments: list[Attachment] = Field(default_factory=list)
+    unread: bool = False
 
 
 class Post(Answer):
@@ -53,15 +84,20 @@ class Post(Answer):
     subject_id: UUID | None = None
     group_id: UUID | None = None
     author_id: UUID
+    author: PersonRef
     category: str
     body: str | None = None
     version: int
     mentioned_user_ids: list[UUID] = Field(default_factory=list)
+    mentioned: list[PersonRef] = Field(default_factory=list)
     created_at: datetime
     attachments: list[Attachment] = Field(default_factory=list)
     reply_count: int = 0
     read_count: int = 0
     read_by_me: bool = False
+    unread: bool = False
+    read_by: list[ReadMark] = Field(default_factory=list)
+    recent_replies: list[Reply] = Field(default_factory=list)
     support_request: SupportRequest | None = None
 
     @property
@@ -73,20 +109,29 @@ class Post(Answer):
 
 
 class Thread(Post):
-    """A post with its replies and who has read it."""
+    """A post with all its replies and everyone who has read it."""
 
     replies: list[Post] = Field(default_factory=list)
-    read_by: list[ReadMark] = Field(default_factory=list)
 
 
 class PostPage(Answer):
     items: list[Post]
     next_cursor: str | None = None
+    first_unread_post_id: UUID | None = None
+
+
+class ReadMarks(Answer):
+    marked: int
+
+
+class MentionCandidates(Answer):
+    items: list[PersonRef]
 
 
 class PostVersion(Answer):
     version: int
     author_id: UUID
+    author: PersonRef
     category: str
     body: str
     created_at: datetime
@@ -113,6 +158,7 @@ class Group(Answer):
 
 class GroupMember(Answer):
     user_id: UUID
+    member: PersonRef | None = None
     status: str
 
 
@@ -130,6 +176,16 @@ class TimelineClient(ServiceClient):
         if cursor:
             params["cursor"] = cursor
         return await self.read(PostPage, "GET", f"{conversation.api_path}/posts", params=params)
+
+    async def mark_read(self, conversation: Conversation, post_ids: list[UUID]) -> ReadMarks:
+        """Posts and replies that have been on the reader's screen count as read (既読), up to 100 at once."""
+        body = {"post_ids": [str(p) for p in post_ids]}
+        return await self.read(ReadMarks, "POST", f"{conversation.api_path}/read-marks", json=body)
+
+    async def mention_candidates(self, conversation: Conversation) -> list[PersonRef]:
+        """Whom a post may mention: the care team or the group's members, by name, the reader excepted."""
+        path = f"{conversation.api_path}/mention-candidates"
+        return (await self.read(MentionCandidates, "GET", path)).items
 
     async def search(self, conversation: Conversation, q: str) -> list[Post]:
         return await self.read(list[Post], "GET", f"{conversation.api_path}/search", params={"q": q})

@@ -102,6 +102,9 @@ async def login(
         tokens = await IdentityClient(request).sign_in(credentials)
     except ServiceProblem as problem:
         if problem.status == 403 and problem.slug == "password-change-required":
+            if problem.extensions.get("reason") == "expired":
+                # I4: the network's periodic change. The code just typed was not spent: it confirms the change.
+                return _first_login_redirect(request, tenant, login_id, password, expired_code=code)
             return _first_login_redirect(request, tenant, login_id, password)
         # One answer for every reason (wrong id, password, code, locked): identity does the same.
         return _login_page(request, message="failed", status_code=401, **values)
@@ -120,10 +123,16 @@ async def login(
     return response
 
 
-def _first_login_redirect(request: Request, tenant: str, login_id: str, password: str) -> Response:
-    """Identity wants a new password first: what was typed travels on in a short-lived encrypted cookie."""
+def _first_login_redirect(
+    request: Request, tenant: str, login_id: str, password: str, *, expired_code: str | None = None
+) -> Response:
+    """Identity wants a new password first: what was typed travels on in a short-lived encrypted cookie. For
+    an expired password (``expired_code`` given, maybe empty) the user keeps their second factor: no enrolment."""
     response = RedirectResponse(url(request, "/first-login"), status_code=303)
-    _keep_pending(request, response, {"t": tenant, "l": login_id, "p": password})
+    pending: dict[str, Any] = {"t": tenant, "l": login_id, "p": password}
+    if expired_code is not None:
+        pending |= {"e": 1, "c": expired_code}
+    _keep_pending(request, response, pending)
     return response
 
 
@@ -156,6 +165,7 @@ def _first_login_page(
         "secret": pending.get("s"),
         "provisioning_uri": pending.get("u"),
         "totp_unavailable": pending.get("x") == "totp-not-allowed",
+        "expired": bool(pending.get("e")),
     }
     response = page(request, None, "staff/first_login.html", context, status_code)
     _keep_pending(request, response, pending)
@@ -167,7 +177,7 @@ async def first_login_form(request: Request) -> Response:
     pending = _pending(request)
     if pending is None:
         return RedirectResponse(url(request, "/login"), status_code=303)
-    if not _certificate_presented(request) and "s" not in pending and "x" not in pending:
+    if not _certificate_presented(request) and not {"s", "x", "e"} & pending.keys():
         # Enrol the authenticator once per first login; the secret then travels in the encrypted cookie.
         try:
             enrolment = await IdentityClient(request).enrol_totp(
@@ -198,7 +208,7 @@ async def first_login(
         return _first_login_page(request, pending, message="expired", status_code=403)
     if new_password != new_password_again:
         return _first_login_page(request, pending, message="mismatch", status_code=422)
-    code = totp_code.strip().replace(" ", "")
+    code = totp_code.strip().replace(" ", "") or (pending.get("c") or "" if pending.get("e") else "")
     change = PasswordChange(
         tenant=pending["t"],
         login_id=pending["l"],
@@ -214,7 +224,8 @@ async def first_login(
         if problem.status == 409:
             return _first_login_page(request, pending, message="second_factor", status_code=409)
         return _first_login_page(request, pending, message="code", status_code=401)
-    response = RedirectResponse(url(request, "/login?done=password_changed"), status_code=303)
+    done = "password_renewed" if pending.get("e") else "password_changed"
+    response = RedirectResponse(url(request, f"/login?done={done}"), status_code=303)
     response.delete_cookie(FIRST_LOGIN_COOKIE, path=STAFF_COOKIE_PATH)
     return response
 

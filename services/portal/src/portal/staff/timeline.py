@@ -8,11 +8,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from yui_common.people import PersonRef
 from yui_common.vocabulary import POST_CATEGORIES, PostCategory
 
 from portal.clients.base import ServiceProblem
 from portal.clients.consent import ConsentClient
-from portal.clients.timeline import Conversation, ConversationKind, Post, TimelineClient
+from portal.clients.timeline import VIEWABLE_IMAGES, Conversation, ConversationKind, Post, TimelineClient
 from portal.session import Staff, StaffSession
 from portal.staff.pages import (
     ConsentApi,
@@ -45,15 +47,10 @@ def _ids(values: list[str]) -> list[str]:
     return found[:20]
 
 
-async def _members(
-    staff: StaffSession, consent: ConsentClient, timeline: TimelineClient, conversation: Conversation
-) -> list[Any]:
-    """Whom one can mention or ask: the care team of a subject, the members of a group (never oneself)."""
-    if conversation.kind == "subjects":
-        team = await optional(consent.care_team(conversation.id), [])
-        return [m for m in team if m.user_id != staff.user_id]
-    members = await optional(timeline.group_members(conversation.id), [])
-    return [m for m in members if m.user_id != staff.user_id and m.status == "member"]
+async def _members(timeline: TimelineClient, conversation: Conversation) -> list[PersonRef]:
+    """Whom one can mention or ask, by name: the care team of a subject, the members of a group (never
+    oneself); timeline knows them from identity's events, so a colleague who never signed in has a name."""
+    return await optional(timeline.mention_candidates(conversation), [])
 
 
 async def conversation_context(
@@ -70,25 +67,26 @@ async def conversation_context(
     The posts and the members are asked for at once (one round trip's wait, not two); the members are
     dropped when the conversation turns out to be closed."""
 
-    async def posts_or_stopped() -> tuple[list[Post], str | None, bool]:
+    async def posts_or_stopped() -> tuple[list[Post], str | None, UUID | None, bool]:
         try:
             if q.strip():
-                return await timeline.search(conversation, q.strip()[:200]), None, False
+                return await timeline.search(conversation, q.strip()[:200]), None, None, False
             found = await timeline.page(conversation, limit=PAGE_SIZE, cursor=cursor[:200])
-            return found.items, found.next_cursor, False
+            return found.items, found.next_cursor, found.first_unread_post_id, False
         except ServiceProblem as refusal:
             if refusal.status != 410:
                 raise
-            return [], None, True  # T: consent withdrawn, support stopped; the conversation is closed
+            return [], None, None, True  # T: consent withdrawn, support stopped; the conversation is closed
 
-    (posts, next_cursor, stopped), members = await gather(
-        posts_or_stopped(), _members(staff, consent, timeline, conversation)
+    (posts, next_cursor, first_unread, stopped), members = await gather(
+        posts_or_stopped(), _members(timeline, conversation)
     )
     if stopped:
         members = []
     return {
         "conversation": conversation,
         "posts": posts,
+        "first_unread": first_unread,
         "next_cursor": next_cursor,
         "cursor": cursor,
         "q": q,
@@ -194,7 +192,7 @@ async def post_page(
     """The thread: opening it marks it read (既読) and shows who has read it."""
     post = await timeline.thread(post_id)
     conversation = post.conversation
-    members = await _members(staff, consent, timeline, conversation)
+    members = await _members(timeline, conversation)
     context = {"post": post, "conversation": conversation, "members": members, "categories": POST_CATEGORIES}
     return page(request, staff, "staff/post.html", context)
 
@@ -250,6 +248,41 @@ async def support_requests(
     chosen: Literal["received", "sent"] = "sent" if box == "sent" else "received"
     found = await optional(timeline.support_requests(chosen), [])
     return page(request, staff, "staff/support_requests.html", {"posts": found, "box": chosen})
+
+
+class SeenPosts(BaseModel):
+    """What read_marks.js sends: the posts and replies that have been on screen."""
+
+    model_config = ConfigDict(extra="forbid")
+    post_ids: list[UUID] = Field(min_length=1, max_length=100)
+
+
+@router.post("/{kind}/{conversation_id}/read-marks")
+async def mark_read(kind: str, conversation_id: UUID, seen: SeenPosts, timeline: TimelineApi) -> Response:
+    """Posts that have been on the reader's screen count as read (既読): read_marks.js sends them in batches
+    (CSRF header and origin checked like every form), timeline authorizes and audits the batch."""
+    if kind != "subjects" and kind != "groups":
+        return JSONResponse({"detail": "unknown board"}, status_code=404)
+    conversation = Conversation(cast(ConversationKind, kind), conversation_id)
+    try:
+        marked = await timeline.mark_read(conversation, seen.post_ids)
+    except ServiceProblem as refusal:
+        if refusal.session_ended:
+            raise
+        return JSONResponse({"marked": 0}, status_code=refusal.status)
+    return JSONResponse({"marked": marked.marked})
+
+
+@router.get("/attachments/{attachment_id}/content")
+async def content(
+    request: Request, attachment_id: UUID, staff: Staff, timeline: TimelineApi, download: bool = False
+) -> Response:
+    """The file for the page's viewer: a photo or a PDF is shown inline (nothing lands on the tablet);
+    every other type, and any file when 「ダウンロード」 was pressed (?download=1), is an attachment."""
+    upstream = await timeline.open_attachment(attachment_id, thumbnail=False)
+    kind = upstream.headers.get("content-type", "").split(";")[0].strip().lower()
+    viewable = kind in VIEWABLE_IMAGES or kind == "application/pdf"
+    return await relay_file(request, staff, upstream, inline=viewable and not download)
 
 
 @router.get("/attachments/{attachment_id}/download")

@@ -12,6 +12,7 @@ from yui_common.db import DbSession
 from timeline.dependencies import group_board
 from timeline.groups import service
 from timeline.groups.schemas import GroupCreate, GroupInvitation, GroupMemberRead, GroupRead
+from timeline.people import people_of, person_or_unknown
 from timeline.posts import pages
 from timeline.posts.api import add_board_routes
 
@@ -44,9 +45,18 @@ async def get_group(group_id: UUID, session: DbSession, principal: CurrentPrinci
 
 @router.get("/{group_id}/members", response_model=list[GroupMemberRead], responses=RESPONSES)
 async def members(group_id: UUID, session: DbSession, principal: CurrentPrincipal) -> list[GroupMemberRead]:
+    found = await service.group_members(session, principal=principal, group_id=group_id)
+    people = await people_of(
+        session, tenant=principal.tenant, user_ids=[u for m in found for u in (m.user_id, m.invited_by)]
+    )
     return [
-        GroupMemberRead.model_validate(m)
-        for m in await service.group_members(session, principal=principal, group_id=group_id)
+        GroupMemberRead.model_validate(m).model_copy(
+            update={
+                "member": person_or_unknown(people, m.user_id),
+                "invited_by_person": person_or_unknown(people, m.invited_by) if m.invited_by else None,
+            }
+        )
+        for m in found
     ]
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+from yui_common.people import PersonRef
 from yui_common.vocabulary import GroupPurpose
 
 
@@ -35,7 +36,9 @@ class GroupInvitation(BaseModel):
 class GroupMemberRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     user_id: UUID
+    member: PersonRef | None = None
     status: str
     invited_by: UUID | None
+    invited_by_person: PersonRef | None = None
     invited_at: datetime
     joined_at: datetime | None
