@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import text
 from yui_common import demo
 from yui_common.db import create_engine, create_sessionmaker
+from yui_common.worker import Worker
 
 from tests.support.infrastructure import REPO, Infrastructure
-from tests.support.stack import SERVICES, Stack, eventually, reset_database
+from tests.support.stack import SERVICES, Stack, eventually, reset_database, service_module
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 
@@ -74,9 +75,13 @@ async def demo_stack(infra: Infrastructure, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("YUI_AMQP_URL", f"{infra.amqp_url.rsplit('/', 1)[0]}/{quote(vhost, safe='')}")
     stack = Stack()
     try:
-        await stack.start()
+        # Without workers: `make run` seeds identity, consent and portal before any process runs.
+        await stack.start(with_workers=False)
         yield stack
     finally:
+        for handle in stack.services.values():
+            if handle.worker is not None:
+                await handle.worker.stop()
         await stack.close()
         for service in SERVICES:
             if service in stack.services:
@@ -84,12 +89,25 @@ async def demo_stack(infra: Infrastructure, monkeypatch: pytest.MonkeyPatch) -> 
         infra.control_broker("delete_vhost", vhost)
 
 
-async def seed_everything(stack: Stack) -> None:
-    """What `make run` runs: identity, consent and portal before the processes start, timeline once they run
-    (here they run all along)."""
-    for service in ("identity", "consent", "portal", "timeline"):
-        seed = importlib.import_module(f"{service}.seed").seed
-        assert await seed(stack[service].settings) == 0, f"{service} seed failed"
+async def run_seed(stack: Stack, service: str) -> None:
+    seed_command = importlib.import_module(f"{service}.seed").seed
+    assert await seed_command(stack[service].settings) == 0, f"{service} seed failed"
+
+
+async def start_workers(stack: Stack) -> None:
+    for name in SERVICES:
+        worker: Worker = service_module(name, "worker").build_worker(stack[name].settings)
+        await worker.start()
+        stack[name].worker = worker
+
+
+async def seed_like_make_run(stack: Stack) -> None:
+    """What `make run` runs: identity, consent and portal before the processes start, timeline once they run."""
+    for service in ("identity", "consent", "portal"):
+        await run_seed(stack, service)
+    if stack["timeline"].worker is None:
+        await start_workers(stack)
+    await run_seed(stack, "timeline")
 
 
 async def rows(stack: Stack, service: str, sql: str, **params: Any) -> list[Any]:
@@ -120,7 +138,7 @@ class TestLivingDemo:
     ) -> None:
         stack = demo_stack
         seeded_at = datetime.now(UTC)
-        await seed_everything(stack)
+        await seed_like_make_run(stack)
 
         staff_ids = {demo.USERS[login].user_id for login in demo.STAFF}
         for subject_id in demo.SUBJECTS:
@@ -226,6 +244,15 @@ class TestLivingDemo:
             what="the doctor is notified of the demo posts",
         )
 
+        # The network announced as the contractor's networks are: every service knows its rules.
+        for service in ("consent", "timeline", "portal"):
+            await eventually(
+                functools.partial(
+                    rows, stack, service, "SELECT 1 FROM network_states WHERE tenant = :t", t=demo.TENANT
+                ),
+                what=f"{service} knows the demo network",
+            )
+
         # The patients announced by name as registering announces them.
         announced = await rows(
             stack,
@@ -236,7 +263,7 @@ class TestLivingDemo:
 
         # A second `make run` adds nothing: no row, no event.
         before = await counts(stack)
-        await seed_everything(stack)
+        await seed_like_make_run(stack)
         assert await counts(stack) == before
 
     async def assert_intact(self, stack: Stack) -> None:

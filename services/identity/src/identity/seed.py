@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from yui_common import demo, outbox
 from yui_common.db import create_engine, create_sessionmaker
-from yui_common.events.identity import UserCreatedV1
+from yui_common.events.identity import NetworkCreatedV1, UserCreatedV1
 from yui_common.settings import CommonSettings
 
 from identity.models import Facility, Network, User
+from identity.networks.state import publish_network_state
 from identity.passwords import hash_password
 from identity.people.service import publish_person_changed
 
@@ -28,8 +29,10 @@ async def seed(settings: CommonSettings) -> int:
                 network = Network(
                     slug=demo.TENANT,
                     name="結ネット (デモ)",
-                    municipality_codes=["232360"],
+                    municipality_codes=[demo.MUNICIPALITY_CODE],
                     created_as_demo=True,
+                    operator_office=demo.FACILITIES[demo.OPERATOR_OFFICE].name,
+                    support_hours="平日 8:30〜17:15（祝日と12月29日〜1月3日を除く）",
                 )
                 session.add(network)
             # The demo network alone lets a password sign in by itself, so `make run`'s logins work without a
@@ -38,6 +41,11 @@ async def seed(settings: CommonSettings) -> int:
             if network.created_as_demo:
                 network.password_only_allowed = True
             await session.flush()
+            await session.refresh(network, with_for_update=True)
+            # Announced as a network the contractor creates is (issue 11): every service learns its rules and
+            # status. Once only: a network announced before (state_version > 0) is not announced again.
+            if network.created_as_demo and not network.state_version:
+                await publish_network_state(session, network, NetworkCreatedV1)
             for facility_id, facility in demo.FACILITIES.items():
                 if await session.get(Facility, facility_id) is None:
                     session.add(

@@ -125,7 +125,9 @@ async def seed_portal(session: AsyncSession) -> list[str]:
             ),
         )
         added.append("terms")
-    if await repository.portal_settings(session, tenant=demo.TENANT) is None:
+    current = await repository.portal_settings(session, tenant=demo.TENANT)
+    # Missing, or only made with the defaults when the network was announced: nobody set the hours yet.
+    if current is None or not (current.operator_phone or current.support_holidays):
         await service.update_settings(session, actor=actor, changes=SUPPORT)
         added.append("support hours")
     return added
