@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from yui_common.web import language_of, translate
 
 from portal.clients.consent import CareTeamInvitation, SubjectSummary
-from portal.clients.notify import Inbox, Notification
+from portal.clients.notify import Inbox, Notification, NotificationGroup
 from portal.clients.timeline import Feed, Post
 from portal.notices import service as notices
 from portal.operations.gate_cache import read_through
@@ -49,7 +49,7 @@ async def home(
     subjects, feed, inbox, invitations, notices = await gather(
         optional(consent.subjects(limit=200), []),
         optional(timeline.feed(), Feed()),
-        optional(notify.inbox(limit=10), Inbox()),
+        optional(notify.inbox(limit=10, grouped=True), Inbox()),
         optional(consent.my_invitations(), []),
         users_notices(request, staff),
     )
@@ -71,7 +71,7 @@ async def home(
 
 @router.get("/notifications", response_class=HTMLResponse)
 async def notifications(request: Request, staff: Staff, notify: NotifyApi) -> Response:
-    inbox = await notify.inbox(limit=100)
+    inbox = await notify.inbox(limit=100, grouped=True)
     return page(request, staff, "staff/notifications.html", {"inbox": inbox})
 
 
@@ -87,20 +87,41 @@ async def mark_all_read(request: Request, notify: NotifyApi) -> Response:
     return back(request, "/notifications")
 
 
-def notification_item_html(request: Request, notification: Notification) -> str:
-    """One inbox line, rendered on the server in the reader's language (the live stream sends it as is)."""
+def notification_html(request: Request, template: str, **context: Any) -> str:
+    """A notification's line or group, rendered on the server in the reader's language (the live stream sends
+    it as is)."""
     env = request.app.state.templates
     lang = language_of(request)
     return str(
-        env.get_template("staff/notification_item.html").render(
-            n=notification,
+        env.get_template(template).render(
             lang=lang,
             root=request.scope.get("root_path", ""),
             staff_root=f"{request.scope.get('root_path', '')}/staff",
             _=lambda key, **params: translate(lang, key, **params),
             label=labeller(lang),
+            **context,
         )
     )
+
+
+def live_notification(request: Request, notification: Notification) -> dict[str, Any]:
+    """What the browser gets for one new notification: its line, and the patient's group holding just that
+    line for a page that has no group of this patient yet (static/portal/notifications.js)."""
+    group = NotificationGroup(
+        subject=notification.subject,
+        newest_at=notification.created_at,
+        unread=0 if notification.read_at else 1,
+        items=[notification],
+    )
+    return {
+        "html": notification_html(request, "staff/notification_item.html", n=notification),
+        "group": str(notification.subject_id) if notification.subject_id else "general",
+        "group_html": notification_html(request, "staff/notification_group.html", g=group),
+        "unread": notification.unread,
+        # An open timeline of this subject takes in the new post (staff.js).
+        "kind": notification.kind,
+        "subject_id": str(notification.subject_id) if notification.subject_id else None,
+    }
 
 
 @router.get("/notifications/stream")
@@ -123,16 +144,7 @@ async def notification_stream(request: Request, notify: NotifyApi) -> StreamingR
                     elif line == "":
                         if event.get("event") == "notification" and event.get("data"):
                             notification = Notification.model_validate_json(event["data"])
-                            payload = {
-                                "html": notification_item_html(request, notification),
-                                "unread": notification.unread,
-                                # An open timeline of this subject takes in the new post (staff.js).
-                                "kind": notification.kind,
-                                "subject_id": str(notification.subject_id)
-                                if notification.subject_id
-                                else None,
-                            }
-                            data = json.dumps(payload)
+                            data = json.dumps(live_notification(request, notification))
                             yield f"id: {event.get('id', '')}\nevent: notification\ndata: {data}\n\n"
                         event = {}
                     else:

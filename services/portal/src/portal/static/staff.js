@@ -102,7 +102,9 @@
       var data = JSON.parse(event.data);
       refreshLivePosts(data);
       if (badge && typeof data.unread === "number") { badge.textContent = data.unread > 0 ? String(data.unread) : ""; }
-      if (list && data.html) {
+      // A list grouped per patient is kept by notifications.js, which hears of each notification here.
+      document.dispatchEvent(new CustomEvent("yui:notification", {detail: data}));
+      if (list && data.html && !list.dataset.grouped) {
         var empty = list.querySelector(".empty");
         if (empty) { empty.remove(); }
         var holder = document.createElement("ul");
