@@ -107,10 +107,14 @@ async def test_u1_application_to_support_stopped(stack: Stack, gateway: Gateway,
     await op.locator('input[name="totp_code"]').press("Enter")
     await expect(op).to_have_url(re.compile(r"/admin"))
     await op.goto("/admin/applications")
-    await op.locator("tr", has_text=clinic_name).locator('form[action$="/approval"] button').click()
-    codes_shown = await op.locator("dl dd code").all_inner_texts()
-    initial_password = codes_shown[0]
-    access = codes_shown[1:3]
+    # Approving asks first (a confirmation page), then shows the approval notice once.
+    await op.locator("tr", has_text=clinic_name).get_by_role("link", name="承認…").click()
+    await op.get_by_role("button", name="承認する").click()
+    initial_password = await op.locator("#initial-password").inner_text()
+    access = [
+        await op.locator("#access-code").inner_text(),
+        await op.locator("#access-code-pin").inner_text(),
+    ]
 
     # 3. The facility administrator takes the certificate with the access code, signs in, creates a user.
     admin_ctx = await new_context(chromium, gateway)

@@ -84,6 +84,10 @@ async def resolve_names(
     elif subject_id:
         with_names = await _subject_names(sources, [subject_id])
         resolution.subject_label = with_names.get(subject_id)
+        if subject_name:  # chosen from several of that name: shown with the reading, as it was offered
+            with_kana = await _subjects_named(sources, subject_name)
+            chosen = [f"{s['name']}（{s['name_kana']}）" for s in with_kana if s["id"] == subject_id]
+            resolution.subject_label = chosen[0] if chosen else resolution.subject_label
     user_name, user_id = form.values.get("user_name", ""), form.values.get("user_id", "")
     if user_name and not user_id:
         people = await repository.people_named(session, tenant=principal.tenant, name=user_name)
@@ -100,6 +104,13 @@ async def resolve_names(
         if chosen in known:
             resolution.user_label = person_ref(*known[chosen]).label(lang)
     return resolution
+
+
+async def _subjects_named(sources: AuditSources, name: str) -> list[dict[str, str]]:
+    try:
+        return await sources.subjects_named(name)
+    except ServiceUnansweredError:
+        return []
 
 
 async def _subject_names(sources: AuditSources, subject_ids: list[str]) -> dict[str, str]:

@@ -11,12 +11,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from yui_common.db import DbSession
 from yui_common.problems import Problem
+from yui_common.web import language_of
 
 from portal.notices import service as notices
 from portal.notices.schemas import NoticeCreate, PortalSettingsUpdate, TermsCreate
 from portal.operations import maintenance
 from portal.public import inquiries
-from portal.public.hours import LOCAL_TIME
+from portal.public.hours import LOCAL_TIME, closed_period_label
 from portal.public.pages import page
 from portal.session import StaffSession, require_staff
 
@@ -41,9 +42,25 @@ def _local(value: object) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TIME)
 
 
+# What the page may be told was done (?done=...); anything else shows nothing.
+FLASHES = frozenset(
+    {"maintenance_on", "maintenance_off", "notice_posted", "notice_deleted", "terms", "settings"}
+)
+
+
 async def _dashboard(
-    request: Request, session: DbSession, staff: StaffSession, error: str | None = None, status: int = 200
+    request: Request,
+    session: DbSession,
+    staff: StaffSession,
+    error: str | None = None,
+    status: int = 200,
+    *,
+    error_field: str | None = None,
+    typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    settings = await notices.settings_of(session, staff.tenant)
+    done = request.query_params.get("done")
+    lang = language_of(request)
     context: dict[str, Any] = {
         "staff": staff,
         "csrf": staff.csrf,
@@ -52,10 +69,16 @@ async def _dashboard(
         "notices": await notices.visible_notices(session, tenant=staff.tenant, viewer=staff),
         "versions": await notices.terms_versions(session, tenant=staff.tenant),
         "inquiries": await inquiries.list_for_operator(session, actor=staff, limit=50),
-        "settings": await notices.settings_of(session, staff.tenant),
+        "settings": settings,
+        "closed_periods": [closed_period_label(p, lang) for p in settings.support_closed_periods],
         "error": error,
+        "error_field": error_field,  # the field the error belongs to (shown beside it), None: the page's
+        "typed": typed or {},
+        "flash": done if done in FLASHES and error is None else None,
     }
-    return page(request, "operator/dashboard.html", context, status_code=status)
+    response = page(request, "operator/dashboard.html", context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"  # inquiries name people: never cached
+    return response
 
 
 @router.get("", response_class=HTMLResponse)
@@ -63,14 +86,25 @@ async def dashboard(request: Request, session: DbSession) -> HTMLResponse:
     return await _dashboard(request, session, await _operator(request))
 
 
-def _done(request: Request) -> Response:
-    return RedirectResponse(request.scope.get("root_path", "") + "/operator", status_code=303)
+def _done(request: Request, done: str, section: str) -> Response:
+    target = f"{request.scope.get('root_path', '')}/operator?done={done}#{section}"
+    return RedirectResponse(target, status_code=303)
 
 
-async def _failed(request: Request, session: DbSession, staff: StaffSession, detail: str) -> HTMLResponse:
+async def _failed(
+    request: Request,
+    session: DbSession,
+    staff: StaffSession,
+    detail: str,
+    *,
+    error_field: str | None = None,
+    typed: dict[str, str] | None = None,
+) -> HTMLResponse:
     # The failed write is rolled back by the request's session; the page is rendered in a fresh state.
     await session.rollback()
-    return await _dashboard(request, session, staff, error=detail, status=422)
+    return await _dashboard(
+        request, session, staff, error=detail, status=422, error_field=error_field, typed=typed
+    )
 
 
 @router.post("/maintenance")
@@ -78,19 +112,22 @@ async def switch_maintenance(request: Request, session: DbSession) -> Response:
     staff = await _operator(request)
     form = await request.form()
     reason = str(form.get("reason", "")).strip()
+    active = form.get("active") == "on"
     if not reason:
-        return await _failed(request, session, staff, "ops.error.reason_required")
+        # Said on the page, beside the field (the form does not rely on the browser's own check).
+        key = "ops.error.reason_required_on" if active else "ops.error.reason_required_off"
+        return await _failed(request, session, staff, key, error_field="reason")
     await maintenance.switch(
         session,
         scope=staff.tenant,
-        active=form.get("active") == "on",
+        active=active,
         reason=reason[:2000],
         actor_id=str(staff.user_id),
         actor_role=maintenance.OPERATOR,
         event_tenant=staff.tenant,
         expected_end=_local(form.get("expected_end")),
     )
-    return _done(request)
+    return _done(request, "maintenance_on" if active else "maintenance_off", "ops-maintenance")
 
 
 @router.post("/notices")
@@ -112,14 +149,14 @@ async def post_notice(request: Request, session: DbSession) -> Response:
     except Problem as problem:
         key = "ops.error.notice_period" if problem.slug == "notice-period-too-short" else "ops.error.invalid"
         return await _failed(request, session, staff, key)
-    return _done(request)
+    return _done(request, "notice_posted", "ops-notices")
 
 
 @router.post("/notices/{notice_id}/delete")
 async def delete_notice(notice_id: UUID, request: Request, session: DbSession) -> Response:
     staff = await _operator(request)
     await notices.delete_notice(session, actor=staff, notice_id=notice_id)
-    return _done(request)
+    return _done(request, "notice_deleted", "ops-notices")
 
 
 @router.post("/terms")
@@ -139,7 +176,7 @@ async def publish_terms(request: Request, session: DbSession) -> Response:
         return await _failed(request, session, staff, "ops.error.invalid")
     except Problem:
         return await _failed(request, session, staff, "ops.error.version_exists")
-    return _done(request)
+    return _done(request, "terms", "ops-terms")
 
 
 @router.post("/settings")
@@ -163,4 +200,4 @@ async def update_settings(request: Request, session: DbSession) -> Response:
         await notices.update_settings(session, actor=staff, changes=changes)
     except (ValidationError, ValueError, Problem):
         return await _failed(request, session, staff, "ops.error.invalid")
-    return _done(request)
+    return _done(request, "settings", "ops-settings")

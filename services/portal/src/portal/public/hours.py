@@ -66,3 +66,25 @@ class SupportHours:
             if self.is_open_day(day) and opening > local:
                 return opening
         return None
+
+
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def month_day_label(text: str, lang: str) -> str:
+    """ "12-29" as people write it: 「12月29日」, "29 Dec"."""
+    month, day = _month_day(text)
+    return f"{month}月{day}日" if lang == "ja" else f"{day} {MONTHS_EN[month - 1]}"
+
+
+def closed_period_label(period: str, lang: str) -> str:
+    """A yearly closed period ("12-29..01-03") in words: 「12月29日〜1月3日」, "29 Dec – 3 Jan"; a single day
+    ("08-15..08-15") as that day. A period the settings could not hold is shown as it is."""
+    try:
+        start, end = period.split("..")
+        first, last = month_day_label(start, lang), month_day_label(end, lang)
+    except (ValueError, IndexError):
+        return period
+    if first == last:
+        return first
+    return f"{first}〜{last}" if lang == "ja" else f"{first} – {last}"

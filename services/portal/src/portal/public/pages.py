@@ -12,7 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from yui_common.db import DbSession
 from yui_common.problems import Problem, not_found
-from yui_common.web import render
+from yui_common.reference_numbers import reference_number
+from yui_common.vocabulary import FACILITY_KINDS, facility_kind_label
+from yui_common.web import language_of, render
 
 from portal.clients.base import ServiceProblem
 from portal.clients.identity import (
@@ -27,24 +29,21 @@ from portal.clients.identity import (
 from portal.notices import service as notices
 from portal.public import inquiries
 from portal.public.forms import check_public_csrf, csrf_token, parse_form, set_csrf_cookie
-from portal.public.hours import LOCAL_TIME, SupportHours
+from portal.public.hours import LOCAL_TIME, SupportHours, closed_period_label
+from portal.public.networks import public_network
 from portal.session import CSRF_FIELD, StaffSession, current_staff, require_staff
 
 router = APIRouter(tags=["public"], include_in_schema=False)
 TENANT = re.compile(r"^[a-z0-9-]{1,63}$")
-FACILITY_KINDS = (
-    "clinic",
-    "hospital",
-    "nursing_station",
-    "pharmacy",
-    "care_manager",
-    "care_facility",
-    "other",
-)
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 def public_tenant(request: Request, staff: StaffSession | None) -> str:
+    """The network whose public site this is: the one of /n/<slug>/ or the host (public/networks.py), else the
+    signed-in member's, else ?tenant=, else the default network."""
+    chosen = public_network(request)
+    if chosen is not None:
+        return chosen
     if staff is not None:
         return staff.tenant
     wanted = request.query_params.get("tenant", "")
@@ -53,7 +52,9 @@ def public_tenant(request: Request, staff: StaffSession | None) -> str:
 
 
 def page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    response = render(request, template, context, status_code=status_code)
+    lang = language_of(request)
+    shared = {"kind_label": lambda code: facility_kind_label(code, lang)}
+    response = render(request, template, {**shared, **context}, status_code=status_code)
     set_csrf_cookie(request, response)
     return response
 
@@ -103,8 +104,13 @@ async def terms_list(request: Request, session: DbSession) -> HTMLResponse:
     staff = await current_staff(request)
     rows = await notices.terms_versions(session, tenant=public_tenant(request, staff))
     moment = notices.now()
-    in_effect = next((r for r in rows if r.effective_at <= moment), None)
+    in_effect = _in_effect(rows, moment)
     return page(request, "public/terms_list.html", {"versions": rows, "in_effect": in_effect, "now": moment})
+
+
+def _in_effect(rows: Any, moment: Any) -> Any:
+    """The terms version in effect now (the newest whose date has come), None before any."""
+    return next((r for r in rows if r.effective_at <= moment), None)
 
 
 @router.get("/terms/accept", response_class=HTMLResponse)
@@ -179,6 +185,7 @@ async def directory(request: Request) -> HTMLResponse:
 
 async def _inquiry_context(request: Request, session: DbSession, tenant: str) -> dict[str, Any]:
     settings = await notices.settings_of(session, tenant)
+    lang = language_of(request)
     hours = SupportHours.of(settings)
     moment = notices.now()
     next_opening = hours.next_opening(moment)
@@ -187,6 +194,8 @@ async def _inquiry_context(request: Request, session: DbSession, tenant: str) ->
         "within_hours": hours.is_within(moment),
         "next_opening": next_opening.astimezone(LOCAL_TIME) if next_opening else None,
         "weekday_keys": [f"public.weekday.{d}" for d in sorted(settings.support_weekdays)],
+        # 「12月29日〜1月3日」, not the stored "12-29..01-03".
+        "closed_periods": [closed_period_label(p, lang) for p in settings.support_closed_periods],
         "tenant": tenant,
         "csrf": csrf_token(request),
         "values": {},
@@ -261,17 +270,29 @@ APPLICATION_FIELDS = (
 )
 
 
-def _application_context(request: Request, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
-    return {"values": values, "errors": errors, "kinds": FACILITY_KINDS, "csrf": csrf_token(request)}
+async def _application_context(
+    request: Request, session: DbSession, values: dict[str, Any], errors: dict[str, str]
+) -> dict[str, Any]:
+    # The pledge names the terms in effect; with none published the form says so instead of asking the
+    # applicant to accept terms nobody can read.
+    tenant = public_tenant(request, await current_staff(request))
+    terms = _in_effect(await notices.terms_versions(session, tenant=tenant), notices.now())
+    return {
+        "values": values,
+        "errors": errors,
+        "kinds": FACILITY_KINDS,
+        "csrf": csrf_token(request),
+        "terms": terms,
+    }
 
 
 @router.get("/forms/facility-application", response_class=HTMLResponse)
-async def application_form(request: Request) -> HTMLResponse:
-    return page(request, "public/application.html", _application_context(request, {}, {}))
+async def application_form(request: Request, session: DbSession) -> HTMLResponse:
+    return page(request, "public/application.html", await _application_context(request, session, {}, {}))
 
 
 @router.post("/forms/facility-application", response_class=HTMLResponse)
-async def send_application(request: Request) -> HTMLResponse:
+async def send_application(request: Request, session: DbSession) -> HTMLResponse:
     form = await request.form()
     check_public_csrf(request, _str(form.get(CSRF_FIELD)))
     staff = await current_staff(request)
@@ -281,17 +302,25 @@ async def send_application(request: Request) -> HTMLResponse:
         ApplicationForm, {**values, "pledge_accepted": values["pledge_accepted"] or None}
     )
     if parsed is None:
-        return page(request, "public/application.html", _application_context(request, values, errors), 422)
+        context = await _application_context(request, session, values, errors)
+        return page(request, "public/application.html", context, 422)
     application = FacilityApplicationRequest(**parsed.model_dump(), tenant=public_tenant(request, staff))
     try:
-        await IdentityClient(request).apply_for_facility(application)
+        application_id = await IdentityClient(request).apply_for_facility(application)
     except httpx.HTTPError:
-        errors = {"form": "public.error.unavailable"}
-        return page(request, "public/application.html", _application_context(request, values, errors), 503)
+        context = await _application_context(request, session, values, {"form": "public.error.unavailable"})
+        return page(request, "public/application.html", context, 503)
     except ServiceProblem as problem:
         status, errors = _application_refused(problem)
-        return page(request, "public/application.html", _application_context(request, values, errors), status)
-    return page(request, "public/application_sent.html", {"facility_name": parsed.model_dump()["name"]}, 202)
+        context = await _application_context(request, session, values, errors)
+        return page(request, "public/application.html", context, status)
+    sent = {
+        "facility_name": parsed.model_dump()["name"],
+        "email": parsed.model_dump()["administrator_email"],
+        # 受付番号: what the applicant quotes when they contact the operator, who finds the application by it.
+        "reference": reference_number(application_id) if application_id else None,
+    }
+    return page(request, "public/application_sent.html", sent, 202)
 
 
 def _application_refused(problem: ServiceProblem) -> tuple[int, dict[str, str]]:

@@ -76,11 +76,17 @@ def back(request: Request, path: str, **flash: str) -> RedirectResponse:
 
 
 def safe_next(request: Request, candidate: str | None) -> str:
-    """Only a path on our own staff UI: never an open redirect."""
+    """Only a path on our own staff UI or the operator's pages (signing in from /operator lands there): never
+    an open redirect."""
     root = request.scope.get("root_path", "")
     if candidate:
         parts = urlsplit(candidate)
-        if not parts.scheme and not parts.netloc and parts.path.startswith(f"{root}{STAFF_ROOT}"):
+        operator = parts.path == f"{root}/operator" or parts.path.startswith(f"{root}/operator/")
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and (parts.path.startswith(f"{root}{STAFF_ROOT}") or operator)
+        ):
             return candidate
     return f"{root}{STAFF_ROOT}"
 

@@ -1,0 +1,242 @@
+"""ux7: the operator's side to the staff UI's standard. Every /admin and /operator page (enumerated from the
+routers, with data in them) passes axe, fits 1280 px and 768 px, shows Japan time and no type code; approving,
+rejecting and suspending each ask first; the maintenance switch says what it needs; /operator signs in to
+/operator."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID, uuid4
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.conftest import new_context
+from tests.browser.staff_ui import PASSWORD, Person, add_person, trust_identity_keys
+from tests.browser.test_accessibility import serious_violations
+from tests.support.gateway import Gateway
+from tests.support.stack import Stack
+
+TYPE_CODES = re.compile(
+    r"\b(clinic|visiting_nurse|nursing_station|pharmacy|hospital|care_office|municipality)\b"
+)
+NOT_JAPAN_TIME = re.compile(r"\+00:00|\d{2}:\d{2}:\d{2}\.\d+|\d{4}-\d{2}-\d{2}T\d{2}")
+WIDTHS = (1280, 768)
+
+
+def application(tenant: str, name: str, kind: str, login_id: str) -> dict[str, Any]:
+    return {
+        "tenant": tenant,
+        "name": name,
+        "kind": kind,
+        "address": "愛知県豊明市栄町1-1",
+        "phone": "0562-00-0000",
+        "administrator_name": f"{name} 管理者",
+        "administrator_email": f"{login_id}@example.jp",
+        "administrator_login_id": login_id,
+        "pledge_accepted": True,
+    }
+
+
+async def apply(stack: Stack, tenant: str, name: str, kind: str) -> UUID:
+    body = application(tenant, name, kind, f"adm-{uuid4().hex[:6]}")
+    answer = await stack["identity"].client.post("/facility-applications", json=body)
+    assert answer.status_code == 202, answer.text
+    return UUID(answer.json()["id"])
+
+
+async def facility_status(stack: Stack, facility_id: UUID) -> str:
+    from identity.models import Facility
+
+    async with stack["identity"].sessionmaker() as session:
+        facility = await session.get(Facility, facility_id)
+        assert facility is not None
+        return facility.status
+
+
+async def user_status(stack: Stack, user_id: UUID) -> str:
+    from identity.models import User
+
+    async with stack["identity"].sessionmaker() as session:
+        user = await session.get(User, user_id)
+        assert user is not None
+        return user.status
+
+
+async def admin_sign_in(page: Page, operator: Person) -> None:
+    await page.goto("/admin/login")
+    await page.locator("#tenant").fill(operator.tenant)
+    await page.locator("#login_id").fill(operator.login_id)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("#totp_code").fill(operator.codes.next())
+    await page.get_by_role("button", name="ログイン").click()
+    await expect(page).to_have_url(re.compile(r"/admin$"))
+
+
+async def problems_of(page: Page, width: int) -> list[str]:
+    """What is wrong with the page as shown: axe, sideways scrolling, UTC or raw times, type codes."""
+    found = await serious_violations(page)
+    fits = await page.evaluate(f"() => document.documentElement.scrollWidth <= {width}")
+    if not fits:
+        found.append("the page scrolls sideways")
+    text = await page.evaluate("() => document.body.innerText")
+    found += [f"time not in Japan time: {m!r}" for m in NOT_JAPAN_TIME.findall(text)[:3]]
+    found += [f"type code shown: {m!r}" for m in TYPE_CODES.findall(text)[:3]]
+    return found
+
+
+def get_routes(router: Any) -> list[str]:
+    """The paths of a router's GET routes, those of routers it includes too (their paths under its prefix)."""
+    paths = []
+    for route in router.routes:
+        if hasattr(route, "original_router"):  # FastAPI keeps an included router as one entry
+            paths += [router.prefix + path for path in get_routes(route.original_router)]
+        elif "GET" in getattr(route, "methods", set()):
+            paths.append(route.path)
+    return paths
+
+
+def get_pages(router: Any, values: dict[str, str]) -> list[str]:
+    """Every GET page of a router (not the CSV export), its path parameters filled in from ``values``."""
+    return [
+        re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+        for path in get_routes(router)
+        if not path.endswith(".csv")
+    ]
+
+
+async def test_ux7_every_admin_and_operator_page_meets_the_staff_ui_standard(
+    stack: Stack, gateway: Gateway, chromium: Browser
+) -> None:
+    from identity.admin.api import router as admin_router
+    from identity.audit_search.api import router as audit_router
+    from portal.operations.pages import router as operator_router
+
+    tenant = f"ux7-{uuid4().hex[:8]}"
+    operator = await add_person(
+        stack,
+        tenant=tenant,
+        facility_name="結町 高齢者支援課",
+        kind="municipality",
+        login_id="operator",
+        name="運用 太郎",
+        roles=["operator"],
+        create_network=True,
+    )
+    nurse = await add_person(
+        stack,
+        tenant=tenant,
+        facility_name="結訪問看護ステーション",
+        kind="visiting_nurse",
+        login_id="nurse",
+        name="佐藤 花子",
+        roles=["staff", "facility_admin"],
+    )
+    await trust_identity_keys(stack)
+    # Data on every page: applications waiting, a patient and what the nurse did with it (audit entries).
+    waiting = await apply(stack, tenant, "結薬局", "pharmacy")
+    to_approve = await apply(stack, tenant, "結クリニック", "clinic")
+    to_reject = await apply(stack, tenant, "結病院", "hospital")
+    staff = stack.staff(tenant=tenant, facility_id=nurse.facility_id, user_id=nurse.user_id)
+    registered = await stack["consent"].client.post(
+        "/subjects",
+        json={
+            "name": "結 次郎",
+            "name_kana": "ユイ ジロウ",
+            "municipality_code": "232360",
+            "confirm_not_duplicate": True,
+        },
+        headers=staff.headers,
+    )
+    assert registered.status_code == 201, registered.text
+    await stack["consent"].client.get(f"/subjects/{registered.json()['id']}", headers=staff.headers)
+
+    context = await new_context(chromium, gateway, width=1280, height=900, bypass_csp=True)
+    page = await context.new_page()
+    await admin_sign_in(page, operator)
+
+    # Approving asks first: the confirmation page changes nothing; its button approves.
+    await page.goto("/admin/applications")
+    await page.locator("tr", has_text="結クリニック").get_by_role("link", name="承認…").click()
+    await expect(page.get_by_role("heading", name="利用申請の承認")).to_be_visible()
+    assert await facility_status(stack, to_approve) == "applied"
+    approval_problems = await problems_of(page, 1280)
+    await page.get_by_role("button", name="承認する").click()
+    await expect(page.get_by_role("heading", name="利用申請を承認しました")).to_be_visible()
+    assert await facility_status(stack, to_approve) == "active"
+    for shown in ("#initial-password", "#access-code", "#access-code-pin"):
+        assert (await page.locator(shown).inner_text()).strip()
+    await expect(page.locator(".approval-notice")).to_contain_text("/staff/certificate")
+    await expect(page.locator(".approval-notice")).to_contain_text("受付番号")
+    approved_problems = await problems_of(page, 1280)
+
+    # Rejecting asks first, and for the reason: without one nothing happens and the page says so.
+    await page.goto("/admin/applications")
+    await page.locator("tr", has_text="結病院").get_by_role("link", name="却下…").click()
+    await expect(page.get_by_role("heading", name="利用申請の却下")).to_be_visible()
+    assert await facility_status(stack, to_reject) == "applied"
+    await page.locator("#reason").fill("所在地が対象地域の外です")
+    await page.get_by_role("button", name="却下する").click()
+    await expect(page.locator(".flash")).to_contain_text("却下しました")
+    assert await facility_status(stack, to_reject) == "rejected"
+
+    # Suspending a user asks first, for the reason too.
+    await page.goto("/admin/users")
+    await page.locator("tr", has_text="佐藤 花子").get_by_role("link", name="利用停止…").click()
+    await expect(page.get_by_role("heading", name="利用者の利用停止")).to_be_visible()
+    assert await user_status(stack, nurse.user_id) == "active"
+    await page.locator("#reason").fill("端末の紛失の連絡があったため")
+    await page.get_by_role("button", name="利用を停止する").click()
+    await expect(page.locator(".flash")).to_contain_text("利用を停止しました")
+    assert await user_status(stack, nurse.user_id) == "suspended"
+    # And a facility the same way (the confirmation page only: the approved clinic stays active).
+    await page.goto("/admin/facilities")
+    await page.locator("tr", has_text="結クリニック").get_by_role("link", name="利用停止…").click()
+    await expect(page.get_by_role("heading", name="施設の利用停止")).to_be_visible()
+    await page.get_by_role("link", name="やめて一覧に戻る").click()
+    assert await facility_status(stack, to_approve) == "active"
+
+    # The operator's portal pages: signing in from /operator lands on /operator, not /staff.
+    await page.goto("/operator")
+    await expect(page).to_have_url(re.compile(r"/staff/login\?next=%2Foperator$"))
+    await page.locator("#tenant").fill(tenant)
+    await page.locator("#login_id").fill(operator.login_id)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("#totp_code").fill(operator.codes.next())
+    await page.locator('form[action$="/staff/login"] button[type="submit"]').click()
+    await expect(page).to_have_url(re.compile(r"/operator$"))
+    # Ending (or starting) maintenance without a reason: told on the page, beside the field.
+    await page.get_by_role("button", name="メンテナンスモードにする").click()
+    await expect(page.locator("#m-reason-error")).to_contain_text("停止の理由を入力してください")
+    await expect(page.locator("#m-reason")).to_have_attribute("aria-invalid", "true")
+    reason_problems = await problems_of(page, 1280)
+
+    values = {"facility_id": str(waiting), "user_id": str(operator.user_id)}
+    pages = [
+        *get_pages(admin_router, values),
+        *get_pages(audit_router, values),
+        "/admin/audit?subject_name=%E7%B5%90",  # a patient by name: 結
+        "/admin/audit?user_name=%E4%BD%90%E8%97%A4",  # a user by name: 佐藤
+        *get_pages(operator_router, values),
+    ]
+    assert {
+        "/admin/applications",
+        "/admin/audit",
+        "/operator",
+        f"/admin/applications/{waiting}/approval",
+    } <= set(pages)
+    found: dict[str, list[str]] = {
+        "approval confirmation": approval_problems,
+        "approval notice": approved_problems,
+        "maintenance without reason": reason_problems,
+    }
+    for width in WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 900})
+        for path in pages:
+            response = await page.goto(path)
+            assert response is not None and response.status < 400, (path, response and response.status)
+            found[f"{path} @{width}px"] = await problems_of(page, width)
+    # The audit search showed people by name.
+    await page.goto("/admin/audit?user_name=%E4%BD%90%E8%97%A4")
+    await expect(page.locator("table.audit-entries")).to_contain_text("佐藤 花子（")
+    assert not {where: problems for where, problems in found.items() if problems}, found
