@@ -38,9 +38,10 @@ async def checked(page: Page) -> None:
 
 
 def modules_of(svg: str) -> set[tuple[int, int]]:
-    """The dark modules of segno's inline SVG: one path of horizontal runs ("M x y" / "m dx dy" moves, "h n"
-    draws n modules), each run on the row ``y - 0.5`` (the stroke is one module wide, centred)."""
-    path = re.search(r' d="([^"]+)"', svg)
+    """The dark modules of segno's inline SVG. Its stroked path (the filled one is the white ground) draws
+    horizontal runs: "M x y" / "m dx dy" move, "h n" draws n modules on the row ``y - 0.5`` (the stroke is one
+    module wide, centred)."""
+    path = re.search(r'<path[^>]*\bstroke="[^"]*"[^>]*\bd="([^"]+)"', svg)
     assert path, svg[:200]
     dark: set[tuple[int, int]] = set()
     x = y = 0.0

@@ -27,9 +27,10 @@ router = APIRouter(prefix="/staff/account")
 def qr_svg(uri: str) -> Markup:
     """The otpauth:// URI as an SVG QR code (error correction M, 4 px modules, the standard 4-module border)."""
     code = segno.make(uri, error="m")
+    # A white ground of its own, so a dark page or theme never leaves the code unreadable to a camera.
+    svg = code.svg_inline(scale=4, border=4, svgclass="qr-code", lineclass=None, omitsize=False, light="#fff")
     # Safe as markup: segno writes only numbers and its own fixed attributes; the URI is encoded in the
     # modules, never written as text.
-    svg = code.svg_inline(scale=4, border=4, svgclass="qr-code", lineclass=None, omitsize=False)
     return Markup(svg)  # noqa: S704
 
 
