@@ -23,6 +23,7 @@ ALSO = {
     "notify-fanout": "notify_fanout.py",
     "portal-pages": "portal_pages.py",
     "audit-seal": "audit_seal.py",
+    "provision-network": "provision_network.py",  # issue 11: the CLI's network create until every service knows it
     "soak": "soak.py",  # rel1's long form: five minutes of mixed load through faults, then every invariant
 }
 

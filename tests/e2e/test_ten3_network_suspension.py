@@ -148,6 +148,10 @@ class TestSuspendedNetwork:
             "/auth/token", json={"tenant": slug, "login_id": "operator", "password": "whatever-it-is-1!"}
         )
         assert refused(login)
+        admin_login = await stack["identity"].client.post(
+            "/admin/login", data={"tenant": slug, "login_id": "operator", "password": "whatever-it-is-1!"}
+        )
+        assert admin_login.status_code == 403 and "このネットワークは停止中です" in admin_login.text
 
         async with stack["identity"].sessionmaker() as session, session.begin():
             await platform.resume_network(session, actor="test-contractor", slug=slug)

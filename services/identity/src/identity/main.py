@@ -16,6 +16,7 @@ from identity.directory.api import router as directory_router
 from identity.facilities.api import router as facilities_router
 from identity.incidents.api import router as incidents_router
 from identity.networks.api import router as networks_router
+from identity.networks.pages import router as network_settings_pages
 from identity.own_account.api import router as own_account_router
 from identity.people.api import router as people_router
 from identity.platform.api import router as platform_router
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions_router,
             credentials_router,
             platform_router,
+            network_settings_pages,
             admin_router,
             audit_search_router,
             certificates_router,

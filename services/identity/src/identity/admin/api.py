@@ -75,7 +75,14 @@ async def login(
     )
     if not isinstance(outcome, SessionTokens):
         # Rendered, not raised: the failed attempt's audit entry and throttling counts must commit.
-        page = render(request, "admin_login.html", {"failed": True}, status_code=outcome.status)
+        # A suspended network (ten3) says so; every other refusal reads the same.
+        suspended = outcome.slug == "network-suspended"
+        page = render(
+            request,
+            "admin_login.html",
+            {"failed": not suspended, "network_suspended": suspended},
+            status_code=outcome.status,
+        )
         if isinstance(outcome, SignInRefused) and outcome.retry_after_s:
             page.headers["Retry-After"] = str(outcome.retry_after_s)
         return page
@@ -343,4 +350,12 @@ async def network(request: Request, principal: AdminPrincipal, session: DbSessio
         "session_absolute_hours", "lockout_threshold",
     ]  # fmt: skip
     policy = await directory_service.policy(session, principal=principal)
-    return table(request, "network", [vars(current)], columns, vertical=True, directory_policy=policy)
+    return table(
+        request,
+        "network",
+        [vars(current)],
+        columns,
+        vertical=True,
+        directory_policy=policy,
+        operator_may_edit_network=principal.has_role(OPERATOR),  # identity.networks.pages
+    )

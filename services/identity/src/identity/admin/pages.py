@@ -87,6 +87,12 @@ def cell(column: str, value: Any, lang: str) -> str:
         return status_label(value, lang)
     if column == "profession":
         return profession_label(value, lang)
+    if column == "municipality_codes":  # names, not codes (identity.networks.municipalities)
+        from identity.networks.municipalities import lookup
+
+        return translate(lang, "admin.list_separator").join(
+            found.label if (found := lookup(code)) is not None else code for code in value
+        )
     if column in ("roles",):
         return translate(lang, "admin.list_separator").join(
             translate(lang, f"admin.role.{r}") if r in ROLES else r for r in value
