@@ -174,3 +174,66 @@ class TestPublicationInTheAdminUi:
         assert 'name="opt_in_only"' in (await client.get("/admin/network", headers=cookie)).text
         await client.post("/admin/network/directory-policy", data={"opt_in_only": "true"}, headers=cookie)
         assert "町役場" not in await listed()
+
+
+class TestDecisionsAskFirst:
+    async def test_ux7_approving_rejecting_and_suspending_go_through_a_confirmation_page(
+        self, stack: Stack
+    ) -> None:
+        tenant, operator, clerk, _ = await make_network(stack)
+        cookie = {**await sign_in(stack, operator), "Origin": "http://identity.test"}
+        client = stack["identity"].client
+        applied = await client.post(
+            "/facility-applications",
+            json={
+                "tenant": tenant,
+                "name": "ゆい訪問看護",
+                "kind": "nursing_station",
+                "address": "東郷町",
+                "phone": "0561-00-0001",
+                "administrator_name": "看護 花子",
+                "administrator_email": "hanako@example.jp",
+                "administrator_login_id": "yui-station",
+                "pledge_accepted": True,
+            },
+        )
+        facility_id = applied.json()["id"]
+        queue = await client.get("/admin/applications", headers=cookie)
+        assert "訪問看護ステーション" in queue.text and "nursing_station<" not in queue.text
+        assert (
+            f'href="/admin/applications/{facility_id}/approval"' in queue.text
+        )  # a link to a page, not a post
+        asked = await client.get(f"/admin/applications/{facility_id}/approval", headers=cookie)
+        assert asked.status_code == 200 and "「ゆい訪問看護」の利用申請を承認しますか？" in asked.text
+        rejecting = await client.get(f"/admin/applications/{facility_id}/rejection", headers=cookie)
+        assert rejecting.status_code == 200 and 'name="reason"' in rejecting.text
+        no_reason = await client.post(
+            f"/admin/applications/{facility_id}/rejection", data={"reason": " "}, headers=cookie
+        )
+        assert no_reason.status_code == 422 and "理由を入力してください" in no_reason.text
+        queue = await client.get("/admin/applications", headers=cookie)
+        assert "ゆい訪問看護" in queue.text  # still waiting: asking changed nothing
+
+        approved = await client.post(f"/admin/applications/{facility_id}/approval", headers=cookie)
+        assert approved.status_code == 200 and approved.headers["cache-control"] == "no-store"
+        for shown in (
+            'id="initial-password"',
+            'id="access-code"',
+            'id="access-code-pin"',
+            "/staff/certificate",
+        ):
+            assert shown in approved.text
+
+        asked = await client.get(f"/admin/users/{clerk.id}/suspension", headers=cookie)
+        assert asked.status_code == 200 and "「clerk」さんの利用を停止しますか？" in asked.text
+        assert (await client.get("/admin/suspensions", headers=cookie)).text.count("<tr>") == 0
+        without = await client.post(
+            f"/admin/users/{clerk.id}/suspension", data={"reason": ""}, headers=cookie
+        )
+        assert without.status_code == 422 and "理由を入力してください" in without.text
+        suspended = await client.post(
+            f"/admin/users/{clerk.id}/suspension", data={"reason": "端末の紛失"}, headers=cookie
+        )
+        assert suspended.status_code == 303 and "done=suspended" in suspended.headers["location"]
+        listed = await client.get("/admin/suspensions", headers=cookie)
+        assert "端末の紛失" in listed.text and "clerk（町役場）" in listed.text
