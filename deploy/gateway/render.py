@@ -4,7 +4,9 @@
 
 writes into the runtime directory ``nginx.conf`` (main file: pid, temp paths, logs to stderr/stdout),
 ``conf.d/yui.conf`` (the rendered template), ``client-cert/verify.conf`` (only when
-``YUI_GATEWAY_CLIENT_CA_FILE`` is set; with ``ssl_crl`` when ``YUI_GATEWAY_CLIENT_CRL_FILE`` is) and,
+``YUI_GATEWAY_CLIENT_CA_FILE`` is set; with ``ssl_crl`` when ``YUI_GATEWAY_CLIENT_CRL_FILE`` is),
+``network-hosts/hosts.conf`` (only when ``YUI_GATEWAY_NETWORK_HOSTS`` names host names of networks' public
+sites, ``kita.example.jp=kita,minami.example.jp=minami``: :func:`network_hosts`) and,
 when missing, a self-signed ``tls/server.{crt,key}`` for localhost. Run nginx with the command it prints
 (``nginx -e stderr -p <dir> -c <dir>/nginx.conf``).
 ``YUI_GATEWAY_SECRET`` (or the file named by ``YUI_GATEWAY_SECRET_FILE``) is required: the secret the
@@ -79,6 +81,23 @@ http {{
 
 class GatewayConfigError(RuntimeError):
     """The gateway configuration cannot be rendered."""
+
+
+HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+NETWORK_SLUG = re.compile(r"^[a-z0-9-]{1,63}$")
+
+
+def network_hosts(setting: str) -> str:
+    """The lines of the ``$yui_network`` map (nginx.conf.template) for ``host=slug,host=slug``: each network's
+    public site at its own host name. The same rule as 14-yui-gateway-defaults.envsh for the nginx image."""
+    lines = []
+    for pair in filter(None, (p.strip() for p in setting.split(","))):
+        host, _, slug = pair.partition("=")
+        host, slug = host.strip().lower(), slug.strip()
+        if not HOST_NAME.match(host) or not NETWORK_SLUG.match(slug):
+            raise GatewayConfigError(f"YUI_GATEWAY_NETWORK_HOSTS: {pair!r} is not host=network-slug")
+        lines.append(f"{host} {slug};\n")
+    return "".join(lines)
 
 
 @dataclass(frozen=True)
@@ -194,7 +213,7 @@ def render(runtime_dir: str | os.PathLike[str], env: Mapping[str, str] | None = 
     """Write the runtime directory's configuration (see the module docstring) and return where it is."""
     env = os.environ if env is None else env
     runtime = Path(runtime_dir).resolve()
-    for sub in ("conf.d", "client-cert", "tls", "tmp"):
+    for sub in ("conf.d", "client-cert", "network-hosts", "tls", "tmp"):
         (runtime / sub).mkdir(parents=True, exist_ok=True)
     defaults = default_values(runtime, env)
     values = {**defaults, **{k: v for k, v in env.items() if k.startswith("YUI_GATEWAY_") and v}}
@@ -226,6 +245,14 @@ def render(runtime_dir: str | os.PathLike[str], env: Mapping[str, str] | None = 
         )
     site_conf = runtime / "conf.d" / "yui.conf"
     site_conf.write_text(render_template(TEMPLATE.read_text(), values))
+
+    hosts_conf = Path(values["YUI_GATEWAY_INCLUDE_DIR"]) / "network-hosts" / "hosts.conf"
+    hosts = network_hosts(env.get("YUI_GATEWAY_NETWORK_HOSTS", ""))
+    if hosts:
+        hosts_conf.parent.mkdir(parents=True, exist_ok=True)
+        hosts_conf.write_text(hosts)
+    else:
+        hosts_conf.unlink(missing_ok=True)
 
     verify_conf = Path(values["YUI_GATEWAY_INCLUDE_DIR"]) / "client-cert" / "verify.conf"
     client_ca = env.get("YUI_GATEWAY_CLIENT_CA_FILE", "")

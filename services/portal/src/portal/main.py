@@ -10,6 +10,7 @@ from yui_common.web import install_web
 from portal.api.public import install_public_site, router
 from portal.clients import close_service_clients
 from portal.operations.gate_cache import start_gate_cache, stop_gate_cache
+from portal.public.networks import install_public_networks
 from portal.settings import Settings
 from portal.staff import install_staff
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(audit_entries_router("portal"))
     install_web(app, Path(__file__).parent / "templates")
+    install_public_networks(app)  # before the gate, which reads the network it chose
     install_public_site(app)
     install_staff(app)
     return app

@@ -26,6 +26,7 @@ from portal.notices import service as notices
 from portal.notices.service import TermsInForce
 from portal.operations.gate_cache import read_through
 from portal.operations.maintenance import MaintenanceState, state_for
+from portal.public.networks import public_network
 from portal.session import (
     SESSION_COOKIE,
     StaffSession,
@@ -73,7 +74,7 @@ def tenant_hint(request: Request) -> str:
     found = _unverified_tenant(payload.get("a") if payload else None) or _unverified_tenant(
         bearer_token(request)
     )
-    wanted = request.query_params.get("tenant")
+    wanted = public_network(request) or request.query_params.get("tenant")
     default: str = request.app.state.settings.default_tenant
     return found or (wanted if wanted and len(wanted) <= 63 else default)
 

@@ -15,6 +15,7 @@ from yui_common.problems import Problem
 
 from portal.clients.base import ServiceProblem
 from portal.clients.identity import Credentials, IdentityClient, PasswordChange
+from portal.public.networks import login_network
 from portal.session import (
     LOGIN_CSRF_COOKIE,
     MaybeStaff,
@@ -65,7 +66,7 @@ def _login_page(
         "message": message,
         "certificate": _certificate_presented(request),
         "next": safe_next(request, request.query_params.get("next") or values.get("next")),
-        "tenant": values.get("tenant") or request.app.state.settings.default_tenant,
+        "tenant": values.get("tenant") or login_network(request),
         "login_id": values.get("login_id", ""),
     }
     return with_login_csrf(page(request, None, "staff/login.html", context, status_code), token)
