@@ -153,10 +153,11 @@ async def test_u1_application_to_support_stopped(stack: Stack, gateway: Gateway,
     await user.get_by_role("button", name="登録する").click()
     await expect(user.locator("main")).to_contain_text("同意あり")
     subject_url = user.url.split("?")[0]
-    await user.locator("summary", has_text="ケアチームに招待").click()
-    await user.locator("#invite-user").fill(str(colleague.user_id))
-    await user.locator("#invite-facility").fill(str(colleague.facility_id))
-    await user.get_by_role("button", name="ケアチームに招待").click()
+    # The colleague is found by name in the staff directory (issue 10), never by an id.
+    await user.locator("summary", has_text="同僚を探して").click()
+    await user.locator("#colleague-q").fill("佐藤")
+    await user.get_by_role("button", name="探す").click()
+    await user.get_by_role("button", name="佐藤 花子 さんを招待する").click()
     await expect(user.locator(".flash")).to_contain_text("招待しました")
 
     # 5. The colleague at another facility joins the care team and keeps the home page open.
