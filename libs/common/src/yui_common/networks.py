@@ -18,7 +18,6 @@ import asyncio
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from yui_common.bus.consumer import Subscription
@@ -31,6 +30,7 @@ from yui_common.events.identity import (
     NetworkSuspendedV1,
 )
 from yui_common.problems import Problem
+from yui_common.schema import network_states_table
 
 CHANNEL = "yui_networks"
 ACTIVE, SUSPENDED = "active", "suspended"
@@ -48,20 +48,6 @@ SUSPENDED_DETAIL = (
     "This network is suspended by its contractor. Nothing was deleted; it cannot be used until it is resumed. "
     "Please contact the network's operator."
 )
-
-
-def network_states_table(metadata: sa.MetaData) -> sa.Table:
-    return sa.Table(
-        "network_states",
-        metadata,
-        sa.Column("tenant", sa.String(63), primary_key=True),
-        sa.Column("name", sa.String(200), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("version", sa.BigInteger, nullable=False),
-        # The whole NetworkStateV1 of the newest event applied.
-        sa.Column("state", JSONB, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    )
 
 
 _table = network_states_table(sa.MetaData())

@@ -89,7 +89,14 @@ def infrastructure_tables(metadata: sa.MetaData) -> list[sa.Table]:
         sa.Index("ix_audit_log_actor", "tenant", "actor_id", "occurred_at"),
         sa.Index("ix_audit_log_xact", "xact_id"),
     )
-    return [outbox, inbox, audit_log, audit_seals_table(metadata), revoked_principals_table(metadata)]
+    return [
+        outbox,
+        inbox,
+        audit_log,
+        audit_seals_table(metadata),
+        revoked_principals_table(metadata),
+        network_states_table(metadata),
+    ]
 
 
 def audit_seals_table(metadata: sa.MetaData) -> sa.Table:
@@ -127,6 +134,22 @@ def revoked_principals_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("revoked_at", sa.DateTime(timezone=True)),
         sa.Column("lifted_at", sa.DateTime(timezone=True)),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def network_states_table(metadata: sa.MetaData) -> sa.Table:
+    """The networks as this service knows them (yui_common.networks; created by `migrate` in every database)."""
+    return sa.Table(
+        "network_states",
+        metadata,
+        sa.Column("tenant", sa.String(63), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        # active | suspended: the deny-list statement refuses every token of a suspended network.
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        # The whole NetworkStateV1 of the newest event applied.
+        sa.Column("state", JSONB, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
 
 
