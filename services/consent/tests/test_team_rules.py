@@ -334,3 +334,30 @@ class TestOtherNetworks:
         assert (
             await consent.get("/subjects", params={"status": "all"}, headers=impostor.headers)
         ).json() == []
+
+
+async def give_network_municipalities(stack: Stack, tenant: str, places: dict[str, str]) -> None:
+    """As identity's network events leave them in consent's tables (consumers/networks.py)."""
+    from consent.models import Network, NetworkMunicipality
+
+    async with stack["consent"].sessionmaker() as session, session.begin():
+        session.add(Network(tenant=tenant, name="テスト ネット", withdrawal_mode="stop"))
+        await session.flush()
+        for code, name in places.items():
+            session.add(NetworkMunicipality(tenant=tenant, municipality_code=code, name=name))
+
+
+class TestNetworkMunicipalities:
+    async def test_staff_read_their_own_networks_municipalities_by_name(self, stack: Stack) -> None:
+        tenant = f"muni-{uuid4().hex[:8]}"
+        await give_network_municipalities(stack, tenant, {"232360": "結市", "232378": "結町"})
+        mine = await stack["consent"].client.get(
+            "/municipalities", headers=stack.staff(tenant=tenant).headers
+        )
+        assert mine.status_code == 200
+        assert mine.json() == [
+            {"municipality_code": "232360", "name": "結市"},
+            {"municipality_code": "232378", "name": "結町"},
+        ]
+        other = stack.staff(tenant=f"muni-{uuid4().hex[:8]}")
+        assert (await stack["consent"].client.get("/municipalities", headers=other.headers)).json() == []
