@@ -5,7 +5,9 @@ rejecting and suspending each ask first; the maintenance switch says what it nee
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,6 +24,13 @@ TYPE_CODES = re.compile(
 )
 NOT_JAPAN_TIME = re.compile(r"\+00:00|\d{2}:\d{2}:\d{2}\.\d+|\d{4}-\d{2}-\d{2}T\d{2}")
 WIDTHS = (1280, 768)
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Kept in docs/screenshots/ when asked (YUI_SAVE_SCREENSHOTS=1): page and width.
+SHOWN = {
+    ("/admin/applications", 768): "admin-applications-768px",
+    ("/admin/audit?user_name=%E4%BD%90%E8%97%A4", 1280): "admin-audit-search",
+    ("/operator", 768): "operator-768px",
+}
 
 
 def application(tenant: str, name: str, kind: str, login_id: str) -> dict[str, Any]:
@@ -169,6 +178,9 @@ async def test_ux7_every_admin_and_operator_page_meets_the_staff_ui_standard(
     await expect(page.locator(".approval-notice")).to_contain_text("/staff/certificate")
     await expect(page.locator(".approval-notice")).to_contain_text("受付番号")
     approved_problems = await problems_of(page, 1280)
+    if os.environ.get("YUI_SAVE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / "admin-approval-notice.png"), full_page=True)
 
     # Rejecting asks first, and for the reason: without one nothing happens and the page says so.
     await page.goto("/admin/applications")
@@ -236,6 +248,9 @@ async def test_ux7_every_admin_and_operator_page_meets_the_staff_ui_standard(
             response = await page.goto(path)
             assert response is not None and response.status < 400, (path, response and response.status)
             found[f"{path} @{width}px"] = await problems_of(page, width)
+            if (path, width) in SHOWN and os.environ.get("YUI_SAVE_SCREENSHOTS") == "1":
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(SCREENSHOTS / f"{SHOWN[path, width]}.png"), full_page=True)
     # The audit search showed people by name.
     await page.goto("/admin/audit?user_name=%E4%BD%90%E8%97%A4")
     await expect(page.locator("table.audit-entries")).to_contain_text("佐藤 花子（")

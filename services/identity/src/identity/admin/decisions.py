@@ -153,6 +153,7 @@ async def approve(
         "approval": approval,
         "reference": reference_number(approval.facility.id),
         "site": _site(request),
+        "attempts": request.app.state.settings.access_code_attempts,
         "current": "applications",
     }
     response = page(request, "admin_approved.html", context)
