@@ -25,6 +25,7 @@ async def leave_care_team(session: AsyncSession, *, subject_id: UUID, user_id: U
     # what their notifications quoted of its posts is forgotten, should they ever be shown again.
     await repository.remove_member(session, subject_id=subject_id, user_id=user_id)
     await repository.blank_excerpts(session, subject_id=subject_id, user_id=user_id)
+    await repository.forget_invitations(session, subject_id=subject_id, user_id=user_id)
 
 
 async def record_person(session: AsyncSession, *, tenant: str, data: PersonChangedV1) -> None:

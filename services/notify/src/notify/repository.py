@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from yui_common.auth import Principal
 
-from notify.kinds import ADDRESSEE_KINDS, DEFAULT_RETENTION_DAYS, SUPPORT_STOPPED
+from notify.kinds import ADDRESSEE_KINDS, CARE_TEAM_INVITED, DEFAULT_RETENTION_DAYS, SUPPORT_STOPPED
 from notify.models import (
     Account,
     ApplicantEmail,
@@ -310,6 +310,19 @@ async def blank_excerpts(session: AsyncSession, *, subject_id: UUID, user_id: UU
     if user_id is not None:
         stmt = stmt.where(Notification.user_id == user_id)
     result = await session.execute(stmt.values(excerpt=None))
+    return result.rowcount or 0  # type: ignore[attr-defined,no-any-return]
+
+
+async def forget_invitations(session: AsyncSession, *, subject_id: UUID, user_id: UUID) -> int:
+    """Someone who left (or was removed from) a care team no longer hears of having been invited to it: the
+    invitation is an addressee kind, shown off the team, so it must go with the membership it led to (n5)."""
+    result = await session.execute(
+        delete(Notification).where(
+            Notification.subject_id == subject_id,
+            Notification.user_id == user_id,
+            Notification.kind == CARE_TEAM_INVITED,
+        )
+    )
     return result.rowcount or 0  # type: ignore[attr-defined,no-any-return]
 
 
