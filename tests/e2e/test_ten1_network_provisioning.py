@@ -54,6 +54,11 @@ async def first_sign_in(stack: Stack, tenant: str, login_id: str, initial_passwo
         "/auth/token", json={"tenant": tenant, "login_id": login_id, "password": initial_password}
     )
     assert refused.status_code == 403 and refused.json()["type"] == "urn:yui:problem:password-change-required"
+    # The admin sign-in form sends them to change it and enrol a factor first.
+    form = await identity.post(
+        "/admin/login", data={"tenant": tenant, "login_id": login_id, "password": initial_password}
+    )
+    assert form.status_code == 403 and "パスワードの変更と二要素認証の登録へ" in form.text
     # Choosing a password without enrolling a factor is refused too.
     no_factor = await identity.post(
         "/auth/password",

@@ -77,10 +77,17 @@ async def login(
         # Rendered, not raised: the failed attempt's audit entry and throttling counts must commit.
         # A suspended network (ten3) says so; every other refusal reads the same.
         suspended = outcome.slug == "network-suspended"
+        # An initial or expired password (a new network's first operator, issue 11): the staff sign-in changes
+        # it and enrols the second factor (the same flows), then this form signs in.
+        change_first = outcome.slug == "password-change-required"
         page = render(
             request,
             "admin_login.html",
-            {"failed": not suspended, "network_suspended": suspended},
+            {
+                "failed": not suspended and not change_first,
+                "network_suspended": suspended,
+                "password_change_tenant": tenant if change_first else None,
+            },
             status_code=outcome.status,
         )
         if isinstance(outcome, SignInRefused) and outcome.retry_after_s:
