@@ -390,3 +390,37 @@ class TestExcerpts:
         answer = await reply(stack, doctor, post["id"], body)
         assert (await outbox_data(stack, "timeline.reply-created.v1", answer["id"]))["excerpt"] == expected
         assert len(expected) <= 80 and "\n" not in expected
+
+    async def test_a_mention_in_a_reply_names_its_thread_and_answers_and_decisions_carry_excerpts(
+        self, stack: Stack
+    ) -> None:
+        nurse, doctor, _, subject_id = await team_with_names(stack)
+        request = await create_post(
+            stack,
+            nurse,
+            subject_id,
+            "褥瘡の処置について\nご意見をください。",
+            support_request={"addressed_user_id": str(doctor.user_id)},
+        )
+        response = await stack["timeline"].client.post(
+            f"/posts/{request['id']}/replies",
+            json={"body": "洗浄後に\n軟膏を塗布してください。", "mentions": [str(nurse.user_id)]},
+            headers=doctor.headers,
+        )
+        assert response.status_code == 201, response.text
+        answer = response.json()
+        mentioned = await outbox_data(stack, "timeline.user-mentioned.v1", answer["id"])
+        assert mentioned["parent_id"] == request["id"]
+        top_level = await create_post(stack, nurse, subject_id, "了解", mentions=[str(doctor.user_id)])
+        assert (await outbox_data(stack, "timeline.user-mentioned.v1", top_level["id"]))["parent_id"] is None
+
+        answered = await outbox_data(stack, "timeline.support-request-answered.v1", request["id"])
+        assert answered["excerpt"] == "洗浄後に 軟膏を塗布してください。"
+        decided = await stack["timeline"].client.post(
+            f"/posts/{request['id']}/support-request/decision",
+            json={"decision": "adopted"},
+            headers=nurse.headers,
+        )
+        assert decided.status_code == 200, decided.text
+        decision = await outbox_data(stack, "timeline.support-request-decided.v1", request["id"])
+        assert decision["excerpt"] == "褥瘡の処置について ご意見をください。"

@@ -60,6 +60,9 @@ class UserMentionedV1(EventData):
     group_id: UUID | None = None
     # Added within v1 (issue 10): the body's first characters, for the recipient's notification.
     excerpt: str | None = None
+    # Added within v1 (issue 10): the thread's post when the mentioning post is a reply, so the
+    # notification opens the thread at the reply.
+    parent_id: UUID | None = None
 
 
 @event("timeline.support-requested.v1")
@@ -84,6 +87,8 @@ class SupportRequestAnsweredV1(EventData):
     answer_post_id: UUID
     answered_by: UUID
     requester_id: UUID
+    # Added within v1 (issue 10): the answer's first characters, for the requester's notification.
+    excerpt: str | None = None
 
 
 @event("timeline.support-request-decided.v1")
@@ -96,6 +101,9 @@ class SupportRequestDecidedV1(EventData):
     decided_by: UUID
     addressed_user_id: UUID | None = None
     addressed_facility_id: UUID | None = None
+    # Added within v1 (issue 10): the request's first characters, for the addressee's notification (which
+    # request was adopted or declined).
+    excerpt: str | None = None
 
 
 @event("timeline.group-member-invited.v1")

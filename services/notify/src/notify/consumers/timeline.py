@@ -63,9 +63,15 @@ async def on_user_mentioned(session: AsyncSession, envelope: Envelope, data: Use
         kind=kinds.POST_MENTION,
         source_event_id=envelope.id,
         subject_id=data.subject_id,
-        params={"post_id": str(data.post_id), "group_id": _text(data.group_id)},
-        # The event does not say whether the post is a reply: the link opens the post itself.
-        content=PostContent(post_id=data.post_id, author_id=data.author_id, excerpt=data.excerpt),
+        params={
+            "post_id": str(data.post_id),
+            "parent_id": _text(data.parent_id),
+            "group_id": _text(data.group_id),
+        },
+        # A mention inside a reply opens its thread at the reply (events from before parent_id: the post).
+        content=PostContent(
+            post_id=data.post_id, parent_id=data.parent_id, author_id=data.author_id, excerpt=data.excerpt
+        ),
     )
 
 
@@ -95,7 +101,7 @@ async def on_support_answered(
         source_event_id=envelope.id,
         subject_id=data.subject_id,
         params={"post_id": str(data.post_id), "answer_post_id": str(data.answer_post_id)},
-        content=PostContent(post_id=data.post_id, author_id=data.answered_by),
+        content=PostContent(post_id=data.post_id, author_id=data.answered_by, excerpt=data.excerpt),
     )
 
 
@@ -112,7 +118,7 @@ async def on_support_decided(
         source_event_id=envelope.id,
         subject_id=data.subject_id,
         params={"post_id": str(data.post_id), "decision": data.decision},
-        content=PostContent(post_id=data.post_id, author_id=data.decided_by),
+        content=PostContent(post_id=data.post_id, author_id=data.decided_by, excerpt=data.excerpt),
     )
 
 

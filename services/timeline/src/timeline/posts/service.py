@@ -174,6 +174,7 @@ async def _write_post(
                 subject_id=board.subject_id,
                 group_id=board.group_id,
                 excerpt=excerpt_of(body),
+                parent_id=post.parent_id,
             ),
             tenant=principal.tenant,
             subject=subject,
