@@ -10,6 +10,7 @@ from yui_common import outbox
 from yui_common.events.consent import SubjectChangedV1
 
 from consent.models import Subject
+from consent.subjects import repository
 
 ACTIVE = "active"
 SUPPORT_STOPPED = "support_stopped"
@@ -48,3 +49,12 @@ async def set_subject_status(session: AsyncSession, subject: Subject, status: st
     if subject.status != status:
         subject.status = status
         await announce_subject_changed(session, subject)
+
+
+async def republish_subjects(session: AsyncSession, *, tenant: str | None = None) -> int:
+    """Announce every subject again with a new version (a backfill for the projections of notify and the other
+    services, for a deployment that had subjects before issue 10); how many, in the caller's transaction."""
+    subjects = await repository.subjects_for_republishing(session, tenant=tenant)
+    for subject in subjects:
+        await announce_subject_changed(session, subject)
+    return len(subjects)

@@ -135,3 +135,11 @@ async def subjects_by_id(
         return []
     stmt = select(Subject).where(Subject.tenant == tenant, Subject.id.in_(set(subject_ids)))
     return (await session.execute(stmt)).scalars().all()
+
+
+async def subjects_for_republishing(session: AsyncSession, *, tenant: str | None) -> Sequence[Subject]:
+    """Every subject (of one network, or of all), in a stable order: the backfill announces each again."""
+    stmt = select(Subject).order_by(Subject.tenant, Subject.id)
+    if tenant is not None:
+        stmt = stmt.where(Subject.tenant == tenant)
+    return (await session.execute(stmt)).scalars().all()
