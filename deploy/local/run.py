@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -224,21 +225,34 @@ def not_ready(gateway: RenderedGateway) -> list[str]:
     return waiting
 
 
-def demo_people() -> list[str]:
-    """One line per demo login: who it is, in Japanese, from the seeds' own list (yui_common.demo)."""
+def demo_people(slug: str = "demo") -> list[str]:
+    """One line per demo login of the network ``slug``: who it is, in Japanese, from the seeds' own list
+    (yui_common.demo)."""
     from yui_common import demo
     from yui_common.vocabulary import profession_label
 
+    network = next((n for n in demo.NETWORKS if n.tenant == slug), None)
+    if network is None:
+        return []
+    facilities = {**demo.FACILITIES, **demo.NEIGHBOUR_FACILITIES}
     lines = []
-    for login_id, person in demo.USERS.items():
+    for login_id, person in network.users.items():
         role = profession_label(person.profession, "ja")
         if "facility_admin" in person.roles:
             role += "・施設管理者"
         if "operator" in person.roles:
             role = f"{role}・ネットワーク運営者"
-        who = f"{person.name}（{role}、{demo.FACILITIES[person.facility_id].name}）"
+        who = f"{person.name}（{role}、{facilities[person.facility_id].name}）"
         lines.append(f"{login_id:<12} {who}")
+    if network is demo.NEIGHBOUR:
+        # Its first operator was made by the contractor's use case with the network (identity's seed).
+        role = f"{profession_label('municipal_staff', 'ja')}・ネットワーク運営者"
+        who = f"{demo.NEIGHBOUR_OPERATOR_NAME}（{role}、{demo.NEIGHBOUR_OPERATOR_OFFICE}）"
+        lines.append(f"{demo.NEIGHBOUR_OPERATOR_LOGIN:<12} {who}")
     return lines
+
+
+PEOPLE_LINE = re.compile(r"^(\s*)\{people(?::([a-z0-9-]+))?\}$")
 
 
 def demo_logins() -> list[str]:
@@ -248,8 +262,17 @@ def demo_logins() -> list[str]:
             for line in DEMO_LOGINS.read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.lstrip().startswith("#")
         ]
-        # The file's "{people}" line stands for the demo's people, listed from the seeds' own data.
-        return [person for line in lines for person in (demo_people() if line == "{people}" else [line])]
+        # A "{people:<slug>}" line ("{people}": the demo network) stands for that network's demo people, listed
+        # from the seeds' own data, indented as the line is.
+        listed = []
+        for line in lines:
+            people = PEOPLE_LINE.match(line)
+            if people is None:
+                listed.append(line)
+            else:
+                indent, slug = people.group(1), people.group(2) or "demo"
+                listed += [indent + person for person in demo_people(slug)]
+        return listed
     return []
 
 

@@ -1,6 +1,9 @@
 """`make run`'s demo seed: idempotent, it announces the demo accounts as identity announces any other, and it
 leaves a living demo: two patients with a week of posts between four colleagues, photos, a support request
-answered, replies and read marks, the network's terms and support hours."""
+answered, replies and read marks, the network's terms and support hours. Beside it a second demo network (a
+neighbouring town's, made through the contractor's use case: its network-created event, its first operator and
+the portal's first terms from the template) with a patient and a few posts, isolated from the first, and the
+contractor's demo account."""
 
 from __future__ import annotations
 
@@ -44,18 +47,64 @@ class TestDemoSeed:
         engine = create_engine(settings)
         try:
             async with create_sessionmaker(engine)() as session:
-                users = await session.execute(
-                    text("SELECT id FROM users WHERE tenant = :t"), {"t": demo.TENANT}
-                )
-                announced = await session.execute(
+                for tenant, people in (
+                    (demo.TENANT, demo.USERS),
+                    (demo.NEIGHBOUR_TENANT, demo.NEIGHBOUR_USERS),
+                ):
+                    users = await session.execute(
+                        text("SELECT id, login_id FROM users WHERE tenant = :t"), {"t": tenant}
+                    )
+                    announced = await session.execute(
+                        text(
+                            "SELECT (envelope->'data'->>'user_id')::uuid FROM outbox "
+                            "WHERE event_type = 'identity.user-created.v1' AND envelope->>'tenant' = :t"
+                        ),
+                        {"t": tenant},
+                    )
+                    found = {row.login_id: row.id for row in users}
+                    # The neighbour's first operator was made by create_network, under an id of its own.
+                    assert {login: found[login] for login in people} == {
+                        login: person.user_id for login, person in people.items()
+                    }
+                    expected = set(people) | ({"operator"} if tenant == demo.NEIGHBOUR_TENANT else set())
+                    assert set(found) == expected, tenant
+                    assert sorted(row[0] for row in announced) == sorted(found.values())
+
+                # The second network is provisioned as the contractor's CLI provisions one, once: its
+                # network-created event, its municipalities, an operator who signs in with the demo password.
+                created = await session.execute(
                     text(
-                        "SELECT (envelope->'data'->>'user_id')::uuid FROM outbox "
-                        "WHERE event_type = 'identity.user-created.v1'"
+                        "SELECT envelope->>'tenant' FROM outbox WHERE event_type = 'identity.network-created.v1'"
                     )
                 )
-                user_ids = sorted(row[0] for row in users)
-                assert user_ids == sorted(user.user_id for user in demo.USERS.values())
-                assert sorted(row[0] for row in announced) == user_ids
+                assert sorted(row[0] for row in created) == sorted([demo.TENANT, demo.NEIGHBOUR_TENANT])
+                neighbour = (
+                    await session.execute(
+                        text(
+                            "SELECT name, municipality_codes, created_as_demo, password_only_allowed "
+                            "FROM networks WHERE slug = :s"
+                        ),
+                        {"s": demo.NEIGHBOUR_TENANT},
+                    )
+                ).one()
+                assert neighbour.name == demo.NEIGHBOUR_NAME
+                assert list(neighbour.municipality_codes) == list(demo.NEIGHBOUR_MUNICIPALITY_CODES)
+                assert neighbour.created_as_demo and neighbour.password_only_allowed
+                provisioned = await session.execute(
+                    text("SELECT 1 FROM audit_log WHERE action = 'network.created' AND tenant = :t"),
+                    {"t": demo.NEIGHBOUR_TENANT},
+                )
+                assert len(provisioned.all()) == 1
+                # The contractor's demo account: its first sign-in chooses a password and enrols TOTP.
+                contractor = (
+                    await session.execute(
+                        text("SELECT password_hash, must_change_password FROM platform_accounts")
+                    )
+                ).all()
+                assert len(contractor) == 1 and contractor[0].must_change_password
+                from identity.passwords import verify_password
+
+                assert verify_password(contractor[0].password_hash, demo.PASSWORD)
         finally:
             await engine.dispose()
             await reset_database(settings)
@@ -117,7 +166,7 @@ async def rows(stack: Stack, service: str, sql: str, **params: Any) -> list[Any]
 
 # Everything the seed writes, table by table: a second run must leave every count as it was.
 COUNTED = {
-    "identity": ("users", "facilities", "outbox"),
+    "identity": ("networks", "users", "facilities", "platform_accounts", "outbox"),
     "consent": ("subjects", "consents", "care_team_members", "care_team_invitations", "outbox"),
     "timeline": ("posts", "post_versions", "attachments", "read_marks", "outbox"),
     "portal": ("terms_versions", "notices", "portal_settings", "outbox"),
@@ -206,17 +255,26 @@ class TestLivingDemo:
         from portal.seed import NATIONAL_HOLIDAYS_2027
 
         # Terms published by the operator, support hours with the year-end closing and dated holidays.
-        terms = await rows(stack, "portal", "SELECT version, title, body, effective_at FROM terms_versions")
+        terms = await rows(
+            stack,
+            "portal",
+            "SELECT version, title, body, effective_at FROM terms_versions WHERE tenant = :t",
+            t=demo.TENANT,
+        )
         assert [(t.version, t.title) for t in terms] == [(demo.TERMS_VERSION, "結ネット 利用規約")]
         assert "第1条" in terms[0].body and terms[0].effective_at < seeded_at
         hours = await rows(
-            stack, "portal", "SELECT support_closed_periods, support_holidays FROM portal_settings"
+            stack,
+            "portal",
+            "SELECT support_closed_periods, support_holidays FROM portal_settings WHERE tenant = :t",
+            t=demo.TENANT,
         )
         assert hours[0].support_closed_periods == ["12-29..01-03"]
         assert hours[0].support_holidays == [d.isoformat() for d in NATIONAL_HOLIDAYS_2027]
 
         # The people, known by name everywhere through identity's events; notifications through the bus.
-        for login, person in demo.USERS.items():
+        facilities = {**demo.FACILITIES, **demo.NEIGHBOUR_FACILITIES}
+        for login, person in [*demo.USERS.items(), *demo.NEIGHBOUR_USERS.items()]:
             known = await eventually(
                 functools.partial(
                     rows,
@@ -231,7 +289,7 @@ class TestLivingDemo:
                 person.name,
                 person.name_kana,
                 person.profession,
-                demo.FACILITIES[person.facility_id].name,
+                facilities[person.facility_id].name,
             )
         await eventually(
             lambda: rows(
@@ -244,14 +302,15 @@ class TestLivingDemo:
             what="the doctor is notified of the demo posts",
         )
 
-        # The network announced as the contractor's networks are: every service knows its rules.
-        for service in ("consent", "timeline", "portal"):
-            await eventually(
-                functools.partial(
-                    rows, stack, service, "SELECT 1 FROM network_states WHERE tenant = :t", t=demo.TENANT
-                ),
-                what=f"{service} knows the demo network",
-            )
+        # The networks announced as the contractor's networks are: every service knows their rules.
+        for service in ("consent", "timeline", "portal", "notify"):
+            for tenant in (demo.TENANT, demo.NEIGHBOUR_TENANT):
+                await eventually(
+                    functools.partial(
+                        rows, stack, service, "SELECT 1 FROM network_states WHERE tenant = :t", t=tenant
+                    ),
+                    what=f"{service} knows the network {tenant}",
+                )
 
         # The patients announced by name as registering announces them.
         announced = await rows(
@@ -259,7 +318,11 @@ class TestLivingDemo:
             "consent",
             "SELECT (envelope::jsonb)->'data'->>'name' FROM outbox WHERE event_type = 'consent.subject-changed.v1'",
         )
-        assert sorted(name for (name,) in announced) == sorted(s.name for s in demo.SUBJECTS.values())
+        patients = [*demo.SUBJECTS.values(), *demo.NEIGHBOUR_SUBJECTS.values()]
+        assert sorted(name for (name,) in announced) == sorted(s.name for s in patients)
+
+        await self.assert_neighbour(stack, seeded_at)
+        await self.assert_isolated(stack)
 
         # A second `make run` adds nothing: no row, no event.
         before = await counts(stack)
@@ -285,7 +348,12 @@ class TestLivingDemo:
         photographed = await rows(
             stack, "timeline", "SELECT post_id FROM attachments WHERE post_id IS NOT NULL"
         )
-        any_reply = await rows(stack, "timeline", "SELECT id FROM posts WHERE parent_id IS NOT NULL LIMIT 1")
+        any_reply = await rows(
+            stack,
+            "timeline",
+            "SELECT id FROM posts WHERE parent_id IS NOT NULL AND tenant = :t LIMIT 1",
+            t=demo.TENANT,
+        )
         async with stack["timeline"].sessionmaker() as session, session.begin():
             for (post_id,) in [*photographed, *any_reply]:
                 result = await verify_post(
@@ -296,3 +364,72 @@ class TestLivingDemo:
                     post_id=post_id,
                 )
                 assert result.intact, result
+
+    async def assert_neighbour(self, stack: Stack, seeded_at: datetime) -> None:
+        """The second network: its patient registered in one of its towns, consent and a team of the clinic's
+        doctor and the care home's helper, a few posts between them; its first terms from the template."""
+        tenant = demo.NEIGHBOUR_TENANT
+        team = {demo.NEIGHBOUR_USERS[login].user_id for login in demo.NEIGHBOUR_STAFF}
+        subjects = await rows(
+            stack, "consent", "SELECT id, municipality_code FROM subjects WHERE tenant = :t", t=tenant
+        )
+        assert [s.id for s in subjects] == [demo.NEIGHBOUR_SUBJECT]
+        assert subjects[0].municipality_code in demo.NEIGHBOUR_MUNICIPALITY_CODES
+        members = await rows(
+            stack,
+            "consent",
+            "SELECT user_id FROM care_team_members WHERE subject_id = :s",
+            s=demo.NEIGHBOUR_SUBJECT,
+        )
+        assert {m.user_id for m in members} == team
+        consents = await rows(
+            stack, "consent", "SELECT status FROM consents WHERE subject_id = :s", s=demo.NEIGHBOUR_SUBJECT
+        )
+        assert [c.status for c in consents] == ["active"]
+        posts = await rows(
+            stack,
+            "timeline",
+            "SELECT author_id, parent_id, created_at, tenant FROM posts WHERE subject_id = :s",
+            s=demo.NEIGHBOUR_SUBJECT,
+        )
+        assert len(posts) >= 3 and {p.author_id for p in posts} == team
+        assert all(p.tenant == tenant and p.created_at < seeded_at for p in posts)
+        assert any(p.parent_id is not None for p in posts)
+
+        # Its own terms of use: the portal's first version from the template, with the network's name in it.
+        terms = await eventually(
+            functools.partial(
+                rows, stack, "portal", "SELECT title, body FROM terms_versions WHERE tenant = :t", t=tenant
+            ),
+            what="the portal's first terms of the second network",
+        )
+        assert len(terms) == 1 and demo.NEIGHBOUR_NAME in terms[0].title + terms[0].body
+        assert "結ネット" not in terms[0].body
+
+    async def assert_isolated(self, stack: Stack) -> None:
+        """Each network's staff see their own patients only: the other network's patient is not found (404),
+        whether listed, opened in consent or read on the timeline."""
+        networks = (
+            (demo.TENANT, demo.USERS["doctor"], demo.SUBJECT, demo.NEIGHBOUR_SUBJECT),
+            (demo.NEIGHBOUR_TENANT, demo.NEIGHBOUR_USERS["doctor"], demo.NEIGHBOUR_SUBJECT, demo.SUBJECT),
+        )
+        for tenant, doctor, own, others in networks:
+            staff = stack.staff(
+                tenant=tenant, facility_id=doctor.facility_id, roles=doctor.roles, user_id=doctor.user_id
+            )
+            listed = await stack["consent"].client.get("/subjects?status=all", headers=staff.headers)
+            assert listed.status_code == 200, listed.text
+            items = listed.json()["items"] if isinstance(listed.json(), dict) else listed.json()
+            assert str(others) not in {item["id"] for item in items}
+            assert str(own) in {item["id"] for item in items}
+            opened = await stack["timeline"].client.get(f"/subjects/{own}/posts", headers=staff.headers)
+            assert opened.status_code == 200, opened.text
+            for service, path in (
+                ("consent", f"/subjects/{others}"),
+                ("timeline", f"/subjects/{others}/posts"),
+            ):
+                answer = await stack[service].client.get(path, headers=staff.headers)
+                assert answer.status_code == 404, (tenant, service, answer.status_code, answer.text[:200])
+            feed = await stack["timeline"].client.get("/feed", headers=staff.headers)
+            assert feed.status_code == 200, feed.text
+            assert str(others) not in feed.text

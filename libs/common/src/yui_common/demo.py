@@ -90,3 +90,74 @@ SUBJECTS: dict[UUID, DemoSubject] = {
 }
 
 TERMS_VERSION = "1.0"
+
+
+# --- The second demo network: a neighbouring town's ------------------------------------------------------------
+# Created by identity's seed through the contractor's own use case (identity.platform.service.create_network,
+# what `python -m identity network create` runs), so it is provisioned as a real network is: its
+# network-created event, its operator's office and first operator, and the portal's first terms of use made from
+# the template. It shows two networks side by side in one deployment (each person sees their own network only;
+# the same login ID names a different person in each), and it is the network the federation issue will exchange
+# with: two municipalities' networks next to each other, a patient of one seen by the other's staff.
+NEIGHBOUR_TENANT = "tonari"
+NEIGHBOUR_NAME = "となりまちネット"
+# 日進市 and 東郷町, みよし市's neighbours (the demo network serves みよし市, 232360).
+NEIGHBOUR_MUNICIPALITY_CODES = ("232301", "233021")
+NEIGHBOUR_OPERATOR_OFFICE = "日進市 地域包括ケア推進課"
+NEIGHBOUR_SUPPORT_HOURS = "平日 9:00〜17:00（祝日と12月29日〜1月3日を除く）"
+# The network's first operator, made by create_network (its id is drawn there, so it is found by login ID).
+NEIGHBOUR_OPERATOR_LOGIN = "operator"
+NEIGHBOUR_OPERATOR_NAME = "小林 恵"
+NEIGHBOUR_OPERATOR_KANA = "コバヤシ メグミ"
+
+NEIGHBOUR_CLINIC = demo_id("tonari:facility:clinic")
+NEIGHBOUR_CARE_HOME = demo_id("tonari:facility:care-home")
+NEIGHBOUR_FACILITIES: dict[UUID, DemoFacility] = {
+    NEIGHBOUR_CLINIC: DemoFacility("となり内科クリニック", "clinic"),
+    NEIGHBOUR_CARE_HOME: DemoFacility("小規模多機能ホーム となりの家", "care_facility"),
+}
+# The same login IDs as some of the demo network's: a login ID is only unique within its network.
+NEIGHBOUR_USERS: dict[str, DemoUser] = {
+    "doctor": DemoUser(
+        demo_id("tonari:user:doctor"),
+        NEIGHBOUR_CLINIC,
+        "松本 誠",
+        "マツモト マコト",
+        "doctor",
+        ("staff", "facility_admin"),
+    ),
+    "helper": DemoUser(
+        demo_id("tonari:user:helper"),
+        NEIGHBOUR_CARE_HOME,
+        "中村 由美",
+        "ナカムラ ユミ",
+        "helper",
+        ("staff", "facility_admin"),
+    ),
+}
+NEIGHBOUR_STAFF = ("doctor", "helper")  # the care team of the neighbour's patient
+
+NEIGHBOUR_SUBJECT = demo_id("tonari:subject:1")
+NEIGHBOUR_SUBJECTS: dict[UUID, DemoSubject] = {
+    # 91, in 日進市 with her son's family; comes to the care home by day, the doctor visits her at home.
+    NEIGHBOUR_SUBJECT: DemoSubject(NEIGHBOUR_SUBJECT, "森 ハル", "モリ ハル", date(1935, 11, 3), "female"),
+}
+
+# The contractor's demo account for /admin/platform (identity.platform): its first sign-in with PASSWORD asks
+# for a password of its own and an authenticator app, as any contractor account's does.
+CONTRACTOR_LOGIN = "contractor"
+CONTRACTOR_NAME = "結システム 契約事業者"
+
+
+class DemoNetwork(NamedTuple):
+    """One demo network as the seeds that act in it see it: its people, the care team of its patients."""
+
+    tenant: str
+    users: dict[str, DemoUser]
+    staff: tuple[str, ...]
+    subjects: dict[UUID, DemoSubject]
+
+
+DEMO = DemoNetwork(TENANT, USERS, STAFF, SUBJECTS)
+NEIGHBOUR = DemoNetwork(NEIGHBOUR_TENANT, NEIGHBOUR_USERS, NEIGHBOUR_STAFF, NEIGHBOUR_SUBJECTS)
+NETWORKS = (DEMO, NEIGHBOUR)

@@ -1,5 +1,6 @@
-"""Seeding the demo network's patients: each registered by the doctor with consent on file, and a care team of
-the doctor, the visiting nurse, the pharmacist and the care manager (idempotent: a second run adds nothing).
+"""Seeding the demo networks' patients: each registered by the doctor with consent on file, and a care team of
+the doctor, the visiting nurse, the pharmacist and the care manager (the second demo network's patient: its
+doctor and the care home's helper) (idempotent: a second run adds nothing).
 
 The team is enrolled directly, as registering enrolls the registrant, rather than invited and accepted: an
 invitation needs the invitee in consent's projection of people, which identity's events fill only once the
@@ -26,18 +27,25 @@ from consent.subjects import repository as subject_repository
 from consent.subjects.changes import ACTIVE, announce_subject_changed
 from consent.subjects.kana import fold_kana
 
-# Where each patient lives (shown to the care team only); invented, in the demo network's town.
+# Where each patient lives (shown to the care team only); invented, in their network's town.
 ADDRESSES = {
     demo.SUBJECT: ("470-0001", "結町本町1-2-3", "0561-00-1234"),
     demo.SUBJECT_2: ("470-0002", "結町緑が丘4-5-6", "0561-00-5678"),
+    demo.NEIGHBOUR_SUBJECT: ("470-0111", "日進市となり町3-2-1", "0561-00-3456"),
+}
+# The local-government code of each patient's residence: one the network serves (C1).
+MUNICIPALITIES = {
+    demo.SUBJECT: demo.MUNICIPALITY_CODE,
+    demo.SUBJECT_2: demo.MUNICIPALITY_CODE,
+    demo.NEIGHBOUR_SUBJECT: demo.NEIGHBOUR_MUNICIPALITY_CODES[0],
 }
 
 
-def principal_of(login_id: str) -> Principal:
-    user = demo.USERS[login_id]
+def principal_of(login_id: str, network: demo.DemoNetwork = demo.DEMO) -> Principal:
+    user = network.users[login_id]
     return Principal(
         user_id=user.user_id,
-        tenant=demo.TENANT,
+        tenant=network.tenant,
         facility_id=user.facility_id,
         roles=frozenset(user.roles),
         name=user.name,
@@ -50,17 +58,17 @@ async def _register(session: AsyncSession, doctor: Principal, patient: demo.Demo
     postal_code, address, phone = ADDRESSES[patient.subject_id]
     subject = Subject(
         id=patient.subject_id,
-        tenant=demo.TENANT,
+        tenant=doctor.tenant,
         name=patient.name,
         name_kana=patient.name_kana,
         name_kana_folded=fold_kana(patient.name_kana),
         birth_date=patient.birth_date,
         sex=patient.sex,
-        municipality_code=demo.MUNICIPALITY_CODE,
+        municipality_code=MUNICIPALITIES[patient.subject_id],
         postal_code=postal_code,
         address=address,
         phone=phone,
-        residence_network=demo.TENANT,
+        residence_network=doctor.tenant,
         registered_by=doctor.user_id,
         registered_at=datetime.now(UTC) - timedelta(days=14),
         status=ACTIVE,
@@ -78,12 +86,14 @@ async def _register(session: AsyncSession, doctor: Principal, patient: demo.Demo
     return subject
 
 
-async def seed_patient(session: AsyncSession, patient: demo.DemoSubject) -> bool:
+async def seed_patient(
+    session: AsyncSession, patient: demo.DemoSubject, network: demo.DemoNetwork = demo.DEMO
+) -> bool:
     """One patient, their consent and care team; returns whether anything was added."""
-    doctor = principal_of("doctor")
+    doctor = principal_of("doctor", network)
     added = False
     subject = await subject_repository.subject_in_network(
-        session, tenant=demo.TENANT, subject_id=patient.subject_id
+        session, tenant=network.tenant, subject_id=patient.subject_id
     )
     if subject is None:
         subject = await _register(session, doctor, patient)
@@ -99,8 +109,8 @@ async def seed_patient(session: AsyncSession, patient: demo.DemoSubject) -> bool
             given_on=date.today() - timedelta(days=14),
         )
         added = True
-    for login_id in demo.STAFF:
-        member = demo.USERS[login_id]
+    for login_id in network.staff:
+        member = network.users[login_id]
         if await care_team_repository.care_team_member(
             session, subject_id=subject.id, user_id=member.user_id
         ):
@@ -116,9 +126,10 @@ async def seed(settings: CommonSettings) -> int:
     engine = create_engine(settings)
     try:
         added = False
-        for patient in demo.SUBJECTS.values():
-            async with create_sessionmaker(engine)() as session, session.begin():
-                added = await seed_patient(session, patient) or added
+        for network in demo.NETWORKS:
+            for patient in network.subjects.values():
+                async with create_sessionmaker(engine)() as session, session.begin():
+                    added = await seed_patient(session, patient, network) or added
         print(
             "consent: demo patients, consent and care teams seeded"
             if added

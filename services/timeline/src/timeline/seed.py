@@ -1,5 +1,6 @@
 """Seeding the demo patients' timelines: a week of posts between the doctor, the visiting nurse, the pharmacist
-and the care manager, with photos, replies, a support request and its answer, and who has read what.
+and the care manager, with photos, replies, a support request and its answer, and who has read what; and a few
+posts between the doctor and the care home's helper on the second demo network's patient.
 
 Everything is written through timeline's own use cases (create_post, reply, upload_attachment,
 decide_support_request, open_post), so the outbox announces each post, reply and request and notify tells the
@@ -56,14 +57,15 @@ READ_DELAY = {
     "nurse": timedelta(minutes=35),
     "pharmacist": timedelta(hours=1, minutes=20),
     "caremanager": timedelta(minutes=50),
+    "helper": timedelta(minutes=40),
 }
 
 
-def principal_of(login_id: str) -> Principal:
-    user = demo.USERS[login_id]
+def principal_of(login_id: str, network: demo.DemoNetwork = demo.DEMO) -> Principal:
+    user = network.users[login_id]
     return Principal(
         user_id=user.user_id,
-        tenant=demo.TENANT,
+        tenant=network.tenant,
         facility_id=user.facility_id,
         roles=frozenset(user.roles),
         name=user.name,
@@ -84,6 +86,7 @@ class Seeding:
     signer: ContentSigner
     board: Board
     today: date
+    network: demo.DemoNetwork = demo.DEMO
     posts: dict[str, Post] = field(default_factory=dict)
     added: int = 0
     clock: datetime | None = None
@@ -110,7 +113,8 @@ class Seeding:
 
     async def write(self, entry: Entry) -> None:
         parent = self.posts[entry.reply_to] if entry.reply_to else None
-        author = principal_of(entry.author)
+        author = principal_of(entry.author, self.network)
+        users = self.network.users
         at = moment(self.today, entry.day, entry.at)
         attachments = []
         if entry.photo:
@@ -125,9 +129,9 @@ class Seeding:
                 board=self.board,
                 category=entry.category,
                 body=entry.body,
-                mentions=[demo.USERS[m].user_id for m in entry.mentions],
+                mentions=[users[m].user_id for m in entry.mentions],
                 attachment_ids=[a.id for a in attachments],
-                addressed_user_id=demo.USERS[entry.addressed_to].user_id if entry.addressed_to else None,
+                addressed_user_id=users[entry.addressed_to].user_id if entry.addressed_to else None,
             )
         else:
             post = await posts.reply(
@@ -137,7 +141,7 @@ class Seeding:
                 post_id=parent.id,
                 category=entry.category,
                 body=entry.body,
-                mentions=[demo.USERS[m].user_id for m in entry.mentions],
+                mentions=[users[m].user_id for m in entry.mentions],
                 attachment_ids=[a.id for a in attachments],
             )
         # An answer's time is the reply's (record_answer copies it); the requester adopting it is dated here.
@@ -146,7 +150,7 @@ class Seeding:
         if parent is not None and entry.adopted_at:
             await decide_support_request(
                 self.session,
-                principal=principal_of(self.author_of(parent)),
+                principal=principal_of(self.author_of(parent), self.network),
                 post_id=parent.id,
                 decision="adopted",
             )
@@ -157,7 +161,7 @@ class Seeding:
         self.added += 1
 
     def author_of(self, post: Post) -> str:
-        return next(login for login, user in demo.USERS.items() if user.user_id == post.author_id)
+        return next(login for login, user in self.network.users.items() if user.user_id == post.author_id)
 
     async def upload(self, author: Principal, photo: str) -> Attachment:
         filename, draw = PHOTOS[photo]
@@ -182,8 +186,10 @@ class Seeding:
         """The colleague opens the post as the timeline does (open_post marks it, and a first post's replies
         so far, read); the marks this made are dated when they read it."""
         post = self.posts[entry.key]
-        user_id = demo.USERS[reader].user_id
-        thread = await posts.open_post(self.session, principal=principal_of(reader), post_id=post.id)
+        user_id = self.network.users[reader].user_id
+        thread = await posts.open_post(
+            self.session, principal=principal_of(reader, self.network), post_id=post.id
+        )
         shown = [thread.view.post.id, *(r.post.id for r in thread.replies)]
         # Marks are written by one statement, not as rows of the session: those made just now carry the time
         # of seeding, later than any scripted one, and are moved to the time of this reading.
@@ -194,33 +200,42 @@ class Seeding:
         )
 
 
-def week(entries: Sequence[Entry], today: date) -> list[tuple[datetime, Entry, str | None]]:
+def week(
+    entries: Sequence[Entry], today: date, staff: Sequence[str] = demo.STAFF
+) -> list[tuple[datetime, Entry, str | None]]:
     """The week in order: each post written at its time (reader None), then opened by each colleague after
     their delay."""
     steps: list[tuple[datetime, Entry, str | None]] = []
     for entry in entries:
         at = moment(today, entry.day, entry.at)
         steps.append((at, entry, None))
-        for reader in demo.STAFF:
+        for reader in staff:
             if reader != entry.author and reader not in entry.unread_by:
                 steps.append((at + READ_DELAY[reader], entry, reader))
     return sorted(steps, key=lambda step: (step[0], step[2] is not None))
 
 
-async def seed_timeline(session: AsyncSession, settings: Settings, subject_id: UUID, today: date) -> int:
+async def seed_timeline(
+    session: AsyncSession,
+    settings: Settings,
+    subject_id: UUID,
+    today: date,
+    network: demo.DemoNetwork = demo.DEMO,
+) -> int:
     """One patient's week; returns how many posts were added (0 when already seeded)."""
     seeding = Seeding(
         session=session,
         settings=settings,
         signer=signer_for(settings),
-        board=Board(tenant=demo.TENANT, subject_id=subject_id),
+        board=Board(tenant=network.tenant, subject_id=subject_id),
         today=today,
+        network=network,
     )
     # The seed fills an empty timeline only: once a patient has any post (seeded, or written by someone
     # trying the demo), it is left as it is.
     if (await session.execute(select(Post.id).where(Post.subject_id == subject_id).limit(1))).first():
         return 0
-    for when, entry, reader in week(SCRIPTS[subject_id], today):
+    for when, entry, reader in week(SCRIPTS[subject_id], today, network.staff):
         if reader is None:
             await seeding.write(entry)
         else:
@@ -228,11 +243,13 @@ async def seed_timeline(session: AsyncSession, settings: Settings, subject_id: U
     return seeding.added
 
 
-async def projection_ready(session: AsyncSession, subject_id: UUID) -> bool:
+async def projection_ready(
+    session: AsyncSession, subject_id: UUID, network: demo.DemoNetwork = demo.DEMO
+) -> bool:
     """Whether consent's events about this patient reached timeline: consent given, the whole team there."""
-    for login_id in demo.STAFF:
+    for login_id in network.staff:
         access = await access_repository.access_of(
-            session, tenant=demo.TENANT, subject_id=subject_id, user_id=demo.USERS[login_id].user_id
+            session, tenant=network.tenant, subject_id=subject_id, user_id=network.users[login_id].user_id
         )
         if access is None or not access.consent_active:
             return False
@@ -246,10 +263,11 @@ async def seed(settings: CommonSettings, *, wait_s: float = PROJECTION_WAIT_S) -
     today = datetime.now(JAPAN).date()
     try:
         deadline = time.monotonic() + wait_s
-        for subject_id in SCRIPTS:
+        patients = [(network, subject_id) for network in demo.NETWORKS for subject_id in network.subjects]
+        for network, subject_id in patients:
             while True:
                 async with sessions() as session:
-                    if await projection_ready(session, subject_id):
+                    if await projection_ready(session, subject_id, network):
                         break
                 if time.monotonic() > deadline:
                     print(
@@ -259,9 +277,9 @@ async def seed(settings: CommonSettings, *, wait_s: float = PROJECTION_WAIT_S) -
                     return 1
                 await asyncio.sleep(0.5)
         added = 0
-        for subject_id in SCRIPTS:
+        for network, subject_id in patients:
             async with sessions() as session, session.begin():
-                added += await seed_timeline(session, settings, subject_id, today)
+                added += await seed_timeline(session, settings, subject_id, today, network)
         print(
             f"timeline: a week of demo posts seeded ({added} posts)"
             if added

@@ -376,4 +376,50 @@ MASAO: tuple[Entry, ...] = (
     ),
 )
 
-SCRIPTS: dict[UUID, tuple[Entry, ...]] = {demo.SUBJECT: KIYO, demo.SUBJECT_2: MASAO}
+# 森 ハル (91), in the second demo network (となりまちネット): by day at the care home, seen at home by the doctor.
+# A few posts between the clinic's doctor and the care home's helper (login IDs of that network).
+HARU: tuple[Entry, ...] = (
+    Entry(
+        "h-stay",
+        4,
+        "10:30",
+        "helper",
+        "daily_living",
+        "通いの日でした。昼食は全量召し上がり、午後はレクリエーションに参加されました。夕方、少し足元が"
+        "ふらつく場面がありました。",
+    ),
+    Entry(
+        "h-visit",
+        3,
+        "15:00",
+        "doctor",
+        "visit",
+        "往診しました。血圧 142/80、脈拍 72。ふらつきは降圧薬の影響も考え、朝の薬を半量にします。"
+        "転倒に気をつけて様子を見てください。",
+        mentions=("helper",),
+    ),
+    Entry(
+        "h-visit-r1",
+        3,
+        "17:20",
+        "helper",
+        "visit",
+        "承知しました。通いの日は移動の際に付き添います。",
+        reply_to="h-visit",
+    ),
+    Entry(
+        "h-vitals",
+        1,
+        "11:00",
+        "helper",
+        "vital_signs",
+        "血圧 128/74、脈拍 70、体温 36.5℃。ふらつきはありませんでした。",
+        unread_by=("doctor",),
+    ),
+)
+
+SCRIPTS: dict[UUID, tuple[Entry, ...]] = {
+    demo.SUBJECT: KIYO,
+    demo.SUBJECT_2: MASAO,
+    demo.NEIGHBOUR_SUBJECT: HARU,
+}
