@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import secrets
 from typing import Annotated, Any
@@ -11,7 +10,6 @@ from uuid import UUID
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from yui_common.auth import presented_certificate_fingerprint
-from yui_common.problems import Problem
 
 from portal.clients.base import ServiceProblem
 from portal.clients.identity import Credentials, IdentityClient, PasswordChange
@@ -25,7 +23,7 @@ from portal.session import (
     seal,
     unseal,
 )
-from portal.staff.pages import IdentityApi, back, page, remember, safe_next, url
+from portal.staff.pages import IdentityApi, back, page, safe_next, url
 
 router = APIRouter()
 FIRST_LOGIN_COOKIE = "yui_staff_first"
@@ -118,9 +116,6 @@ async def login(
         session_id=str(tokens.session_id),
         login_id=login_id,
     )
-    with contextlib.suppress(Problem):  # the name is a nicety; the next page verifies the token anyway
-        claims = await request.app.state.token_verifier.verify(tokens.access_token)
-        remember(request.app, claims["sub"], str(claims.get("name", "")))
     return response
 
 

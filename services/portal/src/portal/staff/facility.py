@@ -11,6 +11,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from yui_common.people import UNKNOWN_NAME
 from yui_common.vocabulary import PROFESSIONS, profession_label
 from yui_common.web import language_of
 
@@ -18,7 +19,7 @@ from portal.clients.base import ServiceProblem
 from portal.clients.identity import AccessCodeRedemption, IdentityClient, NewUser, UserChange
 from portal.session import Staff, StaffSession
 from portal.staff.auth import login_csrf_ok, login_csrf_token, with_login_csrf
-from portal.staff.pages import IdentityApi, back, gather, optional, page, remember
+from portal.staff.pages import IdentityApi, back, gather, optional, page
 
 router = APIRouter(prefix="/staff")
 FACILITY_ADMIN = "facility_admin"
@@ -40,12 +41,13 @@ async def _users_page(
     users, certificates = await gather(
         identity.users(), optional(identity.certificates(staff.facility_id), [])
     )
-    for user in users:
-        remember(request.app, user.id, user.display_name)
     lang = language_of(request)
+    # A certificate names its holder from the facility's users (identity's list), never by id.
+    names = {user.id: user.display_name for user in users}
+    unknown = UNKNOWN_NAME.get(lang, UNKNOWN_NAME["ja"])
     context = {
         "users": users,
-        "certificates": certificates,
+        "certificates": [(c, names.get(c.user_id, unknown)) for c in certificates],
         "professions": [(code, profession_label(code, lang)) for code in PROFESSIONS],
         "profession_label": lambda code: profession_label(code, lang),
         **extra,

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from yui_common.vocabulary import GROUP_PURPOSES, GroupPurpose
+from yui_common.web import language_of
 
 from portal.clients.timeline import Conversation
 from portal.session import Staff
-from portal.staff.pages import ConsentApi, TimelineApi, back, gather, optional, page
+from portal.staff.colleagues import colleague_search
+from portal.staff.pages import ConsentApi, IdentityApi, TimelineApi, back, gather, optional, page
 from portal.staff.timeline import conversation_context
 
 router = APIRouter(prefix="/staff")
@@ -44,10 +46,16 @@ async def group_page(
     group_id: UUID,
     staff: Staff,
     consent: ConsentApi,
+    identity: IdentityApi,
     timeline: TimelineApi,
     q: str = "",
     cursor: str = "",
+    colleague: Annotated[str, Query(max_length=100)] = "",
+    facility_id: Annotated[str, Query(max_length=36)] = "",
+    profession: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
+    """The group's board and members; a member finds colleagues to invite by name (``colleague``, facility,
+    profession in identity's directory), never by id."""
     group, members = await gather(timeline.group(group_id), optional(timeline.group_members(group_id), []))
     conversation = Conversation("groups", group_id)
     context = (
@@ -55,15 +63,30 @@ async def group_page(
         if group.my_status == "member"
         else {"posts": [], "conversation": conversation, "members": []}
     )
-    return page(request, staff, "staff/group.html", {**context, "group": group, "group_members": members})
+    search: dict[str, object] = {}
+    if group.my_status == "member":
+        # Members and those invited already are not offered again.
+        present = {m.user_id for m in members if m.status in ("member", "invited")}
+        search = await colleague_search(
+            identity,
+            q=colleague,
+            facility_id=facility_id,
+            profession=profession,
+            lang=language_of(request),
+            exclude=present,
+        )
+    return page(
+        request, staff, "staff/group.html", {**context, **search, "group": group, "group_members": members}
+    )
 
 
 @router.post("/groups/{group_id}/invitations", response_class=HTMLResponse)
 async def invite(
     request: Request, group_id: UUID, timeline: TimelineApi, user_id: Annotated[UUID, Form()]
 ) -> Response:
+    """Invite the colleague picked from the directory (their id travels in a hidden field, never shown)."""
     await timeline.invite_to_group(group_id, user_id)
-    return back(request, f"/groups/{group_id}", done="invited")
+    return back(request, f"/groups/{group_id}#members-h", done="invited")
 
 
 @router.post("/groups/{group_id}/join", response_class=HTMLResponse)

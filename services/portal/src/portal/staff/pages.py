@@ -6,10 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
-from uuid import UUID
 
 import httpx
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from yui_common.web import catalogue, language_of, render, translate
@@ -98,10 +97,8 @@ def page(
     context: dict[str, Any],
     status_code: int = 200,
 ) -> HTMLResponse:
-    """Render a staff template with the layout's needs: who is signed in, the CSRF token, names, flash."""
+    """Render a staff template with the layout's needs: who is signed in, the CSRF token, labels, flash."""
     flash = request.query_params.get("done")
-    if staff is not None:
-        remember(request.app, staff.user_id, staff.name)
     response = render(
         request,
         template,
@@ -110,7 +107,6 @@ def page(
             "csrf": staff.csrf if staff else "",
             "staff_root": url(request, ""),
             "flash": flash if flash and f"staff.flash.{flash}" in catalogue("ja") else None,
-            "name_of": lambda user_id: name_of(request.app, user_id),
             "label": labeller(language_of(request)),
             "conversation_page": conversation_page,
             **context,
@@ -130,21 +126,6 @@ def labeller(lang: str) -> Callable[[str, object], str]:
         return translate(lang, key) if key in catalogue("ja") else str(value)
 
     return label
-
-
-# Names of people, learned as they sign in or as their administrator lists them. identity offers staff no
-# directory of the network's users (reported as a missing API), so an unknown id shows a short form.
-def remember(app: FastAPI, user_id: UUID | str, name: str) -> None:
-    names: dict[str, str] = getattr(app.state, "staff_names", None) or {}
-    names[str(user_id)] = name
-    app.state.staff_names = names
-
-
-def name_of(app: FastAPI, user_id: UUID | str | None) -> str:
-    if user_id is None:
-        return ""
-    names: dict[str, str] = getattr(app.state, "staff_names", None) or {}
-    return names.get(str(user_id)) or f"#{str(user_id)[:8]}"
 
 
 def conversation_page(conversation: Conversation) -> str:

@@ -10,8 +10,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from yui_common.people import PersonRef
-from yui_common.vocabulary import PROFESSIONS, profession_label
 from yui_common.web import language_of
 
 from portal.clients.base import ServiceProblem
@@ -22,8 +20,8 @@ from portal.clients.consent import (
     WithdrawalRequest,
     duplicate_candidates,
 )
-from portal.clients.identity import IdentityClient
 from portal.session import Staff, StaffSession
+from portal.staff.colleagues import colleague_search
 from portal.staff.pages import ConsentApi, IdentityApi, back, gather, optional, page, relay_file
 
 router = APIRouter(prefix="/staff")
@@ -211,34 +209,6 @@ async def _subject_context(consent: ConsentClient, subject_id: UUID) -> dict[str
     }
 
 
-def _facilities_of(people: list[PersonRef]) -> list[tuple[UUID, str]]:
-    """The facilities of the directory's people, by name (the filter of the colleague search)."""
-    named = {p.facility_id: p.facility_name for p in people if p.facility_id and p.facility_name}
-    return sorted(named.items(), key=lambda item: item[1])
-
-
-async def _colleague_search(
-    identity: IdentityClient, *, q: str, facility_id: UUID | None, profession: str, searched: bool
-) -> dict[str, Any]:
-    """Colleagues from identity's staff directory: by name or kana, facility and profession (issue 10)."""
-    everyone, found = await gather(
-        optional(identity.search_people("", limit=100), []),
-        optional(
-            identity.search_people(
-                q, facility_id=facility_id, profession=profession if profession in PROFESSIONS else None
-            ),
-            [],
-        )
-        if searched
-        else _nothing(),
-    )
-    return {"facilities": _facilities_of(everyone), "found": found}
-
-
-async def _nothing() -> list[PersonRef]:
-    return []
-
-
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)
 async def subject_page(
     request: Request,
@@ -251,31 +221,18 @@ async def subject_page(
     profession: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
     context = await _subject_context(consent, subject_id)
-    facility = _uuid_or_none(facility_id)
-    searched = bool(q.strip() or facility or profession)
-    search = await _colleague_search(
-        identity, q=q.strip(), facility_id=facility, profession=profession, searched=searched
-    )
+    # Those already on the team or invited are not offered again.
     on_team = {m.user_id for m in context["team"]} | {i.user_id for i in context["invitations"]}
-    lang = language_of(request)
-    context.update(
-        search_q=q,
-        search_facility=str(facility) if facility else "",
-        search_profession=profession,
-        searched=searched,
-        facilities=search["facilities"],
-        professions=[(p, profession_label(p, lang)) for p in PROFESSIONS],
-        # Those already on the team or invited are not offered again.
-        colleagues=[p for p in search["found"] if p.id not in on_team],
+    search = await colleague_search(
+        identity,
+        q=q,
+        facility_id=facility_id,
+        profession=profession,
+        lang=language_of(request),
+        exclude=on_team,
     )
+    context.update(search)
     return page(request, staff, "staff/subject.html", context)
-
-
-def _uuid_or_none(value: str) -> UUID | None:
-    try:
-        return UUID(value) if value.strip() else None
-    except ValueError:
-        return None
 
 
 @router.post("/subjects/{subject_id}/consents", response_class=HTMLResponse)
