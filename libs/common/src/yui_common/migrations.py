@@ -31,10 +31,11 @@ def migrate(service_root: Path, settings: CommonSettings, revision: str = "heads
     asyncio.run(ensure_database(settings))
     command.upgrade(alembic_config(service_root, settings), revision)
     # The deny list is common infrastructure, not a service's own schema (see yui_common.revocations).
-    from yui_common import networks, revocations
+    from yui_common import network_export, networks, revocations
 
     revocations.ensure_table(settings.dsn)
     networks.ensure_table(settings.dsn)
+    network_export.ensure_tables(settings.dsn)
 
 
 def run_env(target_metadata: MetaData, settings_factory: Callable[[], CommonSettings]) -> None:

@@ -53,16 +53,23 @@ SUSPENDED_DETAIL = (
 _table = network_states_table(sa.MetaData())
 
 # Newest version wins; equal versions (a redelivery) change nothing.
+# An ended network (yui_common.network_export) is never known again, whatever event comes late.
 _UPSERT = sa.text(
     "INSERT INTO network_states AS n (tenant, name, status, version, state, updated_at) "
-    "VALUES (:tenant, :name, :status, :version, CAST(:state AS jsonb), now()) "
+    "SELECT CAST(:tenant AS varchar), CAST(:name AS varchar), CAST(:status AS varchar), "
+    "CAST(:version AS bigint), CAST(:state AS jsonb), now() "
+    "WHERE NOT EXISTS (SELECT 1 FROM ended_networks WHERE slug = CAST(:tenant AS varchar)) "
     "ON CONFLICT (tenant) DO UPDATE SET name = excluded.name, status = excluded.status, "
     "version = excluded.version, state = excluded.state, updated_at = now() "
     "WHERE excluded.version > n.version"
 )
 _NOTIFY = sa.text("SELECT pg_notify(:channel, :tenant)")
 _STATE = sa.text("SELECT state FROM network_states WHERE tenant = :tenant")
-_SUSPENDED = sa.text("SELECT status = 'suspended' FROM network_states WHERE tenant = :tenant")
+# Suspended, or being ended or ended (issue 11, yui_common.network_export): refused alike.
+_SUSPENDED = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM network_states WHERE tenant = :tenant AND status <> 'active') "
+    "OR EXISTS (SELECT 1 FROM ended_networks WHERE slug = :tenant)"
+)
 
 
 def ensure_table(dsn: str) -> None:

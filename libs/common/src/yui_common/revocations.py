@@ -58,7 +58,10 @@ _IN_FORCE = "revoked_at IS NOT NULL AND (lifted_at IS NULL OR revoked_at >= lift
 # Tokens issued at or before the revocation are refused (iat has whole seconds, so this errs on refusing).
 # A suspended network (yui_common.networks) refuses every token of it, whenever issued, in the same statement.
 _IS_REVOKED = sa.text(
-    "SELECT 'network' FROM network_states WHERE tenant = :tenant AND status = 'suspended' UNION ALL "  # noqa: S608 - constants only
+    # … and so does one being ended, or ended (issue 11: its rows are gone, yui_common.network_export keeps
+    # its slug in ended_networks).
+    "SELECT 'network' FROM network_states WHERE tenant = :tenant AND status <> 'active' UNION ALL "  # noqa: S608 - constants only
+    "SELECT 'network' FROM ended_networks WHERE slug = :tenant UNION ALL "
     "(SELECT kind FROM revoked_principals WHERE (kind, value) IN "
     "(('user', :user), ('facility', :facility), ('session', :session), ('certificate', :certificate)) "
     f"AND revoked_at >= to_timestamp(:issued_at) AND {_IN_FORCE} LIMIT 1) LIMIT 1"

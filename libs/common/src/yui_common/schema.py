@@ -7,8 +7,15 @@ from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 
 # One statement per item: asyncpg prepares each statement on its own.
 AUDIT_APPEND_ONLY_SQL = (
+    # One exception (issue 11): an ended network's entries may be deleted once their hash is kept in
+    # audit_erasures (yui_common.network_export), so the seals over them still verify.
     """CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_log' THEN
+    IF EXISTS (SELECT 1 FROM audit_erasures e WHERE e.seq = OLD.seq AND e.hash = OLD.hash) THEN
+      RETURN OLD;
+    END IF;
+  END IF;
   RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
 END $$""",
     "DROP TRIGGER IF EXISTS audit_log_no_update ON audit_log",
@@ -25,6 +32,15 @@ AUDIT_SEALS_APPEND_ONLY_SQL = (
   FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
     "DROP TRIGGER IF EXISTS audit_seals_no_truncate ON audit_seals",
     """CREATE TRIGGER audit_seals_no_truncate BEFORE TRUNCATE ON audit_seals
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+)
+# The erasures are append-only too: an erased entry's hash stays for good.
+AUDIT_ERASURES_APPEND_ONLY_SQL = (
+    "DROP TRIGGER IF EXISTS audit_erasures_no_update ON audit_erasures",
+    """CREATE TRIGGER audit_erasures_no_update BEFORE UPDATE OR DELETE ON audit_erasures
+  FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+    "DROP TRIGGER IF EXISTS audit_erasures_no_truncate ON audit_erasures",
+    """CREATE TRIGGER audit_erasures_no_truncate BEFORE TRUNCATE ON audit_erasures
   FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
 )
 
@@ -96,6 +112,8 @@ def infrastructure_tables(metadata: sa.MetaData) -> list[sa.Table]:
         audit_seals_table(metadata),
         revoked_principals_table(metadata),
         network_states_table(metadata),
+        ended_networks_table(metadata),
+        audit_erasures_table(metadata),
     ]
 
 
@@ -153,17 +171,45 @@ def network_states_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def ended_networks_table(metadata: sa.MetaData) -> sa.Table:
+    """Networks ended here (issue 11, yui_common.network_export): every row of theirs is gone, and the deny-list
+    statement refuses any token still naming one. The slug only: a network's name or rules stay nowhere."""
+    return sa.Table(
+        "ended_networks",
+        metadata,
+        sa.Column("slug", sa.String(63), primary_key=True),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
+def audit_erasures_table(metadata: sa.MetaData) -> sa.Table:
+    """Audit entries deleted with an ended network (yui_common.network_export): each one's position, transaction
+    and content hash, so the seals that covered it still verify (yui_common.audit_seal.verification) while its
+    content is gone. Append-only like the log."""
+    return sa.Table(
+        "audit_erasures",
+        metadata,
+        sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("xact_id", TransactionId(), nullable=False),
+        sa.Column("hash", sa.Text, nullable=False),
+        # Whether a seal covered the entry when it was erased; an unsealed one is simply never sealed.
+        sa.Column("sealed", sa.Boolean, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
 def create_infrastructure(bind: sa.engine.Connection) -> None:
     """Used by each service's first migration."""
     metadata = sa.MetaData()
     for table in infrastructure_tables(metadata):
         table.create(bind, checkfirst=True)
-    for statement in (*AUDIT_APPEND_ONLY_SQL, *AUDIT_SEALS_APPEND_ONLY_SQL):
+    for statement in (*AUDIT_APPEND_ONLY_SQL, *AUDIT_SEALS_APPEND_ONLY_SQL, *AUDIT_ERASURES_APPEND_ONLY_SQL):
         bind.exec_driver_sql(statement)
 
 
 def drop_infrastructure(bind: sa.engine.Connection) -> None:
-    bind.exec_driver_sql("DROP TABLE IF EXISTS audit_seals, audit_log, inbox, outbox CASCADE")
+    bind.exec_driver_sql("DROP TABLE IF EXISTS audit_erasures, audit_seals, audit_log, inbox, outbox CASCADE")
     bind.exec_driver_sql("DROP FUNCTION IF EXISTS audit_log_append_only()")
 
 

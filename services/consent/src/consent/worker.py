@@ -3,7 +3,7 @@
 from yui_common.settings import CommonSettings
 from yui_common.worker import PeriodicJob, Worker
 
-from consent.consumers import cascade, networks, people
+from consent.consumers import cascade, network_end, networks, people
 from consent.exceptional_access import service as exceptional_access
 from consent.settings import Settings
 from consent.withdrawals.metrics import refresh_cascade_gauges
@@ -22,7 +22,12 @@ def build_worker(settings: CommonSettings) -> Worker:
     assert isinstance(settings, Settings)
     return Worker(
         settings=settings,
-        subscriptions=[cascade.subscription, people.subscription, networks.subscription],
+        subscriptions=[
+            cascade.subscription,
+            people.subscription,
+            networks.subscription,
+            network_end.subscription(settings),
+        ],
         jobs=[
             PeriodicJob(
                 "exceptional-access-expiry",

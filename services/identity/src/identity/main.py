@@ -15,6 +15,7 @@ from identity.certificates.api import router as certificates_router
 from identity.directory.api import router as directory_router
 from identity.facilities.api import router as facilities_router
 from identity.incidents.api import router as incidents_router
+from identity.network_end.pages import router as network_end_pages
 from identity.networks.api import router as networks_router
 from identity.networks.pages import router as network_settings_pages
 from identity.own_account.api import router as own_account_router
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions_router,
             credentials_router,
             platform_router,
+            network_end_pages,
             network_settings_pages,
             admin_router,
             audit_search_router,

@@ -70,7 +70,8 @@ class Network(Base):
             "password_max_age_days IS NULL OR password_max_age_days BETWEEN 30 AND 365",
             name="password_max_age_days_range",
         ),
-        sa.CheckConstraint("status IN ('active', 'suspended')", name="network_status"),
+        # ending and ended: issue 11's end of a network (identity.network_end); an ended slug is never reused.
+        sa.CheckConstraint("status IN ('active', 'suspended', 'ending', 'ended')", name="network_status"),
     )
 
 
@@ -376,3 +377,40 @@ class CertificateAccessCode(Base):
     issued_by: Mapped[str] = mapped_column(sa.String(64))
     used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     certificate_id: Mapped[UUID | None] = mapped_column(sa.ForeignKey("client_certificates.id"))
+
+
+class NetworkOperation(Base):
+    """An export of a network's data or its end (issue 11), which every service carries out by event and
+    reports (identity.network_end). Kept after the network ends: the record of what was handed over and deleted."""
+
+    __tablename__ = "network_operations"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    network_slug: Mapped[str] = mapped_column(sa.ForeignKey("networks.slug"))
+    kind: Mapped[str] = mapped_column(sa.String(8))  # export | end
+    # An export's place: each service writes <prefix><service>.zip in the bucket, identity the manifest.
+    bucket: Mapped[str | None] = mapped_column(sa.String(63))
+    prefix: Mapped[str | None] = mapped_column(sa.Text)
+    export_id: Mapped[UUID | None] = mapped_column(sa.ForeignKey("network_operations.id"))  # an end's export
+    requested_by: Mapped[str] = mapped_column(sa.String(64))
+    requested_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('export', 'end')", name="network_operation_kind"),
+        sa.Index("ix_network_operations_network", "network_slug", "requested_at"),
+    )
+
+
+class NetworkOperationStep(Base):
+    """One service's part of a network operation: pending until the service reports it done."""
+
+    __tablename__ = "network_operation_steps"
+
+    operation_id: Mapped[UUID] = mapped_column(
+        sa.ForeignKey("network_operations.id", ondelete="CASCADE"), primary_key=True
+    )
+    service: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The service's report: counts, and for an export its part's key, size and SHA-256.
+    report: Mapped[dict[str, object]] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))

@@ -4,6 +4,7 @@ revocations, and the CRL publication for the gateway when configured."""
 from yui_common.settings import CommonSettings
 from yui_common.worker import PeriodicJob, Worker
 
+from identity.consumers import network_end
 from identity.consumers.revocations import subscription as revocation_acknowledgements
 from identity.crl_publisher import publication_job
 from identity.revocations import service as revocations
@@ -19,4 +20,12 @@ def build_worker(settings: CommonSettings) -> Worker:
     # The CRL job runs only where the gateway's CRL file is configured (YUI_IDENTITY_GATEWAY_CRL_FILE).
     if crl_job := publication_job():
         jobs.append(crl_job)
-    return Worker(settings=settings, subscriptions=[revocation_acknowledgements], jobs=jobs)
+    return Worker(
+        settings=settings,
+        subscriptions=[
+            revocation_acknowledgements,
+            network_end.subscription(settings),
+            network_end.reports_subscription(settings),
+        ],
+        jobs=jobs,
+    )

@@ -4,7 +4,7 @@ from yui_common.settings import CommonSettings
 from yui_common.worker import PeriodicJob, Worker
 
 from notify import deliveries, service
-from notify.consumers import subscriptions
+from notify.consumers import network_end, subscriptions
 from notify.settings import Settings
 
 
@@ -30,7 +30,7 @@ def build_worker(settings: CommonSettings) -> Worker:
     assert isinstance(settings, Settings)
     return Worker(
         settings=settings,
-        subscriptions=subscriptions,
+        subscriptions=[*subscriptions, network_end.subscription(settings)],
         jobs=[
             PeriodicJob("notify-emails", settings.email_interval_s, send_emails),
             PeriodicJob("notify-digests", settings.digest_interval_s, send_digests),

@@ -3,8 +3,11 @@
 from yui_common.settings import CommonSettings
 from yui_common.worker import Worker
 
+from portal import network_end
 from portal.networks import consumers as networks
 
 
 def build_worker(settings: CommonSettings) -> Worker:
-    return Worker(settings=settings, subscriptions=[networks.subscription])
+    return Worker(
+        settings=settings, subscriptions=[networks.subscription, network_end.subscription(settings)]
+    )

@@ -9,7 +9,7 @@ from yui_common.worker import PeriodicJob, Worker
 
 from timeline import objects
 from timeline.attachments import sweep
-from timeline.consumers import subscriptions
+from timeline.consumers import network_end, subscriptions
 from timeline.retention import service as retention
 from timeline.settings import Settings
 
@@ -49,7 +49,7 @@ def build_worker(settings: CommonSettings) -> Worker:
     timeline = settings if isinstance(settings, Settings) else Settings()
     return Worker(
         settings=settings,
-        subscriptions=subscriptions,
+        subscriptions=[*subscriptions, network_end.subscription(timeline)],
         jobs=[
             PeriodicJob(
                 name="timeline-retention", interval_s=timeline.retention_interval_s, run=apply_retention

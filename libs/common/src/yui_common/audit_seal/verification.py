@@ -17,7 +17,10 @@ from yui_common.audit_seal.keys import AuditPublicKey
 from yui_common.audit_seal.sealer import Seal, seal_head, seals_after, signed_message
 from yui_common.schema import infrastructure_tables
 
-AUDIT_LOG: sa.Table = next(t for t in infrastructure_tables(sa.MetaData()) if t.name == "audit_log")
+_TABLES = {t.name: t for t in infrastructure_tables(sa.MetaData())}
+AUDIT_LOG: sa.Table = _TABLES["audit_log"]
+# Entries erased with an ended network (issue 11): their hashes stand in for them in the seals they were in.
+AUDIT_ERASURES: sa.Table = _TABLES["audit_erasures"]
 # A seal is exported right after it commits; one still missing from the store after this long is a break.
 EXPORT_GRACE = timedelta(minutes=5)
 _ENTRY_FIELDS = (
@@ -46,6 +49,7 @@ class AuditVerification:
     heads_checked_through: int | None = None  # the newest seal compared with its exported, signed head
     seals_awaiting_export: int = 0
     signatures_checked: bool = False
+    entries_erased: int = 0  # sealed entries of ended networks, checked by their kept hashes (issue 11)
 
     @property
     def verified(self) -> bool:
@@ -90,22 +94,35 @@ async def verify_log(
     _check_seal_chain(seals, result, public_key=public_key, log=log)
     uppers = [seal.xid_upper for seal in seals]
     batches = [_Batch() for _ in seals]
+    present = sa.select(
+        AUDIT_LOG.c.seq,
+        *(AUDIT_LOG.c[name] for name in _ENTRY_FIELDS),
+        AUDIT_LOG.c.prev_hash,
+        AUDIT_LOG.c.hash,
+        AUDIT_LOG.c.xact_id,
+        sa.false().label("erased"),
+    )
+    # An erased entry's content is gone: its kept hash is what its seal's batch hash was made of.
+    erased = sa.select(
+        AUDIT_ERASURES.c.seq,
+        *(sa.null().cast(AUDIT_LOG.c[name].type).label(name) for name in _ENTRY_FIELDS),
+        sa.null().cast(sa.Text).label("prev_hash"),
+        AUDIT_ERASURES.c.hash,
+        AUDIT_ERASURES.c.xact_id,
+        sa.true().label("erased"),
+    ).where(AUDIT_ERASURES.c.sealed)
     rows = await session.stream(
-        sa.select(
-            AUDIT_LOG.c.seq,
-            *(AUDIT_LOG.c[name] for name in _ENTRY_FIELDS),
-            AUDIT_LOG.c.prev_hash,
-            AUDIT_LOG.c.hash,
-            AUDIT_LOG.c.xact_id,
-        ).order_by(AUDIT_LOG.c.seq),
-        execution_options={"yield_per": 5000},
+        sa.union_all(present, erased).order_by("seq"), execution_options={"yield_per": 5000}
     )
     async for row in rows:
         result.entries_checked += 1
-        fields = {name: getattr(row, name) for name in _ENTRY_FIELDS}
-        fields["id"] = str(fields["id"])
-        if entry_hash(fields, row.prev_hash) != row.hash:
-            result.breaks.append(ChainBreak(row.seq, "entry content does not match its hash (modified)"))
+        if row.erased:
+            result.entries_erased += 1
+        else:
+            fields = {name: getattr(row, name) for name in _ENTRY_FIELDS}
+            fields["id"] = str(fields["id"])
+            if entry_hash(fields, row.prev_hash) != row.hash:
+                result.breaks.append(ChainBreak(row.seq, "entry content does not match its hash (modified)"))
         index = bisect.bisect_right(uppers, row.xact_id)
         if index < len(seals) and row.xact_id >= seals[index].xid_lower:
             batch = batches[index]

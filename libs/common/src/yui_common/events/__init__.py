@@ -66,7 +66,15 @@ def envelope_for(data: EventData, *, tenant: str, subject: str | None = None) ->
 
 def load_all_contracts() -> dict[str, type[EventData]]:
     """Import every producer's module so the registry is complete."""
-    from yui_common.events import consent, identity, notify, portal, revocations, timeline  # noqa: F401
+    from yui_common.events import (  # noqa: F401
+        consent,
+        identity,
+        network_end,
+        notify,
+        portal,
+        revocations,
+        timeline,
+    )
 
     return EVENT_TYPES
 

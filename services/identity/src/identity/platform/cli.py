@@ -206,6 +206,11 @@ async def run_contractor(settings: CommonSettings, argv: list[str]) -> int:
 
 def main(settings: CommonSettings, argv: list[str]) -> int:
     """argv starts with ``network`` or ``contractor``."""
+    if argv[:1] == ["network"] and argv[1:2] and argv[1] in ("export", "end", "progress"):
+        # Ending a network (issue 11, ten4) has its own commands: identity.network_end.cli.
+        from identity.network_end import cli as network_end_cli
+
+        return network_end_cli.main(settings, argv[1:])
     if argv[:1] == ["network"]:
         return asyncio.run(run_network(settings, argv[1:]))
     return asyncio.run(run_contractor(settings, argv[1:]))

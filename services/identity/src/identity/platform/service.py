@@ -226,6 +226,8 @@ async def suspend_network(session: AsyncSession, *, actor: str, slug: str, reaso
         raise not_found("network")
     if network.status == "suspended":
         raise conflict("The network is suspended already.", slug="network-already-suspended")
+    if network.status in ("ending", "ended"):  # identity.network_end: its data is being or was deleted
+        raise conflict("The network is ending or has ended.", slug="network-ended")
     network.status = "suspended"
     network.suspended_at = _now()
     network.suspension_reason = reason.strip()
