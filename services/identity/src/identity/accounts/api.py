@@ -89,7 +89,7 @@ async def create_user(body: UserCreate, principal: CurrentPrincipal, session: Db
 @router.post(
     "/import",
     response_model=ImportReport,
-    summary="Create users from CSV: login_id,display_name,roles,occupation",
+    summary="Create users from CSV: login_id,display_name,roles[,name_kana,profession]",
 )
 async def import_users(
     principal: CurrentPrincipal,
