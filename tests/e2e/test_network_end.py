@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from tests.support.networks import NetworkWorld, build_networks
 from tests.support.security import PDF
 from tests.support.stack import Stack, eventually, service_module
 
+REPO = Path(__file__).resolve().parents[2]
 SCOPES: dict[str, TenantScope] = {
     "identity": importlib.import_module("identity.consumers.network_end").SCOPE,
     "consent": importlib.import_module("consent.consumers.network_end").SCOPE,
@@ -179,6 +183,20 @@ async def contractor_cookie(stack: Stack) -> dict[str, str]:
         await session.flush()
         token = await platform.platform_token(session, settings=stack["identity"].settings, account=account)
     return {"Cookie": f"yui_platform={token}"}
+
+
+async def identity_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m identity …`` as an operator runs it (the environment names the test stack's databases)."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "identity", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=os.environ.copy(),
+        timeout=120,
+        check=False,
+    )
 
 
 def rows_in(archive: zipfile.ZipFile, name: str) -> list[dict[str, Any]]:
@@ -369,10 +387,19 @@ class TestEndingANetwork:
             assert verification.verified, (service, verification.breaks[:3])
             assert verification.entries_erased >= before[service]["audit_log"], service
 
-        # A token of the ended network is refused everywhere; its slug is never taken again.
+        # A token of the ended network is refused everywhere, its public site is gone, the other one works; its
+        # slug is never taken again.
         for service, path in (("consent", "/subjects"), ("timeline", "/feed"), ("notify", "/notifications")):
             answer = await stack[service].client.get(path, headers=ended.headers("doctor"))
             assert answer.status_code in (401, 403), (service, answer.status_code)
+            assert (await stack[service].client.get(path, headers=other.headers("doctor"))).status_code == 200
+        public = await stack["portal"].client.get(f"/?tenant={ended.tenant}", headers={"Accept": "text/html"})
+        assert public.status_code in (403, 404) and ended.name not in public.text
+        progress = await identity_command("network", "progress", ended.tenant)
+        assert progress.returncode == 0, progress.stderr
+        assert "ended" in progress.stdout and "投稿・添付 (timeline)" in progress.stdout
+        again = await identity_command("network", "end", ended.tenant)
+        assert again.returncode == 1 and "network-ended" in again.stderr
         try:
             async with stack["identity"].sessionmaker() as session, session.begin():
                 await platform.create_network(

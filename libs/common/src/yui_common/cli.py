@@ -119,6 +119,8 @@ async def _audit_verify(settings: CommonSettings) -> int:
         else "no exported signed head to compare"
     )
     summary = f"{verification.entries_checked} entries, {verification.seals_checked} seals, {heads}"
+    if verification.entries_erased:  # of ended networks (issue 11): checked by their kept hashes
+        summary += f", {verification.entries_erased} erased with ended networks"
     if verification.breaks:
         for item in verification.breaks:
             print(f"audit entry {item.seq}: {item.problem}", file=sys.stderr)

@@ -372,6 +372,8 @@ async def erase_tenant(
     await session.execute(_ERASE_AUDIT, {"tenant": tenant, "reason": reason})
     erased = int((await session.execute(_DELETE_AUDIT, {"tenant": tenant})).rowcount)  # type: ignore[attr-defined]
     await session.execute(_ENDED, {"tenant": tenant})
+    # Processes that cache what they read of networks (the portal's gate) drop it at the commit.
+    await session.execute(sa.text("SELECT pg_notify('yui_networks', :tenant)"), {"tenant": tenant})
     return deleted, erased
 
 
