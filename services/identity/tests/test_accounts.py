@@ -1103,7 +1103,7 @@ class TestAccessMatrix:
         changed = await stack["identity"].client.patch(
             "/network",
             json={
-                "municipality_codes": ["235423"],
+                "municipality_codes": ["232297"],
                 "retention_years": 5,
                 "withdrawal_mode": "delete",
                 "lockout_threshold": 10,
@@ -1113,7 +1113,7 @@ class TestAccessMatrix:
         assert changed.status_code == 200, changed.text
         assert (changed.json()["withdrawal_mode"], changed.json()["municipality_codes"]) == (
             "delete",
-            ["235423"],
+            ["232297"],
         )
         read = await stack["identity"].client.get(
             "/network", headers=token_of(stack, site.contractor).headers
