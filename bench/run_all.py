@@ -1,5 +1,6 @@
 """The benchmarks ``make bench`` runs, one after another: the bus, the withdrawal cascade, then identity's
-logins, consent's subject search, the timeline page and upload, notify's fan-out and the portal's pages.
+logins, consent's subject search, the timeline page and upload, notify's fan-out, the portal's pages, the
+audit seal, provisioning a network, many networks against one (tenancy) and the soak.
 
 Each runs in its own process and writes its raw numbers to bench/results/. Options are passed on to the bus
 and cascade: ``make bench ARGS="--events 5000 --seconds 5 --subjects 3"``; ``--only <name>`` runs one.
@@ -24,6 +25,8 @@ ALSO = {
     "portal-pages": "portal_pages.py",
     "audit-seal": "audit_seal.py",
     "provision-network": "provision_network.py",  # issue 11: the CLI's network create until every service knows it
+    # issue 11: 100 networks x 200 subjects x 200 posts against one network with the same (≈ 7 min)
+    "tenancy": "tenancy.py",
     "soak": "soak.py",  # rel1's long form: five minutes of mixed load through faults, then every invariant
 }
 
