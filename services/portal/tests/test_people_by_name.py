@@ -88,3 +88,55 @@ class TestCertificatesByName:
         certificates = re.findall(r"<table>.*?</table>", listed.text, re.S)[-1]
         shown = re.sub(r"<[^>]+>", " ", certificates)
         assert not UUID_PATTERN.search(shown) and not re.search(r"#[0-9a-f]{8}(?![0-9a-f])", shown)
+
+
+class TestExceptionalAccessWithoutAnId:
+    async def test_ux1_a_patient_outside_the_team_is_found_at_registration_and_asked_for_without_an_id(
+        self, stack: Stack, network: Network
+    ) -> None:
+        from services.portal.tests.test_staff_pages import register_subject
+
+        doctor, nurse = await sign_in(stack, network.doctor), await sign_in(stack, network.nurse)
+        await register_subject(doctor, kana="ユイ キヨ", form=None)
+
+        start = await nurse.get("/staff/exceptional-access")
+        assert "新規登録の画面で利用者を探す" in start.text
+        assert 'name="subject_id"' not in start.text  # nothing asks for the patient's id
+
+        opened = await nurse.get("/staff/subjects/new")
+        token = re.search(r'name="csrf" value="([^"]+)"', opened.text)
+        assert token
+        found = await nurse.post(
+            "/staff/subjects/new",
+            data={
+                "csrf": token.group(1),
+                "name": "結 キヨ",
+                "name_kana": "ユイ キヨ",
+                "birth_date": "1940-04-01",
+                "municipality_code": "232360",
+                "given_on": "2026-11-01",
+            },
+        )
+        assert found.status_code == 409
+        link = re.search(r'href="(/staff/exceptional-access\?[^"]+)"', found.text)
+        assert link, found.text[:2000]
+        request_page = await nurse.get(link.group(1).replace("&amp;", "&"))
+        assert "申請する利用者: ユイ キヨ" in request_page.text
+        assert "1940-04-01 生まれ" in request_page.text
+        subject_field = re.search(
+            r'<input type="hidden" name="subject_id" value="([0-9a-f-]{36})">', request_page.text
+        )
+        assert subject_field
+        assert not any('name="subject_id"' in field for field in visible_inputs(request_page.text))
+
+        asked = await nurse.post(
+            "/staff/exceptional-access",
+            data={
+                "csrf": token.group(1),
+                "subject_id": subject_field.group(1),
+                "ground": "disaster",
+                "reason": "避難所で服薬状況の確認が必要",
+            },
+        )
+        assert asked.status_code == 303, asked.text[:300]
+        assert "審査中" in (await nurse.get("/staff/exceptional-access")).text

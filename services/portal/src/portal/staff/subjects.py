@@ -21,7 +21,7 @@ from portal.clients.consent import (
     duplicate_candidates,
 )
 from portal.session import Staff, StaffSession
-from portal.staff.colleagues import colleague_search
+from portal.staff.colleagues import colleague_search, uuid_or_none
 from portal.staff.pages import ConsentApi, IdentityApi, back, gather, optional, page, relay_file
 
 router = APIRouter(prefix="/staff")
@@ -343,15 +343,25 @@ async def withdrawal_progress(
 
 @router.get("/exceptional-access", response_class=HTMLResponse)
 async def exceptional_access(
-    request: Request, staff: Staff, consent: ConsentApi, subject_id: str = ""
+    request: Request,
+    staff: Staff,
+    consent: ConsentApi,
+    subject_id: Annotated[str, Query(max_length=36)] = "",
+    kana: Annotated[str, Query(max_length=200)] = "",
+    birth_date: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
+    """The request for a patient outside one's team, found by the registration's duplicate check (which links
+    here with the kana and birth date it showed): the patient's id is carried hidden, never asked for."""
     mine = await optional(consent.my_exceptional_access(), [])
-    return page(
-        request,
-        staff,
-        "staff/exceptional_access.html",
-        {"requests": mine, "grounds": GROUNDS, "subject_id": subject_id},
-    )
+    chosen = uuid_or_none(subject_id)
+    context = {
+        "requests": mine,
+        "grounds": GROUNDS,
+        "subject_id": str(chosen) if chosen else "",
+        "found_kana": kana.strip() if chosen else "",
+        "found_birth_date": birth_date.strip() if chosen else "",
+    }
+    return page(request, staff, "staff/exceptional_access.html", context)
 
 
 @router.post("/exceptional-access", response_class=HTMLResponse)
