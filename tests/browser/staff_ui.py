@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -298,3 +300,14 @@ async def prepared_scene(stack: Stack) -> Scene:
         "Ichiro Suzuki",
     )
     return Scene(tenant, doctor, nurse, subject_id, post_id, group_id, "newcomer", initial.group(1), data)
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+async def screenshot(page: Any, name: str) -> None:
+    """docs/screenshots/ is refreshed only when asked (YUI_SAVE_SCREENSHOTS=1), so test runs leave no diff."""
+    if os.environ.get("YUI_SAVE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.evaluate("() => window.scrollTo(0, 0)")
+        await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

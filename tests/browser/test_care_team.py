@@ -9,7 +9,7 @@ from uuid import uuid4
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import signed_in_page
-from tests.browser.staff_ui import Person, add_person, trust_identity_keys
+from tests.browser.staff_ui import Person, add_person, screenshot, trust_identity_keys
 from tests.support.gateway import Gateway
 from tests.support.stack import Stack
 
@@ -57,7 +57,9 @@ async def register_subject(page: Page, *, name: str, kana: str, **contact: str) 
     return page.url.split("?")[0]
 
 
-async def invite_by_name(page: Page, subject_url: str, *, search: str, person_name: str) -> None:
+async def invite_by_name(
+    page: Page, subject_url: str, *, search: str, person_name: str, shot: str | None = None
+) -> None:
     """The way a doctor invites a colleague: the directory search, then the person's invite button."""
     await page.goto(subject_url)
     await page.locator("summary", has_text="同僚を探して").click()
@@ -66,6 +68,9 @@ async def invite_by_name(page: Page, subject_url: str, *, search: str, person_na
     await expect(page.locator(".colleagues")).to_contain_text(person_name)
     await assert_no_uuid_shown(page)
     await assert_fits(page, TABLET["width"])
+    if shot:
+        await page.locator(".colleagues").scroll_into_view_if_needed()
+        await screenshot(page, shot)
     await page.get_by_role("button", name=f"{person_name} さんを招待する").click()
     await expect(page.locator(".flash")).to_contain_text("招待しました")
     await expect(page.locator(".invitations")).to_contain_text(person_name)
@@ -105,10 +110,14 @@ async def test_ux1_a_doctor_builds_a_care_team_of_three_facilities_by_name_on_a_
     await trust_identity_keys(stack)
     page = await signed_in_page(chromium, gateway, doctor, **TABLET)
     subject_url = await register_subject(page, name="結 次郎", kana="ユイ ジロウ")
-    for colleague in colleagues:
+    for number, colleague in enumerate(colleagues):
         # By part of the family name only: what a nurse remembers of a colleague.
         await invite_by_name(
-            page, subject_url, search=colleague.name.split(" ")[0], person_name=colleague.name
+            page,
+            subject_url,
+            search=colleague.name.split(" ")[0],
+            person_name=colleague.name,
+            shot="team-invitation" if number == 0 else None,
         )
     await page.goto(subject_url)
     for colleague in colleagues:
@@ -128,6 +137,8 @@ async def test_ux1_a_doctor_builds_a_care_team_of_three_facilities_by_name_on_a_
         await invitee.goto("/staff/notifications")
         await expect(invitee.locator("main")).to_contain_text("結 次郎", timeout=30_000)
         await assert_no_uuid_shown(invitee)
+        if colleague is colleagues[0]:
+            await screenshot(invitee, "notifications")
         await invitee.goto("/staff")
         await invitee.get_by_role("button", name="参加する").click()
         await expect(invitee.locator(".flash")).to_contain_text("チームに参加しました")

@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Download, Page, expect
 
 from services.timeline.tests.timeline_support import PDF, png_bytes
 from tests.browser.conftest import signed_in_page
-from tests.browser.staff_ui import Scene, prepared_scene
+from tests.browser.staff_ui import Scene, prepared_scene, screenshot
 from tests.support.gateway import Gateway
 from tests.support.stack import Stack, Staff, eventually
 
@@ -170,6 +170,7 @@ async def test_ux5_a_photo_and_a_pdf_open_in_the_page_viewer_and_nothing_downloa
     image = nurse.locator("#viewer-image")
     await expect(image).to_be_visible()
     await nurse.wait_for_function("document.getElementById('viewer-image').naturalWidth > 0")
+    await screenshot(nurse, "photo-viewer")
     before = await image.evaluate("img => img.getBoundingClientRect().width")
     await nurse.locator("#attachment-viewer [data-zoom='in']").click()
     await nurse.wait_for_function(

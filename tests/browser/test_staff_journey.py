@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from uuid import uuid4
 
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import new_context
-from tests.browser.staff_ui import NEW_PASSWORD, PASSWORD, Codes, Person, add_person, trust_identity_keys
+from tests.browser.staff_ui import (
+    NEW_PASSWORD,
+    PASSWORD,
+    Codes,
+    Person,
+    add_person,
+    screenshot,
+    trust_identity_keys,
+)
 from tests.support.gateway import Gateway
 from tests.support.stack import Stack
 
@@ -18,16 +24,7 @@ PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360606060000000050001a5f645400000000049454e44ae426082"
 )
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 STOPPED = "同意が撤回されたため、支援を停止しました"
-
-
-async def screenshot(page: Page, name: str) -> None:
-    """docs/screenshots/ is refreshed only when asked (YUI_SAVE_SCREENSHOTS=1), so test runs leave no diff."""
-    if os.environ.get("YUI_SAVE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await page.evaluate("() => window.scrollTo(0, 0)")
-        await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
 async def staff_login(page: Page, tenant: str, login_id: str, password: str, code: str | None) -> None:
