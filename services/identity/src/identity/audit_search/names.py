@@ -99,10 +99,10 @@ async def resolve_names(
             resolution.user_label = person_ref(user, facility).label(lang)
         else:
             resolution.user_choices = [Choice(str(u.id), person_ref(u, f).label(lang)) for u, f in people]
-    elif (chosen := as_uuid(user_id)) is not None:
-        known = await repository.people_by_id(session, tenant=principal.tenant, user_ids=[chosen])
-        if chosen in known:
-            resolution.user_label = person_ref(*known[chosen]).label(lang)
+    elif (chosen_user := as_uuid(user_id)) is not None:
+        known = await repository.people_by_id(session, tenant=principal.tenant, user_ids=[chosen_user])
+        if chosen_user in known:
+            resolution.user_label = person_ref(*known[chosen_user]).label(lang)
     return resolution
 
 
