@@ -111,7 +111,9 @@ class AuditEntriesContract:
         positions = [entry["position"] for entry in seen]
         assert positions == sorted(positions, reverse=True)
         for entry in seen:
-            assert len(entry["hash"]) == 64 and entry["prev_hash"] is None  # sealed in batches, no per-entry link
+            assert (
+                len(entry["hash"]) == 64 and entry["prev_hash"] is None
+            )  # sealed in batches, no per-entry link
             assert entry["tenant"] == "demo" and entry["subject_id"] == subject
 
     async def test_s2_another_networks_entries_are_never_returned(self, stack: Stack) -> None:

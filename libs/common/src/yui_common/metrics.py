@@ -22,7 +22,9 @@ OUTBOX_PUBLISHED = Counter("yui_outbox_published_total", "Events published by th
 CONSUMED = Counter("yui_consumer_messages_total", "Messages handled by outcome", ["queue", "outcome"])
 REDELIVERIES = Counter("yui_consumer_redeliveries_total", "Messages the broker delivered again", ["queue"])
 DLQ_DEPTH = Gauge("yui_dlq_depth", "Messages waiting in a dead-letter queue", ["queue"])
-AUDIT_UNSEALED_ROWS = Gauge("yui_audit_unsealed_rows", "Committed audit entries the worker has not sealed yet")
+AUDIT_UNSEALED_ROWS = Gauge(
+    "yui_audit_unsealed_rows", "Committed audit entries the worker has not sealed yet"
+)
 AUDIT_UNSEALED_AGE = Gauge(
     "yui_audit_unsealed_age_seconds", "Age of the oldest committed audit entry not sealed yet"
 )

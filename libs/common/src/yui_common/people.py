@@ -81,7 +81,10 @@ async def apply_person_changed(session: AsyncSession, model: Any, tenant: str, d
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[table.c.user_id],
-            set_={**{k: statement.excluded[k] for k in values if k != "user_id"}, "updated_at": sa.func.now()},
+            set_={
+                **{k: statement.excluded[k] for k in values if k != "user_id"},
+                "updated_at": sa.func.now(),
+            },
             where=table.c.version < statement.excluded.version,
         )
     )
@@ -107,9 +110,7 @@ async def people_by_id(
     wanted = {u for u in user_ids if u is not None}
     if not wanted:
         return {}
-    rows = await session.execute(
-        sa.select(model).where(model.tenant == tenant, model.user_id.in_(wanted))
-    )
+    rows = await session.execute(sa.select(model).where(model.tenant == tenant, model.user_id.in_(wanted)))
     return {row.user_id: ref_of(row) for row in rows.scalars()}
 
 

@@ -45,7 +45,8 @@ async def _progress_page(
         (
             o
             for o in exports
-            if o.completed_at is not None and (state.suspended_at is None or o.requested_at >= state.suspended_at)
+            if o.completed_at is not None
+            and (state.suspended_at is None or o.requested_at >= state.suspended_at)
         ),
         None,
     )
@@ -84,7 +85,9 @@ async def export(slug: str, request: Request, contractor: Contractor, session: D
     except Problem as problem:
         if problem.status == 404:
             raise
-        return await _progress_page(request, session, contractor, slug, problem=problem, status=problem.status)
+        return await _progress_page(
+            request, session, contractor, slug, problem=problem, status=problem.status
+        )
     return _to(request, f"/networks/{slug}/ending?done=export_requested")
 
 
@@ -156,5 +159,7 @@ async def end(
     except Problem as problem:
         if problem.status == 404:
             raise
-        return await _progress_page(request, session, contractor, slug, problem=problem, status=problem.status)
+        return await _progress_page(
+            request, session, contractor, slug, problem=problem, status=problem.status
+        )
     return _to(request, f"/networks/{slug}/ending?done={'end_retried' if retry else 'end_requested'}")
