@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 # Nobody alive was born before this (the oldest person on record was born in 1875; the margin is generous).
@@ -69,11 +70,19 @@ class SubjectUpdate(BaseModel):
     """A correction of the subject's name, kana or contact details; fields left out stay as they are."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    name_kana: str | None = Field(default=None, min_length=1, max_length=200)
+    # A name and kana may be changed, never removed: left out they stay, an explicit null is a 422.
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
+    name_kana: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$")
     address: str | None = Field(default=None, min_length=1, max_length=400)
     phone: str | None = Phone
+
+    @field_validator("name", "name_kana")
+    @classmethod
+    def _not_removed(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("The name and its kana can be corrected, not removed.")
+        return value
 
 
 SubjectStatus = Literal["active", "support_stopped"]
