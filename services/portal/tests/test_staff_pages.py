@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import re
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
+import sqlalchemy as sa
 
 from tests.browser.staff_ui import (
     CSRF,
@@ -60,6 +61,27 @@ async def register_subject(browser: Browser, *, kana: str | None = None, form: b
     match = re.search(r"/staff/subjects/([0-9a-f-]{36})", location(answer))
     assert match and "done=registered" in location(answer), location(answer)
     return match.group(1)
+
+
+async def timeline_knows(stack: Stack, subject_id: str, *members: UUID) -> None:
+    """Timeline learns a subject's consent and care team from consent's events (a registration, an accepted
+    invitation): wait until it holds the consent and every one of ``members`` on the team, so the timeline
+    opens for them, takes their posts and lets them be mentioned or asked."""
+    from timeline.models import CareTeamMember, SubjectAccess
+
+    subject = UUID(subject_id)
+
+    async def known() -> bool:
+        async with stack["timeline"].sessionmaker() as session:
+            access = await session.get(SubjectAccess, subject)
+            on_team = await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(CareTeamMember)
+                .where(CareTeamMember.subject_id == subject, CareTeamMember.user_id.in_(members))
+            )
+        return access is not None and access.consent_active and on_team == len(set(members))
+
+    await eventually(known, what="timeline to learn of the subject's consent and care team")
 
 
 class TestSignIn:
@@ -246,6 +268,7 @@ class TestTimeline:
         assert joined.status_code == 303
         # An answered invitation is no longer offered.
         assert "/accept" not in (await nurse.get("/staff")).text
+        await timeline_knows(stack, subject_id, network.doctor.user_id, network.nurse.user_id)
 
         timeline = f"/staff/subjects/{subject_id}/timeline"
         opened = await doctor.get(timeline)
@@ -308,6 +331,7 @@ class TestTimeline:
     ) -> None:
         doctor = await sign_in(stack, network.doctor)
         subject_id = await register_subject(doctor, form=None)
+        await timeline_knows(stack, subject_id, network.doctor.user_id)
         opened = await doctor.get(f"/staff/subjects/{subject_id}/timeline")
         token = CSRF.search(opened.text)
         assert token
@@ -333,6 +357,7 @@ class TestTimeline:
     async def test_t5_reply_edit_versions_and_search(self, stack: Stack, network: Network) -> None:
         doctor = await sign_in(stack, network.doctor)
         subject_id = await register_subject(doctor, form=None)
+        await timeline_knows(stack, subject_id, network.doctor.user_id)
         posted = await doctor.form(
             f"/staff/subjects/{subject_id}/timeline",
             f"/staff/subjects/{subject_id}/posts",
@@ -389,11 +414,13 @@ class TestGroupsAndNotifications:
         )
         assert accept
         await nurse.form("/staff", accept.group(1), {})
-        await doctor.form(
+        await timeline_knows(stack, subject_id, network.doctor.user_id, network.nurse.user_id)
+        posted = await doctor.form(
             f"/staff/subjects/{subject_id}/timeline",
             f"/staff/subjects/{subject_id}/posts",
             {"body": "ご確認ください", "mentions": str(network.nurse.user_id)},
         )
+        assert posted.status_code == 303, posted.text[:500]
 
         async def mentioned() -> bool:
             return "あなた宛ての投稿があります" in (await nurse.get("/staff/notifications")).text
@@ -516,6 +543,7 @@ class TestRequestsBetweenPeople:
         )
         assert accept
         await nurse.form("/staff", accept.group(1), {})
+        await timeline_knows(stack, subject_id, network.doctor.user_id, network.nurse.user_id)
         asked = await doctor.form(
             f"/staff/subjects/{subject_id}/timeline",
             f"/staff/subjects/{subject_id}/posts",
@@ -592,11 +620,13 @@ class TestMoreOfTheJourney:
         )
         assert accept
         await nurse.form("/staff", accept.group(1), {})
+        await timeline_knows(stack, subject_id, network.doctor.user_id, network.nurse.user_id)
         asked = await doctor.form(
             f"/staff/subjects/{subject_id}/timeline",
             f"/staff/subjects/{subject_id}/posts",
             {"body": "軟膏の種類を相談したい", "addressee": str(network.nurse.user_id)},
         )
+        assert asked.status_code == 303, asked.text[:500]
         post_id = location(asked).split("#post-")[1]
         answered = await nurse.form(
             f"/staff/posts/{post_id}",
