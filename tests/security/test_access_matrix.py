@@ -11,7 +11,8 @@ A case passes when the answer is never a 5xx, never a victim's data, and:
 - for a route aimed at a victim's object (a path parameter or a body field naming it): 403 or 404, never 401
   (the prober's token is valid, so a 401 would prove nothing);
 - for a route about the caller's own things (their notifications, their network's settings): any 2xx or 4xx,
-  as long as nothing of the victim's is in it;
+  as long as nothing of the victim's is in it (a 401 only where the route checks a credential in the body too,
+  CREDENTIAL_ROUTES, and then only the wrong-credential problem, never the refused-token one);
 and every 404 body is the one body every unreachable object gets (identical except `instance`, the path asked).
 """
 
@@ -113,6 +114,25 @@ NETWORK_PARAMETERS = {
     "step": "an incident report's next step, not an object",
     "kid": "the deployment's signing key id, public in the JWKS",
 }
+# Routes whose path parameters name a thing of the whole network, and why: as NETWORK_PARAMETERS, for one route
+# whose parameter name elsewhere names a thing that is not the network's (a user_id of /users/{user_id} is).
+NETWORK_ROUTES = {
+    ("identity", "GET /people/{user_id}"): (
+        "the staff directory (issue 10): any staff of the network may read who a colleague is (to invite, "
+        "mention, read who wrote what); another network gets the one 404"
+    ),
+}
+# Routes about the caller's own account that also check a credential in the body, and why: a wrong one is
+# answered 401 login-failed (counted like a failed sign-in), told apart from a refused token by its type.
+CREDENTIAL_ROUTES = {
+    ("identity", "POST /me/password"): "one's own password change: the current password is asked again",
+    (
+        "identity",
+        "POST /me/totp-enrolment",
+    ): "a new authenticator for oneself: the current password is asked again",
+}
+WRONG_CREDENTIAL = "urn:yui:problem:login-failed"
+REFUSED_TOKEN = "urn:yui:problem:unauthenticated"
 
 
 @dataclass(frozen=True)
@@ -318,7 +338,8 @@ def probe_for(route: Route, principal: str, world: VictimWorld) -> Probe:
             value = schema["enum"][0] if "enum" in schema else path_binding(world, route, name)
             assert value is not None, f"{route.id}: no victim object for path parameter {name!r}"
             path = path.replace("{" + name + "}", value)
-            if name not in NETWORK_PARAMETERS or principal in OTHER_NETWORK:
+            network_wide = name in NETWORK_PARAMETERS or route.listed_in(NETWORK_ROUTES) is not None
+            if not network_wide or principal in OTHER_NETWORK:
                 aims = True
         elif where == "query" and (parameter.get("required") or field_binding(world, name) is not None):
             params[name] = instance_of(parameter.get("schema", {}), route.components, world, name, set())
@@ -431,11 +452,19 @@ class TestAccessMatrix:
         assert response.status_code < 500, where
         assert not leaked(response, probe, principal, world), f"victim's data in the answer: {where}"
         public = route.listed_in(PUBLIC_ROUTES) is not None
+        credential = route.listed_in(CREDENTIAL_ROUTES) is not None
+        problem_type = response.json().get("type") if response.status_code == 401 else None
         if not public and principal in REFUSED_TOKENS:
             assert response.status_code == 401, where
+            if credential:  # the token is refused before the body's credential is tried (and counted)
+                assert problem_type == REFUSED_TOKEN, where
         elif not public:
-            # A valid token refused as unauthenticated proves nothing about the rule this case is about.
-            assert response.status_code != 401, f"the prober's own token was refused: {where}"
+            # A valid token refused as unauthenticated proves nothing about the rule this case is about; a
+            # route's own wrong-credential answer (CREDENTIAL_ROUTES: the probe sends a wrong password) is not that.
+            wrong_credential = credential and problem_type == WRONG_CREDENTIAL
+            assert response.status_code != 401 or wrong_credential, (
+                f"the prober's own token was refused: {where}"
+            )
             if probe.aims_at_victim:
                 assert response.status_code in (403, 404), where
         if response.status_code == 404:
