@@ -59,7 +59,10 @@ async def change_password(
 @router.post(
     "/totp-enrolment",
     response_model=TotpEnrolment,
-    responses=CURRENT_PASSWORD_PROBLEMS,
+    responses={
+        **CURRENT_PASSWORD_PROBLEMS,
+        409: {"description": "The network signs in with client certificates, not authenticator apps"},
+    },
     summary="Enrol a (new) authenticator: its secret and otpauth:// URI, pending until confirmed",
 )
 async def start_authenticator_enrolment(
@@ -78,6 +81,7 @@ async def start_authenticator_enrolment(
 @router.post(
     "/totp-enrolment/confirmation",
     status_code=204,
+    responses={409: {"description": "No authenticator is being enrolled: start the enrolment first"}},
     summary="The new authenticator's first code: sign-in asks for its codes from now on",
 )
 async def confirm_authenticator(
