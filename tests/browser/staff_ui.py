@@ -305,9 +305,9 @@ async def prepared_scene(stack: Stack) -> Scene:
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-async def screenshot(page: Any, name: str) -> None:
+async def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
     """docs/screenshots/ is refreshed only when asked (YUI_SAVE_SCREENSHOTS=1), so test runs leave no diff."""
     if os.environ.get("YUI_SAVE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await page.evaluate("() => window.scrollTo(0, 0)")
-        await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

@@ -69,8 +69,7 @@ async def invite_by_name(
     await assert_no_uuid_shown(page)
     await assert_fits(page, TABLET["width"])
     if shot:
-        await page.locator(".colleagues").scroll_into_view_if_needed()
-        await screenshot(page, shot)
+        await screenshot(page, shot, full_page=True)
     await page.get_by_role("button", name=f"{person_name} さんを招待する").click()
     await expect(page.locator(".flash")).to_contain_text("招待しました")
     await expect(page.locator(".invitations")).to_contain_text(person_name)
