@@ -18,7 +18,7 @@ from yui_common.problems import Problem, not_found
 from notify import contents, kinds, repository
 from notify.contents import PostContent
 from notify.models import NetworkDefaults, Preference
-from notify.schemas import GroupedInbox, Inbox, NotificationRead
+from notify.schemas import Inbox, NotificationRead
 
 
 def channel_for(kind: str, preference: Preference | None, defaults: NetworkDefaults | None) -> str:
@@ -248,7 +248,7 @@ async def my_inbox(
     await contents.record_shown(session, principal, items, via="inbox")
     unread = await repository.unread_count(session, tenant=principal.tenant, user_id=principal.user_id)
     if grouped:
-        return GroupedInbox(unread=unread, items=items, groups=contents.group_by_subject(items))
+        return Inbox(unread=unread, items=items, groups=contents.group_by_subject(items))
     return Inbox(unread=unread, items=items)
 
 

@@ -16,12 +16,12 @@ from yui_common.db import DbSession
 
 from notify import service
 from notify.live import LiveHub, server_sent_event
-from notify.schemas import GroupedInbox, Inbox, MarkedRead, UnreadCount
+from notify.schemas import Inbox, MarkedRead, UnreadCount
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 
-@router.get("", response_model=Inbox | GroupedInbox)
+@router.get("", response_model=Inbox)
 async def my_inbox(
     session: DbSession,
     principal: CurrentPrincipal,
@@ -29,7 +29,7 @@ async def my_inbox(
     group: Annotated[
         Literal["subject"] | None, Query(description="subject: also answer the items grouped per patient.")
     ] = None,
-) -> Inbox | GroupedInbox:
+) -> Inbox:
     """The newest notifications (newest first, by time then id), each naming its patient, its author and
     an excerpt while the reader may see it."""
     return await service.my_inbox(session, principal=principal, limit=limit, grouped=group == "subject")
