@@ -14,10 +14,10 @@ from uuid import UUID, uuid4
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import new_context
-from tests.browser.staff_ui import PASSWORD, Person, add_person, trust_identity_keys
+from tests.browser.staff_ui import NEW_PASSWORD, PASSWORD, Person, add_person, trust_identity_keys
 from tests.browser.test_accessibility import serious_violations
 from tests.support.gateway import Gateway
-from tests.support.stack import Stack
+from tests.support.stack import Stack, eventually
 
 TYPE_CODES = re.compile(
     r"\b(clinic|visiting_nurse|nursing_station|pharmacy|hospital|care_office|municipality)\b"
@@ -254,4 +254,163 @@ async def test_ux7_every_admin_and_operator_page_meets_the_staff_ui_standard(
     # The audit search showed people by name.
     await page.goto("/admin/audit?user_name=%E4%BD%90%E8%97%A4")
     await expect(page.locator("table.audit-entries")).to_contain_text("佐藤 花子（")
+    assert not {where: problems for where, problems in found.items() if problems}, found
+
+
+# What the contractor's console must show in words, never as its codes (statuses, rules) or ids.
+CONSOLE_CODES = re.compile(
+    r"\b(active|suspended|ending|ended|totp_or_certificate|certificate_only|totp_only|opt_in|opt_out|"
+    r"stop|delete|export)\b|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
+)
+
+
+async def console_problems_of(page: Page, width: int) -> list[str]:
+    found = await problems_of(page, width)
+    text = await page.evaluate("() => document.body.innerText")
+    return found + [f"code or id shown: {m.group(0)!r}" for m in CONSOLE_CODES.finditer(text)][:3]
+
+
+async def contractor_first_sign_in(stack: Stack, page: Page) -> None:
+    """A contractor account made as the command line makes it; its first sign-in in the browser: password,
+    then a new password and the authenticator's code (as ten1 does it over HTTP)."""
+    import pyotp
+    from identity.platform import service as platform
+
+    login_id = f"contractor-{uuid4().hex[:6]}"
+    async with stack["identity"].sessionmaker() as session, session.begin():
+        made = await platform.create_contractor(
+            session, login_id=login_id, display_name="結 契約事業者", actor="test"
+        )
+    await page.goto("/admin/platform")
+    await page.locator("#login_id").fill(login_id)
+    await page.locator("#password").fill(made.initial_password)
+    await page.locator('form[action$="/admin/platform/login"] button[type="submit"]').click()
+    secret = await page.locator('input[name="secret"]').get_attribute("value")
+    assert secret
+    await page.locator("#totp_code").fill(pyotp.TOTP(secret).now())
+    await page.locator("#current_password").fill(made.initial_password)
+    await page.locator("#new_password").fill(NEW_PASSWORD)
+    await page.locator("#new_password_again").fill(NEW_PASSWORD)
+    await page.locator('form[action$="/admin/platform/first-sign-in"] button[type="submit"]').click()
+    await expect(page).to_have_url(re.compile(r"/admin/platform$"))
+
+
+async def network_status(stack: Stack, slug: str) -> str:
+    from identity.models import Network
+
+    async with stack["identity"].sessionmaker() as session:
+        network = await session.get(Network, slug)
+        assert network is not None
+        return network.status
+
+
+async def test_ux7_the_network_settings_and_the_contractors_console_meet_the_staff_ui_standard(
+    stack: Stack, gateway: Gateway, chromium: Browser
+) -> None:
+    from identity.network_end.pages import router as ending_router
+    from identity.networks.pages import router as settings_router
+    from identity.platform.api import router as console_router
+
+    found: dict[str, list[str]] = {}
+    # The operator's network settings.
+    tenant = f"ux7n-{uuid4().hex[:8]}"
+    operator = await add_person(
+        stack,
+        tenant=tenant,
+        facility_name="結町 高齢者支援課",
+        kind="municipality",
+        login_id="operator",
+        name="運用 太郎",
+        roles=["operator"],
+        create_network=True,
+    )
+    await trust_identity_keys(stack)
+    context = await new_context(chromium, gateway, width=1280, height=900, bypass_csp=True)
+    page = await context.new_page()
+    await admin_sign_in(page, operator)
+    settings_pages = get_pages(settings_router, {})
+    assert settings_pages == ["/admin/network/settings"]
+    for width in WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 900})
+        for path in settings_pages:
+            response = await page.goto(path)
+            assert response is not None and response.status < 400, (path, response and response.status)
+            found[f"{path} @{width}px"] = await problems_of(page, width)
+    await context.close()
+
+    # The contractor's console: its first sign-in, a network made through it, suspended after a confirmation.
+    context = await new_context(chromium, gateway, width=1280, height=900, bypass_csp=True)
+    page = await context.new_page()
+    await contractor_first_sign_in(stack, page)
+    found["console after the first sign-in"] = await console_problems_of(page, 1280)
+    slug = f"ux7c-{uuid4().hex[:6]}"
+    await page.goto("/admin/platform/networks/new")
+    for field, value in {
+        "name": "結町 在宅ネット",
+        "slug": slug,
+        "municipality_codes": "232360",
+        "operator_office": "結町 高齢者支援課",
+        "support_hours": "平日 9:00-17:00",
+        "retention_years": "5",
+        "discontinuation_notice_months": "3",
+        "max_attachment_mb": "50",
+        "operator_name": "結 運用",
+        "operator_name_kana": "ユイ ウンヨウ",
+        "operator_login_id": "yui-op",
+    }.items():
+        await page.locator(f"#{field}").fill(value)
+    await page.locator('form[action$="/admin/platform/networks"] button[type="submit"]').click()
+    await expect(page.locator("code.secret")).to_be_visible()
+    for width in WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 900})
+        found[f"network created @{width}px"] = await console_problems_of(page, width)
+    # Suspending asks first: the confirmation page changes nothing; its button suspends.
+    await page.goto(f"/admin/platform/networks/{slug}")
+    await page.locator("#reason").fill("契約の終了")
+    await page.locator('form[action$="/suspension/confirmation"] button[type="submit"]').click()
+    await expect(page.get_by_role("heading", name=re.compile("停止しますか"))).to_be_visible()
+    assert await network_status(stack, slug) == "active"
+    for width in WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 900})
+        found[f"suspension confirmation @{width}px"] = await console_problems_of(page, width)
+    await page.locator('form[action$="/suspension"] button[type="submit"]').click()
+    await expect(page.locator(".flash")).to_be_visible()
+    assert await network_status(stack, slug) == "suspended"
+    # Its data written out (each service's part shown as it comes), then the end asked for, not done.
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.goto(f"/admin/platform/networks/{slug}/ending")
+    await page.locator('form[action$="/exports"] button[type="submit"]').click()
+    await expect(page.locator(".flash")).to_be_visible()
+    for width in WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 900})
+        found[f"export requested @{width}px"] = await console_problems_of(page, width)
+
+    async def export_done() -> bool:
+        await page.reload()
+        return await page.locator('form[action$="/end/confirmation"]').count() > 0
+
+    await eventually(export_done, timeout=90, what="the export to be complete")
+    await page.locator('form[action$="/end/confirmation"] button[type="submit"]').click()
+    for width in WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 900})
+        found[f"end confirmation @{width}px"] = await console_problems_of(page, width)
+    assert await network_status(stack, slug) == "suspended"
+
+    pages = [  # every GET page (not the archive's download), the suspended network's
+        path.replace("{slug}", slug)
+        for path in [*get_routes(console_router), *get_routes(ending_router)]
+        if not path.endswith("/archive")
+    ]
+    assert {
+        "/admin/platform",
+        f"/admin/platform/networks/{slug}",
+        f"/admin/platform/networks/{slug}/ending",
+    } <= set(pages)
+    for width in WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 900})
+        for path in pages:
+            response = await page.goto(path)
+            assert response is not None and response.status < 400, (path, response and response.status)
+            found[f"{path} @{width}px"] = await console_problems_of(page, width)
+    await context.close()
     assert not {where: problems for where, problems in found.items() if problems}, found
