@@ -24,7 +24,10 @@ from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 from sqlalchemy import text
 
+from tests.support.fuzzing import import_fuzzers_eagerly
 from tests.support.stack import SERVICES, Stack, Staff, eventually
+
+import_fuzzers_eagerly()  # before any fuzzing thread starts (tests/support/fuzzing.py)
 
 # schemathesis's own strategies draw from `random`; hypothesis deprecates that, nothing for us to act on.
 pytestmark = pytest.mark.filterwarnings(

@@ -37,8 +37,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.support.fuzzing import import_fuzzers_eagerly
 from tests.support.security import VictimWorld, build_victim_world
 from tests.support.stack import SERVICES, Stack
+
+import_fuzzers_eagerly()  # before any fuzzing thread starts (tests/support/fuzzing.py)
 
 # schemathesis's own strategies draw from `random`; hypothesis deprecates that, nothing for us to act on.
 pytestmark = pytest.mark.filterwarnings(
