@@ -26,8 +26,10 @@ def _name(full: str, representation: str) -> dict[str, Any]:
         "extension": [{"url": NAME_REPRESENTATION, "valueCode": representation}],
         "use": "official",
         "text": full,
-        "family": family,
     }
+    # A name of spaces only (the API takes it: min_length counts them) has no family part; FHIR forbids an empty one.
+    if family:
+        name["family"] = family
     if given.strip():
         name["given"] = [given.strip()]
     return name
