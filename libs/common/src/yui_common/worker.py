@@ -153,6 +153,12 @@ class Worker:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
+            # Cancel again until the task ends: on Python 3.11, asyncio.wait_for (inside aiosmtplib, asyncpg, …) can
+            # swallow a cancellation that arrives as its inner call finishes (gh-86296), and a periodic job's loop
+            # then carries on, so a single cancel could leave stop() waiting forever.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
