@@ -5,11 +5,7 @@ is first imported: `ast.parse` and `compile` of the module's tree. schemathesis 
 the generation code, which our fuzzing tests run in a thread beside the event loop's. On CPython 3.11.7 two threads
 building ASTs at once can trip the interpreter's shared AST recursion counter (gh-106905, fixed in 3.11.8):
 "SystemError: AST constructor recursion depth mismatch", failing a fuzz case that has nothing wrong with it. With
-everything imported up front no module is compiled while the fuzzing runs.
-
-hypothesis also parses source (`ast.parse`) to describe a lambda in a strategy's repr, which it builds while
-validating strategies, in that same thread; a clean-clone run failed there too. The description only ever names a
-strategy in messages, so fuzzing tests describe lambdas without parsing (`describe_lambdas_without_parsing`).
+everything imported up front no AST is built while the fuzzing runs.
 """
 
 from __future__ import annotations
@@ -29,12 +25,5 @@ def _import_all(package: ModuleType) -> None:
             continue
 
 
-def describe_lambdas_without_parsing() -> None:
-    from hypothesis.internal import lambda_sources
-
-    lambda_sources.lambda_description = lambda f: "lambda *args, **kwargs: ..."  # type: ignore[assignment]
-
-
 def import_fuzzers_eagerly() -> None:
     _import_all(schemathesis)
-    describe_lambdas_without_parsing()
