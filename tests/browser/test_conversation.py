@@ -127,7 +127,16 @@ async def test_ux4_scrolling_marks_posts_read_and_the_author_sees_who_read_them(
     await eventually(lambda: read_by_nurse(newest["id"]), what="the post on screen to be marked read")
     assert not await read_by_nurse(oldest["id"])  # not yet on screen: still unread
 
-    await nurse.locator(f"#post-{oldest['id']}").scroll_into_view_if_needed()
+    # The live timeline may swap the list while we look (a post arriving): scroll by id, again if it was replaced.
+    async def scrolled_to_oldest() -> bool:
+        return bool(
+            await nurse.evaluate(
+                "id => { const e = document.getElementById(id); if (e) e.scrollIntoView(); return !!e; }",
+                f"post-{oldest['id']}",
+            )
+        )
+
+    await eventually(scrolled_to_oldest, what="the oldest post scrolled into view")
     await eventually(lambda: read_by_nurse(oldest["id"]), what="the post scrolled to to be marked read")
 
     author = await signed_in_page(chromium, gateway, scene.doctor, width=768, height=1024)
