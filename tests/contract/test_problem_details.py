@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 from sqlalchemy import text
 
-from tests.support.fuzzing import import_fuzzers_eagerly
+from tests.support.fuzzing import import_fuzzers_eagerly, retry_on_cpython_ast_defect
 from tests.support.stack import SERVICES, Stack, Staff, eventually
 
 import_fuzzers_eagerly()  # before any fuzzing thread starts (tests/support/fuzzing.py)
@@ -143,7 +143,7 @@ def fuzz_operation(
         seen.append(response.status_code)
         check_response(operation, response)
 
-    run()
+    retry_on_cpython_ast_defect(run)
 
 
 def _is_event_stream(document: dict, path: str, method: str) -> bool:

@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.support.fuzzing import import_fuzzers_eagerly
+from tests.support.fuzzing import import_fuzzers_eagerly, retry_on_cpython_ast_defect
 from tests.support.security import VictimWorld, build_victim_world
 from tests.support.stack import SERVICES, Stack
 
@@ -154,7 +154,7 @@ def fuzz_each_operation(
         def run(case: Any) -> None:
             judge(case, sender.send(case), checks, findings)
 
-        run()
+        retry_on_cpython_ast_defect(run)
 
 
 def fuzz_stateful(
@@ -170,7 +170,11 @@ def fuzz_stateful(
         def validate_response(self, response: Response, case: Any, **kwargs: Any) -> None:
             judge(case, response, checks, findings)
 
-    Scenarios.run(settings=hypothesis_settings(STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS))
+    retry_on_cpython_ast_defect(
+        lambda: Scenarios.run(
+            settings=hypothesis_settings(STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS)
+        )
+    )
 
 
 def service_schema(document: dict[str, Any]) -> Any:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import traceback
+from collections.abc import Callable
 from types import ModuleType
 
 import schemathesis
@@ -27,3 +29,19 @@ def _import_all(package: ModuleType) -> None:
 
 def import_fuzzers_eagerly() -> None:
     _import_all(schemathesis)
+
+
+AST_DEFECT = "AST constructor recursion depth mismatch"
+
+
+def retry_on_cpython_ast_defect(run: Callable[[], None], attempts: int = 3) -> None:
+    """Run a hypothesis-driven fuzz again when it failed only because of gh-106905 (hypothesis itself parses
+    lambdas' source in the fuzzing thread); any other failure, or the defect three times, is raised as it is."""
+    for attempt in range(attempts):
+        try:
+            run()
+            return
+        except BaseException as failure:
+            if attempt + 1 < attempts and AST_DEFECT in "".join(traceback.format_exception(failure)):
+                continue
+            raise
