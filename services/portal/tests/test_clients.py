@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request
 from portal.clients import ServiceProblem, close_service_clients
@@ -62,3 +63,41 @@ class TestRefusals:
         with pytest.raises(ServiceProblem) as refused:
             await timeline.page(Conversation("subjects", uuid4()), limit=1)
         assert refused.value.status == 401 and refused.value.session_ended
+
+
+class FlakyNetwork(httpx.AsyncBaseTransport):
+    """The network between the portal and a service: the first ``failures`` requests fail with ``error``
+    (a keep-alive connection the service already closed, or no service at all), then the service answers."""
+
+    def __init__(self, error: type[httpx.TransportError], failures: int) -> None:
+        self.error, self.failures, self.requests = error, failures, []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.method)
+        if len(self.requests) <= self.failures:
+            raise self.error("connection closed", request=request)
+        return httpx.Response(200, json=[])
+
+
+def app_over(network: httpx.AsyncBaseTransport) -> FastAPI:
+    app = FastAPI()
+    app.state.service_transports = {"consent": network}
+    return app
+
+
+class TestNetworkFailures:
+    async def test_a_read_on_a_connection_the_service_closed_goes_once_more(self) -> None:
+        network = FlakyNetwork(httpx.ReadError, failures=1)
+        assert await ConsentClient(browser_request(app_over(network)), "token").my_invitations() == []
+        assert network.requests == ["GET", "GET"]
+
+    async def test_a_write_is_never_repeated_and_a_service_out_of_reach_is_a_503_problem(self) -> None:
+        network = FlakyNetwork(httpx.ReadError, failures=1)
+        client = ConsentClient(browser_request(app_over(network)), "token")
+        with pytest.raises(ServiceProblem) as refused:
+            await client.answer_invitation(uuid4(), "accept")
+        assert (refused.value.status, network.requests) == (503, ["POST"])
+        unreachable = ConsentClient(browser_request(app_over(FlakyNetwork(httpx.ConnectError, 9))), "token")
+        with pytest.raises(ServiceProblem) as missing:
+            await unreachable.my_invitations()
+        assert missing.value.status == 503 and not missing.value.session_ended

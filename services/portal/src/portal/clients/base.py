@@ -37,6 +37,9 @@ class Answer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
 class ServiceProblem(Exception):
     """A service answered 4xx/5xx: its status and RFC 9457 fields (empty when the body was no problem+json).
 
@@ -145,12 +148,27 @@ class ServiceClient:
     async def send(
         self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
-        """The answer whatever its status: for relays, which pass it on as it is."""
-        return await self.http.request(method, path, headers={**self.headers, **(headers or {})}, **kwargs)
+        """The answer whatever its status: for relays, which pass it on as it is.
+
+        A read that meets a pooled keep-alive connection the service had already closed (ReadError,
+        RemoteProtocolError) goes once more on a new connection; a write never repeats by itself."""
+        merged = {**self.headers, **(headers or {})}
+        try:
+            return await self.http.request(method, path, headers=merged, **kwargs)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            if method.upper() not in SAFE_METHODS:
+                raise
+            return await self.http.request(method, path, headers=merged, **kwargs)
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """The answer of a call that succeeded; ServiceProblem otherwise."""
-        response = await self.send(method, path, **kwargs)
+        """The answer of a call that succeeded; ServiceProblem otherwise, a service out of reach included (503):
+        pages then show that part as missing (``staff.pages.optional``) or the unavailable page, never a 500."""
+        try:
+            response = await self.send(method, path, **kwargs)
+        except httpx.TransportError as failure:
+            raise ServiceProblem(
+                503, "urn:yui:problem:service-unavailable", "Service unavailable", type(failure).__name__
+            ) from failure
         if response.status_code >= 400:
             raise ServiceProblem.of(response)
         return response
