@@ -118,6 +118,18 @@ class TestErasure:
         with pytest.raises(DBAPIError, match="append-only"):
             async with sessions() as session, session.begin():
                 await session.execute(text("DELETE FROM audit_erasures"))
+        # A live network's entry whose hash is copied into audit_erasures is not erased by that alone.
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with sessions() as session, session.begin():
+                await session.execute(
+                    text(
+                        "INSERT INTO audit_erasures (seq, xact_id, hash, sealed, reason) "
+                        "SELECT seq, xact_id, hash, true, 'forged' FROM audit_log WHERE tenant = :t"
+                    ),
+                    {"t": other},
+                )
+                await session.execute(text("DELETE FROM audit_log WHERE tenant = :t"), {"t": other})
+        assert len(await _ids(sessions, other)) == 1
 
 
 async def _ids(sessions: Sessions, tenant: str) -> list[str]:

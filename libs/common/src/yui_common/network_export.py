@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from yui_common import audit, outbox
+from yui_common import audit, networks, outbox
 from yui_common.audit_seal.sealer import SEAL_LOCK
 from yui_common.bus.consumer import Subscription
 from yui_common.events import Envelope, EventData
@@ -369,11 +369,15 @@ async def erase_tenant(
     # The sealer takes turns through this lock: holding it, no seal is made while entries leave, so each
     # erasure knows whether a seal covers its entry.
     await session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEAL_LOCK})
+    await session.execute(
+        _ENDED, {"tenant": tenant}
+    )  # first: the audit log's guard erases only an ended network's
     await session.execute(_ERASE_AUDIT, {"tenant": tenant, "reason": reason})
     erased = int((await session.execute(_DELETE_AUDIT, {"tenant": tenant})).rowcount)  # type: ignore[attr-defined]
-    await session.execute(_ENDED, {"tenant": tenant})
     # Processes that cache what they read of networks (the portal's gate) drop it at the commit.
-    await session.execute(sa.text("SELECT pg_notify('yui_networks', :tenant)"), {"tenant": tenant})
+    await session.execute(
+        sa.text("SELECT pg_notify(:channel, :tenant)"), {"channel": networks.CHANNEL, "tenant": tenant}
+    )
     return deleted, erased
 
 

@@ -8,11 +8,14 @@ from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 # One statement per item: asyncpg prepares each statement on its own.
 AUDIT_APPEND_ONLY_SQL = (
     # One exception (issue 11): an ended network's entries may be deleted once their hash is kept in
-    # audit_erasures (yui_common.network_export), so the seals over them still verify.
+    # audit_erasures (yui_common.network_export), so the seals over them still verify. Only an entry of a network
+    # in ended_networks: a hash copied into audit_erasures alone deletes nothing, and marking a network ended
+    # refuses every token of it in every service (the deny list), which nobody can do unnoticed.
     """CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_log' THEN
-    IF EXISTS (SELECT 1 FROM audit_erasures e WHERE e.seq = OLD.seq AND e.hash = OLD.hash) THEN
+    IF EXISTS (SELECT 1 FROM ended_networks n WHERE n.slug = OLD.tenant)
+       AND EXISTS (SELECT 1 FROM audit_erasures e WHERE e.seq = OLD.seq AND e.hash = OLD.hash) THEN
       RETURN OLD;
     END IF;
   END IF;
