@@ -14,6 +14,7 @@ from notify.models import Notification, Person, Subject
 from sqlalchemy import select
 from uuid6 import uuid7
 from yui_common.events.consent import (
+    CareTeamInvitationDeclinedV1,
     CareTeamMemberInvitedV1,
     CareTeamMemberRemovedV1,
     ConsentWithdrawnV1,
@@ -327,6 +328,18 @@ class TestInvitation:
         assert item["params"]["invitation_id"] == str(invitation_id)
         assert item["excerpt"] is None
         assert (await inbox(stack, inviter))["items"] == []
+
+        # Declined: the invitation no longer names the patient to them (n5).
+        await deliver_and_wait(
+            stack,
+            envelope(
+                CareTeamInvitationDeclinedV1(
+                    subject_id=subject_id, invitation_id=invitation_id, user_id=invitee.user_id
+                ),
+                subject=subject_id,
+            ),
+        )
+        assert (await inbox(stack, invitee))["items"] == []
 
 
 class TestLive:

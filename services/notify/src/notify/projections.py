@@ -28,6 +28,11 @@ async def leave_care_team(session: AsyncSession, *, subject_id: UUID, user_id: U
     await repository.forget_invitations(session, subject_id=subject_id, user_id=user_id)
 
 
+async def forget_invitation(session: AsyncSession, *, subject_id: UUID, user_id: UUID) -> None:
+    """A declined invitation no longer names the patient to the person who declined it (n5)."""
+    await repository.forget_invitations(session, subject_id=subject_id, user_id=user_id)
+
+
 async def record_person(session: AsyncSession, *, tenant: str, data: PersonChangedV1) -> None:
     await apply_person_changed(session, Person, tenant, data)
 

@@ -101,3 +101,12 @@ class SubjectChangedV1(EventData):
     name_kana: str | None = None
     status: str = "active"  # active | support_stopped
     version: int
+
+
+@event("consent.care-team-invitation-declined.v1")
+class CareTeamInvitationDeclinedV1(EventData):
+    """The invitee declined: nothing about the subject may reach them any more, the invitation included (n5)."""
+
+    subject_id: UUID
+    invitation_id: UUID
+    user_id: UUID

@@ -16,6 +16,7 @@ from uuid6 import uuid7
 from yui_common import outbox
 from yui_common.auth import Principal
 from yui_common.events.consent import (
+    CareTeamInvitationDeclinedV1,
     CareTeamMemberAddedV1,
     CareTeamMemberInvitedV1,
     CareTeamMemberRemovedV1,
@@ -169,6 +170,14 @@ async def answer_invitation(
     assert subject is not None  # an invitation is only ever made for an existing subject of its network
     people = await people_by_id(session, Person, subject.tenant, {invitation.user_id, invitation.invited_by})
     if not accept:
+        await outbox.add_event(
+            session,
+            CareTeamInvitationDeclinedV1(
+                subject_id=subject.id, invitation_id=invitation.id, user_id=invitation.user_id
+            ),
+            tenant=subject.tenant,
+            subject=str(subject.id),
+        )
         await audit_subject(
             session, principal, "care_team.decline", subject.id, invitation=str(invitation.id)
         )

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.bus.consumer import Subscription
 from yui_common.events import Envelope
 from yui_common.events.consent import (
+    CareTeamInvitationDeclinedV1,
     CareTeamMemberAddedV1,
     CareTeamMemberInvitedV1,
     CareTeamMemberRemovedV1,
@@ -46,6 +47,13 @@ async def on_member_invited(session: AsyncSession, envelope: Envelope, data: Car
     )
 
 
+async def on_invitation_declined(
+    session: AsyncSession, envelope: Envelope, data: CareTeamInvitationDeclinedV1
+) -> None:
+    # The invitation is an addressee kind, shown off the team: it goes once declined, like when a member leaves.
+    await projections.forget_invitation(session, subject_id=data.subject_id, user_id=data.user_id)
+
+
 async def on_subject_changed(session: AsyncSession, envelope: Envelope, data: SubjectChangedV1) -> None:
     await projections.record_subject(session, tenant=envelope.tenant, data=data)
 
@@ -78,6 +86,7 @@ subscription = Subscription(
         CareTeamMemberAddedV1.event_type: on_member_added,
         CareTeamMemberRemovedV1.event_type: on_member_removed,
         CareTeamMemberInvitedV1.event_type: on_member_invited,
+        CareTeamInvitationDeclinedV1.event_type: on_invitation_declined,
         SubjectChangedV1.event_type: on_subject_changed,
         ConsentWithdrawnV1.event_type: on_consent_withdrawn,
         ExceptionalAccessGrantedV1.event_type: on_exceptional_access_granted,
