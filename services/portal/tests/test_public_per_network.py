@@ -16,6 +16,8 @@ from uuid import uuid4
 from identity.models import Facility, Network
 from portal.public.networks import NETWORK_HEADER
 from sqlalchemy import text
+from yui_common import networks
+from yui_common.events.identity import NetworkStateV1
 
 from services.portal.tests.public_site_support import public_form_token, wire_identity
 from tests.support.stack import FROM_GATEWAY, Stack
@@ -121,6 +123,28 @@ class TestPrefixedSites:
         api = await portal.get("/n/no-such-network/notices")
         assert api.status_code == 404
         assert api.headers["content-type"].startswith("application/problem+json")
+
+    async def test_ten3_a_suspended_networks_site_is_closed_to_a_member_of_another_network_too(
+        self, stack: Stack
+    ) -> None:
+        """The site under /n/<slug>/ is that network's, whoever is signed in: its suspension applies, not the
+        state of the visitor's own network."""
+        north, south = await two_sites(stack)
+        async with stack["portal"].sessionmaker() as session, session.begin():
+            for site, status in ((north, "active"), (south, "suspended")):
+                await networks.apply(
+                    session,
+                    site.tenant,
+                    NetworkStateV1(slug=site.tenant, name=site.tenant, status=status, version=1),
+                )
+        member_of_north = stack.staff(tenant=north.tenant)
+        portal = stack["portal"].client
+        headers = {**HTML, **member_of_north.headers}
+        page = await portal.get(f"/n/{south.tenant}/directory", headers=headers)
+        assert not shows(page.text, south), page.text[:500]
+        assert page.status_code >= 400
+        own = await portal.get(f"/n/{north.tenant}/directory", headers=headers)
+        assert own.status_code == 200 and shows(own.text, north)
 
     async def test_ten2_the_bare_prefix_redirects_to_the_sites_home(self, stack: Stack) -> None:
         north, _ = await two_sites(stack)

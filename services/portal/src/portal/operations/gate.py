@@ -143,7 +143,10 @@ class PortalGate:
     async def _check(self, request: Request, path: str) -> Response | None:
         staff_area = _under(path, STAFF_AREAS) and not _under(path, UNGATED)
         gated = not _under(path, UNGATED)
-        tenant = tenant_hint(request)
+        # A network's public site (/n/<slug>/ or its host) is that network's, whoever is signed in: its
+        # suspension, maintenance and banners apply there, not those of the visitor's own network.
+        site = None if staff_area else public_network(request)
+        tenant = site or tenant_hint(request)
         if await network_is_suspended(request, tenant):
             # ten3: every page and API of a suspended network, staff and public alike (nothing is deleted).
             return suspended_response(request, html=wants_html(request))
@@ -156,7 +159,7 @@ class PortalGate:
         if staff_area and staff is not None and not await terms_accepted(request, staff):
             return terms_response(request, path)
         if request.method == "GET" and wants_html(request):
-            shown = await banners(request, tenant=staff.tenant if staff else tenant, viewer=staff)
+            shown = await banners(request, tenant=site or (staff.tenant if staff else tenant), viewer=staff)
             banner_list: list[dict[str, Any]] = [
                 {
                     "kind": n.kind,
