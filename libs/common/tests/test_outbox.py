@@ -309,12 +309,18 @@ class TestRunningRelay:
         running = asyncio.create_task(relay.run())
         try:
             await eventually(lambda: unpublished_is(sessions, 0), what="the backlog to be published")
+            # The last batch's commit may be seen before its sweep has counted it.
+            await eventually(lambda: counted(relay, 45), what="the relay to count the backlog")
         finally:
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running
         assert sorted(await published_ids(broker, route.queue)) == sorted(e.id for e in staged)
         assert relay.published_total == 45
+
+
+async def counted(relay: OutboxRelay, count: int) -> bool:
+    return relay.published_total >= count
 
 
 async def unpublished_is(sessions: Sessions, count: int) -> bool:

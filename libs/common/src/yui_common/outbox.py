@@ -135,12 +135,16 @@ class OutboxRelay:
         """One batch in one transaction; ``claimed`` learns the batch's size as soon as its rows are locked."""
         try:
             exchange = await self._exchange_handle()
-            async with self._sessionmaker() as session, session.begin():
-                rows = (await session.execute(_CLAIM, {"limit": self._batch_size})).all()
-                if claimed is not None:
-                    claimed.set_result(len(rows))
-                if rows:
-                    await _publish_all(exchange, rows)
+            async with self._sessionmaker() as session:
+                async with session.begin():
+                    rows = (await session.execute(_CLAIM, {"limit": self._batch_size})).all()
+                    if claimed is not None:
+                        claimed.set_result(len(rows))
+                    if rows:
+                        await _publish_all(exchange, rows)
+                # Counted as soon as the commit returns: a cancellation while the session closes its
+                # connection must not leave published rows uncounted.
+                self.published_total += len(rows)
         except BaseException as error:
             if claimed is not None and not claimed.done():
                 if isinstance(error, asyncio.CancelledError):
@@ -148,7 +152,6 @@ class OutboxRelay:
                 else:
                     claimed.set_exception(error)
             raise
-        self.published_total += len(rows)
         return len(rows)
 
     async def purge_published(self) -> None:
