@@ -19,6 +19,9 @@ from yui_common.auth import GATEWAY_IDENTITY_HEADERS
 ServiceName = Literal["identity", "consent", "timeline", "notify"]
 SERVICE_NAMES: tuple[ServiceName, ...] = get_args(ServiceName)
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+# A pooled connection is dropped after 2 s idle: the services' uvicorn closes an idle keep-alive connection after
+# 5 s, and reusing one at that moment fails the request (httpx.ReadError; a write cannot be repeated safely).
+LIMITS = httpx.Limits(keepalive_expiry=2.0)
 # X-Forwarded-For is the gateway's (it replaces the browser's); identity believes it only beside the gateway's
 # secret, so a staff-UI sign-in counts against the browser's address, not the portal's.
 FORWARDED_HEADERS = (
@@ -117,7 +120,7 @@ def connection(app: FastAPI, service: ServiceName) -> httpx.AsyncClient:
             )
         else:
             url: str = base_urls.get(service) or getattr(app.state.settings, f"{service}_url")
-            client = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=TIMEOUT)
+            client = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=TIMEOUT, limits=LIMITS)
         clients[service] = client
     return client
 
