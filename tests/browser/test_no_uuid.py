@@ -473,7 +473,7 @@ async def test_ux1_no_staff_page_shows_or_asks_for_a_uuid(
             await page.get_by_role("button", name="登録する").click()
             await expect(page.locator("main")).to_contain_text("同じ方が登録済みかもしれません")
             visits["(a likely duplicate)"] = Visit(200, await page.inner_text("body"), await ids_shown(page))
-            await page.get_by_role("link", name="例外アクセスを申請").first.click()
+            await page.get_by_role("button", name="例外アクセスを申請").first.click()
             await expect(page.locator("#access-subject")).to_contain_text("アオキ マサオ")
             visits["(exceptional access asked for)"] = Visit(
                 200, await page.inner_text("body"), await ids_shown(page)

@@ -347,19 +347,38 @@ async def exceptional_access(
     staff: Staff,
     consent: ConsentApi,
     subject_id: Annotated[str, Query(max_length=36)] = "",
-    kana: Annotated[str, Query(max_length=200)] = "",
-    birth_date: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
-    """The request for a patient outside one's team, found by the registration's duplicate check (which links
-    here with the kana and birth date it showed): the patient's id is carried hidden, never asked for."""
+    """The request page; with a ``subject_id`` (an older link) it asks about that patient without naming them."""
     mine = await optional(consent.my_exceptional_access(), [])
     chosen = uuid_or_none(subject_id)
     context = {
         "requests": mine,
         "grounds": GROUNDS,
         "subject_id": str(chosen) if chosen else "",
-        "found_kana": kana.strip() if chosen else "",
-        "found_birth_date": birth_date.strip() if chosen else "",
+    }
+    return page(request, staff, "staff/exceptional_access.html", context)
+
+
+@router.post("/exceptional-access/found", response_class=HTMLResponse)
+async def exceptional_access_for_found(
+    request: Request,
+    staff: Staff,
+    consent: ConsentApi,
+    found: Annotated[str, Form(max_length=36)],
+) -> Response:
+    """The registration's duplicate check names the patient it found (kana and birth date) on a button that
+    posts here, so the request page can name them too without a name or birth date in a URL, which browsers
+    and logs keep. The id travels hidden, never shown or asked for."""
+    chosen = uuid_or_none(found)
+    form = await request.form()
+    kana = str(form.get(f"found_kana.{chosen}", ""))[:200].strip() if chosen else ""
+    born = str(form.get(f"found_born.{chosen}", ""))[:10].strip() if chosen else ""
+    context = {
+        "requests": await optional(consent.my_exceptional_access(), []),
+        "grounds": GROUNDS,
+        "subject_id": str(chosen) if chosen else "",
+        "found_kana": kana,
+        "found_birth_date": born,
     }
     return page(request, staff, "staff/exceptional_access.html", context)
 
