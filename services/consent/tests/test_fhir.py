@@ -10,6 +10,7 @@ from fhir.resources.R4B.careteam import CareTeam
 from fhir.resources.R4B.consent import Consent
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.relatedperson import RelatedPerson
+from sqlalchemy import text
 
 from tests.support.stack import Stack
 
@@ -113,8 +114,8 @@ class TestNamesOfSpaces:
     async def test_c8_a_family_contact_named_with_spaces_only_still_exports_as_valid_fhir(
         self, stack: Stack
     ) -> None:
-        """The API takes a name of spaces (min_length counts them); FHIR forbids an empty family part, so the
-        export leaves it out instead of answering 500 (found by the f6 fuzzing)."""
+        """The API took a name of spaces until it learned to refuse one; such a name may still be stored. FHIR
+        forbids an empty family part, so the export leaves it out instead of answering 500 (found by f6)."""
         doctor = stack.staff()
         client = stack["consent"].client
         created = await client.post(
@@ -123,12 +124,19 @@ class TestNamesOfSpaces:
                 "name": "結 三郎",
                 "name_kana": "ユイ サブロウ",
                 "municipality_code": "232360",
-                "family_contacts": [{"name": "\u3000 ", "relation": "長女"}],
+                "family_contacts": [{"name": "結 花", "relation": "長女"}],
                 "confirm_not_duplicate": True,
             },
             headers=doctor.headers,
         )
         assert created.status_code == 201, created.text
+        async with stack["consent"].sessionmaker() as session, session.begin():
+            await session.execute(
+                text("UPDATE family_contacts SET name = :blank WHERE subject_id = :subject"),
+                {"blank": "\u3000 ", "subject": created.json()["id"]},
+            )
+        read = await client.get(f"/subjects/{created.json()['id']}", headers=doctor.headers)
+        assert read.status_code == 200, read.text
         exported = await client.get(f"/subjects/{created.json()['id']}/fhir", headers=doctor.headers)
         assert exported.status_code == 200, exported.text
         [contact] = [

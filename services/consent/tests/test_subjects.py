@@ -79,6 +79,29 @@ class TestWhoMayBeRegistered:
         assert "232360" in problem["municipalities"]
         assert await scalar(stack, "SELECT count(*) FROM subjects") == before
 
+    async def test_c1_a_name_of_spaces_alone_is_refused_and_surrounding_spaces_are_not_kept(
+        self, stack: Stack
+    ) -> None:
+        doctor = stack.staff()
+        before = await scalar(stack, "SELECT count(*) FROM subjects")
+        for blank in ({"name": "  "}, {"name_kana": "\u3000"}):
+            response = await register(stack, doctor, a_person(**blank))
+            assert response.status_code == 422, response.text
+            assert response.headers["content-type"].startswith("application/problem+json")
+        contact = {"name": " ", "relation": "長女"}
+        response = await register(stack, doctor, a_person(family_contacts=[contact]))
+        assert response.status_code == 422, response.text
+        assert await scalar(stack, "SELECT count(*) FROM subjects") == before
+
+        person = a_person(name=" 結 次郎\u3000")
+        created = await register(stack, doctor, person)
+        assert created.status_code == 201, created.text
+        subject = f"/subjects/{created.json()['id']}"
+        read = (await stack["consent"].client.get(subject, headers=doctor.headers)).json()
+        assert read["name"] == "結 次郎"
+        blanked = await stack["consent"].client.patch(subject, json={"name": " "}, headers=doctor.headers)
+        assert blanked.status_code == 422, blanked.text
+
     async def test_c1_operator_exception_admits_that_one_person_once_with_its_reason_recorded(
         self, stack: Stack
     ) -> None:

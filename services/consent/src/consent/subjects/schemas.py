@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 JAPAN = ZoneInfo("Asia/Tokyo")
@@ -28,29 +28,45 @@ def _plausible_birth_date(value: date) -> date:
 BirthDate = Annotated[date, AfterValidator(_plausible_birth_date)]
 
 
+# A name is stored without surrounding spaces and must hold something besides them ("\S": the schema says so
+# too, so a client learns it from the OpenAPI document).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"\S")]
+Relation = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"\S")
+]
+
+
 Sex = Literal["male", "female", "other", "unknown"]
 Phone = Field(default=None, pattern=r"^[0-9+()\- ]{4,32}$")
 
 
 class FamilyContactCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    name_kana: str | None = Field(default=None, min_length=1, max_length=200)
-    relation: str = Field(min_length=1, max_length=100, description="e.g. 長女, 配偶者")
+    name: Name
+    name_kana: Name | None = None
+    relation: Relation = Field(description="e.g. 長女, 配偶者")
     phone: str | None = Phone
     address: str | None = Field(default=None, min_length=1, max_length=400)
     key_person: bool = False
 
 
-class FamilyContactRead(FamilyContactCreate):
+class FamilyContactRead(BaseModel):
+    """As stored: a name of spaces from before the API refused one still reads (and exports) as it is."""
+
     model_config = ConfigDict(from_attributes=True)
     id: UUID
+    name: str
+    name_kana: str | None = None
+    relation: str
+    phone: str | None = None
+    address: str | None = None
+    key_person: bool = False
 
 
 class SubjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200, description="Name in kanji")
-    name_kana: str = Field(min_length=1, max_length=200, description="Name in kana")
+    name: Name = Field(description="Name in kanji")
+    name_kana: Name = Field(description="Name in kana")
     birth_date: BirthDate | None = None
     sex: Sex | None = None
     municipality_code: str = Field(pattern=r"^[0-9]{5,6}$", description="JIS municipality code")
@@ -71,8 +87,8 @@ class SubjectUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     # A name and kana may be changed, never removed: left out they stay, an explicit null is a 422.
-    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
-    name_kana: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
+    name: Name | SkipJsonSchema[None] = None
+    name_kana: Name | SkipJsonSchema[None] = None
     postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$")
     address: str | None = Field(default=None, min_length=1, max_length=400)
     phone: str | None = Phone
