@@ -164,3 +164,21 @@ class TestSuspendedNetwork:
         assert str(post_id) in after["timeline"].text
         page = await stack["portal"].client.get(f"/?tenant={slug}", headers={"Accept": "text/html"})
         assert page.status_code == 200
+
+    async def test_ten3_a_network_being_ended_refuses_sign_in_as_a_suspended_one_does(
+        self, stack: Stack
+    ) -> None:
+        """Ending follows a suspension; a network in 'ending' or 'ended' is no more open to sign-in than one
+        suspended (identity once refused 'suspended' alone)."""
+        slug, password = await provision(stack)
+        for status in ("ending", "ended"):
+            async with stack["identity"].sessionmaker() as session, session.begin():
+                await session.execute(
+                    text("UPDATE networks SET status = :status WHERE slug = :slug"),
+                    {"status": status, "slug": slug},
+                )
+            login = await stack["identity"].client.post(
+                "/auth/token", json={"tenant": slug, "login_id": "operator", "password": password}
+            )
+            assert refused(login), (status, login.status_code, login.text[:200])
+            assert login.json()["type"] == SUSPENDED

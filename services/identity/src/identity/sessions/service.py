@@ -69,7 +69,7 @@ async def login(
     """Password plus a second factor opens a session. Failures are returned, not raised: raising would roll
     back their audit entries and the throttling counters."""
     suspended = await session.get(Network, tenant)
-    if suspended is not None and suspended.status == "suspended":
+    if suspended is not None and suspended.status != "active":
         # ten3: the same answer as every service gives the network's tokens (the network's state is public).
         await audit_trail.record(
             session,
@@ -217,7 +217,7 @@ async def refresh(
     if login_session is None or login_session.ended_at is not None:
         return ended
     network = await network_of(session, login_session.tenant)
-    if network.status == "suspended":
+    if network.status != "active":  # suspended, or ending and ended after it
         return network_suspended()  # the session is kept: resuming the network brings it back
     user = await session.get(User, login_session.user_id)
     facility = await session.get(Facility, user.facility_id) if user else None
