@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import io
 import json
 import os
 import re
@@ -317,6 +318,25 @@ class TestEndingANetwork:
         manifest_object = b"".join([c async for c in store.stream(f"{export.prefix}manifest.json")])
         assert json.loads(manifest_object)["export_id"] == str(export.id)
 
+        # A part changed in the bucket after its service wrote it is refused, not handed over as whole.
+        cookie = await contractor_cookie(stack)
+        archive_url = f"/admin/platform/networks/{ended.tenant}/exports/{export.id}/archive"
+        whole = await identity.get(archive_url, headers=cookie)
+        assert whole.status_code == 200 and whole.content[:2] == b"PK"
+        part_key = str(next(step for step in export.steps if step.service == "timeline").report["key"])
+        original = b"".join([chunk async for chunk in store.stream(part_key)])
+        for changed in (original[:-1], original[:-8] + b"tampered"):
+            await store.put_stream(
+                part_key, io.BytesIO(changed), length=len(changed), content_type="application/zip"
+            )
+            refused = await identity.get(archive_url, headers=cookie)
+            assert refused.status_code == 409, refused.text[:300]
+            assert refused.json()["type"] == "urn:yui:problem:network-export-damaged"
+        await store.put_stream(
+            part_key, io.BytesIO(original), length=len(original), content_type="application/zip"
+        )
+        assert (await identity.get(archive_url, headers=cookie)).status_code == 200
+
         await all_sealed(stack, ended.tenant)
         objects_before = {
             s: await objects_under(stack, s, f"{ended.tenant}/") for s in ("timeline", "consent")
@@ -328,7 +348,6 @@ class TestEndingANetwork:
         notify_worker = stack["notify"].worker
         assert notify_worker is not None
         await notify_worker.stop()
-        cookie = await contractor_cookie(stack)
         confirm = await identity.post(
             f"/admin/platform/networks/{ended.tenant}/end/confirmation", headers=cookie
         )

@@ -16,6 +16,7 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -122,8 +123,12 @@ async def run(settings: CommonSettings, argv: list[str]) -> int:
         if getattr(args, "output", None):
             async with sessionmaker() as session:
                 name = (await service.network_end_state(session, args.slug)).name
-            with open(args.output, "wb") as output:  # noqa: ASYNC230 - a command, nothing else waits on its loop
-                await write_archive(settings, operation, name, output)
+            try:
+                with open(args.output, "wb") as output:  # noqa: ASYNC230 - a command, nothing else waits on its loop
+                    await write_archive(settings, operation, name, output)
+            except Problem as problem:
+                Path(args.output).unlink(missing_ok=True)  # noqa: ASYNC240 - a command, as above
+                return _problem(problem)
         if args.json:
             print(json.dumps(operation.model_dump(mode="json"), ensure_ascii=False, indent=2))
         else:
