@@ -1,5 +1,5 @@
 """The portal's client of timeline: conversations (a subject's timeline, a group's board), their posts,
-attachments, replies, versions and support requests, the feed, and groups."""
+attachments, replies, versions and support requests, the feed, groups, and a subject's vital signs."""
 
 from __future__ import annotations
 
@@ -166,6 +166,33 @@ class Created(Answer):
     id: UUID
 
 
+class Vitals(Answer):
+    """One measurement of vital signs as timeline keeps it beside its post (rec3); a measure not taken is None."""
+
+    post_id: UUID
+    subject_id: UUID
+    measured_at: datetime
+    recorded_at: datetime
+    author: PersonRef
+    systolic: int | None = None
+    diastolic: int | None = None
+    pulse: int | None = None
+    spo2: int | None = None
+    temperature: float | None = None
+    respiration: int | None = None
+    weight: float | None = None
+    glucose: int | None = None
+
+
+class VitalsPeriod(Answer):
+    """A subject's measurements of the last ``days`` days, oldest first."""
+
+    subject_id: UUID
+    days: int
+    since: datetime
+    items: list[Vitals] = Field(default_factory=list)
+
+
 class TimelineClient(ServiceClient):
     service = "timeline"
 
@@ -267,6 +294,17 @@ class TimelineClient(ServiceClient):
 
     async def feed(self) -> Feed:
         return await self.read(Feed, "GET", "/feed")
+
+    # --- a subject's vital signs (rec3) --------------------------------------------------------------------
+
+    async def record_vitals(self, subject_id: UUID, values: dict[str, Any], note: str) -> Vitals:
+        """Values (``measured_at`` among them, an ISO datetime with its offset) and the note: timeline writes
+        the vital_signs post and the entry in one transaction, or refuses both (422 for a value out of range)."""
+        payload = {**values, "note": note}
+        return await self.read(Vitals, "POST", f"/subjects/{subject_id}/vitals", json=payload)
+
+    async def vitals(self, subject_id: UUID, days: int) -> VitalsPeriod:
+        return await self.read(VitalsPeriod, "GET", f"/subjects/{subject_id}/vitals", params={"days": days})
 
     # --- groups -------------------------------------------------------------------------------------------
 
