@@ -14,6 +14,7 @@ from timeline.posts import api as posts
 from timeline.retention import api as retention
 from timeline.settings import Settings
 from timeline.support_requests import api as support_requests
+from timeline.vitals import api as vitals
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             attachments.router,
             groups.router,
             retention.router,
+            vitals.router,
             audit_entries_router("timeline"),
         ],
         consumer_queues=[sub.queue for sub in subscriptions],

@@ -119,6 +119,31 @@ class Attachment(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
+class Vitals(Base):
+    """A vitals entry (issue 16, rec3): the measures of one moment, recorded with the post that tells the team
+    (category ``vital_signs``), so the post's signed version carries them in words and the chart reads them
+    as data. It goes with its post (retention, erasure) and is read through the subject's board like posts."""
+
+    __tablename__ = "vitals"
+
+    post_id: Mapped[UUID] = mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.Text)
+    subject_id: Mapped[UUID]
+    recorded_by: Mapped[UUID]
+    measured_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    systolic: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    diastolic: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    pulse: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    spo2: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    temperature: Mapped[float | None] = mapped_column(sa.Numeric(3, 1, asdecimal=False))
+    respiration: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    weight: Mapped[float | None] = mapped_column(sa.Numeric(4, 1, asdecimal=False))
+    glucose: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+    __table_args__ = (sa.Index("ix_vitals_subject_measured", "subject_id", "measured_at"),)
+
+
 class ReadMark(Base):
     """Who has read a post and when (既読)."""
 
