@@ -168,7 +168,7 @@ async def rows(stack: Stack, service: str, sql: str, **params: Any) -> list[Any]
 COUNTED = {
     "identity": ("networks", "users", "facilities", "platform_accounts", "outbox"),
     "consent": ("subjects", "consents", "care_team_members", "care_team_invitations", "outbox"),
-    "timeline": ("posts", "post_versions", "attachments", "read_marks", "outbox"),
+    "timeline": ("posts", "post_versions", "attachments", "read_marks", "vitals", "outbox"),
     "portal": ("terms_versions", "notices", "portal_settings", "outbox"),
 }
 
@@ -217,6 +217,17 @@ class TestLivingDemo:
                 assert any(
                     r.parent_id == request.id and r.author_id == request.addressed_user_id for r in replies
                 )
+
+            # The vital signs the nurse and the helper wrote, kept as data too: the chart has points.
+            vitals = await rows(
+                stack,
+                "timeline",
+                "SELECT v.measured_at, p.created_at, p.category FROM vitals v JOIN posts p ON p.id = v.post_id "
+                "WHERE v.subject_id = :s",
+                s=subject_id,
+            )
+            assert len(vitals) >= 2
+            assert all(v.measured_at == v.created_at and v.category == "vital_signs" for v in vitals)
 
             # A photo on a post, stored and signed.
             photos = await rows(

@@ -42,7 +42,7 @@ from timeline.access import repository as access_repository
 from timeline.access.service import Board
 from timeline.attachments.service import upload_attachment
 from timeline.integrity.signing import ContentSigner, signer_for
-from timeline.models import Attachment, Post, PostVersion, ReadMark
+from timeline.models import Attachment, Post, PostVersion, ReadMark, Vitals
 from timeline.posts import service as posts
 from timeline.seed_week import PHOTOS, SCRIPTS, Entry
 from timeline.settings import Settings
@@ -143,6 +143,18 @@ class Seeding:
                 body=entry.body,
                 mentions=[users[m].user_id for m in entry.mentions],
                 attachment_ids=[a.id for a in attachments],
+            )
+        if entry.vitals and self.board.subject_id is not None:
+            self.session.add(
+                Vitals(
+                    post_id=post.id,
+                    tenant=author.tenant,
+                    subject_id=self.board.subject_id,
+                    recorded_by=author.user_id,
+                    measured_at=at,
+                    created_at=at,
+                    **dict(entry.vitals),
+                )
             )
         # An answer's time is the reply's (record_answer copies it); the requester adopting it is dated here.
         # Each step is flushed before the next, as each request of real use commits (autoflush is off).

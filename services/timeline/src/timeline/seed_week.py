@@ -29,6 +29,8 @@ class Entry:
     # Who has not opened it yet: the newest posts stay unread for the doctor and the nurse, so the demo's
     # timeline shows its unread marker to whoever signs in as them.
     unread_by: tuple[str, ...] = ()
+    # The measures the body says, kept as data too (timeline.vitals): the patient's chart has points.
+    vitals: tuple[tuple[str, float], ...] = ()
 
 
 NEWEST = ("doctor", "nurse")
@@ -67,6 +69,7 @@ KIYO: tuple[Entry, ...] = (
         "nurse",
         "vital_signs",
         "血圧 128/72、脈拍 76、体温 36.4℃、SpO2 96%（室内気）。朝食は6割、水分は 900mL/日 程度です。",
+        vitals=(("systolic", 128), ("diastolic", 72), ("pulse", 76), ("temperature", 36.4), ("spo2", 96)),
     ),
     Entry(
         "k-care",
@@ -140,6 +143,7 @@ KIYO: tuple[Entry, ...] = (
         "nurse",
         "vital_signs",
         "血圧 132/70、脈拍 80、体温 36.8℃、SpO2 95%。朝食5割、昼食は半分程度。水分 800mL/日。",
+        vitals=(("systolic", 132), ("diastolic", 70), ("pulse", 80), ("temperature", 36.8), ("spo2", 95)),
     ),
     Entry(
         "k-visit",
@@ -228,6 +232,7 @@ MASAO: tuple[Entry, ...] = (
         "vital_signs",
         "体重 62.4kg（先週より +1.2kg）、血圧 146/84、脈拍 88、SpO2 94%。両下腿に圧痕の残るむくみがあります。"
         "息切れの訴えは軽度です。",
+        vitals=(("weight", 62.4), ("systolic", 146), ("diastolic", 84), ("pulse", 88), ("spo2", 94)),
     ),
     Entry(
         "m-vitals-1-r1",
@@ -306,6 +311,7 @@ MASAO: tuple[Entry, ...] = (
         "vital_signs",
         "体重 62.1kg、血圧 138/80、脈拍 82、SpO2 95%。むくみは軽くなりました。カレンダーの昼のポケットは"
         "空になっていました。",
+        vitals=(("weight", 62.1), ("systolic", 138), ("diastolic", 80), ("pulse", 82), ("spo2", 95)),
     ),
     Entry(
         "m-vitals-2-r1",
@@ -414,6 +420,7 @@ HARU: tuple[Entry, ...] = (
         "helper",
         "vital_signs",
         "血圧 128/74、脈拍 70、体温 36.5℃。ふらつきはありませんでした。",
+        vitals=(("systolic", 128), ("diastolic", 74), ("pulse", 70), ("temperature", 36.5)),
         unread_by=("doctor",),
     ),
 )
