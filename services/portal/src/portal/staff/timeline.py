@@ -1,5 +1,5 @@
 """A conversation's pages (a subject's timeline, a group's board): posts, attachments, replies, mentions,
-read marks, versions, search."""
+read marks, versions, search; on a subject's timeline the post form also records vital signs (rec3)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from yui_common.people import PersonRef
 from yui_common.vocabulary import POST_CATEGORIES, PostCategory
+from yui_common.web import language_of, translate
 
 from portal.clients.base import ServiceProblem
 from portal.clients.consent import ConsentClient
@@ -27,6 +28,8 @@ from portal.staff.pages import (
     refusal_page,
     relay_file,
 )
+from portal.staff.vitals import MEASURED_AT, NOTE_LIMIT, entry_error, now_for_form, read_entry, refused_fields
+from portal.staff.vitals_chart import FIELDS
 
 router = APIRouter(prefix="/staff")
 PAGE_SIZE = 30
@@ -106,6 +109,23 @@ async def subject_timeline(
     q: str = "",
     cursor: str = "",
 ) -> Response:
+    return await _subject_timeline_page(request, staff, consent, timeline, subject_id, q=q, cursor=cursor)
+
+
+async def _subject_timeline_page(
+    request: Request,
+    staff: StaffSession,
+    consent: ConsentClient,
+    timeline: TimelineClient,
+    subject_id: UUID,
+    *,
+    q: str = "",
+    cursor: str = "",
+    draft: dict[str, str] | None = None,
+    form_error: str = "",
+    status_code: int = 200,
+) -> Response:
+    """The timeline page; after a refused post, with the form as it was sent and why (``form_error``)."""
     conversation = Conversation("subjects", subject_id)
     try:
         subject, context = await gather(
@@ -120,7 +140,13 @@ async def subject_timeline(
             raise
         return refusal_page(request, staff, refusal)
     context["stopped"] = context["stopped"] or subject.consent_status == "withdrawn"
-    return page(request, staff, "staff/timeline.html", {"subject": subject, **context})
+    context |= {
+        "vitals_fields": FIELDS,
+        "draft": draft or {MEASURED_AT: now_for_form()},
+        "vitals_open": any((draft or {}).get(f.name) for f in FIELDS),
+        "form_error": form_error,
+    }
+    return page(request, staff, "staff/timeline.html", {"subject": subject, **context}, status_code)
 
 
 @router.get("/subjects/{subject_id}/timeline/latest", response_class=HTMLResponse)
@@ -141,16 +167,77 @@ async def post_to_conversation(
     request: Request,
     kind: Literal["subjects", "groups"],
     conversation_id: UUID,
+    staff: Staff,
+    consent: ConsentApi,
     timeline: TimelineApi,
-    body: Annotated[str, Form(max_length=20000)],
+    body: Annotated[str, Form(max_length=20000)] = "",
     category: Annotated[str, Form(max_length=30)] = "other",
     mentions: Annotated[list[str] | None, Form()] = None,
     attachment_id: Annotated[list[str] | None, Form()] = None,
     files: Annotated[list[UploadFile] | None, File()] = None,
     addressee: Annotated[str, Form(max_length=36)] = "",
+    systolic: Annotated[str, Form(max_length=10)] = "",
+    diastolic: Annotated[str, Form(max_length=10)] = "",
+    pulse: Annotated[str, Form(max_length=10)] = "",
+    spo2: Annotated[str, Form(max_length=10)] = "",
+    temperature: Annotated[str, Form(max_length=10)] = "",
+    respiration: Annotated[str, Form(max_length=10)] = "",
+    weight: Annotated[str, Form(max_length=10)] = "",
+    glucose: Annotated[str, Form(max_length=10)] = "",
+    measured_at: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    """A post on a subject's timeline or a group's board: the same form and the same rules."""
+    """A post on a subject's timeline or a group's board: the same form and the same rules. On a subject's
+    timeline, values under 「バイタルを記録」 make it a vital-signs entry instead, the text its note (rec3)."""
     conversation = Conversation(kind, conversation_id)
+    if kind == "subjects":
+        sent = {
+            "body": body,
+            "systolic": systolic,
+            "diastolic": diastolic,
+            "pulse": pulse,
+            "spo2": spo2,
+            "temperature": temperature,
+            "respiration": respiration,
+            "weight": weight,
+            "glucose": glucose,
+            MEASURED_AT: measured_at,
+        }
+        entry = read_entry(sent)
+        lang = language_of(request)
+
+        async def again(error: str) -> Response:
+            return await _subject_timeline_page(
+                request,
+                staff,
+                consent,
+                timeline,
+                conversation_id,
+                draft=sent,
+                form_error=error,
+                status_code=422,
+            )
+
+        if entry.given:
+            if entry.invalid:
+                return await again(entry_error(lang, entry.invalid))
+            if (files and any(f.filename for f in files)) or attachment_id or mentions or addressee.strip():
+                # The vitals' post takes a note only: nothing the nurse chose is dropped without a word.
+                return await again(translate(lang, "vitals.error.with_extras"))
+            if len(body.strip()) > NOTE_LIMIT:
+                return await again(entry_error(lang, ["note"]))
+            try:
+                recorded = await timeline.record_vitals(conversation_id, entry.values, body.strip())
+            except ServiceProblem as refusal:
+                if refusal.status != 422:
+                    raise
+                return await again(entry_error(lang, refused_fields(refusal)))
+            return back(
+                request,
+                f"/subjects/{conversation_id}/timeline#post-{recorded.post_id}",
+                done="vitals_recorded",
+            )
+        if not body.strip():
+            return await again(translate(lang, "vitals.error.empty"))
     uploaded = [
         str((await timeline.upload(conversation, filename=f.filename or "file", content=await f.read())).id)
         for f in files or []

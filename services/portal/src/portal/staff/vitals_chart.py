@@ -205,11 +205,11 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def cells(entry: Any) -> list[str]:
+def cells(entry: Any, measures: Sequence[Measure] = MEASURES) -> list[str]:
     """An entry's values as the table shows them, one per measure ("132/78" for blood pressure), "" when not
     taken."""
     shown = []
-    for measure in MEASURES:
+    for measure in measures:
         values = [getattr(entry, f.name, None) for f in measure.fields]
         if all(v is None for v in values):
             shown.append("")
