@@ -75,6 +75,7 @@ async def test_u2_every_journey_page_in_japanese_and_english(
         subject,
         f"{subject}/timeline",
         f"{subject}/timeline?q=BP",
+        f"{subject}/vitals",
         f"/staff/posts/{scene.post_id}",
         f"/staff/posts/{scene.post_id}/versions",
         "/staff/notifications",

@@ -249,6 +249,13 @@ async def sweep_scene(stack: Stack) -> SweepScene:
     )
     assert adopted.status_code == 303, adopted.text[:500]
 
+    # Vital signs the nurse records from the timeline's form (rec3): the vitals page charts and lists them.
+    await post(
+        nurse_ui,
+        timeline,
+        {"body": "訪問時に測定。", "systolic": "132", "diastolic": "78", "pulse": "72", "spo2": "97"},
+    )
+
     # The nurse's own patient, whose team the doctor is invited to and has not answered yet.
     invited_to = await register(nurse_ui, "青木 正男", "アオキ マサオ")
     await invite(nurse_ui, invited_to, doctor)
@@ -318,6 +325,7 @@ async def sweep_scene(stack: Stack) -> SweepScene:
                 f"/staff/subjects/{patient}": ["佐藤 花子", "田中 一郎", "鈴木 薫"],
                 f"/staff/subjects/{patient}?q=高橋": ["高橋 事務"],
                 timeline: ["仙骨部の褥瘡（2cm）", "佐藤 花子"],
+                f"/staff/subjects/{patient}/vitals": ["結 キヨ", "132/78", "佐藤 花子（"],
                 f"/staff/posts/{photo_post}": ["承知しました。明日の訪問で確認します。"],
                 f"/staff/posts/{request}": ["ゲーベンクリーム"],
                 f"/staff/groups/{joined_group}": ["来月の研修資料です。", "佐藤 花子"],

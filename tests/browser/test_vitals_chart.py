@@ -12,6 +12,7 @@ from yui_common.web import DISPLAY_TIMEZONE
 
 from tests.browser.conftest import signed_in_page
 from tests.browser.staff_ui import prepared_scene, screenshot
+from tests.browser.test_languages import JAPANESE
 from tests.browser.test_no_uuid import TABLET_WIDTH, ids_shown
 from tests.support.gateway import Gateway
 from tests.support.stack import Stack, eventually
@@ -106,4 +107,13 @@ async def test_rec3_a_week_of_vitals_is_charted_seven_points_per_measure_at_768p
     # The longer periods hold the same week.
     await page.get_by_role("link", name="30日間").click()
     await expect(page.locator('svg[data-measure="pulse"] g.pulse circle.point')).to_have_count(7)
+    # In English, charts and table included, nothing is left in Japanese but the people's and places' names.
+    await page.goto(f"/staff/subjects/{scene.subject_id}/vitals?lang=en")
+    await expect(page.locator("h1")).to_contain_text("Vital signs")
+    shown = await page.locator("main").inner_text()
+    titles = await page.locator("svg.vitals-chart title").all_text_contents()
+    assert any("Pulse 68 /min" in t for t in titles), titles[:5]
+    for data in scene.data:
+        shown = shown.replace(data, "")
+    assert not JAPANESE.findall(shown + "".join(titles)), shown[:500]
     await page.context.close()
