@@ -167,3 +167,37 @@ class TestWithdrawal:
 
         await eventually(gone, what="the deletion to take the vitals with the posts")
         assert await count(stack, "SELECT count(*) FROM posts WHERE subject_id = :s", s=subject_id) == 0
+
+
+class TestFhirExport:
+    async def test_rec3_vitals_leave_in_the_fhir_export_as_vital_sign_observations(
+        self, stack: Stack
+    ) -> None:
+        from fhir.resources.R4B.bundle import Bundle
+        from fhir.resources.R4B.observation import Observation
+
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        answer = await record(stack, nurse, subject_id, systolic=132, diastolic=78, spo2=97, weight=48.2)
+        assert answer.status_code == 201, answer.text
+        exported = await stack["timeline"].client.get(f"/subjects/{subject_id}/fhir", headers=nurse.headers)
+        assert exported.status_code == 200, exported.text
+        Bundle.model_validate(exported.json())
+        found = {
+            e["resource"]["code"]["coding"][0]["code"]: e["resource"]
+            for e in exported.json()["entry"]
+            if e["resource"]["resourceType"] == "Observation"
+        }
+        assert set(found) == {"85354-9", "59408-5", "29463-7"}
+        for observation in found.values():
+            Observation.model_validate(observation)
+            assert observation["category"][0]["coding"][0]["code"] == "vital-signs"
+            assert observation["subject"] == {"reference": f"Patient/{subject_id}"}
+        systolic, diastolic = found["85354-9"]["component"]
+        assert (systolic["valueQuantity"]["value"], diastolic["valueQuantity"]["value"]) == (132, 78)
+        assert found["29463-7"]["valueQuantity"] == {
+            "value": 48.2,
+            "unit": "kg",
+            "system": "http://unitsofmeasure.org",
+            "code": "kg",
+        }

@@ -17,7 +17,7 @@ from yui_common.network_export import subscription as network_end_subscription
 from yui_common.settings import CommonSettings
 from yui_common.storage import ObjectStore
 
-from timeline.models import Attachment, Base, Post
+from timeline.models import Attachment, Base, Post, Vitals
 from timeline.posts import fhir
 
 SCOPE = TenantScope(
@@ -53,6 +53,21 @@ def export_extras(store: ObjectStore) -> Any:
             .scalars()
             .all()
         )
+        live = {post.id for post in posts}
+        vitals_of: dict[Any, list[Vitals]] = defaultdict(list)
+        for entry in (
+            (
+                await session.execute(
+                    sa.select(Vitals)
+                    .where(Vitals.tenant == tenant)
+                    .order_by(Vitals.measured_at, Vitals.post_id)
+                )
+            )
+            .scalars()
+            .all()
+        ):
+            if entry.post_id in live:
+                vitals_of[entry.subject_id].append(entry)
         posts_of: dict[Any, list[Post]] = defaultdict(list)
         for post in posts:
             posts_of[post.subject_id].append(post)
@@ -64,7 +79,11 @@ def export_extras(store: ObjectStore) -> Any:
             part.write_json(
                 f"fhir/subjects/{subject_id}.json",
                 fhir.bundle(
-                    subject_id, subject_posts, attached_of[subject_id], attachment_url="attachments/{id}"
+                    subject_id,
+                    subject_posts,
+                    attached_of[subject_id],
+                    attachment_url="attachments/{id}",
+                    vitals=vitals_of[subject_id],
                 ),
             )
         part.counts["fhir_bundles"] = len(posts_of)

@@ -1,4 +1,5 @@
-"""FHIR R4 export (t10): a subject's posts as Communication, attachments as DocumentReference, in a Bundle.
+"""FHIR R4 export (t10): a subject's posts as Communication, attachments as DocumentReference, vitals as
+Observation (``timeline.vitals.fhir``), in a Bundle.
 
 fhir.resources 8 ships R5 as its default and the R4 line as R4B (4.3.0, whose Communication and
 DocumentReference are R4's); the resources are built and validated with those models.
@@ -9,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from fhir.resources.R4B.bundle import Bundle
 
-from timeline.models import Attachment, Post
+from timeline.models import Attachment, Post, Vitals
+from timeline.vitals.fhir import observations
 
 CATEGORY_SYSTEM = "urn:yui:timeline:category"
 SHA256_SYSTEM = "urn:yui:sha256"
@@ -69,7 +71,12 @@ def document_reference(attachment: Attachment, *, content_url: str) -> dict[str,
 
 
 def bundle(
-    subject_id: UUID, posts: Sequence[Post], attachments: Sequence[Attachment], *, attachment_url: str
+    subject_id: UUID,
+    posts: Sequence[Post],
+    attachments: Sequence[Attachment],
+    *,
+    attachment_url: str,
+    vitals: Sequence[Vitals] = (),
 ) -> dict[str, Any]:
     """A collection Bundle, validated by fhir.resources before it leaves."""
     entries = [{"fullUrl": f"urn:uuid:{p.id}", "resource": communication(p)} for p in posts]
@@ -79,6 +86,11 @@ def bundle(
             "resource": document_reference(a, content_url=attachment_url.format(id=a.id)),
         }
         for a in attachments
+    ]
+    entries += [
+        {"fullUrl": f"urn:uuid:{uuid5(v.post_id, o['id'])}", "resource": o}
+        for v in vitals
+        for o in observations(v)
     ]
     document = {
         "resourceType": "Bundle",

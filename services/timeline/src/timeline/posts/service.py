@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 from yui_common import outbox
@@ -32,7 +33,7 @@ from timeline.attachments import service as attachment_service
 from timeline.groups import repository as group_repository
 from timeline.integrity.service import new_version
 from timeline.integrity.signing import ContentSigner
-from timeline.models import Attachment, Post, PostVersion, ReadMark
+from timeline.models import Attachment, Post, PostVersion, ReadMark, Vitals
 from timeline.people import PersonRef, people_of, person_or_unknown
 from timeline.posts import repository
 from timeline.posts.excerpts import excerpt_of
@@ -564,9 +565,29 @@ async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id
     board = await subject_board(session, principal=principal, subject_id=subject_id)
     posts = await repository.live_posts_of_subject(session, subject_id=subject_id)
     attachments = await attachment_repository.attachments_of_posts(session, post_ids=[p.id for p in posts])
+    live = {p.id for p in posts}
+    vitals = [
+        v
+        for v in (
+            await session.execute(
+                sa.select(Vitals)
+                .where(Vitals.subject_id == subject_id)
+                .order_by(Vitals.measured_at, Vitals.post_id)
+            )
+        )
+        .scalars()
+        .all()
+        if v.post_id in live
+    ]
     await record_audit(
-        session, principal, "post.export_fhir", board, posts=len(posts), attachments=len(attachments)
+        session,
+        principal,
+        "post.export_fhir",
+        board,
+        posts=len(posts),
+        attachments=len(attachments),
+        vitals=len(vitals),
     )
     return fhir.bundle(
-        subject_id, posts, attachments, attachment_url="/api/timeline/attachments/{id}/content"
+        subject_id, posts, attachments, attachment_url="/api/timeline/attachments/{id}/content", vitals=vitals
     )
