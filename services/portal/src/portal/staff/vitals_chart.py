@@ -170,6 +170,8 @@ def chart(
         tick += measure.tick
     every = day_labels(days)
     for n in range(days + 1):
+        if n % every and n != days:
+            continue  # over months a line a day is noise (and a year's page held 2,000 of them): labelled days only
         at = _at(x(start + timedelta(days=n)))
         parts.append(f'<line class="day" x1="{at}" x2="{at}" y1="{TOP}" y2="{TOP + plot_h}"/>')
         if n < days and n % every == 0:
@@ -181,20 +183,27 @@ def chart(
                 f'<text class="tick {anchor}" x="{where}" y="{HEIGHT - 8}">{day.month}/{day.day}</text>'
             )
     parts.append("</g>")
+    # Each entry's x and its time as a tooltip says it, once for every line it is on.
+    placed = {
+        id(e): (
+            _at(x(e.measured_at)),
+            _aware(e.measured_at).astimezone(DISPLAY_TIMEZONE).strftime("%Y-%m-%d %H:%M"),
+        )
+        for e in shown
+    }
     for field in measure.fields:
-        points = [(e.measured_at, float(v)) for e in shown if (v := getattr(e, field.name, None)) is not None]
+        points = [(placed[id(e)], float(v)) for e in shown if (v := getattr(e, field.name, None)) is not None]
         if not points:
             continue
-        name = words(f"vitals.field.{field.name}")
-        line = " ".join(f"{_at(x(m))},{_at(y(v))}" for m, v in points)
+        name, said_unit = escape(words(f"vitals.field.{field.name}")), escape(unit)
         parts.append(f'<g class="series {field.name}">')
         if len(points) > 1:
+            line = " ".join(f"{at},{_at(y(v))}" for (at, _), v in points)
             parts.append(f'<polyline class="line" points="{line}"/>')
-        for moment, value in points:
-            when = _aware(moment).astimezone(DISPLAY_TIMEZONE).strftime("%Y-%m-%d %H:%M")
+        for (at, when), value in points:
             parts.append(
-                f'<circle class="point" cx="{_at(x(moment))}" cy="{_at(y(value))}" r="{POINT_RADIUS}">'
-                f"<title>{when} {escape(name)} {field.shown(value)} {escape(unit)}</title></circle>"
+                f'<circle class="point" cx="{at}" cy="{_at(y(value))}" r="{POINT_RADIUS}">'
+                f"<title>{when} {name} {field.shown(value)} {said_unit}</title></circle>"
             )
         parts.append("</g>")
     parts.append("</svg>")
