@@ -3,6 +3,8 @@ portal's home page against timeline's feed (``GET /feed``) and of a subject's ti
 timeline's page of posts (``GET /subjects/{id}/posts?limit=30``, the portal's page size), under concurrent
 load, side by side in one run, with each page's compressed weight (HTML + CSS + JS, gzip level 5 as the
 gateway sends it). Target (issue 13): each portal page at least 0.5x its API in requests per second.
+With ``--pages vitals`` it also measures issue 16's chart page over a year of daily vitals (``--vitals-days``)
+beside the portal's timeline page (no target there).
 
 The whole stack runs in this process (tests/support/stack.py on the real PostgreSQL, RabbitMQ and SeaweedFS):
 the portal renders each page by calling identity, consent, timeline and notify over their ASGI apps, so its
@@ -104,6 +106,37 @@ async def seed(stack: Stack, doctor: Staff, subjects: int, posts: int) -> list[U
     return ids
 
 
+async def seed_vitals(stack: Stack, doctor: Staff, subject_id: UUID, days: int) -> None:
+    """A vitals entry a day for ``days`` days on one subject (issue 16's measure: the chart page for a year of
+    daily vitals), each with its post, in two INSERT … SELECT generate_series statements."""
+    conn = await asyncpg.connect(asyncpg_dsn(stack["timeline"].settings.dsn))
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "CREATE TEMP TABLE daily ON COMMIT DROP AS SELECT gen_random_uuid() AS id, g, "
+                "now() - make_interval(days => g) + interval '1 hour' AS at FROM generate_series(0, $1 - 1) AS g",
+                days,
+            )
+            await conn.execute(
+                "INSERT INTO posts (id, tenant, subject_id, author_id, category, body, search_text, created_at) "
+                "SELECT id, $1, $2, $3, 'vital_signs', '【バイタル】', '【バイタル】', at FROM daily",
+                doctor.tenant,
+                subject_id,
+                doctor.user_id,
+            )
+            await conn.execute(
+                "INSERT INTO vitals (post_id, tenant, subject_id, recorded_by, measured_at, systolic, diastolic, "
+                "pulse, spo2, temperature, weight) SELECT id, $1, $2, $3, at, 120 + g % 20, 70 + g % 10, "
+                "60 + g % 25, 94 + g % 5, 36.0 + (g % 10) / 10.0, 50.0 + (g % 30) / 10.0 FROM daily",
+                doctor.tenant,
+                subject_id,
+                doctor.user_id,
+            )
+        await conn.execute("ANALYZE vitals")
+    finally:
+        await conn.close()
+
+
 Fetch = Callable[[], Awaitable[httpx.Response]]
 
 
@@ -195,6 +228,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             )
             started = time.perf_counter()
             subjects = await seed(stack, doctor, args.subjects, args.posts)
+            if "vitals" in args.pages:
+                await seed_vitals(stack, doctor, subjects[0], args.vitals_days)
             seeded_s = time.perf_counter() - started
             browser = await sign_in(stack, person)
             # The API side calls with the very access token the portal holds in the staff member's cookie.
@@ -217,6 +252,15 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     lambda: timeline_api.get("/feed", headers=auth),
                     lambda: browser.get("/staff"),
                     "/staff",
+                ),
+                # Issue 16's measure: the chart page over a year of daily vitals beside the timeline page
+                # (both portal pages; the "api" side of this pair is the timeline page, no target).
+                "vitals": (
+                    lambda: browser.get(f"/staff/subjects/{subject}/timeline"),
+                    lambda: browser.get(
+                        f"/staff/subjects/{subject}/vitals", params={"days": args.vitals_days}
+                    ),
+                    f"/staff/subjects/{subject}/vitals?days={args.vitals_days}",
                 ),
             }
             result: dict[str, Any] = {
@@ -247,7 +291,11 @@ def pages_wanted(pairs: dict[str, Any], wanted: str) -> dict[str, Any]:
     return {name: pairs[name] for name in names}
 
 
-API_OF = {"timeline": "GET /subjects/{id}/posts?limit=30", "home": "GET /feed"}
+API_OF = {
+    "timeline": "GET /subjects/{id}/posts?limit=30",
+    "home": "GET /feed",
+    "vitals": "portal timeline page (baseline)",
+}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -260,7 +308,12 @@ def table(result: dict[str, Any]) -> str:
     ]
     for name, latency in result["latency"].items():
         target = "≥ 0.5: " + ("met" if latency["ratio"] >= 0.5 else "MISSED")
-        for side, label in (("api", API_OF[name]), ("portal", "portal page")):
+        if name == "vitals":
+            target = f"chart of {args['vitals_days']} daily entries; measured, no target"
+        for side, label in (
+            ("api", API_OF[name]),
+            ("portal", "vitals chart page" if name == "vitals" else "portal page"),
+        ):
             figures = latency[side]
             ratio = f"{latency['ratio']:7.2f}" if side == "portal" else " " * 7
             weight = f"{result['weight'][name]['total_gzip_bytes']:8d}" if side == "portal" else ""
@@ -280,7 +333,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="per page")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per side")
-    parser.add_argument("--pages", default="timeline,home", help="which pairs, comma-separated")
+    parser.add_argument(
+        "--pages", default="timeline,home", help="which pairs, comma-separated: timeline, home, vitals"
+    )
+    parser.add_argument(
+        "--vitals-days", type=int, default=365, help="daily vitals entries seeded for the vitals pair"
+    )
     parser.add_argument(
         "--pool-overflow", type=int, default=None, help="each service's pool overflow (tests: 6)"
     )
