@@ -13,6 +13,7 @@ from timeline.integrity.signing import signer_for
 from timeline.posts import api as posts
 from timeline.retention import api as retention
 from timeline.settings import Settings
+from timeline.summary import api as summary
 from timeline.support_requests import api as support_requests
 from timeline.vitals import api as vitals
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             groups.router,
             retention.router,
             vitals.router,
+            summary.router,
             audit_entries_router("timeline"),
         ],
         consumer_queues=[sub.queue for sub in subscriptions],

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid6 import uuid7
 from yui_common.db import ServiceBase, new_metadata
@@ -142,6 +143,30 @@ class Vitals(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
 
     __table_args__ = (sa.Index("ix_vitals_subject_measured", "subject_id", "measured_at"),)
+
+
+class SummaryVersion(Base):
+    """One version of a subject's summary (issue 16, rec1): never rewritten; the newest is the summary. Each is
+    hashed (canonical JSON) and signed with the author and time, as post versions are (T5). ``acp_*`` carry
+    who recorded the ACP part as it stands and when (copied forward while the part is unchanged)."""
+
+    __tablename__ = "summary_versions"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.Text)
+    subject_id: Mapped[UUID]
+    version: Mapped[int]
+    content: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    content_sha256: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.Text)
+    author_id: Mapped[UUID]
+    acp_recorded_by: Mapped[UUID | None]
+    acp_recorded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.UniqueConstraint("subject_id", "version", name="uq_summary_versions_subject_version"),
+    )
 
 
 class ReadMark(Base):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common import audit, outbox
 from yui_common.auth import Principal
@@ -18,6 +19,7 @@ from yui_common.storage import ObjectStore
 from timeline import network_rules, objects
 from timeline.access import repository as access_repository
 from timeline.access.service import Board, is_operator, record_audit
+from timeline.models import SummaryVersion
 from timeline.retention import repository
 from timeline.settings import Settings
 
@@ -44,6 +46,10 @@ async def stop_support(
     if withdrawal.mode == "delete":
         post_ids = await repository.posts_to_erase(session, tenant=tenant, subject_id=withdrawal.subject_id)
         affected, objects_removed, _ = await erase_with_objects(session, store, post_ids)
+        # The summary's versions go with the posts (their vitals go by the posts' foreign key).
+        await session.execute(
+            sa.delete(SummaryVersion).where(SummaryVersion.subject_id == withdrawal.subject_id)
+        )
         stray = await repository.erase_unattached_uploads(session, subject_id=withdrawal.subject_id)
         if store is not None and stray:
             objects_removed += await objects.remove_objects(store, stray)
