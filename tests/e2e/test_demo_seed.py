@@ -168,7 +168,15 @@ async def rows(stack: Stack, service: str, sql: str, **params: Any) -> list[Any]
 COUNTED = {
     "identity": ("networks", "users", "facilities", "platform_accounts", "outbox"),
     "consent": ("subjects", "consents", "care_team_members", "care_team_invitations", "outbox"),
-    "timeline": ("posts", "post_versions", "attachments", "read_marks", "vitals", "outbox"),
+    "timeline": (
+        "posts",
+        "post_versions",
+        "attachments",
+        "read_marks",
+        "vitals",
+        "summary_versions",
+        "outbox",
+    ),
     "portal": ("terms_versions", "notices", "portal_settings", "outbox"),
 }
 
@@ -228,6 +236,17 @@ class TestLivingDemo:
             )
             assert len(vitals) >= 2
             assert all(v.measured_at == v.created_at and v.category == "vital_signs" for v in vitals)
+
+            # The summary as the nurse first wrote it, with the family doctor and the ACP wishes.
+            summary = await rows(
+                stack,
+                "timeline",
+                "SELECT version, content, author_id FROM summary_versions WHERE subject_id = :s",
+                s=subject_id,
+            )
+            assert [(v.version, v.author_id) for v in summary] == [(1, demo.USERS["nurse"].user_id)]
+            assert summary[0].content["family_doctor"]["name"] == demo.USERS["doctor"].name
+            assert summary[0].content["acp"]["wishes"]
 
             # A photo on a post, stored and signed.
             photos = await rows(

@@ -44,8 +44,10 @@ from timeline.attachments.service import upload_attachment
 from timeline.integrity.signing import ContentSigner, signer_for
 from timeline.models import Attachment, Post, PostVersion, ReadMark, Vitals
 from timeline.posts import service as posts
-from timeline.seed_week import PHOTOS, SCRIPTS, Entry
+from timeline.seed_week import PHOTOS, SCRIPTS, SUMMARIES, Entry
 from timeline.settings import Settings
+from timeline.summary import service as summary_service
+from timeline.summary.schemas import SummaryContent
 from timeline.support_requests.service import decide_support_request
 
 JAPAN = ZoneInfo("Asia/Tokyo")
@@ -252,6 +254,16 @@ async def seed_timeline(
             await seeding.write(entry)
         else:
             await seeding.read(entry, reader, when)
+    if subject_id in SUMMARIES:
+        author, content = SUMMARIES[subject_id]
+        await summary_service.save(
+            session,
+            principal=principal_of(author, network),
+            signer=seeding.signer,
+            board=seeding.board,
+            expected_version=0,
+            content=SummaryContent.model_validate(content),
+        )
     return seeding.added
 
 

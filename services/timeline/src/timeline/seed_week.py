@@ -430,3 +430,55 @@ SCRIPTS: dict[UUID, tuple[Entry, ...]] = {
     demo.SUBJECT_2: MASAO,
     demo.NEIGHBOUR_SUBJECT: HARU,
 }
+
+
+# Each demo patient's summary (基本情報・緊急時情報) as the visiting nurse first wrote it: what the ambulance crew
+# and a new colleague need at a glance (the emergency sheet prints it).
+SUMMARIES: dict[UUID, tuple[str, dict[str, object]]] = {
+    demo.SUBJECT: (
+        "nurse",
+        {
+            "family_doctor": {"name": "山田 太郎", "facility": "結クリニック", "phone": "0561-00-1001"},
+            "visiting_nurse_station": {"name": "結訪問看護ステーション", "phone": "0561-00-1002"},
+            "emergency_contacts": [
+                {"name": "結 春子", "relation": "長女（同居）", "phone": "090-0000-1001"},
+                {"name": "結 一郎", "relation": "長男（名古屋市）", "phone": "090-0000-1002"},
+            ],
+            "problems": [
+                {"name": "仙骨部褥瘡", "since": "2026年11月", "note": "ハイドロコロイド材から軟膏処置へ変更"},
+                {"name": "アルツハイマー型認知症", "since": "2021年"},
+                {"name": "高血圧症", "since": "2010年頃"},
+            ],
+            "allergies": [{"substance": "ロキソプロフェン", "reaction": "じんましん"}],
+            "care_level": "care_4",
+            "adl": "ベッド上の生活。寝返りは一部介助、食事はセッティングで自己摂取（5〜6割）。排泄はおむつ。",
+            "acp": {
+                "wishes": "住み慣れた家で、娘と暮らし続けたい。延命のための管や機械はつけたくない（2026年10月、本人と長女）。",
+                "dnar": "yes",
+            },
+            "living_situation": "長女と二人暮らし。長女は日中パート勤務（9〜15時）。",
+        },
+    ),
+    demo.SUBJECT_2: (
+        "nurse",
+        {
+            "family_doctor": {"name": "山田 太郎", "facility": "結クリニック", "phone": "0561-00-1001"},
+            "visiting_nurse_station": {"name": "結訪問看護ステーション", "phone": "0561-00-1002"},
+            "emergency_contacts": [
+                {"name": "青木 恵", "relation": "長女（名古屋市）", "phone": "090-0000-2001"}
+            ],
+            "problems": [
+                {"name": "慢性心不全", "since": "2019年", "note": "体重が2日で2kg増えたら連絡"},
+                {"name": "2型糖尿病", "since": "2015年"},
+            ],
+            "no_known_allergies": True,
+            "care_level": "care_1",
+            "adl": "屋内は伝い歩きで自立。入浴はデイサービスで介助。薬の管理は一包化とカレンダーで見守り。",
+            "acp": {
+                "wishes": "できるだけ家で過ごしたいが、苦しいときは入院してもよい。",
+                "dnar": "undecided",
+            },
+            "living_situation": "ひとり暮らし。毎朝ヘルパーが訪問。長女が週1回電話。",
+        },
+    ),
+}
