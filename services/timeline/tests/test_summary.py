@@ -189,3 +189,31 @@ class TestWithdrawal:
             return left == 0
 
         await eventually(gone, what="the deletion to take the summary's versions")
+
+
+class TestFhirExport:
+    async def test_rec1_the_summarys_allergies_and_problems_leave_as_fhir(self, stack: Stack) -> None:
+        from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
+        from fhir.resources.R4B.bundle import Bundle
+        from fhir.resources.R4B.condition import Condition
+
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        assert (await save(stack, nurse, subject_id, 0, FIRST)).status_code == 201
+        newer = {**FIRST, "allergies": [{"substance": "セフェム系", "reaction": "呼吸困難"}]}
+        assert (await save(stack, nurse, subject_id, 1, newer)).status_code == 201
+        exported = await stack["timeline"].client.get(f"/subjects/{subject_id}/fhir", headers=nurse.headers)
+        assert exported.status_code == 200, exported.text
+        Bundle.model_validate(exported.json())
+        resources = [e["resource"] for e in exported.json()["entry"]]
+        allergies = [r for r in resources if r["resourceType"] == "AllergyIntolerance"]
+        conditions = [r for r in resources if r["resourceType"] == "Condition"]
+        for resource in allergies:
+            AllergyIntolerance.model_validate(resource)
+        for resource in conditions:
+            Condition.model_validate(resource)
+        # The current version only: the earlier allergy is history, not the patient's list.
+        assert [a["code"]["text"] for a in allergies] == ["セフェム系"]
+        assert allergies[0]["reaction"][0]["manifestation"][0]["text"] == "呼吸困難"
+        assert [(c["code"]["text"], c.get("onsetString")) for c in conditions] == [("慢性心不全", "2019年")]
+        assert allergies[0]["patient"] == {"reference": f"Patient/{subject_id}"}

@@ -17,7 +17,7 @@ from yui_common.network_export import subscription as network_end_subscription
 from yui_common.settings import CommonSettings
 from yui_common.storage import ObjectStore
 
-from timeline.models import Attachment, Base, Post, Vitals
+from timeline.models import Attachment, Base, Post, SummaryVersion, Vitals
 from timeline.posts import fhir
 
 SCOPE = TenantScope(
@@ -68,6 +68,19 @@ def export_extras(store: ObjectStore) -> Any:
         ):
             if entry.post_id in live:
                 vitals_of[entry.subject_id].append(entry)
+        summaries: dict[Any, SummaryVersion] = {}
+        for row in (
+            (
+                await session.execute(
+                    sa.select(SummaryVersion)
+                    .where(SummaryVersion.tenant == tenant)
+                    .order_by(SummaryVersion.subject_id, SummaryVersion.version)
+                )
+            )
+            .scalars()
+            .all()
+        ):
+            summaries[row.subject_id] = row  # the newest wins
         posts_of: dict[Any, list[Post]] = defaultdict(list)
         for post in posts:
             posts_of[post.subject_id].append(post)
@@ -84,6 +97,7 @@ def export_extras(store: ObjectStore) -> Any:
                     attached_of[subject_id],
                     attachment_url="attachments/{id}",
                     vitals=vitals_of[subject_id],
+                    summary=summaries.get(subject_id),
                 ),
             )
         part.counts["fhir_bundles"] = len(posts_of)

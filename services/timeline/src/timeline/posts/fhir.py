@@ -1,5 +1,6 @@
 """FHIR R4 export (t10): a subject's posts as Communication, attachments as DocumentReference, vitals as
-Observation (``timeline.vitals.fhir``), in a Bundle.
+Observation (``timeline.vitals.fhir``), the current summary's allergies and problems as AllergyIntolerance and
+Condition (``timeline.summary.fhir``), in a Bundle.
 
 fhir.resources 8 ships R5 as its default and the R4 line as R4B (4.3.0, whose Communication and
 DocumentReference are R4's); the resources are built and validated with those models.
@@ -14,7 +15,8 @@ from uuid import UUID, uuid5
 
 from fhir.resources.R4B.bundle import Bundle
 
-from timeline.models import Attachment, Post, Vitals
+from timeline.models import Attachment, Post, SummaryVersion, Vitals
+from timeline.summary.fhir import resources as summary_resources
 from timeline.vitals.fhir import observations
 
 CATEGORY_SYSTEM = "urn:yui:timeline:category"
@@ -77,6 +79,7 @@ def bundle(
     *,
     attachment_url: str,
     vitals: Sequence[Vitals] = (),
+    summary: SummaryVersion | None = None,
 ) -> dict[str, Any]:
     """A collection Bundle, validated by fhir.resources before it leaves."""
     entries = [{"fullUrl": f"urn:uuid:{p.id}", "resource": communication(p)} for p in posts]
@@ -87,6 +90,11 @@ def bundle(
         }
         for a in attachments
     ]
+    if summary is not None:
+        entries += [
+            {"fullUrl": f"urn:uuid:{uuid5(summary.id, r['id'])}", "resource": r}
+            for r in summary_resources(summary)
+        ]
     entries += [
         {"fullUrl": f"urn:uuid:{uuid5(v.post_id, o['id'])}", "resource": o}
         for v in vitals

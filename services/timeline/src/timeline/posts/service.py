@@ -33,7 +33,7 @@ from timeline.attachments import service as attachment_service
 from timeline.groups import repository as group_repository
 from timeline.integrity.service import new_version
 from timeline.integrity.signing import ContentSigner
-from timeline.models import Attachment, Post, PostVersion, ReadMark, Vitals
+from timeline.models import Attachment, Post, PostVersion, ReadMark, SummaryVersion, Vitals
 from timeline.people import PersonRef, people_of, person_or_unknown
 from timeline.posts import repository
 from timeline.posts.excerpts import excerpt_of
@@ -588,6 +588,19 @@ async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id
         attachments=len(attachments),
         vitals=len(vitals),
     )
+    summary = (
+        await session.execute(
+            sa.select(SummaryVersion)
+            .where(SummaryVersion.subject_id == subject_id)
+            .order_by(SummaryVersion.version.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
     return fhir.bundle(
-        subject_id, posts, attachments, attachment_url="/api/timeline/attachments/{id}/content", vitals=vitals
+        subject_id,
+        posts,
+        attachments,
+        attachment_url="/api/timeline/attachments/{id}/content",
+        vitals=vitals,
+        summary=summary,
     )
