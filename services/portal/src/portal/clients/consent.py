@@ -27,6 +27,7 @@ class SubjectSummary(Answer):
 
 
 class Subject(SubjectSummary):
+    sex: str | None = None  # male | female | other | unknown
     municipality_code: str | None = None
     postal_code: str | None = None
     address: str | None = None

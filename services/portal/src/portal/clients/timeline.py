@@ -1,5 +1,6 @@
 """The portal's client of timeline: conversations (a subject's timeline, a group's board), their posts,
-attachments, replies, versions and support requests, the feed, groups, and a subject's vital signs."""
+attachments, replies, versions and support requests, the feed, groups, a subject's vital signs, and a subject's
+summary (基本情報・緊急時情報) with its versions."""
 
 from __future__ import annotations
 
@@ -193,6 +194,94 @@ class VitalsPeriod(Answer):
     items: list[Vitals] = Field(default_factory=list)
 
 
+# --- a subject's summary (rec1): what the ambulance crew and a new team member must find at a glance ---------
+
+
+class FamilyDoctor(Answer):
+    name: str = ""
+    facility: str = ""
+    phone: str = ""
+
+
+class NurseStation(Answer):
+    name: str = ""
+    phone: str = ""
+
+
+class EmergencyContact(Answer):
+    name: str = ""
+    relation: str = ""
+    phone: str = ""
+
+
+class HealthProblem(Answer):
+    """A diagnosis or past illness as the team writes it (timeline's ``problems``)."""
+
+    name: str = ""
+    since: str = ""
+    note: str = ""
+
+
+class Allergy(Answer):
+    substance: str = ""
+    reaction: str = ""
+
+
+class AdvanceCarePlan(Answer):
+    """ACP: the person's wishes in their words, and whether they decline resuscitation (DNAR)."""
+
+    wishes: str = ""
+    dnar: str | None = None  # yes | no | undecided; None: not said
+
+
+class SummaryContent(Answer):
+    """The summary's content as timeline keeps it. The portal also holds a form's draft in it (a row being
+    corrected may lack its name), so nothing here is checked: timeline judges what is saved."""
+
+    family_doctor: FamilyDoctor | None = None
+    visiting_nurse_station: NurseStation | None = None
+    emergency_contacts: list[EmergencyContact] = Field(default_factory=list)
+    problems: list[HealthProblem] = Field(default_factory=list)
+    allergies: list[Allergy] = Field(default_factory=list)
+    no_known_allergies: bool = False
+    care_level: str | None = None  # none | support_1–2 | care_1–5 | applying
+    adl: str = ""
+    acp: AdvanceCarePlan | None = None
+    living_situation: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return self == SummaryContent()
+
+
+class Summary(Answer):
+    """The subject's summary as it stands: version 0 (content None) until someone writes it."""
+
+    subject_id: UUID
+    version: int = 0
+    content: SummaryContent | None = None
+    author: PersonRef | None = None
+    created_at: datetime | None = None
+    # Who recorded the ACP part as it stands, and when (the version in which it last changed).
+    acp_recorded_by: PersonRef | None = None
+    acp_recorded_at: datetime | None = None
+
+
+class SummaryVersion(Answer):
+    version: int
+    content: SummaryContent
+    author: PersonRef
+    created_at: datetime
+    content_sha256: str = ""
+    signature_valid: bool = False
+    acp_recorded_by: PersonRef | None = None
+    acp_recorded_at: datetime | None = None
+
+
+class SummaryVersions(Answer):
+    items: list[SummaryVersion] = Field(default_factory=list)  # newest first
+
+
 class TimelineClient(ServiceClient):
     service = "timeline"
 
@@ -305,6 +394,22 @@ class TimelineClient(ServiceClient):
 
     async def vitals(self, subject_id: UUID, days: int) -> VitalsPeriod:
         return await self.read(VitalsPeriod, "GET", f"/subjects/{subject_id}/vitals", params={"days": days})
+
+    # --- a subject's summary (rec1) ------------------------------------------------------------------------
+
+    async def summary(self, subject_id: UUID) -> Summary:
+        return await self.read(Summary, "GET", f"/subjects/{subject_id}/summary")
+
+    async def save_summary(self, subject_id: UUID, expected_version: int, content: SummaryContent) -> Summary:
+        """A new version of the summary, written over ``expected_version``: a 409 (summary-changed, with
+        ``current_version``) when someone saved another first, a 422 for content timeline refuses."""
+        payload = {"expected_version": expected_version, "content": content.model_dump(mode="json")}
+        return await self.read(Summary, "PUT", f"/subjects/{subject_id}/summary", json=payload)
+
+    async def summary_versions(self, subject_id: UUID) -> list[SummaryVersion]:
+        """Every version, newest first, each with whether its signature still matches what it says."""
+        path = f"/subjects/{subject_id}/summary/versions"
+        return (await self.read(SummaryVersions, "GET", path)).items
 
     # --- groups -------------------------------------------------------------------------------------------
 
