@@ -76,6 +76,7 @@ async def test_u2_every_journey_page_in_japanese_and_english(
         f"{subject}/timeline",
         f"{subject}/timeline?q=BP",
         f"{subject}/vitals",
+        f"{subject}/summary",
         f"/staff/posts/{scene.post_id}",
         f"/staff/posts/{scene.post_id}/versions",
         "/staff/notifications",

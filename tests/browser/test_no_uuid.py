@@ -58,6 +58,7 @@ NOT_PAGES = {
     "/staff/attachments/{attachment_id}/download": "an attachment downloaded (a file)",
     "/staff/attachments/{attachment_id}/thumbnail": "a photo's thumbnail (an image)",
     "/staff/notifications/stream": "the notifications' server-sent events (rendered by the pages)",
+    "/staff/subjects/{subject_id}/summary/emergency-sheet.pdf": "the emergency sheet (a PDF drawn from the summary)",
 }
 
 
@@ -256,6 +257,21 @@ async def sweep_scene(stack: Stack) -> SweepScene:
         {"body": "訪問時に測定。", "systolic": "132", "diastolic": "78", "pulse": "72", "spo2": "97"},
     )
 
+    # The patient's summary the nurse writes from its form (rec1): the doctor's summary page shows it by name.
+    summary = f"/staff/subjects/{patient}/summary"
+    written = await nurse_ui.form(
+        summary,
+        summary,
+        {
+            "expected_version": "0",
+            "allergies-0-substance": "ペニシリン",
+            "family_doctor-name": "山田 太郎",
+            "acp-wishes": "自宅で過ごしたい",
+            "acp-dnar": "undecided",
+        },
+    )
+    assert written.status_code == 303, written.text[:500]
+
     # The nurse's own patient, whose team the doctor is invited to and has not answered yet.
     invited_to = await register(nurse_ui, "青木 正男", "アオキ マサオ")
     await invite(nurse_ui, invited_to, doctor)
@@ -326,6 +342,7 @@ async def sweep_scene(stack: Stack) -> SweepScene:
                 f"/staff/subjects/{patient}?q=高橋": ["高橋 事務"],
                 timeline: ["仙骨部の褥瘡（2cm）", "佐藤 花子"],
                 f"/staff/subjects/{patient}/vitals": ["結 キヨ", "132/78", "佐藤 花子（"],
+                f"/staff/subjects/{patient}/summary": ["結 キヨ", "ペニシリン", "佐藤 花子（"],
                 f"/staff/posts/{photo_post}": ["承知しました。明日の訪問で確認します。"],
                 f"/staff/posts/{request}": ["ゲーベンクリーム"],
                 f"/staff/groups/{joined_group}": ["来月の研修資料です。", "佐藤 花子"],
