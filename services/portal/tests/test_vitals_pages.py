@@ -158,6 +158,41 @@ class TestReadingTheForm:
         message = entry_error("ja", entry.invalid)
         assert "脈拍（20〜250 回/分）" in message and "SpO₂（50〜100 %）" in message and "測定日時" in message
 
+    def test_rec3_the_forms_ranges_and_note_limit_are_timelines(self) -> None:
+        """The form restates timeline's ranges for the tablet's keyboard and the error's words: they must agree."""
+        from portal.staff.vitals import NOTE_LIMIT
+        from portal.staff.vitals_chart import FIELDS
+        from timeline.vitals.schemas import VitalsCreate
+
+        schema = VitalsCreate.model_json_schema()["properties"]
+        for spec in FIELDS:
+            number = next(option for option in schema[spec.name]["anyOf"] if option.get("type") != "null")
+            assert (spec.low, spec.high) == (number["minimum"], number["maximum"]), spec.name
+            assert (spec.decimals == 0) == (number["type"] == "integer"), spec.name
+        assert schema["note"]["maxLength"] == NOTE_LIMIT
+
+    def test_rec3_a_typed_exponent_is_no_number_and_costs_nothing(self) -> None:
+        """1e999999 became a 10,000-digit int (a 500, and a worker held for seconds) until numbers were bounded."""
+        entry = read_entry(
+            {"pulse": "1e999999", "temperature": "1e9999", "weight": "-1e9", "spo2": "97", "glucose": "1.2e2"}
+        )
+        assert entry.invalid == ["pulse", "temperature", "weight"] and entry.values == {
+            "spo2": 97,
+            "glucose": 120,
+        }
+
+    def test_rec3_the_time_the_page_filled_in_means_now(self) -> None:
+        """A tablet left open on the timeline must not date a later reading to when the page was opened."""
+        shown = "2026-11-03T09:30"
+        left = read_entry({"pulse": "70", "measured_at": shown, "measured_at_shown": shown})
+        assert "measured_at" not in left.values
+        changed = read_entry({"pulse": "70", "measured_at": "2026-11-03T08:00", "measured_at_shown": shown})
+        assert changed.values["measured_at"].startswith("2026-11-03T08:00")
+
+    def test_rec3_a_time_in_the_future_or_too_old_names_the_time(self) -> None:
+        for slug in ("vitals-in-the-future", "vitals-too-old"):
+            assert refused_fields(ServiceProblem(422, f"urn:yui:problem:{slug}")) == ["measured_at"]
+
     def test_rec3_timelines_422_names_its_fields(self) -> None:
         refusal = ServiceProblem(
             422,

@@ -28,7 +28,15 @@ from portal.staff.pages import (
     refusal_page,
     relay_file,
 )
-from portal.staff.vitals import MEASURED_AT, NOTE_LIMIT, entry_error, now_for_form, read_entry, refused_fields
+from portal.staff.vitals import (
+    MEASURED_AT,
+    MEASURED_AT_SHOWN,
+    NOTE_LIMIT,
+    entry_error,
+    now_for_form,
+    read_entry,
+    refused_fields,
+)
 from portal.staff.vitals_chart import FIELDS
 
 router = APIRouter(prefix="/staff")
@@ -185,6 +193,7 @@ async def post_to_conversation(
     weight: Annotated[str, Form(max_length=10)] = "",
     glucose: Annotated[str, Form(max_length=10)] = "",
     measured_at: Annotated[str, Form(max_length=40)] = "",
+    measured_at_shown: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """A post on a subject's timeline or a group's board: the same form and the same rules. On a subject's
     timeline, values under 「バイタルを記録」 make it a vital-signs entry instead, the text its note (rec3)."""
@@ -201,6 +210,7 @@ async def post_to_conversation(
             "weight": weight,
             "glucose": glucose,
             MEASURED_AT: measured_at,
+            MEASURED_AT_SHOWN: measured_at_shown,
         }
         entry = read_entry(sent)
         lang = language_of(request)

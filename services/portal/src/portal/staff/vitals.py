@@ -23,6 +23,7 @@ router = APIRouter(prefix="/staff")
 PERIODS = (7, 30, 90)  # the page's switch; any 1–400 days answers, as timeline does
 MAX_DAYS = 400
 MEASURED_AT = "measured_at"
+MEASURED_AT_SHOWN = "measured_at_shown"  # the default the page filled in; unchanged, it means "now"
 NOTE_LIMIT = 2000  # timeline's VitalsCreate.note: the post's text is the vitals' note
 
 
@@ -41,11 +42,16 @@ def _number(text: str, spec: Field) -> float | int | None:
         value = Decimal(unicodedata.normalize("NFKC", text).strip())
     except InvalidOperation:
         return None
-    if not value.is_finite():
+    # No measure has more than four digits before the point: a typed exponent (1e999999) must not become a
+    # 10,000-digit number to round or send (the review found a 500 and a worker held for seconds).
+    if not value.is_finite() or value.adjusted() > 4:
         return None
-    if spec.decimals == 0:
-        return int(value) if value == value.to_integral_value() else None
-    return float(round(value, spec.decimals))
+    try:
+        if spec.decimals == 0:
+            return int(value) if value == value.to_integral_value() else None
+        return float(round(value, spec.decimals))
+    except InvalidOperation:
+        return None
 
 
 def _moment(text: str) -> datetime | None:
@@ -72,6 +78,10 @@ def read_entry(form: dict[str, str]) -> VitalsEntry:
         else:
             entry.values[spec.name] = number
     when = (form.get(MEASURED_AT) or "").strip()
+    if when and when == (form.get(MEASURED_AT_SHOWN) or "").strip():
+        # Left as the page filled it in (the minute the page was drawn): measured now, when it is sent. A tablet
+        # left open on the timeline would otherwise date later readings to when the page was opened.
+        when = ""
     if entry.given and when:
         moment = _moment(when)
         if moment is None:
@@ -83,6 +93,8 @@ def read_entry(form: dict[str, str]) -> VitalsEntry:
 
 def refused_fields(refusal: ServiceProblem) -> list[str]:
     """The form's fields a 422 from timeline names in its errors' locations (``["body", "systolic"]``)."""
+    if refusal.slug in ("vitals-in-the-future", "vitals-too-old"):
+        return [MEASURED_AT]
     names = []
     for error in refusal.extensions.get("errors") or []:
         location = error.get("location") if isinstance(error, dict) else None
