@@ -130,8 +130,14 @@ class TestRecording:
         assert_problem(await record(stack, outsider, subject_id, pulse=70), 404, "not-found")
         assert_problem(await record(stack, outsider, subject_id), 404, "not-found")
 
-        # A deleted post takes its entry off the chart.
+        # Its words and its data must not part: the post of an entry is not edited (delete and record again).
         newest = week.json()["items"][-1]["post_id"]
+        edited = await stack["timeline"].client.post(
+            f"/posts/{newest}/versions", json={"body": "脈拍 70", "category": "visit"}, headers=nurse.headers
+        )
+        assert_problem(edited, 409, "vitals-post")
+
+        # A deleted post takes its entry off the chart.
         deleted = await stack["timeline"].client.delete(f"/posts/{newest}", headers=nurse.headers)
         assert deleted.status_code in (200, 204), deleted.text
         again = await stack["timeline"].client.get(f"/subjects/{subject_id}/vitals", headers=doctor.headers)

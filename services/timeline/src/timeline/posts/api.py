@@ -185,7 +185,7 @@ async def reply(
     "/posts/{post_id}/versions",
     status_code=status.HTTP_201_CREATED,
     response_model=PostRead,
-    responses=RESPONSES,
+    responses={**RESPONSES, 409: {"description": "The post is deleted, or is a vitals entry (not edited)"}},
 )
 async def edit_post(
     post_id: UUID, body: PostEdit, session: DbSession, principal: CurrentPrincipal, signer: Signer

@@ -278,6 +278,15 @@ async def edit_post(
         raise Problem(403, "not-author", "Only the author edits", "Only the author can edit a post.")
     if post.deleted_at is not None:
         raise Problem(409, "post-deleted", "Post deleted", "A deleted post cannot be edited.")
+    if await session.get(Vitals, post.id) is not None:
+        # Its words and its data must not part: the chart reads the row, the team reads the signed text.
+        raise Problem(
+            409,
+            "vitals-post",
+            "Vitals are not edited",
+            "測定値の記録は編集できません。削除して記録し直してください。 / "
+            "A vitals entry is not edited: delete it and record it again.",
+        )
     previous = (await repository.versions_of(session, post_id=post.id))[-1]
     attachments = await attachment_repository.attachments_by_ids(
         session, attachment_ids=previous.attachment_ids
@@ -579,15 +588,6 @@ async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id
         .all()
         if v.post_id in live
     ]
-    await record_audit(
-        session,
-        principal,
-        "post.export_fhir",
-        board,
-        posts=len(posts),
-        attachments=len(attachments),
-        vitals=len(vitals),
-    )
     summary = (
         await session.execute(
             sa.select(SummaryVersion)
@@ -596,6 +596,16 @@ async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id
             .limit(1)
         )
     ).scalar_one_or_none()
+    await record_audit(
+        session,
+        principal,
+        "post.export_fhir",
+        board,
+        posts=len(posts),
+        attachments=len(attachments),
+        vitals=len(vitals),
+        summary_version=summary.version if summary is not None else 0,
+    )
     return fhir.bundle(
         subject_id,
         posts,
