@@ -88,19 +88,21 @@ def export_extras(store: ObjectStore) -> Any:
         for attachment in attachments:
             if attachment.subject_id is not None and attachment.post_id is not None:
                 attached_of[attachment.subject_id].append(attachment)
-        for subject_id, subject_posts in posts_of.items():
+        # A subject with a summary and no live post still has a bundle (its allergies and problems).
+        subjects = sorted(posts_of.keys() | summaries.keys(), key=str)
+        for subject_id in subjects:
             part.write_json(
                 f"fhir/subjects/{subject_id}.json",
                 fhir.bundle(
                     subject_id,
-                    subject_posts,
+                    posts_of.get(subject_id, []),
                     attached_of[subject_id],
                     attachment_url="attachments/{id}",
                     vitals=vitals_of[subject_id],
                     summary=summaries.get(subject_id),
                 ),
             )
-        part.counts["fhir_bundles"] = len(posts_of)
+        part.counts["fhir_bundles"] = len(subjects)
         copied, missing, size = 0, [], 0
         for attachment in attachments:
             try:

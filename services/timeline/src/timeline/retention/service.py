@@ -42,14 +42,15 @@ async def stop_support(
     now = await access_repository.stop_access(
         session, tenant=tenant, subject_id=withdrawal.subject_id, at=datetime.now(UTC)
     )
-    objects_removed = 0
+    objects_removed = summary_versions = 0
     if withdrawal.mode == "delete":
         post_ids = await repository.posts_to_erase(session, tenant=tenant, subject_id=withdrawal.subject_id)
         affected, objects_removed, _ = await erase_with_objects(session, store, post_ids)
         # The summary's versions go with the posts (their vitals go by the posts' foreign key).
-        await session.execute(
+        deleted = await session.execute(
             sa.delete(SummaryVersion).where(SummaryVersion.subject_id == withdrawal.subject_id)
         )
+        summary_versions = int(deleted.rowcount or 0)  # type: ignore[attr-defined]
         stray = await repository.erase_unattached_uploads(session, subject_id=withdrawal.subject_id)
         if store is not None and stray:
             objects_removed += await objects.remove_objects(store, stray)
@@ -61,7 +62,12 @@ async def stop_support(
         actor_id="system:timeline",
         subject_id=str(withdrawal.subject_id),
         action="subject.support_stopped" if withdrawal.mode != "delete" else "subject.deleted",
-        detail={"withdrawal": str(withdrawal.withdrawal_id), "posts": affected, "objects": objects_removed},
+        detail={
+            "withdrawal": str(withdrawal.withdrawal_id),
+            "posts": affected,
+            "objects": objects_removed,
+            "summary_versions": summary_versions,
+        },
     )
     await outbox.add_event(
         session,
