@@ -354,7 +354,8 @@ class DeliveredMessage:
 
 
 class TestAcknowledgingBatches:
-    """One ack with multiple=True covers a committed batch, and never a delivery still being handled."""
+    """One ack with multiple=True covers a committed batch, never a delivery still being handled; committed
+    deliveries behind one still being handled are acked one by one."""
 
     def deliveries(self, count: int) -> tuple[Acknowledgements, list[Any], list[tuple[int, bool]]]:
         sent: list[tuple[int, bool]] = []
@@ -369,17 +370,29 @@ class TestAcknowledgingBatches:
         await acks.committed(messages)
         assert sent == [(3, True)]
 
-    async def test_a_later_batch_committing_first_waits_for_the_earlier_one(self) -> None:
+    async def test_a_later_batch_committing_first_is_acked_one_by_one_not_held_behind_the_earlier(
+        self,
+    ) -> None:
         acks, messages, sent = self.deliveries(6)
         await acks.committed(messages[3:])
-        assert sent == []  # deliveries 1-3 are still being handled: acking 6 with multiple would cover them
+        # Deliveries 1-3 are still being handled: a multiple ack of 6 would cover them, and holding 4-6 back
+        # would let one slow delivery fill the prefetch and stop the queue (f4).
+        assert sent == [(4, False), (5, False), (6, False)]
         await acks.committed(messages[:3])
-        assert sent == [(6, True)]
+        assert sent[3:] == [(3, True)]
 
-    async def test_a_delivery_settled_on_its_own_lets_the_committed_ones_after_it_be_acked(self) -> None:
+    async def test_a_delivery_settled_on_its_own_leaves_nothing_behind(self) -> None:
         acks, messages, sent = self.deliveries(4)
         await acks.committed(messages[1:])
-        assert sent == []
+        assert sent == [(2, False), (3, False), (4, False)]
         acks.settled(messages[0])  # e.g. rejected to the dead-letter queue, or retried alone
         await acks.flush()
-        assert sent == [(4, True)]
+        assert sent == [(2, False), (3, False), (4, False)]
+        await acks.committed([])
+        assert len(sent) == 3
+
+    async def test_a_long_held_delivery_never_holds_more_than_itself(self) -> None:
+        acks, messages, sent = self.deliveries(100)
+        for start in range(1, 100, 9):
+            await acks.committed(messages[start : start + 9])
+        assert {tag for tag, _ in sent} == set(range(2, 101))  # everything but the one still being handled

@@ -55,9 +55,11 @@ def _report_unsettled(task: asyncio.Task[None]) -> None:
 class Acknowledgements:
     """Acks one channel's deliveries with ``multiple=True``, never past a delivery still being handled.
 
-    Batches run concurrently on one channel, so a later batch may commit first: its deliveries wait here
-    until every earlier one is committed or settled on its own, then one ack covers them all. Delivery tags
-    grow with each delivery on a channel, and dicts keep insertion order, so ``_open`` is in tag order.
+    Batches run concurrently on one channel, so a later batch may commit first. The committed deliveries up to
+    the first one still open are acked with one ``multiple=True``; those behind an open one are acked one by
+    one, so an open delivery never holds back the others' acks (and with them the channel's prefetch).
+    Delivery tags grow with each delivery on a channel, and dicts keep insertion order, so ``_open`` is in tag
+    order.
     """
 
     def __init__(self, channel: object) -> None:
@@ -87,13 +89,20 @@ class Acknowledgements:
             if tag not in self._committed:
                 break
             upto.append(tag)
-        if not upto:
-            return
-        last = self._open[upto[-1]]
-        for tag in upto:
-            del self._open[tag]
+        # Committed deliveries behind one still being handled are acked one by one, at once: held back, they
+        # would count against the prefetch until it stopped the channel, and one slow message (a handler
+        # waiting, a long export) would stop its whole queue (f4 found the queue stalled at the prefetch).
+        behind = [tag for tag in self._committed if tag not in upto]
+        if upto:
+            last = self._open[upto[-1]]
+            for tag in upto:
+                del self._open[tag]
+                self._committed.discard(tag)
+            await last.ack(multiple=True)
+        for tag in sorted(behind):
+            message = self._open.pop(tag)
             self._committed.discard(tag)
-        await last.ack(multiple=True)
+            await message.ack()
 
 
 class ConsumerRunner:
