@@ -4,17 +4,13 @@ the summary as it does posts (rec6)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
-from timeline.access import service as access
-from uuid6 import uuid7
-from yui_common.events.consent import ConsentWithdrawnV1
 
 from services.timeline.tests.test_consumers import publish
-from services.timeline.tests.timeline_support import assert_problem, subject_with_team
+from services.timeline.tests.timeline_support import assert_problem, refuse_withdrawn, subject_with_team
 from tests.support.stack import Stack, Staff, eventually
 
 FIRST: dict[str, Any] = {
@@ -164,15 +160,7 @@ class TestWithdrawal:
         nurse = stack.staff()
         subject_id = await subject_with_team(stack, nurse)
         assert (await save(stack, nurse, subject_id, 0, FIRST)).status_code == 201
-        withdrawal = ConsentWithdrawnV1(
-            subject_id=subject_id,
-            consent_id=uuid7(),
-            withdrawal_id=uuid7(),
-            withdrawn_at=datetime.now(UTC),
-            mode="delete",
-        )
-        async with stack["timeline"].sessionmaker() as session, session.begin():
-            await access.refuse_subject(session, tenant="demo", withdrawal=withdrawal)
+        withdrawal = await refuse_withdrawn(stack, subject_id)
         assert_problem(await read(stack, nurse, subject_id), 410, "support-stopped")
         assert_problem(await save(stack, nurse, subject_id, 1, FIRST), 410, "support-stopped")
         assert_problem(await read(stack, nurse, subject_id, "/versions"), 410, "support-stopped")

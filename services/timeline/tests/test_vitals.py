@@ -9,12 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
-from timeline.access import service as access
-from uuid6 import uuid7
-from yui_common.events.consent import ConsentWithdrawnV1
 
 from services.timeline.tests.test_consumers import publish
-from services.timeline.tests.timeline_support import assert_problem, subject_with_team
+from services.timeline.tests.timeline_support import assert_problem, refuse_withdrawn, subject_with_team
 from tests.support.stack import Stack, Staff, eventually
 
 
@@ -151,15 +148,7 @@ class TestWithdrawal:
         nurse = stack.staff()
         subject_id = await subject_with_team(stack, nurse)
         assert (await record(stack, nurse, subject_id, pulse=70)).status_code == 201
-        withdrawal = ConsentWithdrawnV1(
-            subject_id=subject_id,
-            consent_id=uuid7(),
-            withdrawal_id=uuid7(),
-            withdrawn_at=datetime.now(UTC),
-            mode="delete",
-        )
-        async with stack["timeline"].sessionmaker() as session, session.begin():
-            await access.refuse_subject(session, tenant="demo", withdrawal=withdrawal)
+        withdrawal = await refuse_withdrawn(stack, subject_id)
         client = stack["timeline"].client
         assert_problem(
             await client.get(f"/subjects/{subject_id}/vitals", headers=nurse.headers), 410, "support-stopped"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +11,7 @@ import httpx
 from PIL import Image
 from timeline.access import service as access
 from uuid6 import uuid7
+from yui_common.events.consent import ConsentWithdrawnV1
 
 from tests.support.stack import Stack, Staff
 
@@ -73,3 +75,18 @@ def png_bytes(width: int = 800, height: int = 600) -> bytes:
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 WINDOWS_EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 200
 ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 200
+
+
+async def refuse_withdrawn(stack: Stack, subject_id: UUID, *, mode: str = "delete") -> ConsentWithdrawnV1:
+    """A withdrawal's first step as timeline's consumer takes it (the subject refused from this commit); the
+    returned event, published, runs the rest (``test_consumers.publish``)."""
+    withdrawal = ConsentWithdrawnV1(
+        subject_id=subject_id,
+        consent_id=uuid7(),
+        withdrawal_id=uuid7(),
+        withdrawn_at=datetime.now(UTC),
+        mode=mode,  # type: ignore[arg-type]
+    )
+    async with stack["timeline"].sessionmaker() as session, session.begin():
+        await access.refuse_subject(session, tenant="demo", withdrawal=withdrawal)
+    return withdrawal
