@@ -17,8 +17,10 @@ from yui_common.network_export import subscription as network_end_subscription
 from yui_common.settings import CommonSettings
 from yui_common.storage import ObjectStore
 
-from timeline.models import Attachment, Base, Post, SummaryVersion, Vitals
+from timeline.models import Attachment, Base, Post, Vitals
 from timeline.posts import fhir
+from timeline.summary import repository as summary_repository
+from timeline.vitals import repository as vitals_repository
 
 SCOPE = TenantScope(
     service="timeline",
@@ -53,34 +55,10 @@ def export_extras(store: ObjectStore) -> Any:
             .scalars()
             .all()
         )
-        live = {post.id for post in posts}
         vitals_of: dict[Any, list[Vitals]] = defaultdict(list)
-        for entry in (
-            (
-                await session.execute(
-                    sa.select(Vitals)
-                    .where(Vitals.tenant == tenant)
-                    .order_by(Vitals.measured_at, Vitals.post_id)
-                )
-            )
-            .scalars()
-            .all()
-        ):
-            if entry.post_id in live:
-                vitals_of[entry.subject_id].append(entry)
-        summaries: dict[Any, SummaryVersion] = {}
-        for row in (
-            (
-                await session.execute(
-                    sa.select(SummaryVersion)
-                    .where(SummaryVersion.tenant == tenant)
-                    .order_by(SummaryVersion.subject_id, SummaryVersion.version)
-                )
-            )
-            .scalars()
-            .all()
-        ):
-            summaries[row.subject_id] = row  # the newest wins
+        for entry in await vitals_repository.shown_vitals(session, tenant=tenant):
+            vitals_of[entry.subject_id].append(entry)
+        summaries = await summary_repository.newest_of_network(session, tenant)
         posts_of: dict[Any, list[Post]] = defaultdict(list)
         for post in posts:
             posts_of[post.subject_id].append(post)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 from yui_common import outbox
@@ -33,11 +32,13 @@ from timeline.attachments import service as attachment_service
 from timeline.groups import repository as group_repository
 from timeline.integrity.service import new_version
 from timeline.integrity.signing import ContentSigner
-from timeline.models import Attachment, Post, PostVersion, ReadMark, SummaryVersion, Vitals
+from timeline.models import Attachment, Post, PostVersion, ReadMark, Vitals
 from timeline.people import PersonRef, people_of, person_or_unknown
 from timeline.posts import repository
 from timeline.posts.excerpts import excerpt_of
+from timeline.summary import repository as summary_repository
 from timeline.support_requests import service as support_requests
+from timeline.vitals import repository as vitals_repository
 
 
 def search_key(text: str) -> str:
@@ -574,28 +575,8 @@ async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id
     board = await subject_board(session, principal=principal, subject_id=subject_id)
     posts = await repository.live_posts_of_subject(session, subject_id=subject_id)
     attachments = await attachment_repository.attachments_of_posts(session, post_ids=[p.id for p in posts])
-    live = {p.id for p in posts}
-    vitals = [
-        v
-        for v in (
-            await session.execute(
-                sa.select(Vitals)
-                .where(Vitals.subject_id == subject_id)
-                .order_by(Vitals.measured_at, Vitals.post_id)
-            )
-        )
-        .scalars()
-        .all()
-        if v.post_id in live
-    ]
-    summary = (
-        await session.execute(
-            sa.select(SummaryVersion)
-            .where(SummaryVersion.subject_id == subject_id)
-            .order_by(SummaryVersion.version.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    vitals = await vitals_repository.shown_vitals(session, tenant=principal.tenant, subject_id=subject_id)
+    summary = await summary_repository.newest(session, subject_id)
     await record_audit(
         session,
         principal,

@@ -16,28 +16,13 @@ from timeline.access.service import Board, board_for, record_audit
 from timeline.integrity.signing import ContentSigner, canonical_sha256
 from timeline.models import SummaryVersion
 from timeline.people import PersonRef, people_of, person_or_unknown
+from timeline.summary import repository
 from timeline.summary.schemas import SummaryContent, SummaryRead, SummaryVersionRead
 
 
 def signed_content(subject_id: UUID, version: int, content: dict[str, object]) -> dict[str, object]:
     """What a version's hash covers: the content with the subject and the version number it was saved as."""
     return {"subject_id": str(subject_id), "version": version, "content": content}
-
-
-async def _newest(session: AsyncSession, subject_id: UUID) -> SummaryVersion | None:
-    found = await _versions(session, subject_id, newest_only=True)
-    return found[0] if found else None
-
-
-async def _versions(session: AsyncSession, subject_id: UUID, *, newest_only: bool) -> list[SummaryVersion]:
-    statement = (
-        sa.select(SummaryVersion)
-        .where(SummaryVersion.subject_id == subject_id)
-        .order_by(SummaryVersion.version.desc())
-    )
-    if newest_only:
-        statement = statement.limit(1)
-    return list((await session.execute(statement)).scalars().all())
 
 
 def _person(people: dict[UUID, PersonRef], user_id: UUID | None) -> PersonRef | None:
@@ -74,7 +59,7 @@ def _read(subject_id: UUID, row: SummaryVersion | None, people: dict[UUID, Perso
 async def current(session: AsyncSession, *, principal: Principal, board: Board) -> SummaryRead:
     board = await board_for(session, principal, board)
     assert board.subject_id is not None
-    row = await _newest(session, board.subject_id)
+    row = await repository.newest(session, board.subject_id)
     await record_audit(session, principal, "summary.read", board, version=row.version if row else 0)
     return _read(board.subject_id, row, await _people(session, principal.tenant, [row] if row else []))
 
@@ -92,7 +77,7 @@ async def save(
     row is held (as a post's write holds it), so a withdrawal either sees this version or refuses it (C4)."""
     board = await board_for(session, principal, board, write=True, hold=True)
     assert board.subject_id is not None
-    latest = await _newest(session, board.subject_id)
+    latest = await repository.newest(session, board.subject_id)
     now_version = latest.version if latest else 0
     if expected_version != now_version:
         raise Problem(
@@ -146,7 +131,7 @@ async def versions(
     """Every version, newest first, each with whether its hash and signature still hold."""
     board = await board_for(session, principal, board)
     assert board.subject_id is not None
-    rows = await _versions(session, board.subject_id, newest_only=False)
+    rows = await repository.versions(session, board.subject_id)
     people = await _people(session, principal.tenant, rows)
     await record_audit(session, principal, "summary.versions", board, versions=len(rows))
     return [

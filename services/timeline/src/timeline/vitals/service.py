@@ -6,16 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.auth import Principal
 from yui_common.problems import Problem
 
 from timeline.access.service import Board, board_for, record_audit
 from timeline.integrity.signing import ContentSigner
-from timeline.models import Post, Vitals
+from timeline.models import Vitals
 from timeline.people import people_of, person_or_unknown
 from timeline.posts import service as posts
+from timeline.vitals import repository
 from timeline.vitals.schemas import MEASURES, VitalsCreate, VitalsRead, VitalsSeries
 
 JAPAN = ZoneInfo("Asia/Tokyo")
@@ -122,22 +122,9 @@ async def series(session: AsyncSession, *, principal: Principal, board: Board, d
     """The subject's entries of the last ``days`` days, oldest first; an entry whose post was deleted is gone
     from the chart as the post is from the timeline. The caller has reached the board (read)."""
     since = datetime.now(UTC) - timedelta(days=days)
-    rows = (
-        (
-            await session.execute(
-                sa.select(Vitals)
-                .join(Post, Post.id == Vitals.post_id)
-                .where(
-                    Vitals.subject_id == board.subject_id,
-                    Vitals.tenant == principal.tenant,
-                    Vitals.measured_at >= since,
-                    Post.deleted_at.is_(None),
-                )
-                .order_by(Vitals.measured_at, Vitals.post_id)
-            )
-        )
-        .scalars()
-        .all()
+    assert board.subject_id is not None
+    rows = await repository.shown_vitals(
+        session, tenant=principal.tenant, subject_id=board.subject_id, since=since
     )
     people = await people_of(session, tenant=principal.tenant, user_ids={r.recorded_by for r in rows})
     await record_audit(session, principal, "vitals.list", board, days=days, count=len(rows))
