@@ -278,6 +278,19 @@ class SummaryVersion(Answer):
     acp_recorded_at: datetime | None = None
 
 
+def as_summary(subject_id: UUID, newest: SummaryVersion) -> Summary:
+    """The summary as it stands, from the newest of its versions (the page reads the versions alone)."""
+    return Summary(
+        subject_id=subject_id,
+        version=newest.version,
+        content=newest.content,
+        author=newest.author,
+        created_at=newest.created_at,
+        acp_recorded_by=newest.acp_recorded_by,
+        acp_recorded_at=newest.acp_recorded_at,
+    )
+
+
 class SummaryVersions(Answer):
     items: list[SummaryVersion] = Field(default_factory=list)  # newest first
 

@@ -27,8 +27,10 @@ from portal.clients.timeline import (
     FamilyDoctor,
     HealthProblem,
     NurseStation,
+    Summary,
     SummaryContent,
     TimelineClient,
+    as_summary,
 )
 from portal.session import Staff, StaffSession, single_statement_session
 from portal.staff.emergency_sheet import Sheet, draw_sheet
@@ -232,19 +234,16 @@ async def _summary_page(
     """The page; after a refused save, with the form as it was typed and why (the newer version shown above it
     when someone else saved first)."""
     try:
-        subject, current = await gather(consent.subject(subject_id), timeline.summary(subject_id))
+        # Every version, newest first: the newest is the summary as it stands, so one call to timeline serves
+        # the summary and its history (and the page costs one audit entry there, not two).
+        subject, versions = await gather(consent.subject(subject_id), timeline.summary_versions(subject_id))
     except ServiceProblem as refusal:
         if refusal.session_ended:
             raise
         if refusal.status == 410:
             return _stopped_page(request, staff)
         return refusal_page(request, staff, refusal)
-    try:
-        versions = await timeline.summary_versions(subject_id)
-    except ServiceProblem as refusal:
-        if refusal.session_ended:
-            raise
-        versions = None  # the page says the list could not be read, rather than that there is none
+    current = as_summary(subject_id, versions[0]) if versions else Summary(subject_id=subject_id)
     lang = language_of(request)
     shown = draft.content if draft else (current.content or SummaryContent())
     expected = current.version if conflict or draft is None else draft.expected_version
