@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
+from yui_common.text import named
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 # Nobody alive was born before this (the oldest person on record was born in 1875; the margin is generous).
@@ -28,12 +29,9 @@ def _plausible_birth_date(value: date) -> date:
 BirthDate = Annotated[date, AfterValidator(_plausible_birth_date)]
 
 
-# A name is stored without surrounding spaces and must hold something besides them ("\S": the schema says so
-# too, so a client learns it from the OpenAPI document).
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"\S")]
-Relation = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"\S")
-]
+# Stored without surrounding spaces, and never spaces alone (yui_common.text).
+Name = Annotated[str, named(200)]
+Relation = Annotated[str, named(100)]
 
 
 Sex = Literal["male", "female", "other", "unknown"]

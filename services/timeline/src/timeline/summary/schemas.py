@@ -7,26 +7,18 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from yui_common.people import PersonRef
+from yui_common.text import free_text, named
 
-
-def _text(limit: int) -> object:
-    return StringConstraints(strip_whitespace=True, max_length=limit)
-
-
-def _name(limit: int) -> object:
-    return StringConstraints(strip_whitespace=True, min_length=1, max_length=limit, pattern=r"\S")
-
-
-Name100 = Annotated[str, _name(100)]
-Name200 = Annotated[str, _name(200)]
-Text32 = Annotated[str, _text(32)]
-Text50 = Annotated[str, _text(50)]
-Text200 = Annotated[str, _text(200)]
-Text500 = Annotated[str, _text(500)]
-Text1000 = Annotated[str, _text(1000)]
-Text2000 = Annotated[str, _text(2000)]
+Name100 = Annotated[str, named(100)]
+Name200 = Annotated[str, named(200)]
+Text32 = Annotated[str, free_text(32)]
+Text50 = Annotated[str, free_text(50)]
+Text200 = Annotated[str, free_text(200)]
+Text500 = Annotated[str, free_text(500)]
+Text1000 = Annotated[str, free_text(1000)]
+Text2000 = Annotated[str, free_text(2000)]
 
 
 class _Part(BaseModel):
