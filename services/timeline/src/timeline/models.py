@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -167,6 +167,98 @@ class SummaryVersion(Base):
     __table_args__ = (
         sa.UniqueConstraint("subject_id", "version", name="uq_summary_versions_subject_version"),
     )
+
+
+class DrugMaster(Base):
+    """One product of the network's drug master (薬価基準収載品目, issue 16 rec2), as its operator imported it:
+    the YJ code (薬価基準収載医薬品コード), brand name, active ingredient and its matching key."""
+
+    __tablename__ = "drug_master"
+
+    tenant: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    code: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    ingredient: Mapped[str] = mapped_column(sa.Text)
+    ingredient_key: Mapped[str] = mapped_column(sa.Text)
+    standard: Mapped[str] = mapped_column(sa.Text, server_default="")
+    maker: Mapped[str] = mapped_column(sa.Text, server_default="")
+    kind: Mapped[str] = mapped_column(sa.Text, server_default="")
+    search_key: Mapped[str] = mapped_column(sa.Text)
+    imported_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class Medication(Base):
+    """A medication on a subject's list (issue 16 rec2): what one facility prescribed, with dose and period.
+    ``ingredient_key`` and ``facility_key`` are the normalised forms the duplicate check compares. Status
+    ``entered_in_error`` hides a mistaken entry and keeps it for the audit trail."""
+
+    __tablename__ = "medications"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.Text)
+    subject_id: Mapped[UUID] = mapped_column(index=True)
+    drug_code: Mapped[str | None] = mapped_column(sa.Text)
+    name: Mapped[str] = mapped_column(sa.Text)
+    ingredient: Mapped[str] = mapped_column(sa.Text)
+    ingredient_key: Mapped[str] = mapped_column(sa.Text)
+    dose: Mapped[str] = mapped_column(sa.Text)
+    start_date: Mapped[date] = mapped_column(sa.Date)
+    end_date: Mapped[date | None] = mapped_column(sa.Date)
+    prescriber: Mapped[str] = mapped_column(sa.Text, server_default="")
+    facility: Mapped[str] = mapped_column(sa.Text)
+    facility_key: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.Text, server_default="active")
+    source: Mapped[str] = mapped_column(sa.Text, server_default="manual")
+    import_id: Mapped[UUID | None]
+    import_index: Mapped[int | None]
+    post_id: Mapped[UUID | None]
+    recorded_by: Mapped[UUID]
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (sa.UniqueConstraint("import_id", "import_index", name="uq_medications_import_item"),)
+
+
+class HospitalImport(Base):
+    """A hospital letter imported as a FHIR document Bundle (JP-CLINS 診療情報提供書 or 退院時サマリー, issue 16
+    rec5): the Bundle kept as received, the post that shows it on the timeline, and its offers."""
+
+    __tablename__ = "hospital_imports"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    tenant: Mapped[str] = mapped_column(sa.Text)
+    subject_id: Mapped[UUID] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(sa.Text)
+    title: Mapped[str] = mapped_column(sa.Text)
+    author_org: Mapped[str] = mapped_column(sa.Text)
+    document_date: Mapped[date | None] = mapped_column(sa.Date)
+    bundle: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    bundle_sha256: Mapped[str] = mapped_column(sa.String(64))
+    post_id: Mapped[UUID | None]
+    uploaded_by: Mapped[UUID]
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.UniqueConstraint("subject_id", "bundle_sha256", name="uq_hospital_imports_subject_bundle"),
+    )
+
+
+class ImportOffer(Base):
+    """One medication, allergy or problem found in an imported letter, offered to the list or the summary:
+    ``offered`` until someone accepts or declines it, once."""
+
+    __tablename__ = "import_offers"
+
+    import_id: Mapped[UUID] = mapped_column(
+        sa.ForeignKey("hospital_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.Text)
+    label: Mapped[str] = mapped_column(sa.Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(sa.Text, server_default="offered")
+    decided_by: Mapped[UUID | None]
+    decided_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class ReadMark(Base):

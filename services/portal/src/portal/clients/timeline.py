@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -192,6 +192,66 @@ class VitalsPeriod(Answer):
     days: int
     since: datetime
     items: list[Vitals] = Field(default_factory=list)
+
+
+# --- a subject's medications (rec2) and the network's drug master -------------------------------------------
+
+
+class Medication(Answer):
+    """One prescription on the subject's list: what a facility prescribed, its dose and period. ``state`` is
+    active, planned (starts later) or ended; ``source`` is manual or import (from a hospital letter)."""
+
+    id: UUID
+    subject_id: UUID
+    drug_code: str | None = None
+    name: str
+    ingredient: str
+    dose: str
+    start_date: date
+    end_date: date | None = None
+    prescriber: str = ""
+    facility: str
+    state: Literal["active", "ended", "planned"]
+    source: Literal["manual", "import"] = "manual"
+    recorded_by: PersonRef
+    created_at: datetime
+    updated_at: datetime
+
+
+class DuplicateWarning(Answer):
+    """Active medications of different facilities with one ingredient (kind "ingredient") or of one known
+    duplicate class (kind "class"); ``label`` names the ingredient or the class in Japanese."""
+
+    kind: Literal["ingredient", "class"]
+    label: str
+    medication_ids: list[UUID]
+    facilities: list[str]
+
+
+class MedicationList(Answer):
+    subject_id: UUID
+    items: list[Medication] = Field(default_factory=list)
+    warnings: list[DuplicateWarning] = Field(default_factory=list)
+
+
+class Drug(Answer):
+    """A product of the drug master (薬価基準収載品目): YJ code, brand name, active ingredient."""
+
+    code: str
+    name: str
+    ingredient: str
+    standard: str = ""
+    maker: str = ""
+    kind: str = ""
+
+
+class DrugSearch(Answer):
+    items: list[Drug] = Field(default_factory=list)
+
+
+class DrugMasterStatus(Answer):
+    count: int
+    imported_at: datetime | None = None
 
 
 # --- a subject's summary (rec1): what the ambulance crew and a new team member must find at a glance ---------
@@ -407,6 +467,41 @@ class TimelineClient(ServiceClient):
 
     async def vitals(self, subject_id: UUID, days: int) -> VitalsPeriod:
         return await self.read(VitalsPeriod, "GET", f"/subjects/{subject_id}/vitals", params={"days": days})
+
+    # --- a subject's medications (rec2) and the drug master ------------------------------------------------
+
+    async def medications(self, subject_id: UUID) -> MedicationList:
+        """The list (active and planned first, then ended) and the duplicate warnings the team sees."""
+        return await self.read(MedicationList, "GET", f"/subjects/{subject_id}/medications")
+
+    async def add_medication(self, subject_id: UUID, entry: dict[str, Any]) -> Medication:
+        """``entry`` as timeline's MedicationCreate: drug_code (YJ) or name and ingredient, dose, start_date,
+        end_date, prescriber, facility (ISO dates). 422 for what timeline refuses (an unknown code among them)."""
+        return await self.read(Medication, "POST", f"/subjects/{subject_id}/medications", json=entry)
+
+    async def end_medication(self, subject_id: UUID, medication_id: UUID, end_date: date) -> Medication:
+        path = f"/subjects/{subject_id}/medications/{medication_id}/end"
+        return await self.read(Medication, "POST", path, json={"end_date": end_date.isoformat()})
+
+    async def remove_medication(self, subject_id: UUID, medication_id: UUID) -> None:
+        """Entered in error: hidden from the list, kept for the audit trail."""
+        await self.call("DELETE", f"/subjects/{subject_id}/medications/{medication_id}")
+
+    async def search_drugs(self, q: str, limit: int = 20) -> list[Drug]:
+        """Products of the network's drug master whose name, ingredient or code holds ``q`` (kana and width
+        folded)."""
+        answer = await self.read(DrugSearch, "GET", "/drug-master", params={"q": q, "limit": limit})
+        return answer.items
+
+    async def drug_master_status(self) -> DrugMasterStatus:
+        return await self.read(DrugMasterStatus, "GET", "/drug-master/status")
+
+    async def import_drug_master(self, csv_bytes: bytes) -> DrugMasterStatus:
+        """The operator replaces the network's drug master with the CSV (薬価基準収載品目, UTF-8 or Shift_JIS);
+        422 drug-master-invalid with ``errors`` [{row, reason}] and nothing replaced when a row is wrong."""
+        return await self.read(
+            DrugMasterStatus, "PUT", "/drug-master", content=csv_bytes, headers={"content-type": "text/csv"}
+        )
 
     # --- a subject's summary (rec1) ------------------------------------------------------------------------
 
