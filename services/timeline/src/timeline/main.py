@@ -8,8 +8,10 @@ from timeline.attachments import api as attachments
 from timeline.attachments import images
 from timeline.consumers import subscriptions
 from timeline.groups import api as groups
+from timeline.imports import api as imports
 from timeline.integrity import api as integrity
 from timeline.integrity.signing import signer_for
+from timeline.medications import api as medications
 from timeline.posts import api as posts
 from timeline.retention import api as retention
 from timeline.settings import Settings
@@ -42,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retention.router,
             vitals.router,
             summary.router,
+            imports.router,
+            medications.router,
             audit_entries_router("timeline"),
         ],
         consumer_queues=[sub.queue for sub in subscriptions],

@@ -17,7 +17,8 @@ from yui_common.network_export import subscription as network_end_subscription
 from yui_common.settings import CommonSettings
 from yui_common.storage import ObjectStore
 
-from timeline.models import Attachment, Base, Post, Vitals
+from timeline.medications import repository as medication_repository
+from timeline.models import Attachment, Base, Medication, Post, Vitals
 from timeline.posts import fhir
 from timeline.summary import repository as summary_repository
 from timeline.vitals import repository as vitals_repository
@@ -29,6 +30,7 @@ SCOPE = TenantScope(
         "post_versions": Child("post_id", "posts"),
         "read_marks": Child("post_id", "posts"),
         "group_members": Child("group_id", "groups"),
+        "import_offers": Child("import_id", "hospital_imports"),
     },
 )
 
@@ -59,6 +61,9 @@ def export_extras(store: ObjectStore) -> Any:
         for entry in await vitals_repository.shown_vitals(session, tenant=tenant):
             vitals_of[entry.subject_id].append(entry)
         summaries = await summary_repository.newest_of_network(session, tenant)
+        medications_of: dict[Any, list[Medication]] = defaultdict(list)
+        for medication in await medication_repository.of_network(session, tenant):
+            medications_of[medication.subject_id].append(medication)
         posts_of: dict[Any, list[Post]] = defaultdict(list)
         for post in posts:
             posts_of[post.subject_id].append(post)
@@ -66,8 +71,8 @@ def export_extras(store: ObjectStore) -> Any:
         for attachment in attachments:
             if attachment.subject_id is not None and attachment.post_id is not None:
                 attached_of[attachment.subject_id].append(attachment)
-        # A subject with a summary and no live post still has a bundle (its allergies and problems).
-        subjects = sorted(posts_of.keys() | summaries.keys(), key=str)
+        # A subject with a summary or medications and no live post still has a bundle.
+        subjects = sorted(posts_of.keys() | summaries.keys() | medications_of.keys(), key=str)
         for subject_id in subjects:
             part.write_json(
                 f"fhir/subjects/{subject_id}.json",
@@ -78,6 +83,7 @@ def export_extras(store: ObjectStore) -> Any:
                     attachment_url="attachments/{id}",
                     vitals=vitals_of[subject_id],
                     summary=summaries.get(subject_id),
+                    medications=medications_of[subject_id],
                 ),
             )
         part.counts["fhir_bundles"] = len(subjects)

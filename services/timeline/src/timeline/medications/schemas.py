@@ -55,7 +55,9 @@ class MedicationRead(BaseModel):
     end_date: date | None
     prescriber: str
     facility: str
-    state: MedicationState = Field(description="active today, ended (end date passed), or planned (starts later)")
+    state: MedicationState = Field(
+        description="active today, ended (end date passed), or planned (starts later)"
+    )
     source: Literal["manual", "import"]
     recorded_by: PersonRef
     created_at: datetime

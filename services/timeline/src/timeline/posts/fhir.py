@@ -1,6 +1,7 @@
 """FHIR R4 export (t10): a subject's posts as Communication, attachments as DocumentReference, vitals as
 Observation (``timeline.vitals.fhir``), the current summary's allergies and problems as AllergyIntolerance and
-Condition (``timeline.summary.fhir``), in a Bundle.
+Condition (``timeline.summary.fhir``), the medication list as MedicationStatement (``timeline.medications.fhir``),
+in a Bundle.
 
 fhir.resources 8 ships R5 as its default and the R4 line as R4B (4.3.0, whose Communication and
 DocumentReference are R4's); the resources are built and validated with those models.
@@ -15,7 +16,8 @@ from uuid import UUID, uuid5
 
 from fhir.resources.R4B.bundle import Bundle
 
-from timeline.models import Attachment, Post, SummaryVersion, Vitals
+from timeline.medications.fhir import statement
+from timeline.models import Attachment, Medication, Post, SummaryVersion, Vitals
 from timeline.summary.fhir import resources as summary_resources
 from timeline.vitals.fhir import observations
 
@@ -80,6 +82,7 @@ def bundle(
     attachment_url: str,
     vitals: Sequence[Vitals] = (),
     summary: SummaryVersion | None = None,
+    medications: Sequence[Medication] = (),
 ) -> dict[str, Any]:
     """A collection Bundle, validated by fhir.resources before it leaves."""
     entries = [{"fullUrl": f"urn:uuid:{p.id}", "resource": communication(p)} for p in posts]
@@ -100,6 +103,7 @@ def bundle(
         for v in vitals
         for o in observations(v)
     ]
+    entries += [{"fullUrl": f"urn:uuid:{m.id}", "resource": statement(m)} for m in medications]
     document = {
         "resourceType": "Bundle",
         "type": "collection",

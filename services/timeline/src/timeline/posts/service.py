@@ -32,6 +32,7 @@ from timeline.attachments import service as attachment_service
 from timeline.groups import repository as group_repository
 from timeline.integrity.service import new_version
 from timeline.integrity.signing import ContentSigner
+from timeline.medications import repository as medication_repository
 from timeline.models import Attachment, Post, PostVersion, ReadMark, Vitals
 from timeline.people import PersonRef, people_of, person_or_unknown
 from timeline.posts import repository
@@ -577,6 +578,7 @@ async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id
     attachments = await attachment_repository.attachments_of_posts(session, post_ids=[p.id for p in posts])
     vitals = await vitals_repository.shown_vitals(session, tenant=principal.tenant, subject_id=subject_id)
     summary = await summary_repository.newest(session, subject_id)
+    medications = await medication_repository.listed(session, subject_id)
     await record_audit(
         session,
         principal,
@@ -586,6 +588,7 @@ async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id
         attachments=len(attachments),
         vitals=len(vitals),
         summary_version=summary.version if summary is not None else 0,
+        medications=len(medications),
     )
     return fhir.bundle(
         subject_id,
@@ -594,4 +597,5 @@ async def fhir_export(session: AsyncSession, *, principal: Principal, subject_id
         attachment_url="/api/timeline/attachments/{id}/content",
         vitals=vitals,
         summary=summary,
+        medications=medications,
     )

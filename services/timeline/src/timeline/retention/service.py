@@ -19,7 +19,7 @@ from yui_common.storage import ObjectStore
 from timeline import network_rules, objects
 from timeline.access import repository as access_repository
 from timeline.access.service import Board, is_operator, record_audit
-from timeline.models import SummaryVersion
+from timeline.models import HospitalImport, Medication, SummaryVersion
 from timeline.retention import repository
 from timeline.settings import Settings
 
@@ -42,7 +42,7 @@ async def stop_support(
     now = await access_repository.stop_access(
         session, tenant=tenant, subject_id=withdrawal.subject_id, at=datetime.now(UTC)
     )
-    objects_removed = summary_versions = 0
+    objects_removed = summary_versions = record_rows = 0
     if withdrawal.mode == "delete":
         post_ids = await repository.posts_to_erase(session, tenant=tenant, subject_id=withdrawal.subject_id)
         affected, objects_removed, _ = await erase_with_objects(session, store, post_ids)
@@ -51,6 +51,10 @@ async def stop_support(
             sa.delete(SummaryVersion).where(SummaryVersion.subject_id == withdrawal.subject_id)
         )
         summary_versions = int(deleted.rowcount or 0)  # type: ignore[attr-defined]
+        # So do the medication list and the imported letters (their offers by foreign key).
+        for table in (Medication, HospitalImport):
+            gone = await session.execute(sa.delete(table).where(table.subject_id == withdrawal.subject_id))
+            record_rows += int(gone.rowcount or 0)  # type: ignore[attr-defined]
         stray = await repository.erase_unattached_uploads(session, subject_id=withdrawal.subject_id)
         if store is not None and stray:
             objects_removed += await objects.remove_objects(store, stray)
@@ -67,6 +71,7 @@ async def stop_support(
             "posts": affected,
             "objects": objects_removed,
             "summary_versions": summary_versions,
+            "medications_and_letters": record_rows,
         },
     )
     await outbox.add_event(
