@@ -206,6 +206,7 @@ def path_binding(world: VictimWorld, route: Route, name: str) -> str | None:
         "grant_id": ids["grant"],
         "attachment_id": ids["attachment"],
         "post_id": ids["post"],
+        "medication_id": ids["medication"],
         "group_id": ids["group"],
         "report_id": ids["report"],
         "certificate_id": ids["certificate"],

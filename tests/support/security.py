@@ -262,6 +262,20 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
         ),
         201,
     )
+    medication = await _ok(
+        await timeline.post(
+            f"/subjects/{subject_id}/medications",
+            json={
+                "name": f"{SEARCH_WORD}錠",
+                "ingredient": "アムロジピンベシル酸塩",
+                "dose": "1回1錠",
+                "start_date": "2026-12-01",
+                "facility": "秘匿クリニック",
+            },
+            headers=doctor.headers,
+        ),
+        201,
+    )
     group = await _ok(
         await timeline.post(
             "/groups", json={"name": f"{SEARCH_WORD} 研修会", "purpose": "training"}, headers=doctor.headers
@@ -358,6 +372,7 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
         "grant": str(grant["id"]),
         "attachment": str(attachment["id"]),
         "post": str(post["id"]),
+        "medication": str(medication["id"]),
         "group_post": str(group_post["id"]),
         "group": str(group["id"]),
         "report": str(report["id"]),
@@ -394,6 +409,7 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
                 "grant",
                 "attachment",
                 "post",
+                "medication",
                 "group_post",
                 "group",
                 "report",
