@@ -175,6 +175,8 @@ COUNTED = {
         "read_marks",
         "vitals",
         "summary_versions",
+        "medications",
+        "drug_master",
         "outbox",
     ),
     "portal": ("terms_versions", "notices", "portal_settings", "outbox"),
@@ -247,6 +249,24 @@ class TestLivingDemo:
             assert [(v.version, v.author_id) for v in summary] == [(1, demo.USERS["nurse"].user_id)]
             assert summary[0].content["family_doctor"]["name"] == demo.USERS["doctor"].name
             assert summary[0].content["acp"]["wishes"]
+
+            # A medication list from the drug master; the second patient's shows the team a duplicate.
+            listed = await rows(
+                stack,
+                "timeline",
+                "SELECT ingredient_key, facility FROM medications WHERE subject_id = :s AND drug_code IS NOT NULL",
+                s=subject_id,
+            )
+            assert listed
+            if subject_id == demo.SUBJECT_2:
+                from timeline.medications.service import today, warnings
+                from timeline.models import Medication
+
+                medications = await rows(
+                    stack, "timeline", "SELECT * FROM medications WHERE subject_id = :s", s=subject_id
+                )
+                found = warnings([Medication(**m._mapping) for m in medications], today())
+                assert [(w.kind, w.label) for w in found] == [("ingredient", "アムロジピンベシル酸塩")]
 
             # A photo on a post, stored and signed.
             photos = await rows(

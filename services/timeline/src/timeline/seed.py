@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock
+from importlib import resources
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -42,9 +43,11 @@ from timeline.access import repository as access_repository
 from timeline.access.service import Board
 from timeline.attachments.service import upload_attachment
 from timeline.integrity.signing import ContentSigner, signer_for
-from timeline.models import Attachment, Post, PostVersion, ReadMark, Vitals
+from timeline.medications import master as medication_master
+from timeline.medications.matching import facility_key
+from timeline.models import Attachment, Medication, Post, PostVersion, ReadMark, Vitals
 from timeline.posts import service as posts
-from timeline.seed_week import PHOTOS, SCRIPTS, SUMMARIES, Entry
+from timeline.seed_week import MEDICATIONS, PHOTOS, SCRIPTS, SUMMARIES, Entry
 from timeline.settings import Settings
 from timeline.summary import service as summary_service
 from timeline.summary.schemas import SummaryContent
@@ -264,7 +267,46 @@ async def seed_timeline(
             expected_version=0,
             content=SummaryContent.model_validate(content),
         )
+    await seed_medications(session, network, subject_id, today)
     return seeding.added
+
+
+async def seed_medications(
+    session: AsyncSession, network: demo.DemoNetwork, subject_id: UUID, today: date
+) -> None:
+    """The patient's medication list, from the network's drug master (rows, not posts: the demo week's posts
+    tell the story; the list is what the team found when it started)."""
+    for login_id, code, dose, days, facility, prescriber in MEDICATIONS.get(subject_id, []):
+        product = await medication_master.product(session, tenant=network.tenant, code=code)
+        if product is None:
+            continue
+        at = moment(today, days, "10:00")
+        session.add(
+            Medication(
+                tenant=network.tenant,
+                subject_id=subject_id,
+                drug_code=code,
+                name=product.name,
+                ingredient=product.ingredient,
+                ingredient_key=product.ingredient_key,
+                dose=dose,
+                start_date=today - timedelta(days=days),
+                prescriber=prescriber,
+                facility=facility,
+                facility_key=facility_key(facility),
+                recorded_by=network.users[login_id].user_id,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+    await session.flush()
+
+
+async def seed_drug_master(session: AsyncSession, network: demo.DemoNetwork) -> None:
+    """The shipped extract of the drug price list, for a demo network whose operator has imported none."""
+    if (await medication_master.status(session, tenant=network.tenant)).count == 0:
+        sample = resources.files("timeline.medications").joinpath("drug_master_sample.csv").read_bytes()
+        await medication_master.replace(session, tenant=network.tenant, data=sample)
 
 
 async def projection_ready(
@@ -301,6 +343,9 @@ async def seed(settings: CommonSettings, *, wait_s: float = PROJECTION_WAIT_S) -
                     return 1
                 await asyncio.sleep(0.5)
         added = 0
+        for network in demo.NETWORKS:
+            async with sessions() as session, session.begin():
+                await seed_drug_master(session, network)
         for network, subject_id in patients:
             async with sessions() as session, session.begin():
                 added += await seed_timeline(session, settings, subject_id, today, network)

@@ -482,3 +482,22 @@ SUMMARIES: dict[UUID, tuple[str, dict[str, object]]] = {
         },
     ),
 }
+
+
+# Each demo patient's medications as the team listed them: (who recorded, YJ code, dose, days since it started,
+# prescribing facility, prescriber). 青木 正男 came home from the city hospital with amlodipine under another
+# brand than the clinic's: the list shows everyone the duplicate (rec2), as the pharmacist would catch it.
+MEDICATIONS: dict[UUID, list[tuple[str, str, str, int, str, str]]] = {
+    demo.SUBJECT: [
+        ("doctor", "2329023F2020", "1回1錠 1日1回 朝食後", 120, "結クリニック", "山田 太郎"),
+        ("doctor", "2344009F2022", "1回1錠 1日3回 毎食後", 120, "結クリニック", "山田 太郎"),
+        ("doctor", "1141007F1063", "1回2錠 痛いとき（1日3回まで）", 20, "結クリニック", "山田 太郎"),
+    ],
+    demo.SUBJECT_2: [
+        ("doctor", "2139005F1029", "1回1錠 1日1回 朝食後", 400, "結クリニック", "山田 太郎"),
+        ("doctor", "2133001F1022", "1回1錠 1日1回 朝食後", 400, "結クリニック", "山田 太郎"),
+        ("doctor", "2171022F2033", "1回1錠 1日1回 朝食後", 300, "結クリニック", "山田 太郎"),
+        ("doctor", "3962002F2025", "1回1錠 1日2回 朝夕食後", 900, "結クリニック", "山田 太郎"),
+        ("pharmacist", "2171022F2220", "1回1錠 1日1回 朝食後", 6, "みよし市民病院", "循環器内科 加藤"),
+    ],
+}

@@ -7,11 +7,22 @@ from fastapi.staticfiles import StaticFiles
 
 from portal.clients import ServiceProblem
 from portal.session import install_staff_session
-from portal.staff import account, auth, facility, groups, home, subjects, summary, timeline, vitals
+from portal.staff import (
+    account,
+    auth,
+    documents,
+    facility,
+    groups,
+    home,
+    subjects,
+    summary,
+    timeline,
+    vitals,
+)
 from portal.staff.pages import refused
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, home, subjects, timeline, vitals, summary, groups, facility, account):
+for module in (auth, home, subjects, timeline, vitals, summary, documents, groups, facility, account):
     router.include_router(module.router)
 
 

@@ -1,0 +1,613 @@
+"""Standard documents from templates (rec4): the four papers a home-care team exchanges, drafted from what Yui
+knows of the patient (consent's subject, timeline's summary, medications and vital signs) and of the writer,
+edited on the page, drawn as a PDF (portal.staff.document_pdf) and posted to the subject's timeline as a signed
+attachment. The documents are in Japanese whatever the writer's language: they go to Japanese facilities."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+from yui_common import networks
+from yui_common.people import PersonRef
+from yui_common.vocabulary import PostCategory
+from yui_common.web import DISPLAY_TIMEZONE, language_of, translate
+
+from portal.clients.base import ServiceProblem
+from portal.clients.consent import Subject
+from portal.clients.timeline import Conversation, Medication, SummaryContent, Vitals
+from portal.session import Staff, StaffSession, single_statement_session
+from portal.staff.document_pdf import MAX_PAGES, Document, Section, draw_document, pages_needed
+from portal.staff.pages import (
+    ConsentApi,
+    IdentityApi,
+    TimelineApi,
+    back,
+    gather,
+    optional,
+    page,
+    refusal_page,
+)
+from portal.staff.vitals_chart import FIELDS_BY_NAME
+
+router = APIRouter(prefix="/staff")
+JA = "ja"  # the documents' language
+
+
+@dataclass(frozen=True)
+class DocumentField:
+    """One box of a document: its form name (its label is ``documents.field.<name>``), the most characters it
+    takes, its height on the form (1: one line) and whether the document is incomplete without it."""
+
+    name: str
+    limit: int
+    lines: int = 1
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class DocumentTemplate:
+    """A document's kind: its key (its title is ``documents.template.<key>``), its boxes in the official form's
+    order, the timeline category its post takes, and whether it covers a month (the report) or a day."""
+
+    key: str
+    fields: tuple[DocumentField, ...]
+    category: PostCategory
+    monthly: bool = False
+
+
+TEMPLATES: dict[str, DocumentTemplate] = {
+    template.key: template
+    for template in (
+        # The doctor's instruction to the visiting nurses: T1's 「指示」.
+        DocumentTemplate(
+            "visiting_nurse_instruction",
+            (
+                DocumentField("instruction_period", 100, required=True),
+                DocumentField("diagnosis", 500, 3, required=True),
+                DocumentField("condition", 1500, 5, required=True),
+                DocumentField("medications", 1500, 5),
+                DocumentField("independence", 500, 2),
+                DocumentField("care_level", 100),
+                DocumentField("devices", 500, 2),
+                DocumentField("instructions", 2000, 6, required=True),
+                DocumentField("emergency_contacts", 600, 3),
+                DocumentField("special_notes", 1000, 3),
+            ),
+            category="instruction",
+        ),
+        # The nurse's monthly report of the visits to the doctor: T1's 「訪問」, what the visits found and did.
+        DocumentTemplate(
+            "visiting_nurse_report",
+            (
+                DocumentField("addressee", 200),
+                DocumentField("report_period", 100, required=True),
+                DocumentField("diagnosis", 500, 3),
+                DocumentField("care_level", 100),
+                DocumentField("visit_dates", 500, 2, required=True),
+                DocumentField("progress", 2000, 6, required=True),
+                DocumentField("nursing", 2000, 6, required=True),
+                DocumentField("home_care", 1000, 3),
+                DocumentField("supplies", 500, 2),
+                DocumentField("report_notes", 1000, 3),
+            ),
+            category="visit",
+            monthly=True,
+        ),
+        # A doctor's or pharmacist's report to the care manager: its point is what the carers must heed, so
+        # 「指示」; a pharmacist's (whose guidance is the medicines) posts as 「服薬」 instead (see category_for).
+        DocumentTemplate(
+            "home_care_guidance_report",
+            (
+                DocumentField("recipient", 200),
+                DocumentField("guidance_date", 100, required=True),
+                DocumentField("diagnosis", 500, 3),
+                DocumentField("care_level", 100),
+                DocumentField("guidance", 2000, 6, required=True),
+                DocumentField("medication_status", 1500, 5),
+                DocumentField("care_advice", 1500, 5),
+            ),
+            category="instruction",
+        ),
+        # The minutes of the care team's meeting, kept by the care manager: T1's 「支援経過」 (the care plan's
+        # progress record, where the meeting's conclusions belong).
+        DocumentTemplate(
+            "care_team_meeting",
+            (
+                DocumentField("held_at", 100, required=True),
+                DocumentField("place", 200, required=True),
+                DocumentField("attendees", 1000, 4, required=True),
+                DocumentField("topics", 1000, 4, required=True),
+                DocumentField("discussion", 2000, 6, required=True),
+                DocumentField("conclusion", 1500, 4, required=True),
+                DocumentField("open_issues", 1000, 3),
+            ),
+            category="support_progress",
+        ),
+    )
+}
+INTENTS = ("create", "preview")
+FILENAME_KEEP = frozenset("ー々〆ヶ")
+MONTH_IN_TEXT = re.compile(r"(\d{4})\s*[年/\-.]\s*(\d{1,2})")
+
+
+def category_for(template: DocumentTemplate, profession: str) -> PostCategory:
+    if template.key == "home_care_guidance_report" and profession == "pharmacist":
+        return "medication"
+    return template.category
+
+
+@dataclass(frozen=True)
+class FormError:
+    """Why the document was not made, in words at render time: a message key and the box it names."""
+
+    key: str
+    field: str = ""
+    limit: int = 0
+    length: int = 0
+
+    def message(self, lang: str) -> str:
+        label = translate(lang, f"documents.field.{self.field}") if self.field else ""
+        return translate(
+            lang,
+            f"documents.error.{self.key}",
+            field=label,
+            limit=self.limit,
+            length=self.length,
+            pages=MAX_PAGES,
+        )
+
+
+@dataclass
+class Known:
+    """What Yui knows that a document starts from; a part that could not be read is simply empty."""
+
+    subject: Subject
+    summary: SummaryContent
+    medications: list[Medication]
+    vitals: list[Vitals]  # oldest first
+    author: PersonRef
+    now: datetime  # in Japan's time
+
+
+# --- drafting: the boxes filled from what Yui knows ----------------------------------------------------------
+
+
+def words(key: str, **params: object) -> str:
+    return translate(JA, key, **params)
+
+
+def japanese_date(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for candidate in (31, 30, 29, 28):
+        try:
+            return day.replace(year=year, month=month, day=min(day.day, candidate))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _month_bounds(day: date) -> tuple[date, date]:
+    first = day.replace(day=1)
+    return first, _add_months(first, 1) - timedelta(days=1)
+
+
+def _doctor(content: SummaryContent) -> str:
+    doctor = content.family_doctor
+    if not doctor or not doctor.name:
+        return ""
+    return doctor.name + (f"（{doctor.facility}）" if doctor.facility else "")
+
+
+def _phone(number: str) -> str:
+    return f"　{words('documents.draft.phone', phone=number)}" if number else ""
+
+
+def _diagnosis(content: SummaryContent) -> str:
+    return "\n".join(p.name + (f"（{p.since}）" if p.since else "") for p in content.problems if p.name)
+
+
+def _care_level(content: SummaryContent) -> str:
+    return words(f"summary.care_level.{content.care_level}") if content.care_level else ""
+
+
+def _medications(medications: list[Medication]) -> str:
+    return "\n".join(
+        "　".join(x for x in (m.name, m.dose, f"（{m.facility}）" if m.facility else "") if x)
+        for m in medications
+        if m.state == "active"
+    )
+
+
+def _contacts(content: SummaryContent) -> str:
+    lines = []
+    if content.family_doctor and content.family_doctor.name:
+        doctor = words("documents.draft.family_doctor", name=_doctor(content))
+        lines.append(doctor + _phone(content.family_doctor.phone))
+    station = content.visiting_nurse_station
+    if station and station.name:
+        lines.append(words("documents.draft.station", name=station.name) + _phone(station.phone))
+    for contact in content.emergency_contacts:
+        relation = f"（{contact.relation}）" if contact.relation else ""
+        lines.append(words("documents.draft.family", name=contact.name + relation) + _phone(contact.phone))
+    return "\n".join(lines)
+
+
+def _measure(name: str, values: Sequence[float]) -> str:
+    spec = FIELDS_BY_NAME[name]
+    low, high = spec.shown(min(values)), spec.shown(max(values))
+    return low if low == high else f"{low}〜{high}"
+
+
+def vitals_text(entries: list[Vitals]) -> str:
+    """「血圧 120〜140/70〜85 mmHg、脈拍 64〜80 回/分…」: each measure's range over ``entries`` (one value when the
+    entries agree or are one)."""
+    parts = []
+    systolic = [e.systolic for e in entries if e.systolic is not None]
+    diastolic = [e.diastolic for e in entries if e.diastolic is not None]
+    if systolic and diastolic:
+        pressure = f"{_measure('systolic', systolic)}/{_measure('diastolic', diastolic)}"
+        parts.append(f"{words('documents.vitals.blood_pressure')} {pressure} {words('vitals.unit.systolic')}")
+    for name in ("pulse", "spo2", "temperature", "respiration", "weight", "glucose"):
+        values = [float(v) for e in entries if (v := getattr(e, name)) is not None]
+        if values:
+            parts.append(
+                f"{words(f'documents.vitals.{name}')} {_measure(name, values)} {words(f'vitals.unit.{name}')}"
+            )
+    return "、".join(parts)
+
+
+def _local(moment: datetime) -> datetime:
+    return moment.astimezone(DISPLAY_TIMEZONE)
+
+
+def latest_vitals(entries: list[Vitals]) -> str:
+    if not entries:
+        return ""
+    newest = entries[-1]
+    when = _local(newest.measured_at).strftime("%Y-%m-%d %H:%M")
+    return words("documents.draft.latest_vitals", when=when, values=vitals_text([newest]))
+
+
+def month_vitals(entries: list[Vitals], now: datetime) -> tuple[list[Vitals], str]:
+    """The entries measured in ``now``'s month (Japan's calendar) and the line that sums them up."""
+    first, _ = _month_bounds(now.date())
+    shown = [e for e in entries if _local(e.measured_at).date() >= first]
+    if not shown:
+        return [], ""
+    return shown, words(
+        "documents.draft.month_vitals", month=now.month, count=len(shown), values=vitals_text(shown)
+    )
+
+
+def draft(template: DocumentTemplate, known: Known) -> dict[str, str]:
+    """Every box of ``template`` filled from ``known`` where Yui knows something; the rest left blank."""
+    content, now, today = known.summary, known.now, known.now.date()
+    first, last = _month_bounds(today)
+    month_entries, month_line = month_vitals(known.vitals, now)
+    notes = "\n".join(f"{p.name}: {p.note}" for p in content.problems if p.name and p.note)
+    station = content.visiting_nurse_station
+    attendees = [known.author.label(JA)]
+    if _doctor(content):
+        attendees.append(words("documents.draft.family_doctor", name=_doctor(content)))
+    if station and station.name:
+        attendees.append(words("documents.draft.station", name=station.name))
+    values = {
+        "instruction_period": f"{japanese_date(today)}〜{japanese_date(_add_months(today, 6) - timedelta(days=1))}",
+        "diagnosis": _diagnosis(content),
+        "condition": "\n".join(x for x in (notes, latest_vitals(known.vitals)) if x),
+        "medications": _medications(known.medications),
+        "medication_status": _medications(known.medications),
+        "independence": content.adl,
+        "care_level": _care_level(content),
+        "emergency_contacts": _contacts(content),
+        "addressee": _doctor(content),
+        "report_period": f"{japanese_date(first)}〜{japanese_date(last)}",
+        "visit_dates": "、".join(
+            dict.fromkeys(
+                f"{_local(e.measured_at).month}月{_local(e.measured_at).day}日" for e in month_entries
+            )
+        ),
+        "progress": month_line,
+        "home_care": content.living_situation,
+        "guidance_date": japanese_date(today),
+        "held_at": f"{japanese_date(today)} {now.strftime('%H:%M')}",
+        "place": words("documents.draft.home"),
+        "attendees": "\n".join(attendees),
+    }
+    return {f.name: values.get(f.name, "") for f in template.fields}
+
+
+# --- reading the form ---------------------------------------------------------------------------------------
+
+
+def _clean(value: str) -> str:
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def read_form(template: DocumentTemplate, form: Mapping[str, Any]) -> tuple[dict[str, str], list[FormError]]:
+    """The boxes as typed (trimmed, newlines as one) and what keeps them from becoming the document: a required
+    box left blank, a box longer than it takes."""
+    values: dict[str, str] = {}
+    errors: list[FormError] = []
+    for spec in template.fields:
+        raw = form.get(spec.name)
+        text = _clean(raw if isinstance(raw, str) else "")
+        values[spec.name] = text
+        if spec.required and not text:
+            errors.append(FormError("required", spec.name))
+        elif len(text) > spec.limit:
+            errors.append(FormError("too_long", spec.name, limit=spec.limit, length=len(text)))
+    return values, errors
+
+
+# --- the document, its file name and its post ----------------------------------------------------------------
+
+
+def build_document(
+    template: DocumentTemplate,
+    subject: Subject,
+    values: Mapping[str, str],
+    author: PersonRef,
+    created_at: datetime,
+    network: str | None,
+) -> Document:
+    return Document(
+        title=words(f"documents.template.{template.key}"),
+        subject=subject,
+        sections=tuple(
+            Section(words(f"documents.field.{f.name}"), values.get(f.name, "")) for f in template.fields
+        ),
+        author=author.label(JA),
+        created_at=created_at,
+        network=network,
+    )
+
+
+def family_name(subject: Subject) -> str:
+    """The subject's family name as a file name may hold it: letters and digits only (no path, no dots)."""
+    first = re.split(r"\s+", unicodedata.normalize("NFC", subject.name).strip().replace("\u3000", " "))[0]
+    kept = "".join(c for c in first if c.isalnum() or c in FILENAME_KEEP)[:30]
+    return kept or words("documents.file.patient")
+
+
+def covered_month(template: DocumentTemplate, values: Mapping[str, str], now: datetime) -> tuple[int, int]:
+    """The month a report covers: the first year and month its period names (「2026年12月1日〜」), else now's."""
+    period = unicodedata.normalize("NFKC", values.get("report_period", "")) if template.monthly else ""
+    match = MONTH_IN_TEXT.search(period)
+    if match and 1 <= int(match[2]) <= 12:
+        return int(match[1]), int(match[2])
+    return now.year, now.month
+
+
+def filename(template: DocumentTemplate, subject: Subject, values: Mapping[str, str], now: datetime) -> str:
+    """「訪問看護報告書_2026-12_結.pdf」 (a report by the month it covers), 「訪問看護指示書_2026-12-03_結.pdf」 (the
+    others by the day made): a plain name as timeline takes it (no folders, dots or hidden characters)."""
+    title = words(f"documents.template.{template.key}")
+    if template.monthly:
+        year, month = covered_month(template, values, now)
+        when = f"{year:04d}-{month:02d}"
+    else:
+        when = now.date().isoformat()
+    return f"{title}_{when}_{family_name(subject)}.pdf"
+
+
+def post_body(template: DocumentTemplate, values: Mapping[str, str], now: datetime) -> str:
+    """「【訪問看護報告書】2026年12月分を作成しました（添付）」: what the attachment is, without opening it."""
+    title = words(f"documents.template.{template.key}")
+    if template.monthly:
+        year, month = covered_month(template, values, now)
+        return words("documents.post.monthly", title=title, year=year, month=month)
+    return words("documents.post.dated", title=title, date=japanese_date(now.date()))
+
+
+# --- the pages ----------------------------------------------------------------------------------------------
+
+
+def stopped(subject: Subject) -> bool:
+    return subject.status == "support_stopped" or subject.consent_status == "withdrawn"
+
+
+def _stopped_page(request: Request, staff: StaffSession) -> Response:
+    return page(request, staff, "staff/documents.html", {"subject": None, "stopped": True}, status_code=410)
+
+
+def _refused(request: Request, staff: StaffSession, refusal: ServiceProblem) -> Response:
+    if refusal.session_ended:
+        raise refusal
+    if refusal.status == 410:
+        return _stopped_page(request, staff)
+    return refusal_page(request, staff, refusal)
+
+
+async def _author(identity: IdentityApi, staff: StaffSession) -> PersonRef:
+    """The writer as the document names them: name, profession and facility (identity's profile; their name
+    alone when identity cannot say)."""
+    fallback = PersonRef(id=staff.user_id, name=staff.name, facility_id=staff.facility_id)
+    try:
+        profile = await identity.profile()
+    except ServiceProblem as refusal:
+        if refusal.session_ended:
+            raise
+        return fallback
+    return PersonRef(
+        id=profile.id,
+        name=profile.name,
+        name_kana=profile.name_kana,
+        profession=profile.profession,
+        facility_id=profile.facility_id,
+        facility_name=profile.facility_name,
+    )
+
+
+async def _network_name(request: Request, tenant: str) -> str | None:
+    async with single_statement_session(request.app) as session:
+        state = await networks.state_of(session, tenant)
+    return state.name if state else None
+
+
+def _template(key: str) -> DocumentTemplate | None:
+    return TEMPLATES.get(key[:40])
+
+
+@router.get("/subjects/{subject_id}/documents", response_class=HTMLResponse)
+async def choose_template(
+    request: Request, subject_id: UUID, staff: Staff, consent: ConsentApi, timeline: TimelineApi
+) -> Response:
+    """Which document to make: four big buttons. Refused as the timeline is (outside the team, stopped)."""
+    try:
+        subject, _ = await gather(consent.subject(subject_id), timeline.summary(subject_id))
+    except ServiceProblem as refusal:
+        return _refused(request, staff, refusal)
+    context = {"subject": subject, "stopped": stopped(subject), "templates": list(TEMPLATES.values())}
+    return page(request, staff, "staff/documents.html", context)
+
+
+async def _form_page(
+    request: Request,
+    staff: StaffSession,
+    subject: Subject,
+    template: DocumentTemplate,
+    values: Mapping[str, str],
+    *,
+    errors: list[FormError] | None = None,
+    drafted_from: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    lang = language_of(request)
+    context = {
+        "subject": subject,
+        "stopped": stopped(subject),
+        "template": template,
+        "values": values,
+        "errors": [e.message(lang) for e in errors or []],
+        "error_fields": {e.field for e in errors or []},
+        "drafted_from": drafted_from or [],
+    }
+    return page(request, staff, "staff/documents_new.html", context, status_code)
+
+
+@router.get("/subjects/{subject_id}/documents/new", response_class=HTMLResponse)
+async def new_document(
+    request: Request,
+    subject_id: UUID,
+    staff: Staff,
+    consent: ConsentApi,
+    timeline: TimelineApi,
+    identity: IdentityApi,
+    template: str = "",
+) -> Response:
+    """The chosen document's form, every box drafted from the patient, the summary, the medications, the last
+    30 days' vital signs and the writer; all of it editable. An unknown template goes back to the choice."""
+    chosen = _template(template)
+    if chosen is None:
+        return back(request, f"/subjects/{subject_id}/documents")
+    try:
+        subject, summary = await gather(consent.subject(subject_id), timeline.summary(subject_id))
+    except ServiceProblem as refusal:
+        return _refused(request, staff, refusal)
+    if stopped(subject):
+        return _stopped_page(request, staff)
+    # The medications and the vital signs only help the draft: when timeline cannot give them (the medication
+    # list not there yet among them), the boxes they would fill stay blank.
+    medications, vitals, author = await gather(
+        optional(timeline.medications(subject_id), None),
+        optional(timeline.vitals(subject_id, 30), None),
+        _author(identity, staff),
+    )
+    known = Known(
+        subject=subject,
+        summary=summary.content or SummaryContent(),
+        medications=medications.items if medications else [],
+        vitals=vitals.items if vitals else [],
+        author=author,
+        now=datetime.now(DISPLAY_TIMEZONE),
+    )
+    sources = [
+        key
+        for key, present in (
+            ("summary", summary.content is not None),
+            ("medications", bool(known.medications)),
+            ("vitals", bool(known.vitals)),
+        )
+        if present
+    ]
+    return await _form_page(request, staff, subject, chosen, draft(chosen, known), drafted_from=sources)
+
+
+@router.post("/subjects/{subject_id}/documents/new", response_class=HTMLResponse)
+async def make_document(
+    request: Request,
+    subject_id: UUID,
+    staff: Staff,
+    consent: ConsentApi,
+    timeline: TimelineApi,
+    identity: IdentityApi,
+    template: str = "",
+) -> Response:
+    """The document as a PDF: posted to the subject's timeline as its attachment (the post saying what it is)
+    and back to the timeline, or, with 「PDFを確認」, shown without posting. Boxes left blank or too long, or a
+    document past two pages, show the form again as typed with what to correct (422)."""
+    chosen = _template(template)
+    if chosen is None:
+        return back(request, f"/subjects/{subject_id}/documents")
+    form = await request.form()
+    values, errors = read_form(chosen, form)
+    intent = form.get("intent")
+    try:
+        subject, author = await gather(consent.subject(subject_id), _author(identity, staff))
+    except ServiceProblem as refusal:
+        return _refused(request, staff, refusal)
+    if stopped(subject):
+        return _stopped_page(request, staff)
+    now = datetime.now(DISPLAY_TIMEZONE)
+    document = build_document(
+        chosen, subject, values, author, now, await _network_name(request, staff.tenant)
+    )
+    if not errors and await run_in_threadpool(pages_needed, document) > MAX_PAGES:
+        errors.append(FormError("pages"))
+    if errors:
+        return await _form_page(request, staff, subject, chosen, values, errors=errors, status_code=422)
+    pdf = await run_in_threadpool(draw_document, document)
+    name = filename(chosen, subject, values, now)
+    if intent == "preview":
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": "inline",
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+    conversation = Conversation("subjects", subject_id)
+    try:
+        uploaded = await timeline.upload(conversation, filename=name, content=pdf)
+        created = await timeline.post(
+            conversation,
+            body=post_body(chosen, values, now),
+            category=category_for(chosen, author.profession),
+            mentions=[],
+            attachment_ids=[str(uploaded.id)],
+        )
+    except ServiceProblem as refusal:
+        if refusal.session_ended or refusal.status not in (410, 413, 415, 422):
+            raise
+        if refusal.status == 410:
+            return _stopped_page(request, staff)
+        refused = [FormError("refused")]
+        return await _form_page(request, staff, subject, chosen, values, errors=refused, status_code=422)
+    return back(request, f"/subjects/{subject_id}/timeline#post-{created.id}", done="document_created")

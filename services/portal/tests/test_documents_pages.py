@@ -1,0 +1,261 @@
+"""Standard documents from templates (issue 16 rec4): each template drafted and drawn on its own, and the pages
+through the portal against the real timeline (a report drafted from the summary lands signed on the timeline;
+a blank required box posts nothing; outside the care team, nothing is shown)."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from datetime import date, datetime
+from uuid import uuid4
+
+import pytest
+from portal.clients.consent import Subject
+from portal.clients.timeline import SummaryContent, Vitals
+from portal.staff.document_pdf import draw_document
+from portal.staff.documents import TEMPLATES, Known, build_document, draft, filename, read_form
+from pypdf import PdfReader
+from timeline.attachments.content_types import clean_filename, extension_agrees
+from yui_common.people import PersonRef
+from yui_common.web import DISPLAY_TIMEZONE
+
+from services.portal.tests.test_staff_pages import location, register_subject, timeline_knows
+from services.portal.tests.test_summary_pages import FORM as SUMMARY_FORM
+from services.portal.tests.test_summary_pages import save as save_summary
+from tests.browser.staff_ui import CSRF, Browser, Network, make_network, sign_in
+from tests.support.stack import Stack
+
+NOW = datetime(2026, 12, 3, 14, 5, tzinfo=DISPLAY_TIMEZONE)
+AUTHOR = PersonRef(id=uuid4(), name="佐藤 花子", profession="visiting_nurse", facility_name="結訪問看護")
+INPUT = re.compile(r'<input id="doc-\w+" name="(\w+)" type="text" maxlength="\d+" value="([^"]*)"')
+TEXTAREA = re.compile(r'<textarea id="doc-\w+" name="(\w+)"[^>]*>(.*?)</textarea>', re.DOTALL)
+
+
+def pdf_text(pdf: bytes) -> tuple[int, str]:
+    reader = PdfReader(io.BytesIO(pdf))
+    return len(reader.pages), "\n".join(page.extract_text() for page in reader.pages)
+
+
+def known() -> Known:
+    subject = Subject.model_validate(
+        {"id": uuid4(), "name": "結 花子", "name_kana": "ユイ ハナコ", "birth_date": date(1940, 4, 1)}
+    )
+    summary = SummaryContent.model_validate(
+        {
+            "family_doctor": {"name": "山田 太郎", "facility": "結クリニック", "phone": "0561-00-1111"},
+            "problems": [{"name": "慢性心不全", "since": "2019年", "note": "利尿薬で調整中"}],
+            "care_level": "care_2",
+            "adl": "室内は杖で歩行",
+        }
+    )
+    vitals = [
+        Vitals.model_validate(
+            {
+                "post_id": uuid4(),
+                "subject_id": subject.id,
+                "measured_at": f"2026-12-0{day}T01:00:00Z",
+                "recorded_at": f"2026-12-0{day}T01:00:00Z",
+                "author": AUTHOR.model_dump(mode="json"),
+                "systolic": systolic,
+                "diastolic": 80,
+                "pulse": 70 + day,
+            }
+        )
+        for day, systolic in ((1, 128), (2, 142))
+    ]
+    return Known(subject, summary, [], vitals, AUTHOR, NOW)
+
+
+@pytest.mark.parametrize("key", list(TEMPLATES))
+def test_rec4_each_template_drafts_from_the_record_and_draws_a_pdf_timeline_accepts(key: str) -> None:
+    template, facts = TEMPLATES[key], known()
+    values = draft(template, facts)
+    # Boxes Yui cannot fill are typed by the writer: fill every blank one, then draw.
+    typed = {name: value or f"{name}の記載" for name, value in values.items()}
+    document = build_document(template, facts.subject, typed, AUTHOR, NOW, "結ネット")
+    pages, text = pdf_text(draw_document(document))
+    assert 1 <= pages <= 2
+    assert document.title in text and "結 花子（ユイ ハナコ）" in text and "1940-04-01生（86歳）" in text
+    assert all(section.label.replace("\n", "") in text.replace("\n", "") for section in document.sections)
+    assert "佐藤 花子（訪問看護師、結訪問看護）" in text and "2026-12-03 14:05（日本時間）" in text
+    assert "結ネットで作成" in text
+    name = filename(template, facts.subject, typed, NOW)
+    assert clean_filename(name) == name and extension_agrees(name, "application/pdf")
+    assert name.endswith("_結.pdf")
+    if key == "visiting_nurse_report":
+        assert name == "訪問看護報告書_2026-12_結.pdf"
+        assert (
+            values["addressee"] == "山田 太郎（結クリニック）"
+            and values["diagnosis"] == "慢性心不全（2019年）"
+        )
+        assert values["care_level"] == "要介護2" and values["visit_dates"] == "12月1日、12月2日"
+        assert "12月のバイタル（2回）: 血圧 128〜142/80 mmHg、脈拍 71〜72 回/分" in values["progress"]
+    if key == "visiting_nurse_instruction":
+        assert "慢性心不全: 利尿薬で調整中" in values["condition"]
+        assert "主治医 山田 太郎（結クリニック）　電話 0561-00-1111" in values["emergency_contacts"]
+
+
+def test_rec4_blank_required_and_too_long_boxes_are_named() -> None:
+    template = TEMPLATES["visiting_nurse_report"]
+    values, errors = read_form(
+        template, {"report_period": "2026年12月", "visit_dates": " \r\n ", "progress": "経過" * 1001}
+    )
+    assert [(e.key, e.field) for e in errors] == [
+        ("required", "visit_dates"),
+        ("too_long", "progress"),
+        ("required", "nursing"),
+    ]
+    assert errors[0].message("ja") == "「訪問日」を入れてください。"
+    assert errors[0].message("en") == "Please fill in “Visit dates”."
+    assert errors[1].message("ja") == "「病状の経過」は2000文字までです（いま2002文字）。"
+    assert values["visit_dates"] == ""
+
+
+# --- through the portal, against the real timeline ----------------------------------------------------------
+
+
+@pytest.fixture
+async def network(stack: Stack) -> Network:
+    return await make_network(stack)
+
+
+async def patient(stack: Stack, network: Network) -> tuple[Browser, str]:
+    doctor = await sign_in(stack, network.doctor)
+    subject_id = await register_subject(doctor, form=None)
+    await timeline_knows(stack, subject_id, network.doctor.user_id)
+    return doctor, subject_id
+
+
+def form_values(page: str) -> dict[str, str]:
+    """The form's boxes as the page fills them."""
+    boxes = {name: html.unescape(value) for name, value in INPUT.findall(page)}
+    return boxes | {name: html.unescape(value) for name, value in TEXTAREA.findall(page)}
+
+
+REPORT = "/documents/new?template=visiting_nurse_report"
+
+
+class TestDocumentPages:
+    async def test_rec4_visiting_nurse_report_carries_the_summary_and_lands_signed_on_the_timeline(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor, subject_id = await patient(stack, network)
+        assert (await save_summary(doctor, subject_id, SUMMARY_FORM)).status_code == 303  # type: ignore[attr-defined]
+        for page in ("", "/timeline"):
+            opened = await doctor.get(f"/staff/subjects/{subject_id}{page}")
+            assert (
+                f'href="/staff/subjects/{subject_id}/documents"' in opened.text and "書類作成" in opened.text
+            )
+        choice = await doctor.get(f"/staff/subjects/{subject_id}/documents")
+        assert choice.status_code == 200
+        for key in TEMPLATES:
+            assert f"/documents/new?template={key}" in choice.text
+        assert "訪問看護指示書" in choice.text and "サービス担当者会議の要点" in choice.text
+
+        form = await doctor.get(f"/staff/subjects/{subject_id}{REPORT}")
+        assert form.status_code == 200
+        values = form_values(form.text)
+        assert values["addressee"] == "山田 太郎（結クリニック）"
+        assert values["diagnosis"] == "慢性心不全（2019年）" and values["care_level"] == "要介護2"
+        assert values["home_care"] == "長男夫婦と同居"
+        assert subject_id not in form.text.replace(f"/staff/subjects/{subject_id}/", "")  # no UUID shown
+
+        token = CSRF.search(form.text)
+        assert token
+        typed = {
+            **values,
+            "visit_dates": "12月1日、12月8日、12月15日",
+            "progress": "利尿薬の調整後、下肢のむくみは軽くなった。",
+            "nursing": "体重と浮腫の観察、服薬の確認、入浴介助。",
+        }
+        made = await doctor.post(
+            f"/staff/subjects/{subject_id}{REPORT}",
+            data={"csrf": token.group(1), "intent": "create", **typed},
+        )
+        assert made.status_code == 303, made.text[:800]
+        assert f"/staff/subjects/{subject_id}/timeline" in location(made)
+        timeline_page = await doctor.get(location(made))
+        assert "書類を作成し、タイムラインに投稿しました。" in timeline_page.text
+
+        as_doctor = stack.staff(
+            tenant=network.tenant,
+            facility_id=network.doctor.facility_id,
+            user_id=network.doctor.user_id,
+            roles=("facility_admin", "staff"),
+        )
+        api = stack["timeline"].client
+        posts = (await api.get(f"/subjects/{subject_id}/posts", headers=as_doctor.headers)).json()["items"]
+        [post] = [p for p in posts if (p["body"] or "").startswith("【訪問看護報告書】")]
+        assert re.fullmatch(r"【訪問看護報告書】\d{4}年\d{1,2}月分を作成しました（添付）", post["body"])
+        assert post["category"] == "visit"
+        [attachment] = post["attachments"]
+        assert attachment["content_type"] == "application/pdf"
+        assert re.fullmatch(r"訪問看護報告書_\d{4}-\d{2}_結\.pdf", attachment["filename"])
+
+        pdf = await doctor.get(f"/staff/attachments/{attachment['id']}/content")
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        pages, text = pdf_text(pdf.content)
+        assert pages == 1
+        for expected in (
+            "訪問看護報告書",
+            "結 花子",
+            "慢性心不全（2019年）",
+            "山田 太郎（結クリニック）",
+            "要介護2",
+            "利尿薬の調整後、下肢のむくみは軽くなった。",
+            "山田 太郎（",  # the author, with profession and facility
+        ):
+            assert expected in text, expected
+
+        verified = (await api.get(f"/posts/{post['id']}/verify", headers=as_doctor.headers)).json()
+        assert verified["intact"] is True
+        assert verified["attachments"] == [
+            {"id": attachment["id"], "signature_valid": True, "stored_object_matches": True}
+        ]
+
+    async def test_rec4_a_blank_required_box_shows_the_form_again_and_posts_nothing(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor, subject_id = await patient(stack, network)
+        form = await doctor.get(f"/staff/subjects/{subject_id}{REPORT}")
+        token = CSRF.search(form.text)
+        assert token
+        values = {**form_values(form.text), "progress": "むくみは軽くなった", "nursing": ""}
+        refused = await doctor.post(
+            f"/staff/subjects/{subject_id}{REPORT}",
+            data={"csrf": token.group(1), "intent": "create", **values},
+        )
+        assert refused.status_code == 422
+        assert (
+            "「看護の内容」を入れてください。" in refused.text
+            and "「訪問日」を入れてください。" in refused.text
+        )
+        assert "むくみは軽くなった</textarea>" in refused.text  # what was typed is kept
+        timeline = await doctor.get(f"/staff/subjects/{subject_id}/timeline")
+        assert "【訪問看護報告書】" not in timeline.text
+
+    async def test_rec4_outside_the_care_team_nothing_is_shown_or_posted(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor, subject_id = await patient(stack, network)
+        nurse = await sign_in(stack, network.nurse)
+        for path in ("/documents", REPORT):
+            refused = await nurse.get(f"/staff/subjects/{subject_id}{path}")
+            assert refused.status_code == 404, path
+            assert "結 花子" not in refused.text
+        token = CSRF.search((await nurse.get("/staff")).text)
+        assert token
+        written = await nurse.post(
+            f"/staff/subjects/{subject_id}{REPORT}",
+            data={
+                "csrf": token.group(1),
+                "intent": "create",
+                "report_period": "2026年12月",
+                "visit_dates": "12月1日",
+                "progress": "外部の書き込み",
+                "nursing": "外部の書き込み",
+            },
+        )
+        assert written.status_code == 404 and "結 花子" not in written.text
+        assert "外部の書き込み" not in (await doctor.get(f"/staff/subjects/{subject_id}/timeline")).text
