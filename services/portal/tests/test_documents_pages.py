@@ -14,7 +14,8 @@ import pytest
 from portal.clients.consent import Subject
 from portal.clients.timeline import SummaryContent, Vitals
 from portal.staff.document_pdf import draw_document
-from portal.staff.documents import TEMPLATES, Known, build_document, draft, filename, read_form
+from portal.staff.document_templates import TEMPLATES, Known, draft
+from portal.staff.documents import build_document, filename, read_form
 from pypdf import PdfReader
 from timeline.attachments.content_types import clean_filename, extension_agrees
 from yui_common.people import PersonRef
