@@ -6,12 +6,13 @@ from fastapi import APIRouter, FastAPI
 
 from portal.notices.api import router as notices_api
 from portal.operations.api import router as operations_api
+from portal.operations.drug_master import router as drug_master_pages
 from portal.operations.gate import install_portal_gate
 from portal.operations.pages import router as operator_pages
 from portal.public.pages import router as public_pages
 
 router = APIRouter()
-for part in (public_pages, notices_api, operations_api, operator_pages):
+for part in (public_pages, notices_api, operations_api, operator_pages, drug_master_pages):
     router.include_router(part)
 
 

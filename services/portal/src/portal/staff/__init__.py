@@ -14,6 +14,7 @@ from portal.staff import (
     facility,
     groups,
     home,
+    medications,
     subjects,
     summary,
     timeline,
@@ -22,7 +23,19 @@ from portal.staff import (
 from portal.staff.pages import refused
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, home, subjects, timeline, vitals, summary, documents, groups, facility, account):
+for module in (
+    auth,
+    home,
+    subjects,
+    timeline,
+    vitals,
+    summary,
+    medications,
+    documents,
+    groups,
+    facility,
+    account,
+):
     router.include_router(module.router)
 
 

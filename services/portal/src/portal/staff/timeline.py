@@ -17,6 +17,7 @@ from portal.clients.base import ServiceProblem
 from portal.clients.consent import ConsentClient
 from portal.clients.timeline import VIEWABLE_IMAGES, Conversation, ConversationKind, Post, TimelineClient
 from portal.session import Staff, StaffSession
+from portal.staff.medications import duplicate_warnings
 from portal.staff.pages import (
     ConsentApi,
     TimelineApi,
@@ -136,9 +137,10 @@ async def _subject_timeline_page(
     """The timeline page; after a refused post, with the form as it was sent and why (``form_error``)."""
     conversation = Conversation("subjects", subject_id)
     try:
-        subject, context = await gather(
+        subject, context, duplicates = await gather(
             consent.subject(subject_id),
             conversation_context(staff, consent, timeline, conversation, q=q, cursor=cursor),
+            duplicate_warnings(timeline, subject_id),  # rec2's banner; a failure is no banner
         )
     except ServiceProblem as refusal:
         if refusal.status == 410:
@@ -153,6 +155,7 @@ async def _subject_timeline_page(
         "draft": draft or {MEASURED_AT: now_for_form()},
         "vitals_open": any((draft or {}).get(f.name) for f in FIELDS),
         "form_error": form_error,
+        "duplicate_warnings": duplicates,
     }
     return page(request, staff, "staff/timeline.html", {"subject": subject, **context}, status_code)
 
