@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 from uuid import UUID
 
+import httpx
 import pytest
 from yui_common.web import DISPLAY_TIMEZONE
 
@@ -70,7 +71,7 @@ def visible_text(page: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", body))
 
 
-async def send_form(browser: Browser, team: Team, fields: dict[str, str]) -> tuple[str, object]:
+async def send_form(browser: Browser, team: Team, fields: dict[str, str]) -> tuple[str, httpx.Response]:
     """The add form as the page gives it (its CSRF token); returns the page as opened and the answer."""
     opened = await browser.get(team.page)
     assert opened.status_code == 200, opened.text[:800]
@@ -107,8 +108,8 @@ class TestMedicationsPages:
         )
         assert own_facility(opened) == "結クリニック"  # the facility defaults to the signed-in member's
         assert f'id="med-start_date" name="start_date" type="date" value="{TODAY.isoformat()}"' in opened
-        assert added.status_code == 422  # type: ignore[attr-defined]  # the facility was not sent: named
-        assert "「処方元」を入力してください。" in added.text  # type: ignore[attr-defined]
+        assert added.status_code == 422  # the facility was not sent: named
+        assert "「処方元」を入力してください。" in added.text
         _, added = await send_form(
             team.doctor,
             team,
@@ -120,7 +121,7 @@ class TestMedicationsPages:
                 "facility": own_facility(opened),
             },
         )
-        assert added.status_code == 303, added.text[:800]  # type: ignore[attr-defined]
+        assert added.status_code == 303, added.text[:800]
         assert "done=medication_added" in location(added)
 
         code = await choose(team.nurse, team, "アムロジピン", AMLODIPINE_SAWAI)
@@ -135,7 +136,7 @@ class TestMedicationsPages:
             },
         )
         assert own_facility(opened) == "結訪問看護"
-        assert added.status_code == 303, added.text[:800]  # type: ignore[attr-defined]
+        assert added.status_code == 303, added.text[:800]
 
         for browser in (team.doctor, team.nurse):
             page = await browser.get(team.page)
@@ -163,15 +164,17 @@ class TestMedicationsPages:
             team,
             {"name": "テスト錠", "dose": "", "start_date": "2026-13-40", "facility": "結クリニック"},
         )
-        assert local.status_code == 422  # type: ignore[attr-defined]
-        text = local.text  # type: ignore[attr-defined]
+        assert local.status_code == 422
+        text = local.text
         assert "「成分名」を入力してください。" in text and "「用法・用量」を入力してください。" in text
         assert "「開始日」は日付で入力してください" in text
         assert 'id="med-name" name="name" type="text" value="テスト錠"' in text  # kept as typed
         assert '<details class="medication-add" open>' in text
+        token = CSRF.search(text)
+        assert token
         english = await team.doctor.post(
             f"{team.page}?lang=en",
-            data={"csrf": CSRF.search(text).group(1), "action": "add", "name": "テスト錠"},  # type: ignore[union-attr]
+            data={"csrf": token.group(1), "action": "add", "name": "テスト錠"},
         )
         assert english.status_code == 422 and 'Please fill in "Ingredient".' in html.unescape(english.text)
         await team.doctor.get(f"{team.page}?lang=ja")  # the language is kept in a cookie: back to Japanese
@@ -186,8 +189,8 @@ class TestMedicationsPages:
                 "facility": "結",
             },
         )
-        assert refused.status_code == 422  # type: ignore[attr-defined]  # timeline's: not in the master
-        assert "選んだお薬が医薬品マスターにありません" in refused.text  # type: ignore[attr-defined]
+        assert refused.status_code == 422  # timeline's: not in the master
+        assert "選んだお薬が医薬品マスターにありません" in refused.text
         page = await team.doctor.get(team.page)
         assert "テスト錠" not in page.text.split('id="add-h"')[0]
 
@@ -205,7 +208,7 @@ class TestMedicationsPages:
                     "facility": "結訪問看護",
                 },
             )
-            assert added.status_code == 303, added.text[:800]  # type: ignore[attr-defined]
+            assert added.status_code == 303, added.text[:800]
         page = await team.nurse.get(team.page)
         token = CSRF.search(page.text)
         assert token
