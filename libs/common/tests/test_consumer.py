@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -396,3 +397,26 @@ class TestAcknowledgingBatches:
         for start in range(1, 100, 9):
             await acks.committed(messages[start : start + 9])
         assert {tag for tag, _ in sent} == set(range(2, 101))  # everything but the one still being handled
+
+    async def test_batches_committing_at_once_each_ack_their_own_deliveries_exactly_once(self) -> None:
+        """Flushes interleave at their awaits (each ack is a write to the broker): one must never take a
+        delivery another already took (the bus bench met a KeyError there, and the rest of that batch stayed
+        unacked, counting against the prefetch)."""
+        sent: list[tuple[int, bool]] = []
+        acks = Acknowledgements(channel=object())
+
+        class SlowAck(DeliveredMessage):
+            async def ack(self, multiple: bool = False) -> None:
+                await asyncio.sleep(0)  # the broker write: another flush runs here
+                await super().ack(multiple)
+
+        messages = [SlowAck(tag, sent) for tag in range(1, 41)]
+        for message in messages:
+            acks.received(message)  # type: ignore[arg-type]
+        # Delivery 1 is still being handled; eight batches behind it commit at the same moment.
+        await asyncio.gather(*(acks.committed(messages[start : start + 5]) for start in range(1, 40, 5)))
+        assert sorted(tag for tag, _ in sent) == list(range(2, 41)) and not any(
+            multiple for _, multiple in sent
+        )
+        await acks.committed(messages[:1])
+        assert sent[-1] == (1, True)

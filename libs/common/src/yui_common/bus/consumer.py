@@ -84,6 +84,9 @@ class Acknowledgements:
         await self.flush()
 
     async def flush(self) -> None:
+        # Every decision and every removal is made before the first await: flushes of batches committing at the
+        # same moment interleave at the acks, and each must find only what no other flush has taken (a tag
+        # taken twice was a KeyError that left the rest of a batch unacked).
         upto: list[int] = []
         for tag in self._open:
             if tag not in self._committed:
@@ -92,16 +95,14 @@ class Acknowledgements:
         # Committed deliveries behind one still being handled are acked one by one, at once: held back, they
         # would count against the prefetch until it stopped the channel, and one slow message (a handler
         # waiting, a long export) would stop its whole queue (f4 found the queue stalled at the prefetch).
-        behind = [tag for tag in self._committed if tag not in upto]
-        if upto:
-            last = self._open[upto[-1]]
-            for tag in upto:
-                del self._open[tag]
-                self._committed.discard(tag)
+        last = self._open[upto[-1]] if upto else None
+        for tag in upto:
+            del self._open[tag]
+        singles = [self._open.pop(tag) for tag in sorted(self._committed.difference(upto))]
+        self._committed.clear()
+        if last is not None:
             await last.ack(multiple=True)
-        for tag in sorted(behind):
-            message = self._open.pop(tag)
-            self._committed.discard(tag)
+        for message in singles:
             await message.ack()
 
 
