@@ -355,6 +355,56 @@ class SummaryVersions(Answer):
     items: list[SummaryVersion] = Field(default_factory=list)  # newest first
 
 
+# --- a subject's hospital letters (rec5): FHIR documents imported, their offers ------------------------------
+
+
+class LetterOfferCounts(Answer):
+    offered: int = 0
+    accepted: int = 0
+    declined: int = 0
+
+
+class HospitalLetter(Answer):
+    """An imported letter as the list shows it: kind discharge_summary (退院時サマリー) or referral (診療情報提供書)."""
+
+    id: UUID
+    subject_id: UUID
+    kind: str
+    title: str
+    author_org: str = ""
+    document_date: date | None = None
+    post_id: UUID | None = None
+    uploaded_by: PersonRef
+    created_at: datetime
+    offers: LetterOfferCounts = Field(default_factory=LetterOfferCounts)
+
+
+class LetterSection(Answer):
+    title: str = ""
+    text: str = ""
+
+
+class LetterOffer(Answer):
+    """A medication, allergy or problem the letter names, offered once: offered, accepted or declined."""
+
+    index: int
+    kind: Literal["medication", "allergy", "problem"]
+    label: str
+    status: Literal["offered", "accepted", "declined"]
+    decided_by: PersonRef | None = None
+    decided_at: datetime | None = None
+
+
+class HospitalLetterDetail(HospitalLetter):
+    author_name: str = ""
+    sections: list[LetterSection] = Field(default_factory=list)
+    items: list[LetterOffer] = Field(default_factory=list)
+
+
+class HospitalLetters(Answer):
+    items: list[HospitalLetter] = Field(default_factory=list)  # newest first
+
+
 class TimelineClient(ServiceClient):
     service = "timeline"
 
@@ -542,3 +592,31 @@ class TimelineClient(ServiceClient):
 
     async def leave_group(self, group_id: UUID, user_id: UUID) -> None:
         await self.call("DELETE", f"/groups/{group_id}/members/{user_id}")
+
+    # --- a subject's hospital letters (rec5) ---------------------------------------------------------------
+
+    async def hospital_letters(self, subject_id: UUID) -> list[HospitalLetter]:
+        return (await self.read(HospitalLetters, "GET", f"/subjects/{subject_id}/imports")).items
+
+    async def hospital_letter(self, subject_id: UUID, import_id: UUID) -> HospitalLetterDetail:
+        return await self.read(HospitalLetterDetail, "GET", f"/subjects/{subject_id}/imports/{import_id}")
+
+    async def import_hospital_letter(self, subject_id: UUID, bundle: bytes) -> HospitalLetterDetail:
+        """A FHIR document Bundle as uploaded: 422 bundle-invalid with the validator's reason in ``detail``, 409
+        bundle-already-imported, 413 over 5 MB; nothing written on any of them."""
+        return await self.read(
+            HospitalLetterDetail,
+            "POST",
+            f"/subjects/{subject_id}/imports",
+            content=bundle,
+            headers={"Content-Type": "application/fhir+json"},
+        )
+
+    async def decide_letter_offer(
+        self, subject_id: UUID, import_id: UUID, index: int, *, accept: bool
+    ) -> LetterOffer:
+        """Accept (onto the medication list, or into the summary) or decline; 409 offer-decided the second time."""
+        path = (
+            f"/subjects/{subject_id}/imports/{import_id}/offers/{index}/{'accept' if accept else 'decline'}"
+        )
+        return await self.read(LetterOffer, "POST", path)

@@ -1,0 +1,113 @@
+"""Hospital letters in the staff UI (issue 16 rec5): a JP-CLINS discharge summary uploaded through the page, read
+section by section, one medication taken onto the list with 「取り込む」 and shown as taken by whom; a broken file
+shows the validator's reason and imports nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from services.portal.tests.test_staff_pages import location, register_subject, timeline_knows
+from tests.browser.staff_ui import CSRF, Browser, Network, make_network, sign_in
+from tests.support.stack import Stack, eventually
+
+FIXTURE = (
+    Path(__file__).parents[2] / "timeline" / "tests" / "fixtures" / "jp_clins_discharge_summary.json"
+).read_bytes()
+UUID_TEXT = re.compile(r">[^<]*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[^<]*<")
+
+
+@pytest.fixture
+async def network(stack: Stack) -> Network:
+    return await make_network(stack)
+
+
+async def patient(stack: Stack, network: Network) -> tuple[Browser, str]:
+    doctor = await sign_in(stack, network.doctor)
+    subject_id = await register_subject(doctor, form=None)
+    await timeline_knows(stack, subject_id, network.doctor.user_id)
+    return doctor, subject_id
+
+
+async def upload(browser: Browser, subject_id: str, content: bytes, filename: str = "letter.json") -> object:
+    opened = await browser.get(f"/staff/subjects/{subject_id}/imports")
+    assert opened.status_code == 200, opened.text[:500]
+    token = CSRF.search(opened.text)
+    assert token
+    return await browser.post(
+        f"/staff/subjects/{subject_id}/imports",
+        data={"csrf": token.group(1)},
+        files={"bundle": (filename, content, "application/json")},
+    )
+
+
+class TestHospitalLetterPages:
+    async def test_rec5_a_letter_uploaded_through_the_page_is_read_and_a_medication_taken_in(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor, subject_id = await patient(stack, network)
+        subject_page = await doctor.get(f"/staff/subjects/{subject_id}")
+        assert f'href="/staff/subjects/{subject_id}/imports"' in subject_page.text
+        assert "病院からの文書" in subject_page.text
+
+        answer = await upload(doctor, subject_id, FIXTURE)
+        assert answer.status_code == 303, answer.text[:800]  # type: ignore[attr-defined]
+        letter_path = location(answer).split("#")[0]
+        assert "done=letter_imported" in letter_path
+        letter = await doctor.get(letter_path)
+        assert letter.status_code == 200, letter.text[:800]
+        for words in (
+            "退院時サマリー（誤嚥性肺炎）",
+            "結総合病院",
+            "三好 健太",
+            "入院中経過",
+            "とろみ付きの全粥・軟菜食とした。",
+            "アムロジピン錠5mg「サワイ」 1回1錠 1日1回朝食後",
+            "ペニシリン系抗菌薬（全身性の発疹）",
+        ):
+            assert words in letter.text, words
+        assert "alert(" not in letter.text  # the letter's script is not text, let alone markup
+        assert len(re.findall(r">取り込む</button>", letter.text)) == 6
+        assert not UUID_TEXT.search(letter.text), UUID_TEXT.search(letter.text)
+
+        token = CSRF.search(letter.text)
+        assert token
+        action = re.search(r'action="([^"]+/offers/0/accept)"', letter.text)
+        assert action, letter.text[:2000]
+        taken = await doctor.post(action.group(1), data={"csrf": token.group(1)})
+        assert taken.status_code == 303, taken.text[:800]
+        assert "done=offer_accepted" in location(taken) and location(taken).endswith("#offer-0")
+
+        async def shown_as_taken_by_name() -> bool:
+            page = await doctor.get(letter_path.split("?")[0])
+            offer = page.text.split('id="offer-0"', 1)[1].split("</li>", 1)[0]
+            return "取り込み済み" in offer and network.doctor.name in offer and "<button" not in offer
+
+        await eventually(shown_as_taken_by_name, what="the offer shown as taken in, by the doctor's name")
+        medications = await doctor.get(f"/staff/subjects/{subject_id}/medications")
+        assert medications.text.count("アムロジピン錠5mg「サワイ」") == 1
+
+        # Taken in once: the same button again says so, and the list is unchanged.
+        again = await doctor.post(action.group(1), data={"csrf": token.group(1)})
+        assert "done=offer_decided" in location(again)
+        listing = await doctor.get(f"/staff/subjects/{subject_id}/imports")
+        assert "退院時サマリー（誤嚥性肺炎）" in listing.text and "取り込み済み 1 件" in listing.text
+
+    async def test_rec5_an_invalid_file_shows_the_validators_reason(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor, subject_id = await patient(stack, network)
+        broken = json.loads(FIXTURE)
+        del broken["entry"][0]["resource"]["status"]
+        refused = await upload(doctor, subject_id, json.dumps(broken, ensure_ascii=False).encode())
+        assert refused.status_code == 422  # type: ignore[attr-defined]
+        text = refused.text  # type: ignore[attr-defined]
+        assert "この文書は取り込めませんでした。" in text
+        assert "理由: entry.0.resource.status:" in text
+        assert "まだ文書はありません。" in text
+
+        not_json = await upload(doctor, subject_id, b"%PDF-1.4 not a bundle", filename="letter.pdf")
+        assert not_json.status_code == 422 and "理由: Not JSON" in not_json.text  # type: ignore[attr-defined]
