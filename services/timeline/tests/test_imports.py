@@ -13,6 +13,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 from timeline.imports.fhir import narrative_text, read_letter
+from timeline.imports.seed import import_demo_letter
 from timeline.medications import master
 
 from services.timeline.tests.timeline_support import assert_problem, refuse_withdrawn, subject_with_team
@@ -280,6 +281,27 @@ class TestImporting:
         )
         assert_problem(await decide(stack, outsider, other_subject, imported["id"], 0), 404, "not-found")
         assert (await get(stack, nurse, f"{base}/{imported['id']}")).json()["offers"]["offered"] == 6
+
+
+class TestDemo:
+    async def test_rec5_the_demo_letter_is_imported_once_for_its_patient(self, stack: Stack) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        ids = []
+        for _ in range(2):  # seeding twice finds the letter already there
+            async with stack["timeline"].sessionmaker() as session, session.begin():
+                ids.append(
+                    await import_demo_letter(
+                        session,
+                        tenant=nurse.tenant,
+                        subject_id=subject_id,
+                        uploader_id=nurse.user_id,
+                        signer=stack["timeline"].app.state.signer,
+                    )
+                )
+        assert ids[0] == ids[1]
+        listed = (await get(stack, nurse, f"/subjects/{subject_id}/imports")).json()["items"]
+        assert [(i["id"], i["offers"]["offered"]) for i in listed] == [(str(ids[0]), 6)]
 
 
 class TestWithdrawal:
