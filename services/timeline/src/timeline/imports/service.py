@@ -142,15 +142,15 @@ async def import_letter(
         body=letter_text(letter, offers),
     )
     row.post_id = post.id
-    session.add_all(
+    stored = [
         ImportOffer(import_id=row.id, index=n, kind=o.kind, label=o.label, data=o.data, status="offered")
         for n, o in enumerate(offers)
-    )
+    ]
+    session.add_all(stored)
     await session.flush()
     await record_audit(
         session, principal, "import.create", board, import_id=str(row.id), post=post.id, offers=len(offers)
     )
-    stored = await repository.offers_of(session, row.id)
     people = await people_of(session, tenant=principal.tenant, user_ids=[principal.user_id])
     return _letter(row, stored, people, letter)
 
