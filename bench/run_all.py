@@ -21,6 +21,7 @@ ALSO = {
     "consent-subjects": "consent_subjects.py",
     "timeline-page": "timeline_page.py",
     "timeline-upload": "timeline_upload.py",
+    "hospital-import": "hospital_import.py",  # issue 16 rec5: a 200-entry FHIR letter against the page
     "notify-fanout": "notify_fanout.py",
     "portal-pages": "portal_pages.py",
     "audit-seal": "audit_seal.py",
