@@ -177,6 +177,8 @@ COUNTED = {
         "summary_versions",
         "medications",
         "drug_master",
+        "hospital_imports",
+        "import_offers",
         "outbox",
     ),
     "portal": ("terms_versions", "notices", "portal_settings", "outbox"),
@@ -258,6 +260,18 @@ class TestLivingDemo:
                 s=subject_id,
             )
             assert listed
+            if subject_id == demo.SUBJECT:
+                # Her discharge summary, made out to her, its offers waiting for the team.
+                letters = await rows(
+                    stack,
+                    "timeline",
+                    "SELECT i.bundle, count(o.index) AS offers FROM hospital_imports i "
+                    "JOIN import_offers o ON o.import_id = i.id AND o.status = 'offered' "
+                    "WHERE i.subject_id = :s GROUP BY i.id",
+                    s=subject_id,
+                )
+                assert len(letters) == 1 and letters[0].offers >= 3
+                assert "結 キヨ" in str(letters[0].bundle)
             if subject_id == demo.SUBJECT_2:
                 from timeline.medications.service import today, warnings
                 from timeline.models import Medication

@@ -42,6 +42,7 @@ from timeline import objects
 from timeline.access import repository as access_repository
 from timeline.access.service import Board
 from timeline.attachments.service import upload_attachment
+from timeline.imports.seed import import_demo_letter
 from timeline.integrity.signing import ContentSigner, signer_for
 from timeline.medications import master as medication_master
 from timeline.medications.matching import facility_key
@@ -268,6 +269,18 @@ async def seed_timeline(
             content=SummaryContent.model_validate(content),
         )
     await seed_medications(session, network, subject_id, today)
+    if subject_id == demo.SUBJECT:
+        # Her discharge summary from the hospital, uploaded by the nurse two days ago (its post is stamped then),
+        # its offers left for the team to take in (or not).
+        seeding.clock = moment(today, 2, "15:10")
+        await import_demo_letter(
+            session,
+            tenant=network.tenant,
+            subject_id=subject_id,
+            uploader_id=network.users["nurse"].user_id,
+            signer=seeding.signer,
+        )
+        seeding.clock = None
     return seeding.added
 
 

@@ -1,6 +1,6 @@
-"""The demo's hospital letter: the JP-CLINS discharge summary the tests and the benchmark import, imported for one
-demo patient as a member of the care team would, so ``make run`` shows the letter on the timeline and its six
-offers waiting on 「病院からの文書」."""
+"""The demo's hospital letter: the JP-CLINS discharge summary the tests and the benchmark import, made out to the
+demo patient 結 キヨ (``demo_letter.json``, shipped in the package), imported as a member of the care team would,
+so ``make run`` shows the letter on the timeline and its six offers waiting on 「病院からの文書」."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from timeline.access.service import Board
 from timeline.imports import repository, service
 from timeline.integrity.signing import ContentSigner, canonical_sha256
 
-# services/timeline/tests/fixtures: one letter for the demo, the tests and the benchmark (a checkout's file).
-LETTER = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "jp_clins_discharge_summary.json"
+# The tests' fixture (services/timeline/tests/fixtures) with the demo patient's name and birth date.
+LETTER = Path(__file__).resolve().parent / "demo_letter.json"
 
 
 def demo_letter() -> dict[str, Any]:
