@@ -111,3 +111,28 @@ class TestHospitalLetterPages:
 
         not_json = await upload(doctor, subject_id, b"%PDF-1.4 not a bundle", filename="letter.pdf")
         assert not_json.status_code == 422 and "理由: Not JSON" in not_json.text  # type: ignore[attr-defined]
+
+    async def test_rec5_a_letter_made_out_to_someone_else_is_taken_only_once_the_uploader_confirms(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor, subject_id = await patient(stack, network)  # 結 花子, born 1940-04-01
+        other = json.loads(FIXTURE)
+        for entry in other["entry"]:
+            if entry["resource"]["resourceType"] == "Patient":
+                entry["resource"]["birthDate"] = "1931-02-03"
+        content = json.dumps(other, ensure_ascii=False).encode()
+        refused = await upload(doctor, subject_id, content)
+        assert refused.status_code == 422  # type: ignore[attr-defined]
+        text = refused.text  # type: ignore[attr-defined]
+        assert "別の方あての可能性があります" in text and "1931年2月3日生" in text
+        assert "まだ文書はありません。" in text and 'name="other_patient"' in text
+
+        opened = await doctor.get(f"/staff/subjects/{subject_id}/imports")
+        token = CSRF.search(opened.text)
+        assert token
+        confirmed = await doctor.post(
+            f"/staff/subjects/{subject_id}/imports",
+            data={"csrf": token.group(1), "other_patient": "yes"},
+            files={"bundle": ("letter.json", content, "application/json")},
+        )
+        assert confirmed.status_code == 303, confirmed.text[:800]

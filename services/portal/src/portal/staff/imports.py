@@ -4,10 +4,13 @@ section, with its medications, allergies and problems each taken in or not with 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+import unicodedata
+from datetime import date
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from portal.clients.base import ServiceProblem
@@ -19,6 +22,52 @@ from portal.staff.pages import ConsentApi, TimelineApi, back, gather, page, refu
 router = APIRouter(prefix="/staff")
 MAX_BYTES = 5 * 1024 * 1024  # timeline's limit: a larger file is refused here without sending it
 DECIDED = {"offer-decided", "medication-already-imported"}
+
+
+def _folded(name: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name) if not ch.isspace())
+
+
+def letter_patient(content: bytes) -> tuple[list[str], str | None] | None:
+    """The names (kanji and kana, as written) and birth date of the Bundle's Patient, or None when the file does
+    not say (timeline then judges the file itself)."""
+    try:
+        document: Any = json.loads(content)
+        entries = document.get("entry") or []
+        patient = next(
+            e["resource"] for e in entries if (e.get("resource") or {}).get("resourceType") == "Patient"
+        )
+    except (ValueError, AttributeError, TypeError, KeyError, StopIteration):
+        return None
+    names = []
+    for name in patient.get("name") or []:
+        if isinstance(name, dict):
+            text = name.get("text") or " ".join([name.get("family") or "", *(name.get("given") or [])])
+            if text.strip():
+                names.append(str(text).strip())
+    birth = patient.get("birthDate")
+    return names, birth if isinstance(birth, str) else None
+
+
+def same_patient(subject: Subject, names: list[str], birth: str | None) -> bool:
+    """Whether the letter is made out to this subject: the birth date agrees (when both say one) and one of its
+    names is the subject's name or kana, spaces and width aside. A letter for someone else is a mix-up to stop
+    before its medications and allergies reach the wrong record."""
+    if birth and subject.birth_date and birth[:10] != subject.birth_date.isoformat():
+        return False
+    ours = {_folded(subject.name), _folded(subject.name_kana)}
+    return not names or any(_folded(n) in ours for n in names)
+
+
+def _patient_words(names: list[str], birth: str | None) -> str:
+    when = ""
+    if birth:
+        try:
+            born = date.fromisoformat(birth[:10])
+            when = f"（{born.year}年{born.month}月{born.day}日生）"
+        except ValueError:
+            when = f"（{birth}）"
+    return "・".join(names) + when
 
 
 def _stopped(subject: Subject) -> bool:
@@ -67,9 +116,11 @@ async def upload_letter(
     consent: ConsentApi,
     timeline: TimelineApi,
     bundle: Annotated[UploadFile | None, File()] = None,
+    other_patient: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
     """The uploaded .json sent to timeline as it is: the letter's page on success; otherwise the list again
-    with why (the validator's reason for a refused Bundle)."""
+    with why (the validator's reason for a refused Bundle, or a letter made out to someone else, which is
+    taken only when the uploader confirms it)."""
     content = await bundle.read(MAX_BYTES + 1) if bundle is not None else b""
     if not content:
         return await _letters_page(
@@ -91,6 +142,24 @@ async def upload_letter(
             error={"key": "imports.error.too_large"},
             status_code=413,
         )
+    found = letter_patient(content)
+    if found is not None and other_patient != "yes":
+        try:
+            subject = await consent.subject(subject_id)
+        except ServiceProblem as refusal:
+            if refusal.session_ended:
+                raise
+            return refusal_page(request, staff, refusal)
+        if not same_patient(subject, *found):
+            return await _letters_page(
+                request,
+                staff,
+                consent,
+                timeline,
+                subject_id,
+                error={"key": "imports.error.other_patient", "reason": _patient_words(*found)},
+                status_code=422,
+            )
     try:
         letter = await timeline.import_hospital_letter(subject_id, content)
     except ServiceProblem as refusal:
