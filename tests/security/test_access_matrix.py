@@ -207,6 +207,8 @@ def path_binding(world: VictimWorld, route: Route, name: str) -> str | None:
         "attachment_id": ids["attachment"],
         "post_id": ids["post"],
         "medication_id": ids["medication"],
+        "import_id": ids["letter"],
+        "index": "0",
         "group_id": ids["group"],
         "report_id": ids["report"],
         "certificate_id": ids["certificate"],
@@ -479,7 +481,7 @@ def test_sec1_every_documented_path_parameter_names_a_victim_object() -> None:
     known = {
         "facility_id", "user_id", "subject_id", "consent_id", "invitation_id", "grant_id", "attachment_id",
         "post_id", "group_id", "report_id", "certificate_id", "notice_id", "notification_id", "suspension_id",
-        "session_id", "version", "kid", "step",
+        "session_id", "version", "kid", "step", "medication_id", "import_id", "index",
     }  # fmt: skip
     for route in ROUTES:
         for parameter in route.operation.get("parameters", []):

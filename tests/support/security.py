@@ -23,7 +23,7 @@ from identity.passwords import hash_password
 from sqlalchemy import update
 
 from tests.support.people import introduce_people
-from tests.support.stack import SERVICES, Stack, eventually
+from tests.support.stack import REPO, SERVICES, Stack, eventually
 
 PASSWORD = "Kaigo-2026!tokyo"
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
@@ -270,9 +270,17 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
                 "ingredient": "アムロジピンベシル酸塩",
                 "dose": "1回1錠",
                 "start_date": "2026-12-01",
-                "facility": "秘匿クリニック",
+                "facility": "秘匿処方元医院",
             },
             headers=doctor.headers,
+        ),
+        201,
+    )
+    letter = await _ok(
+        await timeline.post(
+            f"/subjects/{subject_id}/imports",
+            content=(REPO / "services/timeline/tests/fixtures/jp_clins_discharge_summary.json").read_bytes(),
+            headers={**doctor.headers, "content-type": "application/fhir+json"},
         ),
         201,
     )
@@ -373,6 +381,7 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
         "attachment": str(attachment["id"]),
         "post": str(post["id"]),
         "medication": str(medication["id"]),
+        "letter": str(letter["id"]),
         "group_post": str(group_post["id"]),
         "group": str(group["id"]),
         "report": str(report["id"]),
@@ -399,7 +408,7 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
             "no_token": {},
         },
         ids=ids,
-        private_texts=[SEARCH_WORD, "秘匿紹介状", "秘匿診察室PC", "ヒトク タロウ"],
+        private_texts=[SEARCH_WORD, "秘匿紹介状", "秘匿診察室PC", "ヒトク タロウ", "誤嚥性肺炎", "秘匿処方元医院"],
         private_ids=[
             ids[k]
             for k in (
@@ -410,6 +419,7 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
                 "attachment",
                 "post",
                 "medication",
+                "letter",
                 "group_post",
                 "group",
                 "report",
