@@ -77,6 +77,8 @@ async def test_u2_every_journey_page_in_japanese_and_english(
         f"{subject}/timeline?q=BP",
         f"{subject}/vitals",
         f"{subject}/summary",
+        f"{subject}/medications",
+        f"{subject}/imports",
         f"/staff/posts/{scene.post_id}",
         f"/staff/posts/{scene.post_id}/versions",
         "/staff/notifications",

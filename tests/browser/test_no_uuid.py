@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -50,6 +51,9 @@ ID_FIELD = (
     r"/(^|_)(user|facility|subject|post|group|consent|invitation|attachment|session|certificate)_?id$/i"
 )
 TABLET_WIDTH = 768
+LETTER = (
+    Path(__file__).resolve().parents[2] / "services/timeline/tests/fixtures/jp_clins_discharge_summary.json"
+).read_bytes()
 PARAMETER = re.compile(r"\{(\w+)\}")
 # GET routes under /staff that are not pages a person reads: files relayed as they are, and the live stream.
 NOT_PAGES = {
@@ -272,6 +276,20 @@ async def sweep_scene(stack: Stack) -> SweepScene:
     )
     assert written.status_code == 303, written.text[:500]
 
+    # A hospital letter the nurse imported, its first medication taken in (rec5; through timeline's API, as the
+    # fixture is made out to another name): the letter's page and the medication list show it by name.
+    nurse_api = stack.staff(tenant=tenant, user_id=nurse.user_id, facility_id=nurse.facility_id)
+    imports = f"/subjects/{patient}/imports"
+    letter = await stack["timeline"].client.post(
+        imports, content=LETTER, headers={**nurse_api.headers, "content-type": "application/fhir+json"}
+    )
+    assert letter.status_code == 201, letter.text[:500]
+    letter_id = letter.json()["id"]
+    taken = await stack["timeline"].client.post(
+        f"{imports}/{letter_id}/offers/0/accept", headers=nurse_api.headers
+    )
+    assert taken.status_code == 200, taken.text[:500]
+
     # The nurse's own patient, whose team the doctor is invited to and has not answered yet.
     invited_to = await register(nurse_ui, "青木 正男", "アオキ マサオ")
     await invite(nurse_ui, invited_to, doctor)
@@ -325,6 +343,7 @@ async def sweep_scene(stack: Stack) -> SweepScene:
             "subject_id": [patient, invited_to, withdrawn],
             "post_id": [photo_post, nurse_reply, request],
             "group_id": [joined_group, invited_group],
+            "import_id": [letter_id],
         },
         extra_paths=[
             f"/staff/subjects/{patient}?q=高橋",  # the colleague search's results
@@ -343,6 +362,11 @@ async def sweep_scene(stack: Stack) -> SweepScene:
                 timeline: ["仙骨部の褥瘡（2cm）", "佐藤 花子"],
                 f"/staff/subjects/{patient}/vitals": ["結 キヨ", "132/78", "佐藤 花子（"],
                 f"/staff/subjects/{patient}/summary": ["結 キヨ", "ペニシリン", "佐藤 花子（"],
+                f"/staff/subjects/{patient}/medications": ["アムロジピン錠5mg「サワイ」", "佐藤 花子（"],
+                f"/staff/subjects/{patient}/imports/{letter_id}": [
+                    "退院時サマリー（誤嚥性肺炎）",
+                    "佐藤 花子（",
+                ],
                 f"/staff/posts/{photo_post}": ["承知しました。明日の訪問で確認します。"],
                 f"/staff/posts/{request}": ["ゲーベンクリーム"],
                 f"/staff/groups/{joined_group}": ["来月の研修資料です。", "佐藤 花子"],
