@@ -14,6 +14,7 @@ from uuid import UUID
 
 import httpx
 import pytest
+from portal.clients.timeline import DuplicateWarning
 from yui_common.web import DISPLAY_TIMEZONE
 
 from services.portal.tests.public_site_support import cookie_of
@@ -305,6 +306,10 @@ class TestMedicationsPages:
 
         staff = cookie_of(stack, stack.staff(tenant=team.network.tenant))
         assert (await stack["portal"].client.get("/operator/drug-master", headers=staff)).status_code == 403
+        # A contractor (who may import through timeline's API) is refused the page as any non-operator is.
+        contractor = cookie_of(stack, stack.staff(tenant=team.network.tenant, roles=("contractor",)))
+        refused = await stack["portal"].client.get("/operator/drug-master", headers=contractor)
+        assert refused.status_code == 403 and refused.json()["type"].endswith("forbidden")
 
 
 def _medication_ids(page: str) -> dict[str, UUID]:
@@ -316,3 +321,13 @@ def _medication_ids(page: str) -> dict[str, UUID]:
         if name and action:
             ids[html.unescape(name.group(1))] = UUID(action.group(1))
     return ids
+
+
+def test_rec2_a_class_warning_reads_in_english_for_an_english_reader() -> None:
+    common = {"medication_ids": [], "facilities": ["結病院", "結クリニック"]}
+    by_class = DuplicateWarning.model_validate(
+        {**common, "kind": "class", "label": "抗凝固薬", "label_en": "Anticoagulants"}
+    )
+    by_ingredient = DuplicateWarning.model_validate({**common, "kind": "ingredient", "label": "アムロジピン"})
+    assert by_class.label_in("en") == "Anticoagulants" and by_class.label_in("ja") == "抗凝固薬"
+    assert by_ingredient.label_en is None and by_ingredient.label_in("en") == "アムロジピン"

@@ -220,12 +220,18 @@ class Medication(Answer):
 
 class DuplicateWarning(Answer):
     """Active medications of different facilities with one ingredient (kind "ingredient") or of one known
-    duplicate class (kind "class"); ``label`` names the ingredient or the class in Japanese."""
+    duplicate class (kind "class"); ``label`` names the ingredient or the class in Japanese, ``label_en`` a class in
+    English."""
 
     kind: Literal["ingredient", "class"]
     label: str
+    label_en: str | None = None  # a class's name in English; none for an ingredient (a drug's name)
     medication_ids: list[UUID]
     facilities: list[str]
+
+    def label_in(self, lang: str) -> str:
+        """The label the reader reads: a class in English for an English reader, otherwise as timeline named it."""
+        return self.label_en if lang == "en" and self.label_en else self.label
 
 
 class MedicationList(Answer):
@@ -601,15 +607,19 @@ class TimelineClient(ServiceClient):
     async def hospital_letter(self, subject_id: UUID, import_id: UUID) -> HospitalLetterDetail:
         return await self.read(HospitalLetterDetail, "GET", f"/subjects/{subject_id}/imports/{import_id}")
 
-    async def import_hospital_letter(self, subject_id: UUID, bundle: bytes) -> HospitalLetterDetail:
+    async def import_hospital_letter(
+        self, subject_id: UUID, bundle: bytes, *, patient_mismatch_confirmed: bool = False
+    ) -> HospitalLetterDetail:
         """A FHIR document Bundle as uploaded: 422 bundle-invalid with the validator's reason in ``detail``, 409
-        bundle-already-imported, 413 over 5 MB; nothing written on any of them."""
+        bundle-already-imported, 413 over 5 MB; nothing written on any of them. ``patient_mismatch_confirmed``:
+        the uploader confirmed a letter whose patient is not the subject's (timeline's audit entry says so)."""
         return await self.read(
             HospitalLetterDetail,
             "POST",
             f"/subjects/{subject_id}/imports",
             content=bundle,
             headers={"Content-Type": "application/fhir+json"},
+            params={"patient_mismatch_confirmed": "true"} if patient_mismatch_confirmed else None,
         )
 
     async def decide_letter_offer(

@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 
 from portal.clients.base import ServiceProblem
 from portal.clients.timeline import TimelineClient
-from portal.operations.pages import _operator
+from portal.operations.pages import operator_session
 from portal.public.pages import page
 from portal.session import StaffSession
 
@@ -53,13 +53,13 @@ async def _page(
 
 @router.get("/drug-master", response_class=HTMLResponse)
 async def drug_master(request: Request) -> HTMLResponse:
-    return await _page(request, await _operator(request))
+    return await _page(request, await operator_session(request))
 
 
 @router.post("/drug-master", response_model=None)
 async def import_drug_master(request: Request) -> Response:
     """The CSV replaces the network's master; a refused file is answered on the page with its rows' errors."""
-    staff = await _operator(request)  # and the form's CSRF token
+    staff = await operator_session(request)  # and the form's CSRF token
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:

@@ -24,7 +24,7 @@ from portal.session import StaffSession, require_staff
 router = APIRouter(prefix="/operator", tags=["operator"], include_in_schema=False)
 
 
-async def _operator(request: Request) -> StaffSession:
+async def operator_session(request: Request) -> StaffSession:
     staff = await require_staff(request)  # and, for a POST, its CSRF token
     if not staff.has_role("operator"):
         raise Problem(403, "forbidden", "Forbidden", "The operator's pages are for the network's operator.")
@@ -83,7 +83,7 @@ async def _dashboard(
 
 @router.get("", response_class=HTMLResponse)
 async def dashboard(request: Request, session: DbSession) -> HTMLResponse:
-    return await _dashboard(request, session, await _operator(request))
+    return await _dashboard(request, session, await operator_session(request))
 
 
 def _done(request: Request, done: str, section: str) -> Response:
@@ -109,7 +109,7 @@ async def _failed(
 
 @router.post("/maintenance")
 async def switch_maintenance(request: Request, session: DbSession) -> Response:
-    staff = await _operator(request)
+    staff = await operator_session(request)
     form = await request.form()
     reason = str(form.get("reason", "")).strip()
     active = form.get("active") == "on"
@@ -132,7 +132,7 @@ async def switch_maintenance(request: Request, session: DbSession) -> Response:
 
 @router.post("/notices")
 async def post_notice(request: Request, session: DbSession) -> Response:
-    staff = await _operator(request)
+    staff = await operator_session(request)
     form = await request.form()
     try:
         notice = NoticeCreate(
@@ -154,14 +154,14 @@ async def post_notice(request: Request, session: DbSession) -> Response:
 
 @router.post("/notices/{notice_id}/delete")
 async def delete_notice(notice_id: UUID, request: Request, session: DbSession) -> Response:
-    staff = await _operator(request)
+    staff = await operator_session(request)
     await notices.delete_notice(session, actor=staff, notice_id=notice_id)
     return _done(request, "notice_deleted", "ops-notices")
 
 
 @router.post("/terms")
 async def publish_terms(request: Request, session: DbSession) -> Response:
-    staff = await _operator(request)
+    staff = await operator_session(request)
     form = await request.form()
     try:
         terms = TermsCreate(
@@ -181,7 +181,7 @@ async def publish_terms(request: Request, session: DbSession) -> Response:
 
 @router.post("/settings")
 async def update_settings(request: Request, session: DbSession) -> Response:
-    staff = await _operator(request)
+    staff = await operator_session(request)
     form = await request.form()
     try:
         changes = PortalSettingsUpdate.model_validate(

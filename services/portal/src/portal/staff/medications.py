@@ -29,9 +29,12 @@ from portal.staff.pages import (
     optional,
     page,
     refusal_page,
+    stopped_page,
+    support_stopped,
 )
 
 router = APIRouter(prefix="/staff")
+TEMPLATE = "staff/medications.html"
 
 # The form's text fields and timeline's maxima (MedicationCreate): the inputs' maxlength, checked here too.
 LIMITS = {"name": 200, "ingredient": 200, "dose": 200, "prescriber": 100, "facility": 200}
@@ -44,13 +47,6 @@ CHOICES = 20  # products offered per search
 def today() -> date:
     """Today on Japan's calendar (the servers run in UTC: before 09:00 in Japan it is still yesterday there)."""
     return datetime.now(DISPLAY_TIMEZONE).date()
-
-
-def day(lang: str, value: date | None) -> str:
-    """A date as the reader writes it: 「2026年11月3日」, or 2026-11-03 in English."""
-    if value is None:
-        return ""
-    return f"{value.year}年{value.month}月{value.day}日" if lang == "ja" else value.isoformat()
 
 
 @dataclass(frozen=True)
@@ -146,10 +142,6 @@ def refused_errors(refusal: ServiceProblem) -> list[FieldError]:
     return found or [FieldError("refused")]
 
 
-def stopped_subject(subject: Any) -> bool:
-    return subject.status == "support_stopped" or subject.consent_status == "withdrawn"
-
-
 def warned_medications(
     warnings: list[DuplicateWarning], items: list[Medication]
 ) -> list[tuple[DuplicateWarning, list[Medication]]]:
@@ -214,7 +206,7 @@ async def _medications_page(
         if refusal.session_ended:
             raise
         if refusal.status == 410:
-            return _stopped_page(request, staff)
+            return stopped_page(request, staff, TEMPLATE)
         return refusal_page(request, staff, refusal)
     lang = language_of(request)
     listing: MedicationList = found
@@ -226,7 +218,7 @@ async def _medications_page(
     errors = draft.errors if draft else []
     context = {
         "subject": subject,
-        "stopped": stopped_subject(subject),
+        "stopped": support_stopped(subject),
         "warnings": warned_medications(listing.warnings, listing.items),
         "current": current,
         "ended": ended,
@@ -242,17 +234,12 @@ async def _medications_page(
         "today": today().isoformat(),
         "confirm_remove": confirm_remove,
         "end_error": end_error,
-        "day": lambda value: day(lang, value),
     }
     return page(request, staff, "staff/medications.html", context, status_code)
 
 
 async def _nothing() -> str:
     return ""
-
-
-def _stopped_page(request: Request, staff: StaffSession) -> Response:
-    return page(request, staff, "staff/medications.html", {"subject": None, "stopped": True}, status_code=410)
 
 
 @router.get("/subjects/{subject_id}/medications", response_class=HTMLResponse)
@@ -304,7 +291,7 @@ async def add_medication(
             await timeline.add_medication(subject_id, draft.entry)
         except ServiceProblem as refusal:
             if refusal.status == 410:
-                return _stopped_page(request, staff)
+                return stopped_page(request, staff, TEMPLATE)
             if refusal.status != 422:
                 raise
             draft.errors = refused_errors(refusal)
@@ -334,7 +321,7 @@ async def end_medication(
             await timeline.end_medication(subject_id, medication_id, ends)
         except ServiceProblem as refusal:
             if refusal.status == 410:
-                return _stopped_page(request, staff)
+                return stopped_page(request, staff, TEMPLATE)
             if refusal.status != 422:
                 raise
         else:
@@ -366,6 +353,6 @@ async def remove_medication(
         await timeline.remove_medication(subject_id, medication_id)
     except ServiceProblem as refusal:
         if refusal.status == 410:
-            return _stopped_page(request, staff)
+            return stopped_page(request, staff, TEMPLATE)
         raise
     return back(request, f"/subjects/{subject_id}/medications", done="medication_removed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -14,7 +15,7 @@ from starlette.background import BackgroundTask
 from yui_common.web import catalogue, language_of, render, translate
 
 from portal.clients.base import ServiceProblem
-from portal.clients.consent import ConsentClient
+from portal.clients.consent import ConsentClient, Subject
 from portal.clients.identity import IdentityClient
 from portal.clients.notify import NotifyClient
 from portal.clients.timeline import Conversation, TimelineClient
@@ -90,6 +91,26 @@ def safe_next(request: Request, candidate: str | None) -> str:
     return f"{root}{STAFF_ROOT}"
 
 
+def japanese_day(value: date | None, lang: str = "ja") -> str:
+    """A date as the reader writes it: 「2026年11月3日」, or 2026-11-03 in English; "" for none. Pages have it as
+    ``day(value)`` in the reader's language; the documents and the PDFs (in Japanese) call it directly."""
+    if value is None:
+        return ""
+    return f"{value.year}年{value.month}月{value.day}日" if lang == "ja" else value.isoformat()
+
+
+def support_stopped(subject: Subject) -> bool:
+    """Whether the subject's record is closed to the team: support stopped, or consent withdrawn."""
+    return subject.status == "support_stopped" or subject.consent_status == "withdrawn"
+
+
+def stopped_page(
+    request: Request, staff: StaffSession, template: str, status_code: int = 410
+) -> HTMLResponse:
+    """A subject page once support stopped: the page's template saying so, without the subject."""
+    return page(request, staff, template, {"subject": None, "stopped": True}, status_code=status_code)
+
+
 def page(
     request: Request,
     staff: StaffSession | None,
@@ -99,6 +120,7 @@ def page(
 ) -> HTMLResponse:
     """Render a staff template with the layout's needs: who is signed in, the CSRF token, labels, flash."""
     flash = request.query_params.get("done")
+    lang = language_of(request)
     response = render(
         request,
         template,
@@ -107,7 +129,8 @@ def page(
             "csrf": staff.csrf if staff else "",
             "staff_root": url(request, ""),
             "flash": flash if flash and f"staff.flash.{flash}" in catalogue("ja") else None,
-            "label": labeller(language_of(request)),
+            "label": labeller(lang),
+            "day": lambda value: japanese_day(value, lang),
             "conversation_page": conversation_page,
             **context,
         },

@@ -16,7 +16,15 @@ from yui_common.web import DISPLAY_TIMEZONE, language_of, translate
 
 from portal.clients.base import ServiceProblem
 from portal.session import Staff
-from portal.staff.pages import ConsentApi, TimelineApi, gather, page, refusal_page
+from portal.staff.pages import (
+    ConsentApi,
+    TimelineApi,
+    gather,
+    page,
+    refusal_page,
+    stopped_page,
+    support_stopped,
+)
 from portal.staff.vitals_chart import FIELDS, FIELDS_BY_NAME, Field, cells, charts, within
 
 router = APIRouter(prefix="/staff")
@@ -158,7 +166,7 @@ async def subject_vitals(
         subject, found = await gather(consent.subject(subject_id), timeline.vitals(subject_id, period))
     except ServiceProblem as refusal:
         if refusal.status == 410:
-            return page(request, staff, "staff/vitals.html", {"subject": None, "stopped": True})
+            return stopped_page(request, staff, "staff/vitals.html")
         if refusal.session_ended:
             raise
         return refusal_page(request, staff, refusal)
@@ -168,7 +176,7 @@ async def subject_vitals(
     drawn = charts(shown, days=period, now=now, words=lambda key: translate(lang, key))
     context = {
         "subject": subject,
-        "stopped": subject.consent_status == "withdrawn",
+        "stopped": support_stopped(subject),
         "days": period,
         "periods": PERIODS,
         "charts": drawn,
