@@ -13,9 +13,21 @@ import pytest
 from portal.clients.base import ServiceProblem
 from portal.clients.consent import Subject
 from portal.clients.timeline import Summary
-from portal.staff.emergency_sheet import Sheet, draw_sheet, wrap
+from portal.staff.emergency_sheet import (
+    BODY_SIZE,
+    MARGIN,
+    PAGE_WIDTH,
+    VALUE_WIDTH,
+    Sheet,
+    draw_sheet,
+    drawable,
+    undrawable,
+    width_of,
+    wrap,
+)
 from portal.staff.summary import FormError, form_rows, read_form, refused_errors
 from pypdf import PdfReader
+from reportlab.pdfgen.canvas import Canvas
 from yui_common.web import DISPLAY_TIMEZONE
 
 from services.portal.tests.test_staff_pages import location, register_subject, timeline_knows
@@ -181,7 +193,7 @@ class TestEmergencySheet:
         for expected in (
             "救急医療情報シート",
             "結 花子（ユイ ハナコ）",
-            "1940-04-01生（86歳）",
+            "1940年4月1日生（86歳）",
             "性別 女性",
             "結市中央一丁目2番3号",
             "電話 0561-00-1234",
@@ -234,6 +246,36 @@ class TestEmergencySheet:
         assert "".join(lines).replace(" ", "") == "Penicillinallergywithurticaria"
         assert all(word in " ".join(lines).split() for word in ("Penicillin", "allergy", "urticaria"))
         assert not any(line.startswith("。") for line in wrap("あ" * 9 + "。", 10, 90))
+
+    @pytest.mark.parametrize("run", ["ー" * 300, "。" * 120, "長" + "…" * 200 + "）" * 50])
+    def test_rec1_a_run_of_closing_marks_still_breaks_and_stays_on_the_page(
+        self, run: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        lines = wrap(run, BODY_SIZE, VALUE_WIDTH)
+        assert "".join(lines) == run and len(lines) > 3  # nothing dropped, broken into lines
+        for line in lines:  # at most one mark hangs past the width
+            assert width_of(line[:-1], BODY_SIZE) <= VALUE_WIDTH, (len(line), width_of(line, BODY_SIZE))
+        drawn: list[tuple[float, str, float]] = []
+        draw_string = Canvas.drawString
+
+        def recorded(canvas: Canvas, x: float, y: float, text: str, *args: object, **kwargs: object) -> None:
+            drawn.append((x, text, canvas._fontsize))
+            draw_string(canvas, x, y, text, *args, **kwargs)
+
+        monkeypatch.setattr(Canvas, "drawString", recorded)
+        pages, text = pdf_text(draw_sheet(Sheet(subject(), summary({**FULL, "adl": run}), None, PRINTED)))
+        assert pages == 1 and run[:20] in text
+        for x, line, size in drawn:  # within the page: the table's edge, or one hanging mark past it
+            assert x + width_of(line, size) <= PAGE_WIDTH - MARGIN + size, (line[:10], len(line))
+
+    def test_rec1_a_character_the_font_cannot_draw_is_printed_as_geta(self) -> None:
+        assert undrawable("𠮷田 花子") == ["𠮷"] and drawable("𠮷田 花子") == "〓田 花子"
+        pages, text = pdf_text(
+            draw_sheet(
+                Sheet(subject(name="𠮷田 花子"), summary({**FULL, "adl": "𠮷野家の牛丼"}), None, PRINTED)
+            )
+        )
+        assert pages == 1 and "〓田 花子" in text and "〓野家の牛丼" in text and "𠮷" not in text
 
 
 # --- through the portal, against the real timeline ----------------------------------------------------------
@@ -343,12 +385,24 @@ class TestSummaryPages:
         assert sheet.headers["cache-control"] == "no-store"
         pages, text = pdf_text(sheet.content)
         assert pages == 1
-        assert "結 花子" in text and "1940-04-01生" in text
+        assert "結 花子" in text and "1940年4月1日生" in text
         assert "鈴木 一郎（結クリニック）" in text and "山田 太郎（結クリニック）" not in text
         assert "ペニシリン（発疹）" in text and "卵" in text
         assert "心肺蘇生: DNAR（心肺蘇生を望まない）" in text and "希望: 自宅で最期を迎えたい" in text
         assert "基本情報 第2版" in text and "記録: 山田 太郎（" in text
         assert "の共有情報（参照用の写し）" in text
+
+        # A kanji past the BMP (𠮷) has no glyph in the sheet's font: printed as 〓, and the page says so.
+        assert "sheet-replaced" not in page.text
+        geta = {**edited, "adl": "𠮷野家まで杖で歩く"}
+        assert (await save(doctor, subject_id, geta)).status_code == 303  # type: ignore[attr-defined]
+        page = await doctor.get(f"/staff/subjects/{subject_id}/summary")
+        assert "シート（PDF）にはない文字（𠮷）は、シートでは「〓」になります。" in page.text
+        english = await doctor.get(f"/staff/subjects/{subject_id}/summary?lang=en")
+        assert "The sheet’s font has no glyph for 𠮷" in english.text
+        await doctor.get(f"/staff/subjects/{subject_id}/summary?lang=ja")
+        sheet = await doctor.get(f"/staff/subjects/{subject_id}/summary/emergency-sheet.pdf")
+        assert "〓野家まで杖で歩く" in pdf_text(sheet.content)[1]
 
     async def test_rec1_a_stale_version_is_refused_with_the_newer_shown_and_the_typed_text_kept(
         self, stack: Stack, network: Network

@@ -2,8 +2,9 @@
 会議の要点) drawn as A4 PDFs with reportlab and its built-in Japanese CID font, as the emergency sheet is: a title,
 the patient's block, each section a labelled box, the author and the date in Japan's time, the network's name.
 The forms are exchanged between Japanese facilities, so the PDF is in Japanese whatever the writer's language.
-Nothing typed is ever cut: the text is made smaller to stay within two pages, and ``pages_needed`` tells the form
-when it cannot (the form then asks for shorter text)."""
+Nothing typed is ever cut: long lines are wrapped (a run of closing marks too), the text is made smaller to stay
+within two pages, and ``pages_needed`` tells the form when it cannot (the form then asks for shorter text). A
+character the font cannot draw (past the BMP, as 𠮷) is printed as 〓, and the form says so beforehand."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from reportlab.pdfgen.canvas import Canvas
 from yui_common.web import DISPLAY_TIMEZONE, local_time, translate
 
 from portal.clients.consent import Subject
-from portal.staff.emergency_sheet import FONT, age, leading, wrap
+from portal.staff.emergency_sheet import FONT, age, drawable, leading, wrap
+from portal.staff.pages import japanese_day
 
 LANG = "ja"
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -85,7 +87,7 @@ def patient_sections(subject: Subject, today: datetime) -> list[Section]:
     if subject.birth_date:
         born = words(
             "documents.pdf.born",
-            date=subject.birth_date.isoformat(),
+            date=japanese_day(subject.birth_date),
             age=age(subject.birth_date, today.astimezone(DISPLAY_TIMEZONE).date()),
         )
     address = "　".join(
@@ -174,7 +176,7 @@ def pages_needed(document: Document) -> int:
 def _text(canvas: Canvas, x: float, y: float, text: str, size: float, color: object = INK) -> None:
     canvas.setFillColor(color)
     canvas.setFont(FONT, size)
-    canvas.drawString(x, y, text)
+    canvas.drawString(x, y, drawable(text))
 
 
 def draw_document(document: Document) -> bytes:

@@ -6,6 +6,7 @@ the allergies last. The sheet is for the ambulance crew, so it is in Japanese wh
 from __future__ import annotations
 
 import io
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -19,6 +20,7 @@ from yui_common.web import DISPLAY_TIMEZONE, catalogue, local_time, translate
 
 from portal.clients.consent import Subject
 from portal.clients.timeline import Summary, SummaryContent
+from portal.staff.pages import japanese_day
 
 FONT = "HeiseiKakuGo-W5"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -41,6 +43,7 @@ LINE_CAPS: tuple[int | None, ...] = (None, 14, 10, 8, 6, 4, 3, 2, 1)
 NO_LINE_START = frozenset(
     "、。，．,.・：；:;？！?!）」』】〕〉》)]}ー…‥ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ％%"
 )
+GETA = "〓"  # drawn for a character the font has no glyph for
 
 INK = HexColor("#1f2933")
 MUTED = HexColor("#4a545d")
@@ -97,15 +100,33 @@ def width_of(text: str, size: float) -> float:
     return float(pdfmetrics.stringWidth(text, FONT, size))
 
 
+def undrawable(text: str) -> list[str]:
+    """The characters of ``text`` the font cannot draw, each once: the CID font encodes UCS-2, so nothing past
+    the Basic Multilingual Plane (𠮷, U+20BB7, in real names), nor a lone surrogate, private-use or unassigned
+    code point, reaches the page."""
+    return list(
+        dict.fromkeys(c for c in text if ord(c) > 0xFFFF or unicodedata.category(c) in ("Cs", "Co", "Cn"))
+    )
+
+
+def drawable(text: str) -> str:
+    """``text`` with each character the font cannot draw as 〓 (the geta mark printers use for a missing kanji),
+    so the reader sees that something is there rather than nothing."""
+    missing = undrawable(text)
+    return "".join(GETA if c in missing else c for c in text) if missing else text
+
+
 def wrap(text: str, size: float, width: float) -> list[str]:
     """Lines no wider than ``width``: broken between any two characters of Japanese text, at a space between
-    Latin words, never before a closing mark; each newline starts a line."""
+    Latin words, not before a closing mark (one such mark may hang past ``width``; a run of them breaks
+    after it); each newline starts a line. Characters the font cannot draw come out as 〓."""
     lines: list[str] = []
-    for paragraph in text.split("\n"):
+    for paragraph in drawable(text).split("\n"):
         line, used = "", 0.0
         for char in paragraph:
             step = width_of(char, size)
-            if used + step <= width or not line or char in NO_LINE_START:
+            hangs = char in NO_LINE_START and used <= width  # nothing hanging yet on this line
+            if used + step <= width or not line or hangs:
                 line, used = line + char, used + step
                 continue
             space = line.rfind(" ")
@@ -163,7 +184,7 @@ def subject_parts(subject: Subject, today: date) -> list[Part]:
     born = ""
     if subject.birth_date:
         born = words(
-            "summary.sheet.born", date=subject.birth_date.isoformat(), age=age(subject.birth_date, today)
+            "summary.sheet.born", date=japanese_day(subject.birth_date), age=age(subject.birth_date, today)
         )
     sex = _label("staff.sex", subject.sex) if subject.sex else ""
     parts = [Part(words("summary.sheet.name"), [name], size=15.0, floor=3)]
@@ -291,7 +312,7 @@ def fit(parts: list[Part], height: float) -> list[Laid]:
 def _text(canvas: Canvas, x: float, y: float, text: str, size: float, color: object = INK) -> None:
     canvas.setFillColor(color)
     canvas.setFont(FONT, size)
-    canvas.drawString(x, y, text)
+    canvas.drawString(x, y, drawable(text))
 
 
 def footer_lines(sheet: Sheet) -> list[str]:

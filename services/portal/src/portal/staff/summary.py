@@ -19,7 +19,7 @@ from yui_common import networks
 from yui_common.web import DISPLAY_TIMEZONE, language_of, translate
 
 from portal.clients.base import ServiceProblem
-from portal.clients.consent import ConsentClient, Subject
+from portal.clients.consent import ConsentClient
 from portal.clients.timeline import (
     AdvanceCarePlan,
     Allergy,
@@ -33,10 +33,20 @@ from portal.clients.timeline import (
     as_summary,
 )
 from portal.session import Staff, StaffSession, single_statement_session
-from portal.staff.emergency_sheet import Sheet, draw_sheet
-from portal.staff.pages import ConsentApi, TimelineApi, back, gather, page, refusal_page
+from portal.staff.emergency_sheet import Sheet, draw_sheet, undrawable
+from portal.staff.pages import (
+    ConsentApi,
+    TimelineApi,
+    back,
+    gather,
+    page,
+    refusal_page,
+    stopped_page,
+    support_stopped,
+)
 
 router = APIRouter(prefix="/staff")
+TEMPLATE = "staff/summary.html"
 
 # The form's parts and their fields with timeline's maxima (the inputs' maxlength): an object that may be left
 # out, and lists of rows, each row's first field the one it cannot do without.
@@ -216,10 +226,6 @@ def form_rows(content: SummaryContent) -> dict[str, list[Any]]:
     return shown
 
 
-def stopped(subject: Subject) -> bool:
-    return subject.status == "support_stopped" or subject.consent_status == "withdrawn"
-
-
 async def _summary_page(
     request: Request,
     staff: StaffSession,
@@ -241,15 +247,20 @@ async def _summary_page(
         if refusal.session_ended:
             raise
         if refusal.status == 410:
-            return _stopped_page(request, staff)
+            return stopped_page(request, staff, TEMPLATE)
         return refusal_page(request, staff, refusal)
     current = as_summary(subject_id, versions[0]) if versions else Summary(subject_id=subject_id)
     lang = language_of(request)
     shown = draft.content if draft else (current.content or SummaryContent())
     expected = current.version if conflict or draft is None else draft.expected_version
+    # What the sheet would print as 〓 (a name's 𠮷 among them), said beside its link.
+    missing = undrawable(
+        subject.model_dump_json() + (current.content.model_dump_json() if current.content else "")
+    )
     context = {
         "subject": subject,
-        "stopped": stopped(subject),
+        "stopped": support_stopped(subject),
+        "sheet_replaced": ("、" if lang == "ja" else ", ").join(missing),
         "summary": current,
         "content": current.content,
         "versions": versions,
@@ -266,10 +277,6 @@ async def _summary_page(
         "dnar_choices": DNAR_CHOICES,
     }
     return page(request, staff, "staff/summary.html", context, status_code)
-
-
-def _stopped_page(request: Request, staff: StaffSession) -> Response:
-    return page(request, staff, "staff/summary.html", {"subject": None, "stopped": True}, status_code=410)
 
 
 @router.get("/subjects/{subject_id}/summary", response_class=HTMLResponse)
@@ -307,7 +314,7 @@ async def save_summary(
                 request, staff, consent, timeline, subject_id, draft=draft, status_code=422
             )
         if refusal.status == 410:
-            return _stopped_page(request, staff)
+            return stopped_page(request, staff, TEMPLATE)
         raise
     return back(request, f"/subjects/{subject_id}/summary", done="summary_saved")
 
@@ -331,10 +338,10 @@ async def emergency_sheet(
         if refusal.session_ended:
             raise
         if refusal.status == 410:
-            return _stopped_page(request, staff)
+            return stopped_page(request, staff, TEMPLATE)
         return refusal_page(request, staff, refusal)
-    if stopped(subject):
-        return _stopped_page(request, staff)
+    if support_stopped(subject):
+        return stopped_page(request, staff, TEMPLATE)
     sheet = Sheet(
         subject=subject,
         summary=current,
