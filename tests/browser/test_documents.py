@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from playwright.async_api import Browser, expect
+from portal.staff.document_templates import report_month
 from pypdf import PdfReader
 from yui_common.web import DISPLAY_TIMEZONE
 
@@ -74,8 +75,9 @@ async def test_rec4_a_visiting_nurse_report_is_made_and_lands_on_the_timeline_at
     await expect(page.locator("#doc-addressee")).to_have_value("Taro Yamada（Yui Clinic）")
     await expect(page.locator("#doc-diagnosis")).to_have_value("慢性心不全（2019年）")
     await expect(page.locator("#doc-care_level")).to_have_value("要介護2")
+    first, _ = report_month(today)  # up to the 10th, the month before
     await expect(page.locator("#doc-report_period")).to_have_value(
-        re.compile(rf"^{today.year}年{today.month}月1日〜")
+        re.compile(rf"^{first.year}年{first.month}月1日〜")
     )
     await expect(page.locator("#doc-home_care")).to_have_value(SUMMARY["living_situation"])
     # Nothing recorded this month to date the visits from: those boxes are the nurse's to write.
@@ -95,7 +97,7 @@ async def test_rec4_a_visiting_nurse_report_is_made_and_lands_on_the_timeline_at
     await expect(page).to_have_url(re.compile(rf"/staff/subjects/{scene.subject_id}/timeline"))
     await expect(page.locator(".flash")).to_contain_text("書類を作成し、タイムラインに投稿しました")
     report = page.locator(
-        "article", has_text=f"【訪問看護報告書】{today.year}年{today.month}月分を作成しました（添付）"
+        "article", has_text=f"【訪問看護報告書】{first.year}年{first.month}月分を作成しました（添付）"
     )
     await expect(report.first).to_be_visible()
     pdf_link = report.first.locator("a.view-attachment.pdf")

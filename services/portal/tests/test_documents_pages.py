@@ -7,15 +7,17 @@ from __future__ import annotations
 import html
 import io
 import re
+from dataclasses import replace
 from datetime import date, datetime
 from uuid import uuid4
 
 import pytest
 from portal.clients.consent import Subject
 from portal.clients.timeline import SummaryContent, Vitals
-from portal.staff.document_pdf import draw_document
-from portal.staff.document_templates import TEMPLATES, Known, draft
+from portal.staff.document_pdf import BODY_SIZES, VALUE_WIDTH, draw_document, pages_needed
+from portal.staff.document_templates import TEMPLATES, Known, draft, report_month, vitals_days
 from portal.staff.documents import build_document, filename, read_form
+from portal.staff.emergency_sheet import width_of, wrap
 from pypdf import PdfReader
 from timeline.attachments.content_types import clean_filename, extension_agrees
 from yui_common.people import PersonRef
@@ -55,15 +57,16 @@ def known() -> Known:
             {
                 "post_id": uuid4(),
                 "subject_id": subject.id,
-                "measured_at": f"2026-12-0{day}T01:00:00Z",
-                "recorded_at": f"2026-12-0{day}T01:00:00Z",
+                "measured_at": f"2026-{month}-0{day}T01:00:00Z",
+                "recorded_at": f"2026-{month}-0{day}T01:00:00Z",
                 "author": AUTHOR.model_dump(mode="json"),
                 "systolic": systolic,
                 "diastolic": 80,
                 "pulse": 70 + day,
             }
         )
-        for day, systolic in ((1, 128), (2, 142))
+        # November's two (the report drafted on 3 December covers November), then one of December's.
+        for month, day, systolic in ((11, 1, 128), (11, 2, 142), (12, 2, 160))
     ]
     return Known(subject, summary, [], vitals, AUTHOR, NOW)
 
@@ -77,7 +80,7 @@ def test_rec4_each_template_drafts_from_the_record_and_draws_a_pdf_timeline_acce
     document = build_document(template, facts.subject, typed, AUTHOR, NOW, "結ネット")
     pages, text = pdf_text(draw_document(document))
     assert 1 <= pages <= 2
-    assert document.title in text and "結 花子（ユイ ハナコ）" in text and "1940-04-01生（86歳）" in text
+    assert document.title in text and "結 花子（ユイ ハナコ）" in text and "1940年4月1日生（86歳）" in text
     assert all(section.label.replace("\n", "") in text.replace("\n", "") for section in document.sections)
     assert "佐藤 花子（訪問看護師、結訪問看護）" in text and "2026-12-03 14:05（日本時間）" in text
     assert "結ネットで作成" in text
@@ -85,16 +88,59 @@ def test_rec4_each_template_drafts_from_the_record_and_draws_a_pdf_timeline_acce
     assert clean_filename(name) == name and extension_agrees(name, "application/pdf")
     assert name.endswith("_結.pdf")
     if key == "visiting_nurse_report":
-        assert name == "訪問看護報告書_2026-12_結.pdf"
+        assert name == "訪問看護報告書_2026-11_結.pdf"
+        assert values["report_period"] == "2026年11月1日〜2026年11月30日"
         assert (
             values["addressee"] == "山田 太郎（結クリニック）"
             and values["diagnosis"] == "慢性心不全（2019年）"
         )
-        assert values["care_level"] == "要介護2" and values["visit_dates"] == "12月1日、12月2日"
-        assert "12月のバイタル（2回）: 血圧 128〜142/80 mmHg、脈拍 71〜72 回/分" in values["progress"]
+        assert values["care_level"] == "要介護2" and values["visit_dates"] == "11月1日、11月2日"
+        assert "11月のバイタル（2回）: 血圧 128〜142/80 mmHg、脈拍 71〜72 回/分" in values["progress"]
     if key == "visiting_nurse_instruction":
         assert "慢性心不全: 利尿薬で調整中" in values["condition"]
         assert "主治医 山田 太郎（結クリニック）　電話 0561-00-1111" in values["emergency_contacts"]
+
+
+@pytest.mark.parametrize(
+    ("today", "first", "last", "days"),
+    [
+        (date(2026, 12, 2), date(2026, 11, 1), date(2026, 11, 30), 33),  # early December: November's report
+        (date(2026, 12, 10), date(2026, 11, 1), date(2026, 11, 30), 41),
+        (date(2026, 12, 11), date(2026, 12, 1), date(2026, 12, 31), 30),  # from the 11th: this month's
+        (date(2026, 12, 31), date(2026, 12, 1), date(2026, 12, 31), 32),
+        (date(2027, 1, 5), date(2026, 12, 1), date(2026, 12, 31), 37),  # across the year
+        (date(2028, 3, 1), date(2028, 2, 1), date(2028, 2, 29), 31),  # a leap February
+    ],
+)
+def test_rec4_the_monthly_report_covers_the_previous_month_until_the_10th(
+    today: date, first: date, last: date, days: int
+) -> None:
+    assert report_month(today) == (first, last)
+    assert vitals_days(today) == days and (today - first).days < days  # the whole month fetched
+    facts = known()
+    on_day = datetime(today.year, today.month, today.day, 9, 0, tzinfo=DISPLAY_TIMEZONE)
+    values = draft(TEMPLATES["visiting_nurse_report"], replace(facts, now=on_day))
+    assert values["report_period"].startswith(f"{first.year}年{first.month}月1日〜")
+
+
+@pytest.mark.parametrize("run", ["ー" * 300, "。" * 300])
+def test_rec4_a_run_of_closing_marks_is_wrapped_and_printed_whole(run: str) -> None:
+    template, facts = TEMPLATES["visiting_nurse_report"], known()
+    typed = {**draft(template, facts), "progress": run, "nursing": "入浴介助" + run}
+    document = build_document(template, facts.subject, typed, AUTHOR, NOW, None)
+    assert pages_needed(document) <= 2
+    for line in wrap(run, BODY_SIZES[0], VALUE_WIDTH):
+        assert width_of(line[:-1], BODY_SIZES[0]) <= VALUE_WIDTH  # at most one mark hangs over
+    _, text = pdf_text(draw_document(document))
+    assert text.count(run[0]) >= 2 * len(run)  # every one of them on the page
+
+
+def test_rec4_a_character_the_font_cannot_draw_is_printed_as_geta() -> None:
+    template, facts = TEMPLATES["visiting_nurse_report"], known()
+    subject = facts.subject.model_copy(update={"name": "𠮷田 花子"})
+    typed = {**draft(template, facts), "nursing": "𠮷野家の牛丼を少し"}
+    _, text = pdf_text(draw_document(build_document(template, subject, typed, AUTHOR, NOW, None)))
+    assert "〓田 花子（ユイ ハナコ）" in text and "〓野家の牛丼を少し" in text and "𠮷" not in text
 
 
 def test_rec4_blank_required_and_too_long_boxes_are_named() -> None:
@@ -222,7 +268,8 @@ class TestDocumentPages:
         form = await doctor.get(f"/staff/subjects/{subject_id}{REPORT}")
         token = CSRF.search(form.text)
         assert token
-        values = {**form_values(form.text), "progress": "むくみは軽くなった", "nursing": ""}
+        assert "document-replaced" not in form.text
+        values = {**form_values(form.text), "progress": "むくみは軽くなった（𠮷野家）", "nursing": ""}
         refused = await doctor.post(
             f"/staff/subjects/{subject_id}{REPORT}",
             data={"csrf": token.group(1), "intent": "create", **values},
@@ -232,7 +279,8 @@ class TestDocumentPages:
             "「看護の内容」を入れてください。" in refused.text
             and "「訪問日」を入れてください。" in refused.text
         )
-        assert "むくみは軽くなった</textarea>" in refused.text  # what was typed is kept
+        assert "むくみは軽くなった（𠮷野家）</textarea>" in refused.text  # what was typed is kept
+        assert "PDFにはない文字（𠮷）は、PDFでは「〓」になります。" in refused.text
         timeline = await doctor.get(f"/staff/subjects/{subject_id}/timeline")
         assert "【訪問看護報告書】" not in timeline.text
 

@@ -14,6 +14,7 @@ from yui_common.web import DISPLAY_TIMEZONE, translate
 
 from portal.clients.consent import Subject
 from portal.clients.timeline import Medication, SummaryContent, Vitals
+from portal.staff.pages import japanese_day
 from portal.staff.vitals_chart import FIELDS_BY_NAME
 
 JA = "ja"  # the documents' language
@@ -138,10 +139,6 @@ def words(key: str, **params: object) -> str:
     return translate(JA, key, **params)
 
 
-def japanese_date(day: date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
 def _add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
@@ -156,6 +153,26 @@ def _add_months(day: date, months: int) -> date:
 def _month_bounds(day: date) -> tuple[date, date]:
     first = day.replace(day=1)
     return first, _add_months(first, 1) - timedelta(days=1)
+
+
+REPORT_WRITTEN_BY = (
+    10  # a monthly report is written in the first days of the next month, for the month before
+)
+
+
+def report_month(today: date) -> tuple[date, date]:
+    """The first and last day of the month a monthly report drafted ``today`` (Japan's calendar) covers: the
+    previous month up to the 10th (the report is written early in the month after), else the current one."""
+    if today.day <= REPORT_WRITTEN_BY:
+        return _month_bounds(_add_months(today.replace(day=1), -1))
+    return _month_bounds(today)
+
+
+def vitals_days(today: date) -> int:
+    """How many days of vital signs a draft asks timeline for: the report's whole month up to today (timeline
+    counts back from now, so a day more), and never fewer than the 30 the other documents' latest values use."""
+    first, _ = report_month(today)
+    return max(30, (today - first).days + 2)
 
 
 def _doctor(content: SummaryContent) -> str:
@@ -235,22 +252,22 @@ def latest_vitals(entries: list[Vitals]) -> str:
     return words("documents.draft.latest_vitals", when=when, values=vitals_text([newest]))
 
 
-def month_vitals(entries: list[Vitals], now: datetime) -> tuple[list[Vitals], str]:
-    """The entries measured in ``now``'s month (Japan's calendar) and the line that sums them up."""
-    first, _ = _month_bounds(now.date())
-    shown = [e for e in entries if _local(e.measured_at).date() >= first]
+def month_vitals(entries: list[Vitals], first: date, last: date) -> tuple[list[Vitals], str]:
+    """The entries measured from ``first`` to ``last`` (Japan's calendar: the report's month) and the line that
+    sums them up."""
+    shown = [e for e in entries if first <= _local(e.measured_at).date() <= last]
     if not shown:
         return [], ""
     return shown, words(
-        "documents.draft.month_vitals", month=now.month, count=len(shown), values=vitals_text(shown)
+        "documents.draft.month_vitals", month=first.month, count=len(shown), values=vitals_text(shown)
     )
 
 
 def draft(template: DocumentTemplate, known: Known) -> dict[str, str]:
     """Every box of ``template`` filled from ``known`` where Yui knows something; the rest left blank."""
     content, now, today = known.summary, known.now, known.now.date()
-    first, last = _month_bounds(today)
-    month_entries, month_line = month_vitals(known.vitals, now)
+    first, last = report_month(today)
+    month_entries, month_line = month_vitals(known.vitals, first, last)
     notes = "\n".join(f"{p.name}: {p.note}" for p in content.problems if p.name and p.note)
     station = content.visiting_nurse_station
     attendees = [known.author.label(JA)]
@@ -259,7 +276,7 @@ def draft(template: DocumentTemplate, known: Known) -> dict[str, str]:
     if station and station.name:
         attendees.append(words("documents.draft.station", name=station.name))
     values = {
-        "instruction_period": f"{japanese_date(today)}〜{japanese_date(_add_months(today, 6) - timedelta(days=1))}",
+        "instruction_period": f"{japanese_day(today)}〜{japanese_day(_add_months(today, 6) - timedelta(days=1))}",
         "diagnosis": _diagnosis(content),
         "condition": "\n".join(x for x in (notes, latest_vitals(known.vitals)) if x),
         "medications": _medications(known.medications),
@@ -268,7 +285,7 @@ def draft(template: DocumentTemplate, known: Known) -> dict[str, str]:
         "care_level": _care_level(content),
         "emergency_contacts": _contacts(content),
         "addressee": _doctor(content),
-        "report_period": f"{japanese_date(first)}〜{japanese_date(last)}",
+        "report_period": f"{japanese_day(first)}〜{japanese_day(last)}",
         "visit_dates": "、".join(
             dict.fromkeys(
                 f"{_local(e.measured_at).month}月{_local(e.measured_at).day}日" for e in month_entries
@@ -276,8 +293,8 @@ def draft(template: DocumentTemplate, known: Known) -> dict[str, str]:
         ),
         "progress": month_line,
         "home_care": content.living_situation,
-        "guidance_date": japanese_date(today),
-        "held_at": f"{japanese_date(today)} {now.strftime('%H:%M')}",
+        "guidance_date": japanese_day(today),
+        "held_at": f"{japanese_day(today)} {now.strftime('%H:%M')}",
         "place": words("documents.draft.home"),
         "attendees": "\n".join(attendees),
     }

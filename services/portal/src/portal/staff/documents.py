@@ -32,21 +32,26 @@ from portal.staff.document_templates import (
     Known,
     category_for,
     draft,
-    japanese_date,
+    vitals_days,
     words,
 )
+from portal.staff.emergency_sheet import undrawable
 from portal.staff.pages import (
     ConsentApi,
     IdentityApi,
     TimelineApi,
     back,
     gather,
+    japanese_day,
     optional,
     page,
     refusal_page,
+    stopped_page,
+    support_stopped,
 )
 
 router = APIRouter(prefix="/staff")
+TEMPLATE = "staff/documents.html"
 FILENAME_KEEP = frozenset("ー々〆ヶ")  # kana marks a family name may hold besides letters
 MONTH_IN_TEXT = re.compile(r"(\d{4})\s*[年/\-.]\s*(\d{1,2})")
 
@@ -152,25 +157,17 @@ def post_body(template: DocumentTemplate, values: Mapping[str, str], now: dateti
     if template.monthly:
         year, month = covered_month(template, values, now)
         return words("documents.post.monthly", title=title, year=year, month=month)
-    return words("documents.post.dated", title=title, date=japanese_date(now.date()))
+    return words("documents.post.dated", title=title, date=japanese_day(now.date()))
 
 
 # --- the pages ----------------------------------------------------------------------------------------------
-
-
-def stopped(subject: Subject) -> bool:
-    return subject.status == "support_stopped" or subject.consent_status == "withdrawn"
-
-
-def _stopped_page(request: Request, staff: StaffSession) -> Response:
-    return page(request, staff, "staff/documents.html", {"subject": None, "stopped": True}, status_code=410)
 
 
 def _refused(request: Request, staff: StaffSession, refusal: ServiceProblem) -> Response:
     if refusal.session_ended:
         raise refusal
     if refusal.status == 410:
-        return _stopped_page(request, staff)
+        return stopped_page(request, staff, TEMPLATE)
     return refusal_page(request, staff, refusal)
 
 
@@ -213,7 +210,7 @@ async def choose_template(
         subject, _ = await gather(consent.subject(subject_id), timeline.summary(subject_id))
     except ServiceProblem as refusal:
         return _refused(request, staff, refusal)
-    context = {"subject": subject, "stopped": stopped(subject), "templates": list(TEMPLATES.values())}
+    context = {"subject": subject, "stopped": support_stopped(subject), "templates": list(TEMPLATES.values())}
     return page(request, staff, "staff/documents.html", context)
 
 
@@ -229,11 +226,13 @@ async def _form_page(
     status_code: int = 200,
 ) -> Response:
     lang = language_of(request)
+    missing = undrawable(subject.model_dump_json() + "".join(values.values()))
     context = {
         "subject": subject,
-        "stopped": stopped(subject),
+        "stopped": support_stopped(subject),
         "template": template,
         "values": values,
+        "replaced": ("、" if lang == "ja" else ", ").join(missing),
         "errors": [e.message(lang) for e in errors or []],
         "error_fields": {e.field for e in errors or []},
         "drafted_from": drafted_from or [],
@@ -251,8 +250,8 @@ async def new_document(
     identity: IdentityApi,
     template: str = "",
 ) -> Response:
-    """The chosen document's form, every box drafted from the patient, the summary, the medications, the last
-    30 days' vital signs and the writer; all of it editable. An unknown template goes back to the choice."""
+    """The chosen document's form, every box drafted from the patient, the summary, the medications, the vital
+    signs (the last 30 days, or the report's month when longer) and the writer; all of it editable. An unknown template goes back to the choice."""
     chosen = _template(template)
     if chosen is None:
         return back(request, f"/subjects/{subject_id}/documents")
@@ -260,13 +259,14 @@ async def new_document(
         subject, summary = await gather(consent.subject(subject_id), timeline.summary(subject_id))
     except ServiceProblem as refusal:
         return _refused(request, staff, refusal)
-    if stopped(subject):
-        return _stopped_page(request, staff)
+    if support_stopped(subject):
+        return stopped_page(request, staff, TEMPLATE)
+    now = datetime.now(DISPLAY_TIMEZONE)
     # The medications and the vital signs only help the draft: when timeline cannot give them (the medication
     # list not there yet among them), the boxes they would fill stay blank.
     medications, vitals, author = await gather(
         optional(timeline.medications(subject_id), None),
-        optional(timeline.vitals(subject_id, 30), None),
+        optional(timeline.vitals(subject_id, vitals_days(now.date())), None),
         _author(identity, staff),
     )
     known = Known(
@@ -275,7 +275,7 @@ async def new_document(
         medications=medications.items if medications else [],
         vitals=vitals.items if vitals else [],
         author=author,
-        now=datetime.now(DISPLAY_TIMEZONE),
+        now=now,
     )
     sources = [
         key
@@ -312,8 +312,8 @@ async def make_document(
         subject, author = await gather(consent.subject(subject_id), _author(identity, staff))
     except ServiceProblem as refusal:
         return _refused(request, staff, refusal)
-    if stopped(subject):
-        return _stopped_page(request, staff)
+    if support_stopped(subject):
+        return stopped_page(request, staff, TEMPLATE)
     now = datetime.now(DISPLAY_TIMEZONE)
     document = build_document(
         chosen, subject, values, author, now, await _network_name(request, staff.tenant)
@@ -348,7 +348,7 @@ async def make_document(
         if refusal.session_ended or refusal.status not in (410, 413, 415, 422):
             raise
         if refusal.status == 410:
-            return _stopped_page(request, staff)
+            return stopped_page(request, staff, TEMPLATE)
         refused = [FormError("refused")]
         return await _form_page(request, staff, subject, chosen, values, errors=refused, status_code=422)
     return back(request, f"/subjects/{subject_id}/timeline#post-{created.id}", done="document_created")
