@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
+from portal.clients.consent import Subject
+from portal.staff.imports import letter_patient, same_patient
 
 from services.portal.tests.test_staff_pages import location, register_subject, timeline_knows
 from tests.browser.staff_ui import CSRF, Browser, Network, make_network, sign_in
@@ -18,6 +22,76 @@ FIXTURE = (
     Path(__file__).parents[2] / "timeline" / "tests" / "fixtures" / "jp_clins_discharge_summary.json"
 ).read_bytes()
 UUID_TEXT = re.compile(r">[^<]*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[^<]*<")
+
+
+def deeply_nested(depth: int = 100_000) -> bytes:
+    return b'{"resourceType": "Bundle", "entry": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def with_patient(**fields: object) -> bytes:
+    """The fixture letter with its Patient's fields replaced (a wrong type among them)."""
+    letter = json.loads(FIXTURE)
+    for entry in letter["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"].update(fields)
+    return json.dumps(letter, ensure_ascii=False).encode()
+
+
+ODD_BODIES = {
+    "deep": deeply_nested(),
+    "given": with_patient(name=[{"family": "結", "given": [1]}]),
+    "text": with_patient(name=[{"text": 5, "family": "結", "given": ["花子"]}]),
+    "name": with_patient(name=3),
+}
+
+
+def kana_subject(**fields: object) -> Subject:
+    values: dict[str, object] = {
+        "id": uuid4(),
+        "name": "結 花子",
+        "name_kana": "ユイ ハナコ",
+        "birth_date": date(1940, 4, 1),
+    }
+    return Subject.model_validate(values | fields)
+
+
+class TestReadingTheLettersPatient:
+    @pytest.mark.parametrize("body", list(ODD_BODIES))
+    def test_rec5_any_shape_of_file_is_read_without_failing(self, body: str) -> None:
+        found = letter_patient(ODD_BODIES[body])
+        if body == "deep":
+            assert found is None  # left to timeline's validator
+        elif body == "given":
+            assert found == (["結"], "1940-04-01")
+        elif body == "text":
+            assert found == (["結 花子"], "1940-04-01")
+        else:
+            assert found == ([], "1940-04-01")
+        for odd in (b"[]", b'"x"', b'{"entry": 3}', b'{"entry": [1, {"resource": 2}]}', b"\xff\xfe"):
+            assert letter_patient(odd) is None
+
+    def test_rec5_the_patient_is_the_one_the_composition_names(self) -> None:
+        letter = json.loads(FIXTURE)
+        someone = {
+            "fullUrl": "urn:uuid:0a5d0e1c-6b1f-4c5e-9a7e-0000000000ff",
+            "resource": {"resourceType": "Patient", "id": "ff", "name": [{"text": "別人 次郎"}]},
+        }
+        letter["entry"].insert(1, someone)  # the first Patient entry, but not the letter's subject
+        names, birth = letter_patient(json.dumps(letter, ensure_ascii=False).encode()) or ([], None)
+        assert names == ["結 花子", "ユイ ハナコ"] and birth == "1940-04-01"
+        # Named the other way (Patient/{id}), and with no Composition subject: the first Patient.
+        composition = letter["entry"][0]["resource"]
+        composition["subject"] = {"reference": "Patient/ff"}
+        assert letter_patient(json.dumps(letter).encode()) == (["別人 次郎"], None)
+        del composition["subject"]
+        assert letter_patient(json.dumps(letter).encode()) == (["別人 次郎"], None)
+
+    def test_rec5_kana_in_hiragana_or_half_width_is_the_same_name(self) -> None:
+        subject = kana_subject()
+        for written in ("ゆい　はなこ", "ﾕｲ ﾊﾅｺ", "ユイハナコ", "結花子"):
+            assert same_patient(subject, [written], "1940-04-01"), written
+        assert not same_patient(subject, ["ゆい たろう"], "1940-04-01")
+        assert not same_patient(subject, ["ゆい はなこ"], "1931-02-03")
 
 
 @pytest.fixture
@@ -111,6 +185,18 @@ class TestHospitalLetterPages:
 
         not_json = await upload(doctor, subject_id, b"%PDF-1.4 not a bundle", filename="letter.pdf")
         assert not_json.status_code == 422 and "理由: Not JSON" in not_json.text  # type: ignore[attr-defined]
+
+    async def test_rec5_odd_files_are_refused_never_a_server_error(
+        self, stack: Stack, network: Network
+    ) -> None:
+        doctor, subject_id = await patient(stack, network)
+        for body, content in ODD_BODIES.items():
+            answer = await upload(doctor, subject_id, content)
+            status = answer.status_code  # type: ignore[attr-defined]
+            assert status == 422, (body, status, answer.text[:500])  # type: ignore[attr-defined]
+            assert "この文書は取り込めませんでした。" in answer.text or "別の方あて" in answer.text  # type: ignore[attr-defined]
+        listing = await doctor.get(f"/staff/subjects/{subject_id}/imports")
+        assert "まだ文書はありません。" in listing.text
 
     async def test_rec5_a_letter_made_out_to_someone_else_is_taken_only_once_the_uploader_confirms(
         self, stack: Stack, network: Network

@@ -17,34 +17,80 @@ from portal.clients.base import ServiceProblem
 from portal.clients.consent import ConsentClient, Subject
 from portal.clients.timeline import TimelineClient
 from portal.session import Staff, StaffSession
-from portal.staff.pages import ConsentApi, TimelineApi, back, gather, page, refusal_page
+from portal.staff.pages import (
+    ConsentApi,
+    TimelineApi,
+    back,
+    gather,
+    page,
+    refusal_page,
+    stopped_page,
+    support_stopped,
+)
 
 router = APIRouter(prefix="/staff")
+TEMPLATE = "staff/imports.html"
 MAX_BYTES = 5 * 1024 * 1024  # timeline's limit: a larger file is refused here without sending it
 DECIDED = {"offer-decided", "medication-already-imported"}
 
 
+HIRAGANA = range(ord("\u3041"), ord("\u3096") + 1)  # ぁ..ゖ, each 0x60 below its katakana
+
+
 def _folded(name: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKC", name) if not ch.isspace())
+    """A name as compared: NFKC (half-width ｶﾅ as カナ), hiragana as katakana, no spaces (consent folds kana so)."""
+    folded = unicodedata.normalize("NFKC", name)
+    return "".join(chr(ord(ch) + 0x60) if ord(ch) in HIRAGANA else ch for ch in folded if not ch.isspace())
+
+
+def _patient_resource(document: object) -> dict[str, Any] | None:
+    """The Bundle's Patient: the one its Composition's ``subject.reference`` names (by fullUrl or Patient/id),
+    else the first Patient entry; None when there is none or the file is not shaped as a Bundle."""
+    if not isinstance(document, dict) or not isinstance(document.get("entry"), list):
+        return None
+    entries = [e for e in document["entry"] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    patients = [e for e in entries if e["resource"].get("resourceType") == "Patient"]
+    composition: dict[str, Any] = next(
+        (e["resource"] for e in entries if e["resource"].get("resourceType") == "Composition"), {}
+    )
+    subject = composition.get("subject")
+    reference = subject.get("reference") if isinstance(subject, dict) else None
+    if isinstance(reference, str):
+        for entry in patients:
+            patient_id = entry["resource"].get("id")
+            local = f"Patient/{patient_id}" if isinstance(patient_id, str) else None
+            if entry.get("fullUrl") == reference or (
+                local and (reference == local or reference.endswith("/" + local))
+            ):
+                resource: dict[str, Any] = entry["resource"]
+                return resource
+    return patients[0]["resource"] if patients else None
 
 
 def letter_patient(content: bytes) -> tuple[list[str], str | None] | None:
     """The names (kanji and kana, as written) and birth date of the Bundle's Patient, or None when the file does
-    not say (timeline then judges the file itself)."""
+    not say (timeline then judges the file itself). Any shape is read without failing: a value of the wrong
+    type is skipped, and a file nested too deep to read is left to timeline."""
     try:
-        document: Any = json.loads(content)
-        entries = document.get("entry") or []
-        patient = next(
-            e["resource"] for e in entries if (e.get("resource") or {}).get("resourceType") == "Patient"
-        )
-    except (ValueError, AttributeError, TypeError, KeyError, StopIteration):
+        patient = _patient_resource(json.loads(content))
+    except (ValueError, RecursionError):
+        return None
+    if patient is None:
         return None
     names = []
-    for name in patient.get("name") or []:
-        if isinstance(name, dict):
-            text = name.get("text") or " ".join([name.get("family") or "", *(name.get("given") or [])])
-            if text.strip():
-                names.append(str(text).strip())
+    written = patient.get("name")
+    for name in written if isinstance(written, list) else []:
+        if not isinstance(name, dict):
+            continue
+        text = name.get("text")
+        if not isinstance(text, str) or not text.strip():
+            family = name.get("family")
+            given = name.get("given")
+            parts = [family if isinstance(family, str) else ""]
+            parts += [g for g in given if isinstance(g, str)] if isinstance(given, list) else []
+            text = " ".join(parts)
+        if text.strip():
+            names.append(text.strip())
     birth = patient.get("birthDate")
     return names, birth if isinstance(birth, str) else None
 
@@ -70,14 +116,6 @@ def _patient_words(names: list[str], birth: str | None) -> str:
     return "・".join(names) + when
 
 
-def _stopped(subject: Subject) -> bool:
-    return subject.status == "support_stopped" or subject.consent_status == "withdrawn"
-
-
-def _stopped_page(request: Request, staff: StaffSession) -> Response:
-    return page(request, staff, "staff/imports.html", {"subject": None, "stopped": True}, status_code=410)
-
-
 async def _letters_page(
     request: Request,
     staff: StaffSession,
@@ -94,9 +132,9 @@ async def _letters_page(
         if refusal.session_ended:
             raise
         if refusal.status == 410:
-            return _stopped_page(request, staff)
+            return stopped_page(request, staff, TEMPLATE)
         return refusal_page(request, staff, refusal)
-    context = {"subject": subject, "stopped": _stopped(subject), "letters": letters, "error": error}
+    context = {"subject": subject, "stopped": support_stopped(subject), "letters": letters, "error": error}
     return page(request, staff, "staff/imports.html", context, status_code=status_code)
 
 
@@ -161,12 +199,14 @@ async def upload_letter(
                 status_code=422,
             )
     try:
-        letter = await timeline.import_hospital_letter(subject_id, content)
+        letter = await timeline.import_hospital_letter(
+            subject_id, content, patient_mismatch_confirmed=other_patient == "yes"
+        )
     except ServiceProblem as refusal:
         if refusal.session_ended:
             raise
         if refusal.status == 410:
-            return _stopped_page(request, staff)
+            return stopped_page(request, staff, TEMPLATE)
         if refusal.status in (409, 413, 415, 422):
             error = {
                 409: {"key": "imports.error.already"},
@@ -201,9 +241,9 @@ async def hospital_letter(
         if refusal.session_ended:
             raise
         if refusal.status == 410:
-            return _stopped_page(request, staff)
+            return stopped_page(request, staff, TEMPLATE)
         return refusal_page(request, staff, refusal)
-    context = {"subject": subject, "stopped": _stopped(subject), "letter": letter}
+    context = {"subject": subject, "stopped": support_stopped(subject), "letter": letter}
     return page(request, staff, "staff/import.html", context)
 
 
@@ -230,6 +270,6 @@ async def decide_offer(
         if refusal.status == 409 and refusal.slug in DECIDED:
             return back(request, target, done="offer_decided")
         if refusal.status == 410:
-            return _stopped_page(request, staff)
+            return stopped_page(request, staff, TEMPLATE)
         return refusal_page(request, staff, refusal)
     return back(request, target, done="offer_accepted" if accept else "offer_declined")
