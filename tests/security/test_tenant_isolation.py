@@ -278,6 +278,9 @@ def page_url(template: str, a: NetworkWorld, *, unknown: bool = False) -> str:
         "subject_id": a.ids["subject"],
         "consent_id": a.ids["consent"],
         "post_id": a.ids["post"],
+        "medication_id": a.ids["medication"],
+        "import_id": a.ids["letter"],
+        "index": "0",
         "attachment_id": a.ids["attachment"],
         "group_id": a.ids["group"],
         "notice_id": a.ids["notice"],
@@ -288,7 +291,7 @@ def page_url(template: str, a: NetworkWorld, *, unknown: bool = False) -> str:
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
         assert name in values, f"{template}: the walk has no A object for {name!r}; teach page_url"
-        return NEVER_ISSUED if unknown and name != "version" else values[name]
+        return NEVER_ISSUED if unknown and name not in ("version", "index") else values[name]
 
     return re.sub(r"\{([a-z_]+)\}", fill, template)
 

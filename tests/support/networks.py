@@ -27,7 +27,7 @@ from yui_common import outbox
 from yui_common.events.identity import PersonChangedV1
 
 from tests.support.security import PASSWORD, PDF, Person, VictimWorld, sign_in, trust_identity_keys
-from tests.support.stack import Stack, eventually
+from tests.support.stack import REPO, Stack, eventually
 
 # Labels of the networks build_networks makes, in order: 甲, 乙, 丙 ... (their texts never contain each other).
 LABELS = ("甲", "乙", "丙", "丁")
@@ -239,6 +239,28 @@ async def build_network(stack: Stack, *, label: str = "甲") -> NetworkWorld:
         ),
         201,
     )
+    medication = await _ok(
+        await timeline.post(
+            f"/subjects/{subject_id}/medications",
+            json={
+                "name": f"{word}錠",
+                "ingredient": "アムロジピンベシル酸塩",
+                "dose": "1回1錠",
+                "start_date": "2026-12-01",
+                "facility": f"{word}医院",
+            },
+            headers=doctor.headers,
+        ),
+        201,
+    )
+    letter = await _ok(
+        await timeline.post(
+            f"/subjects/{subject_id}/imports",
+            content=(REPO / "services/timeline/tests/fixtures/jp_clins_discharge_summary.json").read_bytes(),
+            headers={**doctor.headers, "content-type": "application/fhir+json"},
+        ),
+        201,
+    )
     group = await _ok(
         await timeline.post(
             "/groups", json={"name": f"{word} 研修会", "purpose": "training"}, headers=doctor.headers
@@ -333,6 +355,8 @@ async def build_network(stack: Stack, *, label: str = "甲") -> NetworkWorld:
         "grant": str(grant["id"]),
         "attachment": str(attachment["id"]),
         "post": str(post["id"]),
+        "medication": str(medication["id"]),
+        "letter": str(letter["id"]),
         "support_request": str(support["id"]),
         "group_post": str(group_post["id"]),
         "group": str(group["id"]),

@@ -4,23 +4,26 @@ everyone on the team, and the list refused and deleted with the posts after a wi
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import text
 from timeline.medications.matching import ingredient_base, ingredient_key
+from timeline.medications.service import today
 
 from services.timeline.tests.test_consumers import publish
 from services.timeline.tests.timeline_support import assert_problem, refuse_withdrawn, subject_with_team
 from tests.support.stack import Stack, Staff, eventually
 
 SAMPLE = resources.files("timeline.medications").joinpath("drug_master_sample.csv").read_bytes()
+LETTER = (Path(__file__).parent / "fixtures" / "jp_clins_discharge_summary.json").read_bytes()
 NORVASC, AMLODIPINE_SAWAI = "2171022F2025", "2171022F2220"  # アムロジピンベシル酸塩, two brands
 TAKEPRON, FAMOTIDINE = "2329023F2020", "2325003F2020"  # a PPI and an H2 blocker: one duplicate class
-TODAY = date.today()
+TODAY = today()  # Japan's calendar day, as the list counts days
 
 
 def network(stack: Stack) -> tuple[str, Staff]:
@@ -88,25 +91,25 @@ class TestDuplicates:
         bodies = [p["body"] for p in await posts_of(stack, clinic_doctor, subject_id)]
         assert any("アムロジピン錠5mg「サワイ」" in b and "⚠ 重複投薬の可能性" in b for b in bodies)
 
-        # Ended, the duplicate is gone.
+        # Ending today keeps it current today (the last day it is taken), so the warning stands; the timeline
+        # says it ended. A removal (entered in error) takes it off the check at once, and is said too.
         ended = await stack["timeline"].client.post(
-            f"/subjects/{subject_id}/medications/{first.json()['id']}/end",
-            json={"end_date": (TODAY - timedelta(days=0)).isoformat()},
-            headers=clinic_doctor.headers,
-        )
-        assert ended.status_code == 200 and ended.json()["end_date"] == TODAY.isoformat()
-        await stack["timeline"].client.post(
             f"/subjects/{subject_id}/medications/{first.json()['id']}/end",
             json={"end_date": TODAY.isoformat()},
             headers=clinic_doctor.headers,
         )
-        # Ending today keeps it current today; a removal (entered in error) takes it off the check at once.
+        assert ended.status_code == 200 and ended.json()["end_date"] == TODAY.isoformat()
+        assert ended.json()["state"] == "active"
+        assert len((await listing(stack, pharmacist, subject_id)).json()["warnings"]) == 1
         removed = await stack["timeline"].client.delete(
             f"/subjects/{subject_id}/medications/{first.json()['id']}", headers=clinic_doctor.headers
         )
         assert removed.status_code == 204
         after = (await listing(stack, pharmacist, subject_id)).json()
         assert after["warnings"] == [] and [m["id"] for m in after["items"]] == [second.json()["id"]]
+        bodies = [p["body"] for p in await posts_of(stack, pharmacist, subject_id)]
+        assert any(b.startswith("【お薬】ノルバスク錠5mg（結クリニック）") and "で終了" in b for b in bodies)
+        assert any("ノルバスク錠5mg（結クリニック）の登録を誤登録として取り消しました" in b for b in bodies)
 
     async def test_rec2_two_ingredients_of_one_duplicate_class_are_warned_one_facility_twice_is_not(
         self, stack: Stack
@@ -254,6 +257,11 @@ class TestDrugMaster:
                 "区分,薬価基準収載医薬品コード,成分名,品名\n内用薬,2171022F2025,A,B\n内用薬,2171022F2025,A,C\n",
                 "row",
             ),
+            ("区分,薬価基準収載医薬品コード,成分名,品名\n注射,2171022F2025,A,B\n", "row"),
+            (
+                '区分,薬価基準収載医薬品コード,成分名,品名\n内用薬,2171022F2025,"A' + "x" * 200_000 + "\n",
+                "file",
+            ),
         ],
     )
     async def test_rec2_a_wrong_file_is_refused_whole_and_the_master_stays(
@@ -270,6 +278,74 @@ class TestDrugMaster:
         after = (await stack["timeline"].client.get("/drug-master/status", headers=operator.headers)).json()
         assert after == before
 
+    async def test_rec2_a_file_over_the_limit_is_refused_before_it_is_read_whole(
+        self, stack: Stack, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from timeline.medications import master
+
+        _, operator = network(stack)
+        monkeypatch.setattr(master, "MAX_BYTES", 1000)
+        assert_problem(await import_master(stack, operator, SAMPLE), 413, "drug-master-too-large")
+
+
+class TestRetention:
+    async def test_t3_ended_medications_and_old_letters_go_with_the_posts_the_current_list_stays(
+        self, stack: Stack
+    ) -> None:
+        from timeline.worker import apply_retention
+
+        nurse = stack.staff()  # the demo network: five years' retention
+        subject_id = await subject_with_team(stack, nurse)
+        typed = {"ingredient": "アムロジピンベシル酸塩", "facility": "結"}
+        old = (await add(stack, nurse, subject_id, name="古い処方", **typed)).json()
+        current = (await add(stack, nurse, subject_id, name="今の処方", **typed)).json()
+        letter = await stack["timeline"].client.post(
+            f"/subjects/{subject_id}/imports",
+            content=LETTER,
+            headers={**nurse.headers, "content-type": "application/fhir+json"},
+        )
+        assert letter.status_code == 201, letter.text
+        async with stack["timeline"].sessionmaker() as session, session.begin():
+            await session.execute(
+                text(
+                    "UPDATE medications SET start_date = now() - interval '7 years', "
+                    "end_date = now() - interval '6 years', updated_at = now() - interval '6 years' WHERE id = :m"
+                ),
+                {"m": old["id"]},
+            )
+            await session.execute(
+                text("UPDATE medications SET start_date = now() - interval '7 years' WHERE id = :m"),
+                {"m": current["id"]},
+            )
+            await session.execute(
+                text(
+                    "UPDATE hospital_imports SET created_at = now() - interval '6 years' WHERE subject_id = :s"
+                ),
+                {"s": subject_id},
+            )
+            # A post as old, so the job visits this network (it goes network by network with old posts).
+            await session.execute(
+                text("UPDATE posts SET created_at = now() - interval '6 years' WHERE id = :p"),
+                {"p": letter.json()["post_id"]},
+            )
+        worker = stack["timeline"].worker
+        assert worker is not None
+        await apply_retention(worker)
+        async with stack["timeline"].sessionmaker() as session:
+            left = (
+                (
+                    await session.execute(
+                        text("SELECT id FROM medications WHERE subject_id = :s"), {"s": subject_id}
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            letters = await session.scalar(
+                text("SELECT count(*) FROM hospital_imports WHERE subject_id = :s"), {"s": subject_id}
+            )
+        assert [str(m) for m in left] == [current["id"]] and letters == 0
+
 
 class TestWithdrawal:
     async def test_rec6_after_a_withdrawal_the_medications_are_refused_and_deleted_with_the_posts(
@@ -279,6 +355,12 @@ class TestWithdrawal:
         subject_id = await subject_with_team(stack, nurse)
         typed = {"name": "ノルバスク錠5mg", "ingredient": "アムロジピンベシル酸塩", "facility": "結"}
         kept = (await add(stack, nurse, subject_id, **typed)).json()
+        imported = await stack["timeline"].client.post(
+            f"/subjects/{subject_id}/imports",
+            content=LETTER,
+            headers={**nurse.headers, "content-type": "application/fhir+json"},
+        )
+        assert imported.status_code == 201, imported.text
         withdrawal = await refuse_withdrawn(stack, subject_id)
         assert_problem(await listing(stack, nurse, subject_id), 410, "support-stopped")
         assert_problem(
@@ -296,8 +378,12 @@ class TestWithdrawal:
         async def gone() -> bool:
             async with stack["timeline"].sessionmaker() as session:
                 left = await session.scalar(
-                    text("SELECT count(*) FROM medications WHERE subject_id = :s"), {"s": subject_id}
+                    text(
+                        "SELECT (SELECT count(*) FROM medications WHERE subject_id = :s) "
+                        "+ (SELECT count(*) FROM hospital_imports WHERE subject_id = :s)"
+                    ),
+                    {"s": subject_id},
                 )
             return left == 0
 
-        await eventually(gone, what="the deletion to take the medication list")
+        await eventually(gone, what="the deletion to take the medication list and the imported letters")

@@ -88,15 +88,23 @@ async def import_letter(
     principal: CurrentPrincipal,
     signer: Signer,
     on: Board = Depends(subject_board),
+    patient_mismatch_confirmed: bool = False,
 ) -> ImportRead:
     """Import a hospital letter: kept as received, shown on the timeline as a readable post (category
-    treatment), its medications, allergies and problems offered one by one."""
+    treatment), its medications, allergies and problems offered one by one. ``patient_mismatch_confirmed``
+    says the uploader was told the letter's patient did not look like the subject (the staff UI compares
+    names and birth date) and imported it anyway: the audit entry keeps that."""
     # The care team first: an outsider learns nothing, not even what the body would have been told. Not held
     # while the body arrives (a slow upload must not delay a withdrawal): the service holds it to write.
     board = await board_for(session, principal, on, write=True)
     document = await _bundle_of(request)
     return await service.import_letter(
-        session, principal=principal, signer=signer, board=board, document=document
+        session,
+        principal=principal,
+        signer=signer,
+        board=board,
+        document=document,
+        patient_mismatch_confirmed=patient_mismatch_confirmed,
     )
 
 

@@ -31,7 +31,6 @@ YJ_SYSTEM = "urn:oid:1.2.392.100495.20.2.74"
 YJ_CODE = re.compile(r"^[0-9A-Z]{12}$")
 NO_KNOWN_ALLERGY = "716186003"  # SNOMED CT: an AllergyIntolerance saying there is none is no allergy to add
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
-OFFERED_TYPES = (*MEDICATION_TYPES, "AllergyIntolerance", "Condition")
 # What the list and the summary take (timeline.medications.schemas, timeline.summary.schemas).
 NAME_LIMIT = 200
 REACTION_LIMIT = 200

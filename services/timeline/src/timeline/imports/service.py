@@ -100,7 +100,13 @@ def letter_text(letter: Letter, offers: list[FoundOffer]) -> str:
 
 
 async def import_letter(
-    session: AsyncSession, *, principal: Principal, signer: ContentSigner, board: Board, document: Any
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    signer: ContentSigner,
+    board: Board,
+    document: Any,
+    patient_mismatch_confirmed: bool = False,
 ) -> ImportRead:
     """Validate the Bundle and, when it is a letter Yui takes, keep it as received with its post and offers, in
     the caller's transaction; 422 bundle-invalid (the validator's reason) or 409 bundle-already-imported with
@@ -149,7 +155,14 @@ async def import_letter(
     session.add_all(stored)
     await session.flush()
     await record_audit(
-        session, principal, "import.create", board, import_id=str(row.id), post=post.id, offers=len(offers)
+        session,
+        principal,
+        "import.create",
+        board,
+        import_id=str(row.id),
+        post=post.id,
+        offers=len(offers),
+        patient_mismatch_confirmed=patient_mismatch_confirmed,
     )
     people = await people_of(session, tenant=principal.tenant, user_ids=[principal.user_id])
     return _letter(row, stored, people, letter)

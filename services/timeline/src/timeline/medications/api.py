@@ -69,10 +69,17 @@ async def end_medication(
     body: MedicationEnd,
     session: DbSession,
     principal: CurrentPrincipal,
+    signer: Signer,
     on: Board = Depends(subject_board),
 ) -> MedicationRead:
+    """The last day it is taken; the timeline says so."""
     return await service.end(
-        session, principal=principal, board=on, medication_id=medication_id, end_date=body.end_date
+        session,
+        principal=principal,
+        signer=signer,
+        board=on,
+        medication_id=medication_id,
+        end_date=body.end_date,
     )
 
 
@@ -82,10 +89,14 @@ async def end_medication(
     responses=RESPONSES,
 )
 async def remove_medication(
-    medication_id: UUID, session: DbSession, principal: CurrentPrincipal, on: Board = Depends(subject_board)
+    medication_id: UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    signer: Signer,
+    on: Board = Depends(subject_board),
 ) -> Response:
-    """Entered in error: hidden from the list and the check; the audit log keeps it."""
-    await service.remove(session, principal=principal, board=on, medication_id=medication_id)
+    """Entered in error: hidden from the list and the check; the audit log keeps it, the timeline says it."""
+    await service.remove(session, principal=principal, signer=signer, board=on, medication_id=medication_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -125,7 +136,7 @@ async def import_drug_master(
         raise Problem(
             403, "operator-only", "Operator only", "Only the network's operator imports the drug master."
         )
-    data = await request.body()
+    data = await master.body_within_limit(request)
     result = await master.replace(session, tenant=principal.tenant, data=data)
     await record_audit(session, principal, "drug_master.import", None, count=result.count, bytes=len(data))
     return result

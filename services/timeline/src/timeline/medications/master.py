@@ -13,8 +13,10 @@ import csv
 import io
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.problems import Problem
 
@@ -37,6 +39,27 @@ HEADERS = {
     "区分": "kind",
 }
 REQUIRED = ("code", "ingredient", "name")
+
+
+def _too_large() -> Problem:
+    return Problem(
+        413, "drug-master-too-large", "File too large", "ファイルが大きすぎます。 / File too large."
+    )
+
+
+async def body_within_limit(request: Request) -> bytes:
+    """The request's body, refused (413) once it passes MAX_BYTES: by its Content-Length before anything is
+    read, else while it streams, so a huge upload is never held whole in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BYTES:
+        raise _too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _text(data: bytes) -> str:
@@ -67,10 +90,14 @@ def _refused(errors: list[DrugMasterRowError], detail: str) -> Problem:
 def parse(data: bytes) -> list[dict[str, str]]:
     """The rows as dicts of our columns; a 422 naming up to 20 rows when any is wrong (nothing is imported)."""
     if len(data) > MAX_BYTES:
-        raise Problem(
-            413, "drug-master-too-large", "File too large", "ファイルが大きすぎます。 / File too large."
-        )
-    reader = csv.reader(io.StringIO(_text(data)))
+        raise _too_large()
+    try:
+        return _rows(csv.reader(io.StringIO(_text(data))))
+    except csv.Error as broken:  # an unclosed quote swallows the rest of the file into one field
+        raise _refused([], f"CSV として読めません（{broken}）。 / Not a readable CSV ({broken}).") from broken
+
+
+def _rows(reader: Any) -> list[dict[str, str]]:
     header = next(reader, None)
     if header is None:
         raise _refused([], "空のファイルです。 / The file is empty.")
@@ -106,6 +133,12 @@ def parse(data: bytes) -> list[dict[str, str]]:
             errors.append(DrugMasterRowError(row=number, reason="成分名または品名が空です"))
         elif max(len(row[c]) for c in ("name", "ingredient", "standard", "maker", "kind")) > 300:
             errors.append(DrugMasterRowError(row=number, reason="長すぎる値があります"))
+        elif row["kind"] and row["kind"] not in KINDS:
+            errors.append(
+                DrugMasterRowError(
+                    row=number, reason=f"区分が {'・'.join(KINDS)} のどれでもありません: {row['kind'][:20]}"
+                )
+            )
         seen.add(code)
         rows.append(row)
     if errors:
@@ -122,6 +155,8 @@ async def replace(session: AsyncSession, *, tenant: str, data: bytes) -> DrugMas
     """The network's master becomes the file's rows (the caller's transaction; the caller audits)."""
     rows = parse(data)
     at = datetime.now(UTC)
+    # Two imports at once take turns (the second replaces the first), instead of clashing on the keys.
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"drug_master:{tenant}"))))
     await session.execute(sa.delete(DrugMaster).where(DrugMaster.tenant == tenant))
     values = [
         {
@@ -180,3 +215,14 @@ async def search(session: AsyncSession, *, tenant: str, q: str, limit: int) -> l
 
 async def product(session: AsyncSession, *, tenant: str, code: str) -> DrugMaster | None:
     return await session.get(DrugMaster, (tenant, code))
+
+
+async def same_ingredient(session: AsyncSession, *, tenant: str, code: str) -> DrugMaster | None:
+    """A product whose YJ code shares the first seven characters (class, ingredient and route) with ``code``."""
+    statement = (
+        sa.select(DrugMaster)
+        .where(DrugMaster.tenant == tenant, DrugMaster.code.startswith(code[:7], autoescape=True))
+        .order_by(DrugMaster.code)
+        .limit(1)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()

@@ -68,7 +68,10 @@ class DuplicateWarning(BaseModel):
     """Active medications of different facilities with the same ingredient, or of one known duplicate class."""
 
     kind: Literal["ingredient", "class"]
-    label: str = Field(description="The ingredient, or the class's Japanese name (e.g. プロトンポンプ阻害薬)")
+    label: str = Field(description="The ingredient, or the class's Japanese name (e.g. 抗凝固薬)")
+    label_en: str | None = Field(
+        None, description="A class's English name (None for an ingredient: a drug name)"
+    )
     medication_ids: list[UUID]
     facilities: list[str]
 

@@ -20,7 +20,7 @@ from yui_common.web import DISPLAY_TIMEZONE
 from timeline.access.service import Board, board_for, record_audit
 from timeline.integrity.signing import ContentSigner
 from timeline.medications import master, repository
-from timeline.medications.matching import CLASSES, facility_key, ingredient_key
+from timeline.medications.matching import CLASSES, components, facility_key, ingredient_key, route_of
 from timeline.medications.schemas import (
     DuplicateWarning,
     MedicationCreate,
@@ -47,29 +47,43 @@ def state_of(row: Medication, on: date) -> MedicationState:
 
 
 def warnings(rows: list[Medication], on: date) -> list[DuplicateWarning]:
-    """Duplicates among the medications not ended: one ingredient listed by two or more facilities, then two
-    or more ingredients of one known duplicate class listed by two or more facilities. One facility listing an
-    ingredient twice (a morning and an evening dose) is its own prescription, not a duplicate."""
+    """Duplicates among the medications not ended: one ingredient (alone or within a combination product)
+    listed by two or more facilities on one route, then two or more ingredients of one known duplicate class
+    listed by two or more facilities. One facility listing an ingredient twice (a morning and an evening dose)
+    is its own prescription, not a duplicate."""
     current = [r for r in rows if state_of(r, on) != "ended"]
     found: list[DuplicateWarning] = []
-    by_ingredient: dict[str, list[Medication]] = defaultdict(list)
+    by_ingredient: dict[tuple[str, str], list[Medication]] = defaultdict(list)
     for row in current:
-        by_ingredient[row.ingredient_key].append(row)
-    for group in by_ingredient.values():
+        for base in sorted(components(row.ingredient)):
+            by_ingredient[(base, route_of(row.ingredient_key))].append(row)
+    for (base, _), group in by_ingredient.items():
         if len({r.facility_key for r in group}) > 1:
-            found.append(_warning("ingredient", group[0].ingredient, group))
+            found.append(_warning("ingredient", _named(base, group), None, group))
     for duplicate_class in CLASSES:
-        group = [r for r in current if duplicate_class.holds(r.ingredient_key)]
-        if len({r.ingredient_key for r in group}) > 1 and len({r.facility_key for r in group}) > 1:
-            found.append(_warning("class", duplicate_class.label, group))
+        members: dict[str, list[Medication]] = defaultdict(list)
+        for row in current:
+            for base in duplicate_class.members_in(components(row.ingredient), route_of(row.ingredient_key)):
+                members[base].append(row)
+        group = list({r.id: r for rows_ in members.values() for r in rows_}.values())
+        if len(members) > 1 and len({r.facility_key for r in group}) > 1:
+            found.append(_warning("class", duplicate_class.label, duplicate_class.label_en, group))
     return found
 
 
-def _warning(kind: str, label: str, group: list[Medication]) -> DuplicateWarning:
+def _named(base: str, group: list[Medication]) -> str:
+    """An ingredient as the list writes it (「アムロジピンベシル酸塩」) when one of the products holds it alone,
+    else its base name (from a combination product)."""
+    alone = [r.ingredient for r in group if components(r.ingredient) == {base}]
+    return alone[0] if alone else base
+
+
+def _warning(kind: str, label: str, label_en: str | None, group: list[Medication]) -> DuplicateWarning:
     facilities = list(dict.fromkeys(r.facility for r in group))
     return DuplicateWarning(
         kind=kind,  # type: ignore[arg-type]
         label=label,
+        label_en=label_en,
         medication_ids=[r.id for r in group],
         facilities=facilities,
     )
@@ -128,6 +142,46 @@ def _medication_line(row: Medication, found: list[DuplicateWarning]) -> str:
     return line
 
 
+async def _named_product(session: AsyncSession, tenant: str, data: MedicationCreate) -> tuple[str, str, str]:
+    """Name, ingredient and route of what is added. A code of the master gives them; a code the master lacks
+    (another revision of the list, a hospital's letter) takes the ingredient and route of a product whose
+    code starts with the same seven characters (the YJ code's class and ingredient), and the name given; a
+    typed-in medication needs its name and ingredient."""
+    if data.drug_code is not None:
+        product = await master.product(session, tenant=tenant, code=data.drug_code)
+        if product is not None:
+            return data.name or product.name, product.ingredient, product.kind
+        sibling = await master.same_ingredient(session, tenant=tenant, code=data.drug_code)
+        if sibling is not None and data.name is not None:
+            return data.name, sibling.ingredient, sibling.kind
+        if data.name is None or data.ingredient is None:
+            raise Problem(
+                422,
+                "drug-unknown",
+                "Not in the drug master",
+                "医薬品マスターにないコードです。 / The code is not in the network's drug master.",
+            )
+        return data.name, data.ingredient, ""
+    if data.name is None or data.ingredient is None:
+        raise Problem(
+            422,
+            "medication-unnamed",
+            "Name and ingredient needed",
+            "医薬品マスターから選ぶか、薬品名と成分名を入力してください。 / "
+            "Choose from the drug master, or type the name and the ingredient.",
+        )
+    return data.name, data.ingredient, ""
+
+
+def _period_refused() -> Problem:
+    return Problem(
+        422,
+        "medication-period",
+        "End before start",
+        "終了日が開始日より前です。 / The end date is before the start date.",
+    )
+
+
 async def add(
     session: AsyncSession,
     *,
@@ -143,34 +197,9 @@ async def add(
     access row is held (as for a post), so a withdrawal either sees this entry or refuses it (C4)."""
     board = await board_for(session, principal, board, write=True, hold=True)
     assert board.subject_id is not None
-    kind = ""
-    if data.drug_code is not None:
-        product = await master.product(session, tenant=principal.tenant, code=data.drug_code)
-        if product is None:
-            raise Problem(
-                422,
-                "drug-unknown",
-                "Not in the drug master",
-                "医薬品マスターにないコードです。 / The code is not in the network's drug master.",
-            )
-        name, ingredient, kind = data.name or product.name, product.ingredient, product.kind
-    elif data.name is None or data.ingredient is None:
-        raise Problem(
-            422,
-            "medication-unnamed",
-            "Name and ingredient needed",
-            "医薬品マスターから選ぶか、薬品名と成分名を入力してください。 / "
-            "Choose from the drug master, or type the name and the ingredient.",
-        )
-    else:
-        name, ingredient = data.name, data.ingredient
+    name, ingredient, kind = await _named_product(session, principal.tenant, data)
     if data.end_date is not None and data.end_date < data.start_date:
-        raise Problem(
-            422,
-            "medication-period",
-            "End before start",
-            "終了日が開始日より前です。 / The end date is before the start date.",
-        )
+        raise _period_refused()
     if import_id is not None:
         taken = await session.scalar(
             sa.select(Medication.id).where(
@@ -238,27 +267,44 @@ async def _found(
     return board, row
 
 
+async def _tell(
+    session: AsyncSession, principal: Principal, signer: ContentSigner, board: Board, line: str
+) -> UUID:
+    """A change to the list said on the timeline, as the addition was: the team is notified and the signed
+    record keeps it in words."""
+    post = await posts.create_post(
+        session, principal=principal, signer=signer, board=board, category=CATEGORY, body=line
+    )
+    return post.id
+
+
 async def end(
-    session: AsyncSession, *, principal: Principal, board: Board, medication_id: UUID, end_date: date
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    signer: ContentSigner,
+    board: Board,
+    medication_id: UUID,
+    end_date: date,
 ) -> MedicationRead:
-    """The medication stops on ``end_date`` (not before it started)."""
+    """The medication stops on ``end_date`` (not before it started): the last day it is taken, so it counts
+    as current (and in the duplicate check) through that day."""
     board, row = await _found(session, principal, board, medication_id)
     if end_date < row.start_date:
-        raise Problem(
-            422,
-            "medication-period",
-            "End before start",
-            "終了日が開始日より前です。 / The end date is before the start date.",
-        )
+        raise _period_refused()
     before = row.end_date
     row.end_date = end_date
     row.updated_at = datetime.now(UTC)
     await session.flush()
+    post_id = await _tell(
+        session, principal, signer, board, f"【お薬】{row.name}（{row.facility}）{end_date:%Y-%m-%d} で終了"
+    )
     await record_audit(
         session,
         principal,
         "medication.end",
         board,
+        post=post_id,
         medication=str(row.id),
         end_date=end_date.isoformat(),
         previous_end_date=before.isoformat() if before else None,
@@ -267,10 +313,22 @@ async def end(
     return _read(row, people, today())
 
 
-async def remove(session: AsyncSession, *, principal: Principal, board: Board, medication_id: UUID) -> None:
-    """Entered in error: gone from the list and the check, kept (with who removed it in the audit log)."""
+async def remove(
+    session: AsyncSession, *, principal: Principal, signer: ContentSigner, board: Board, medication_id: UUID
+) -> None:
+    """Entered in error: gone from the list and the check, kept (with who removed it in the audit log), and
+    the timeline says so beside the post that added it."""
     board, row = await _found(session, principal, board, medication_id)
     row.status = "entered_in_error"
     row.updated_at = datetime.now(UTC)
     await session.flush()
-    await record_audit(session, principal, "medication.remove", board, medication=str(row.id), name=row.name)
+    post_id = await _tell(
+        session,
+        principal,
+        signer,
+        board,
+        f"【お薬】{row.name}（{row.facility}）の登録を誤登録として取り消しました",
+    )
+    await record_audit(
+        session, principal, "medication.remove", board, post=post_id, medication=str(row.id), name=row.name
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -109,6 +110,20 @@ async def erase_by_operator(
         posted_before=posted_before,
     )
     removed, objects_removed, per_board = await erase_with_objects(session, store, post_ids)
+    if subject_id is not None and group_id is None and posted_from is None and posted_before is None:
+        # A subject's whole record goes: its medication list and imported letters with its posts.
+        record_rows = await _erase_record(session, principal.tenant, Medication.subject_id == subject_id)
+        record_rows += await _erase_record(
+            session, principal.tenant, HospitalImport.subject_id == subject_id, table=HospitalImport
+        )
+        if record_rows:
+            await record_audit(
+                session,
+                principal,
+                "record.erase",
+                Board(principal.tenant, subject_id=subject_id),
+                rows=record_rows,
+            )
     for board_key, count in per_board.items():
         kind, _, ident = board_key.partition(":")
         board = Board(principal.tenant, **{f"{kind}_id": UUID(ident)})  # type: ignore[arg-type]
@@ -124,6 +139,42 @@ async def erase_by_operator(
     if not per_board:
         await record_audit(session, principal, "post.erase", None, posts=0)
     return removed, objects_removed
+
+
+async def _erase_record(
+    session: AsyncSession,
+    tenant: str,
+    where: Any,
+    *,
+    table: type[Medication] | type[HospitalImport] = Medication,
+) -> int:
+    gone = await session.execute(sa.delete(table).where(table.tenant == tenant, where))
+    return int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def _retire_record(session: AsyncSession, tenant: str, cutoff: datetime) -> int:
+    """Retention (T3) of the care record beside the posts: medications that ended (or were entered in error)
+    and were last changed before the cutoff, and letters imported before it (their offers with them). A
+    medication still taken stays, however long ago it started: it is the list as it stands."""
+    count = await _erase_record(
+        session,
+        tenant,
+        sa.and_(
+            Medication.updated_at < cutoff,
+            sa.or_(Medication.end_date.is_not(None), Medication.status != "active"),
+            sa.or_(Medication.end_date.is_(None), Medication.end_date < cutoff.date()),
+        ),
+    )
+    count += await _erase_record(session, tenant, HospitalImport.created_at < cutoff, table=HospitalImport)
+    if count:
+        await audit.record(
+            session,
+            tenant=tenant,
+            actor_id="system:timeline-retention",
+            action="record.retention_erase",
+            detail={"rows": count, "before": cutoff.isoformat()},
+        )
+    return count
 
 
 async def apply_retention(
@@ -148,6 +199,8 @@ async def apply_retention(
         post_ids = await repository.posts_to_erase(session, tenant=tenant, posted_before=cutoff, limit=batch)
         count, objects_removed, per_board = await erase_with_objects(session, store, post_ids)
         removed += count
+        if count < batch:  # the posts are done for now: the record's rows past the same cutoff follow
+            await _retire_record(session, tenant, cutoff)
         for board_key, posts in per_board.items():
             kind, _, ident = board_key.partition(":")
             await audit.record(
