@@ -11,7 +11,7 @@ unexport PYTHONDONTWRITEBYTECODE
 UV_PYTHON ?= 3.11
 export UV_PYTHON
 
-SERVICES := identity consent timeline portal notify
+SERVICES := identity consent timeline portal notify federation
 # uv from PATH, else where `pip install --user` puts it; `make` installs it there on a machine without it.
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 SYNC := $(UV) sync --locked

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("identity", "consent", "timeline", "portal", "notify")
+SERVICES = ("identity", "consent", "timeline", "portal", "notify", "federation")
 SECRETS = {
     "POSTGRES_PASSWORD": "test-postgres-password",
     "RABBITMQ_DEFAULT_PASS": "test-rabbitmq-password",

@@ -90,7 +90,7 @@ def test_i2_k8s_ca_passphrase_is_a_secret_given_to_identity_only(manifests: list
     assert PASSPHRASE in secret["stringData"]
 
 
-@pytest.mark.parametrize("service", ("identity", "consent", "timeline", "portal", "notify"))
+@pytest.mark.parametrize("service", ("identity", "consent", "timeline", "portal", "notify", "federation"))
 def test_i2_k8s_api_and_worker_read_their_own_audit_key(
     manifests: list[dict[str, Any]], service: str
 ) -> None:

@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from yui_common.db import asyncpg_dsn
 from yui_common.settings import CommonSettings
 
-SERVICES = ("identity", "consent", "timeline", "portal", "notify")
+SERVICES = ("identity", "consent", "timeline", "portal", "notify", "federation")
 
 
 class BackupSettings(BaseSettings):

@@ -34,7 +34,14 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVICE_PORTS = {"identity": 8101, "consent": 8102, "timeline": 8103, "portal": 8104, "notify": 8105}
+SERVICE_PORTS = {
+    "identity": 8101,
+    "consent": 8102,
+    "timeline": 8103,
+    "portal": 8104,
+    "notify": 8105,
+    "federation": 8106,
+}
 DEFAULT_PORT = 8443
 PLACEHOLDER = re.compile(r"\$\{(YUI_[A-Z0-9_]+)\}")
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")

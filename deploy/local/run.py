@@ -39,6 +39,7 @@ SERVICES = {
     "timeline": (8103, 9103),
     "portal": (8104, 9104),
     "notify": (8105, 9105),
+    "federation": (8106, 9106),
 }
 SEEDED = ("identity", "consent", "portal")
 # Seeded once every process is up: the timeline's demo week is written through timeline's use cases, which need

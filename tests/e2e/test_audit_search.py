@@ -124,7 +124,7 @@ class TestOperatorsAuditSearch:
         assert ("timeline", hostile_id) in found
         assert str(escape(HOSTILE_TARGET)) in page  # shown as text, escaped
         rows = service_rows(page)
-        assert set(rows) == {"identity", "consent", "timeline", "portal", "notify"}
+        assert set(rows) == {"identity", "consent", "timeline", "portal", "notify", "federation"}
         assert set(rows.values()) == {("yes", "not-checked")}  # a search does not walk the chains
         verified = await identity.get(
             "/admin/audit", params={"subject_id": str(subject_id), "verify": "1"}, headers=operator.headers
@@ -172,7 +172,9 @@ class TestOperatorsAuditSearch:
         )
         searched = parsed_csv(searches)
         assert {row["subject_id"] for row in searched} >= {str(subject_id)}
-        assert len({row["service"] for row in searched}) == 5
+        assert (
+            len({row["service"] for row in searched}) == 6
+        )  # every service: identity, consent, timeline, portal, notify, federation
 
     async def test_i_audit_search_pages_merge_every_service_by_time(self, stack: Stack) -> None:
         doctor = stack.staff()

@@ -10,12 +10,14 @@ from tests.support.gateway import Gateway, client_for
 from tests.support.stack import SERVICES, Stack, eventually
 
 gateway = gateway_fixtures.gateway  # the shared session fixture (one started gateway per pytest worker)
+# Every service under /api/<svc>/, except federation: from outside only the two paths peers call reach it.
+API_SERVICES = tuple(service for service in SERVICES if service != "federation")
 
 
 class TestGatewayRoutes:
     async def test_every_service_answers_readyz_through_the_gateway(self, gateway: Gateway) -> None:
         async with client_for(gateway) as client:
-            for service in SERVICES:
+            for service in API_SERVICES:
                 response = await client.get(f"/api/{service}/readyz")
                 assert response.status_code == 200, (service, response.text)
                 assert response.json()["status"] == "ready"
@@ -31,10 +33,22 @@ class TestGatewayRoutes:
 
     async def test_each_service_serves_its_openapi_document_under_its_prefix(self, gateway: Gateway) -> None:
         async with client_for(gateway) as client:
-            for service in SERVICES:
+            for service in API_SERVICES:
                 response = await client.get(f"/api/{service}/openapi.json")
                 assert response.status_code == 200, service
                 assert response.json()["info"]["title"] == f"Yui {service}"
+
+    async def test_federation_serves_peers_only_their_two_paths(self, gateway: Gateway) -> None:
+        async with client_for(gateway) as client:
+            published = await client.get("/.well-known/yui-federation")
+            unsigned = await client.get("/federation/v1/feed", params={"after": 0})
+            internal = await client.get("/api/federation/agreements")
+            readyz = await client.get("/api/federation/readyz")
+        assert published.status_code == 200, published.text
+        assert published.json()["keys"] and published.json()["keys"][0]["alg"] == "EdDSA"
+        assert unsigned.status_code == 401
+        assert unsigned.json()["type"] == "urn:yui:problem:federation-signature-missing"
+        assert internal.status_code == 404 and readyz.status_code == 404
 
     async def test_tls_is_version_1_3(self, gateway: Gateway) -> None:
         context = ssl.create_default_context(cafile=str(gateway.certificate))

@@ -107,7 +107,7 @@ def assert_propagated(propagation: dict[str, Any]) -> dict[str, float]:
     """Every participating service acknowledged; returns each one's milliseconds after identity's commit."""
     assert propagation["complete"] is True and propagation["pending"] == [], propagation
     services = {s["service"]: s for s in propagation["services"]}
-    assert set(services) == {"consent", "timeline", "notify", "portal"}, propagation
+    assert set(services) == {"consent", "timeline", "notify", "portal", "federation"}, propagation
     return {svc: s["after_ms"] for svc, s in services.items()}
 
 

@@ -127,7 +127,7 @@ def test_ops3_production_runs_no_single_replica_api_worker_broker_or_database(
     production: list[dict[str, Any]],
 ) -> None:
     deployments = {name: d for name, d in named(production, "Deployment").items() if component(d) in SCALED}
-    assert len(deployments) == 10, sorted(deployments)
+    assert len(deployments) == 12, sorted(deployments)
     autoscalers = named(production, "HorizontalPodAutoscaler")
     budgets = named(production, "PodDisruptionBudget")
     for name, deployment in deployments.items():

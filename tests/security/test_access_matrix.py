@@ -68,6 +68,15 @@ PUBLIC_ROUTES = {
     ("portal", "GET /api/terms"): "the terms of use are public before anyone agrees to them",
     ("portal", "GET /api/maintenance"): "the public site tells everyone when the service is down",
     ("timeline", "GET /signing-key"): "the public key that verifies exported posts' signatures (integrity)",
+    (
+        "federation",
+        "GET /.well-known/yui-federation",
+    ): "the keys peers verify our messages with, and our networks",
+    (
+        "federation",
+        "PUT /federation/v1/transactions/{transaction_id}",
+    ): "a peer's message: its signature, checked against the peer's published keys, is the credential",
+    ("federation", "GET /federation/v1/feed"): "a peer's pull: the signed request is the credential",
 }
 # Routes left out of the matrix, and why (each is covered elsewhere).
 NOT_PROBED = {
@@ -106,6 +115,8 @@ BLIND_REFERENCES = {
 DEPLOYMENT_ROUTES = {
     ("identity", "POST /signing-keys/rotation"): "the keys sign every network's tokens (issue 14, finding 1)",
     ("identity", "POST /signing-keys/{kid}/retirement"): "as the rotation: the deployment's token keys",
+    ("federation", "GET /keys"): "the deployment's federation keys, which sign for every network (issue 12)",
+    ("federation", "POST /keys/rotation"): "as the listing: the deployment's federation keys",
 }
 # Path parameters that name a thing of the whole network, not of one facility or subject: members of the
 # victim's network reach them by right, only another network must be refused.
@@ -218,6 +229,9 @@ def path_binding(world: VictimWorld, route: Route, name: str) -> str | None:
         "session_id": ids["session"],
         "version": ids["terms_version"],
         "kid": ids["kid"],
+        "agreement_id": ids["agreement"],
+        # Public (PUBLIC_ROUTES): any id; the message's signature decides.
+        "transaction_id": ids["agreement"],
     }
     return by_name.get(name)
 
@@ -481,7 +495,8 @@ def test_sec1_every_documented_path_parameter_names_a_victim_object() -> None:
     known = {
         "facility_id", "user_id", "subject_id", "consent_id", "invitation_id", "grant_id", "attachment_id",
         "post_id", "group_id", "report_id", "certificate_id", "notice_id", "notification_id", "suspension_id",
-        "session_id", "version", "kid", "step", "medication_id", "import_id", "index",
+        "session_id", "version", "kid", "step", "medication_id", "import_id", "index", "agreement_id",
+        "transaction_id",
     }  # fmt: skip
     for route in ROUTES:
         for parameter in route.operation.get("parameters", []):

@@ -83,6 +83,7 @@ def drop_databases(infra: Infrastructure) -> None:
                 "timeline",
                 "portal",
                 "notify",
+                "federation",
                 "reliability",
                 "reliability_consent",
             ):

@@ -22,6 +22,7 @@ from identity.models import ClientCertificate, Facility, Network, User
 from identity.passwords import hash_password
 from sqlalchemy import update
 
+from tests.support.federation import ca_certificate_pem
 from tests.support.people import introduce_people
 from tests.support.stack import REPO, SERVICES, Stack, eventually
 
@@ -139,6 +140,7 @@ async def refused_by_every_service(stack: Stack, headers: dict[str, str], what: 
         "timeline": "/groups",
         "notify": "/notifications",
         "portal": "/api/terms/pending",
+        "federation": "/agreements",
     }
     assert set(probes) == set(SERVICES)
 
@@ -360,6 +362,22 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
 
     notification_id = await eventually(nurse_notified, what="the nurse's notification of the new post")
     kid = (await identity.get("/.well-known/jwks.json")).json()["keys"][0]["kid"]
+    # An agreement of the victim's network with a neighbouring network (issue 12): only its operator reaches it.
+    agreement = await _ok(
+        await stack["federation"].client.post(
+            "/agreements",
+            json={
+                "peer_base_url": "https://neighbour.invalid",
+                "peer_source": "https://neighbour.invalid/networks/tonari",
+                "peer_ca_pem": ca_certificate_pem(),
+                "event_types": ["yui.federation.audit-head.v1"],
+                "professions": {"nurse": ["vitals"]},
+                "cache_limit_hours": 24,
+            },
+            headers=operator.headers,
+        ),
+        201,
+    )
 
     suspension = await _ok(
         await identity.post(
@@ -392,6 +410,7 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
         "suspension": str(suspension["id"]),
         "session": str(doctor.session_id),
         "kid": str(kid),
+        "agreement": str(agreement["id"]),
     }
     return VictimWorld(
         tenant=tenant,
@@ -408,7 +427,14 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
             "no_token": {},
         },
         ids=ids,
-        private_texts=[SEARCH_WORD, "秘匿紹介状", "秘匿診察室PC", "ヒトク タロウ", "誤嚥性肺炎", "秘匿処方元医院"],
+        private_texts=[
+            SEARCH_WORD,
+            "秘匿紹介状",
+            "秘匿診察室PC",
+            "ヒトク タロウ",
+            "誤嚥性肺炎",
+            "秘匿処方元医院",
+        ],
         private_ids=[
             ids[k]
             for k in (
@@ -429,6 +455,10 @@ async def build_victim_world(stack: Stack) -> VictimWorld:
                 "session",
             )
         ],
-        network_ids=[ids["notice"], *(str(p.id) for p in people.values() if p.user.tenant == tenant)],
-        network_texts=[NETWORK_NOTICE],
+        network_ids=[
+            ids["notice"],
+            ids["agreement"],
+            *(str(p.id) for p in people.values() if p.user.tenant == tenant),
+        ],
+        network_texts=[NETWORK_NOTICE, "neighbour.invalid/networks/tonari"],
     )

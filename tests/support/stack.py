@@ -28,7 +28,7 @@ from yui_common.settings import CommonSettings
 from yui_common.worker import Worker, declare_topology
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("identity", "consent", "timeline", "portal", "notify")
+SERVICES = ("identity", "consent", "timeline", "portal", "notify", "federation")
 # The secret the stack's services share with the test gateway (tests/support/gateway.py), as YUI_GATEWAY_SECRET
 # in a deployment. A test that plays the gateway (sending the X-Client-* headers itself) adds FROM_GATEWAY.
 GATEWAY_SECRET = secrets.token_urlsafe(24)
@@ -124,11 +124,17 @@ class Stack:
             svc: httpx.ASGITransport(app=self.services[svc].app)
             for svc in ("identity", "consent", "timeline", "notify")
         }
+        # federation speaks HTTP to peers; here its peer is its own deployment (two networks of the stack), reached
+        # through its in-process app, by the API (feed pulls, keys) and the worker (deliveries) alike.
+        federation = self.services["federation"].app
+        federation.state.peer_clients.transport = httpx.ASGITransport(app=federation)
         # identity's audit search asks every service; in tests it reaches their in-process apps.
         clients = {name: handle.client for name, handle in self.services.items()}
         self.services["identity"].app.state.audit_service_clients = clients
         for svc in SERVICES:
             worker: Worker = service_module(svc, "worker").build_worker(settings[svc])
+            if svc == "federation":
+                worker.peer_clients.transport = httpx.ASGITransport(app=federation)  # type: ignore[attr-defined]
             await declare_topology(settings[svc], worker.subscriptions)
             if with_workers:
                 await worker.start()

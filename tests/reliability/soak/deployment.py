@@ -24,7 +24,7 @@ from typing import IO
 from tests.reliability.soak.servers import PrivatePostgres, PrivateRabbitMQ, free_port
 
 REPO = Path(__file__).resolve().parents[3]
-SERVICES = ("identity", "consent", "timeline", "portal", "notify")
+SERVICES = ("identity", "consent", "timeline", "portal", "notify", "federation")
 # The demo network `make run` seeds (identity's part: the soak adds its own people to it, and its own subjects).
 SEEDED = ("identity",)
 READY_TIMEOUT_S = 180.0
@@ -81,7 +81,7 @@ class SoakDeployment:
             "YUI_PORTAL_STAFF_SESSION_KEY": secrets.token_urlsafe(32),
             "YUI_PUBLIC_URL": self.url("portal"),
             "YUI_LOG_LEVEL": "WARNING",
-            # Small pools: ten processes share the cluster (300 connections) with the soak's own checks.
+            # Small pools: twelve processes share the cluster (300 connections) with the soak's own checks.
             "YUI_DATABASE_POOL_SIZE": "4",
             "YUI_DATABASE_MAX_OVERFLOW": "8",
             # Tokens outlive the long form's five minutes and its setup.

@@ -20,6 +20,7 @@ class Settings(CommonSettings):
     timeline_url: str = "http://127.0.0.1:8103"
     portal_url: str = "http://127.0.0.1:8104"
     notify_url: str = "http://127.0.0.1:8105"
+    federation_url: str = "http://127.0.0.1:8106"
     audit_search_timeout_s: float = 10.0
     # Sign-in throttling (finding 2 of issue 14). Per login ID: from the network's lockout_threshold on, each
     # failure makes the next attempt wait 2, 4, 8 … seconds, never longer than this cap (it ends by itself).
@@ -33,7 +34,7 @@ class Settings(CommonSettings):
     # Revocations (finding 1 of issue 14): the services whose deny lists must hold a suspension, a closed
     # facility, an ended session or a revoked certificate before identity answers the request that made it
     # (each acknowledges through its outbox), and how long that request waits for them before answering 202.
-    revocation_participants: tuple[str, ...] = ("consent", "timeline", "notify", "portal")
+    revocation_participants: tuple[str, ...] = ("consent", "timeline", "notify", "portal", "federation")
     revocation_wait_s: float = 5.0
     revocation_poll_interval_s: float = 0.01
 

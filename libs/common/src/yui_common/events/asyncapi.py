@@ -15,7 +15,7 @@ from typing import Any
 
 from yui_common.events import Envelope, load_all_contracts
 
-SERVICES = ("identity", "consent", "timeline", "portal", "notify")
+SERVICES = ("identity", "consent", "timeline", "portal", "notify", "federation")
 
 
 def subscriptions_by_service() -> dict[str, list[Any]]:

@@ -41,6 +41,11 @@ class PortalRevocationAppliedV1(RevocationAppliedBase):
     """The portal's API refuses the revoked tokens from now on."""
 
 
+@event("federation.revocation-applied.v1")
+class FederationRevocationAppliedV1(RevocationAppliedBase):
+    """Federation's API refuses the revoked tokens from now on."""
+
+
 # Who acknowledges: every service whose worker keeps a deny list from identity's events. identity is not
 # here: it writes its own entry in the transaction that revokes.
 REVOCATION_APPLIED: dict[str, type[RevocationAppliedBase]] = {
@@ -48,4 +53,5 @@ REVOCATION_APPLIED: dict[str, type[RevocationAppliedBase]] = {
     "timeline": TimelineRevocationAppliedV1,
     "notify": NotifyRevocationAppliedV1,
     "portal": PortalRevocationAppliedV1,
+    "federation": FederationRevocationAppliedV1,
 }

@@ -34,7 +34,7 @@ from identity.settings import Settings
 
 # identity answers from its own database; the others over HTTP with the operator's own token, so each service
 # decides for itself (operator role, same network) and audits the read in its own chain.
-SERVICES = ("identity", "consent", "timeline", "portal", "notify")
+SERVICES = ("identity", "consent", "timeline", "portal", "notify", "federation")
 REMOTE = SERVICES[1:]
 PAGE_SIZE = 50
 LAST_POSITION = 2**63 - 1  # above any audit_log.seq (bigint)

@@ -1,0 +1,32 @@
+"""create_app(): the federation API (peers' protocol endpoints, the operators' agreements, the keys)."""
+
+from fastapi import FastAPI
+from yui_common.app import create_service_app
+from yui_common.audit_api import audit_entries_router
+
+from federation.agreements.api import router as agreements_router
+from federation.keys.api import router as keys_router
+from federation.messages.api import router as protocol_router
+from federation.messages.peers import PeerClients, PeerKeys
+from federation.messages.receiving import Receiver
+from federation.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    async def start_peers(app: FastAPI) -> None:
+        # Tests replace app.state.peer_clients.transport with the in-process app (tests/support/stack.py).
+        app.state.peer_clients = PeerClients(settings)
+        app.state.peer_keys = PeerKeys(settings, app.state.peer_clients)
+        app.state.receiver = Receiver(
+            sessionmaker=app.state.sessionmaker, settings=settings, peer_keys=app.state.peer_keys
+        )
+
+    return create_service_app(
+        settings=settings,
+        title="Yui federation",
+        description="Agreements with neighbouring networks and the signed messages that cross between them.",
+        routers=[protocol_router, keys_router, agreements_router, audit_entries_router("federation")],
+        on_startup=[start_peers],
+    )

@@ -1,0 +1,1 @@
+"""Signed federation messages: CloudEvents bodies with detached JWS signatures, sent, received and pulled."""

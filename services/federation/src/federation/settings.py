@@ -1,0 +1,48 @@
+"""Settings of the federation service (env prefix YUI_FEDERATION_, shared YUI_ also read)."""
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+from yui_common.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="YUI_FEDERATION_", extra="ignore")
+    service_name: ClassVar[str] = "federation"
+    worker_metrics_port: int = 9106
+
+    # Where peers reach this deployment's federation endpoints (/federation/v1/…, /.well-known/yui-federation):
+    # the gateway's origin. A network's `source` is `<base_url>/networks/<tenant>`. Empty: the public URL.
+    base_url: str = ""
+
+    # How long a message may have been signed before (or after) our clock, either way.
+    clock_skew_s: float = 300.0
+    # A retired key stays published (state `retiring`) this long: every message signed with it and still being
+    # retried is accepted until then. At least the delivery's retry window.
+    key_retry_window_s: float = 86400.0
+    # A new key is published (state `next`) this long before it signs, so peers' cached JWKS already hold it.
+    key_publish_ahead_s: float = 3600.0
+    # A peer's JWKS is kept this long; an unknown kid refetches it at most once per peer per interval.
+    peer_keys_cache_s: float = 300.0
+    peer_keys_refetch_interval_s: float = 30.0
+
+    # Delivery to peers: the worker's sweep interval, retry back-off (exponential with jitter), request timeout.
+    delivery_interval_s: float = 0.5
+    delivery_backoff_initial_s: float = 1.0
+    delivery_backoff_max_s: float = 300.0
+    request_timeout_s: float = 10.0
+    # Mutual TLS towards peers: this deployment's client certificate and key (PEM files, issued by its own CA).
+    # The agreement's pinned CA certificate is the only trust for the peer's server certificate.
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
+    # This deployment's CA certificate (PEM file), sent in a proposal for the peer to pin. Without it the peer's
+    # operator gives it when accepting.
+    ca_cert_file: str | None = None
+
+    @property
+    def federation_base_url(self) -> str:
+        return (self.base_url or self.public_url).rstrip("/")
+
+    def network_source(self, tenant: str) -> str:
+        """The CloudEvents `source` naming one of this deployment's networks."""
+        return f"{self.federation_base_url}/networks/{tenant}"
