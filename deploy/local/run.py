@@ -215,7 +215,9 @@ def not_ready(gateway: RenderedGateway) -> list[str]:
     context = ssl.create_default_context(cafile=str(gateway.cert_file))
     waiting = []
     for service in SERVICES:
-        url = f"https://localhost:{gateway.port}/api/{service}/readyz"
+        # federation is reached from outside only where peers call it (deploy/gateway): its published keys.
+        path = "/.well-known/yui-federation" if service == "federation" else f"/api/{service}/readyz"
+        url = f"https://localhost:{gateway.port}{path}"
         try:
             with urllib.request.urlopen(url, context=context, timeout=3) as response:
                 if response.status == 200:

@@ -26,6 +26,7 @@ from identity.passwords import hash_password
 from yui_common import outbox
 from yui_common.events.identity import PersonChangedV1
 
+from tests.support.federation import ca_certificate_pem
 from tests.support.security import PASSWORD, PDF, Person, VictimWorld, sign_in, trust_identity_keys
 from tests.support.stack import REPO, Stack, eventually
 
@@ -336,6 +337,22 @@ async def build_network(stack: Stack, *, label: str = "甲") -> NetworkWorld:
 
     notification_id = await eventually(nurse_notified, what=f"network {label}'s nurse's notification")
     kid = (await identity.get("/.well-known/jwks.json")).json()["keys"][0]["kid"]
+    # The operator's agreement with a neighbouring network (issue 12): another network's operator reaches none.
+    agreement = await _ok(
+        await stack["federation"].client.post(
+            "/agreements",
+            json={
+                "peer_base_url": "https://neighbour.invalid",
+                "peer_source": f"https://neighbour.invalid/networks/{tenant}-tonari",
+                "peer_ca_pem": ca_certificate_pem(),
+                "event_types": ["yui.federation.audit-head.v1"],
+                "professions": {"nurse": ["vitals"]},
+                "cache_limit_hours": 24,
+            },
+            headers=operator.headers,
+        ),
+        201,
+    )
     suspension = await _ok(
         await identity.post(
             "/suspensions",
@@ -368,6 +385,7 @@ async def build_network(stack: Stack, *, label: str = "甲") -> NetworkWorld:
         "suspension": str(suspension["id"]),
         "session": str(doctor.session_id),
         "kid": str(kid),
+        "agreement": str(agreement["id"]),
     }
     # The members' notice last: as_victim names it the network-wide text.
     texts = [word, f"ヒトク{READINGS[label]}", *(u.display_name for u in users.values()), members_notice]
