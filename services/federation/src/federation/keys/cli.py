@@ -28,5 +28,6 @@ async def rotate_key_command(settings: CommonSettings) -> int:
             )
     finally:
         await engine.dispose()
-    print(f"federation: key {key.kid} published; it signs from {key.activate_at:%Y-%m-%d %H:%M:%S %Z}")
+    when = f"{key.activate_at:%Y-%m-%d %H:%M:%S %Z}" if key.activate_at else "now"
+    print(f"federation: key {key.kid} is published ({key.state}); it signs from {when}")
     return 0
