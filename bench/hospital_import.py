@@ -35,12 +35,11 @@ from asgi_lifespan import LifespanManager
 from identity import tokens
 from timeline.imports.fhir import read_letter
 from timeline.main import create_app
-from timeline.settings import Settings
 from yui_common.db import asyncpg_dsn
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from timeline_page import TENANT, closed_loop, reset, seed, summary  # noqa: E402
+from timeline_page import bench_settings, closed_loop, reset, seed, staff_token, summary  # noqa: E402
 
 REPO = BENCH.parent
 RESULTS = BENCH / "results"
@@ -126,28 +125,13 @@ async def main() -> None:
     parser.add_argument("--pool", type=int, default=8, help="database connections of the app")
     args = parser.parse_args()
 
-    settings = Settings(
-        database_prefix="yui_bench_import_",
-        signing_key_file=REPO / ".run" / "bench-signing-key.pem",
-        database_pool_size=args.pool,
-        database_max_overflow=0,
-    )
+    settings = bench_settings("yui_bench_import_", args.pool)
     await reset(settings)
     dsn = asyncpg_dsn(settings.dsn)
     user = uuid4()
     subjects = [uuid4() for _ in range(SUBJECTS)]
     key = tokens.new_signing_key()
-    token = tokens.sign_access_token(
-        key,
-        issuer=settings.token_issuer,
-        audience=settings.token_audience,
-        user_id=user,
-        tenant=TENANT,
-        facility_id=uuid4(),
-        roles=["staff"],
-        name="bench",
-        ttl_s=3600,
-    )
+    token = staff_token(settings, key, user)
     document = bundle_of(args.entries)
     size = len(json.dumps(document, ensure_ascii=False).encode())
     result: dict[str, Any] = {

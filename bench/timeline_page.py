@@ -132,6 +132,31 @@ def lean_app(dsn: str, *, audited: bool, pool_size: int) -> FastAPI:
     return app
 
 
+def bench_settings(prefix: str, pool: int) -> Settings:
+    """timeline's settings for a bench app: its own databases, a fixed pool (no overflow)."""
+    return Settings(
+        database_prefix=prefix,
+        signing_key_file=REPO / ".run" / "bench-signing-key.pem",
+        database_pool_size=pool,
+        database_max_overflow=0,
+    )
+
+
+def staff_token(settings: Settings, key: Any, user: UUID) -> str:
+    """A staff member's access token of the bench network, signed with the bench's own key."""
+    return tokens.sign_access_token(
+        key,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        user_id=user,
+        tenant=TENANT,
+        facility_id=uuid4(),
+        roles=["staff"],
+        name="bench",
+        ttl_s=3600,
+    )
+
+
 async def reset(settings: Settings) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(settings.postgres_url.rstrip("/") + "/postgres"))
     try:
@@ -285,28 +310,13 @@ async def main() -> None:
     parser.add_argument("--pool", type=int, default=8, help="database connections of each app")
     args = parser.parse_args()
 
-    settings = Settings(
-        database_prefix="yui_bench_",
-        signing_key_file=REPO / ".run" / "bench-signing-key.pem",
-        database_pool_size=args.pool,
-        database_max_overflow=0,
-    )
+    settings = bench_settings("yui_bench_", args.pool)
     await reset(settings)
     dsn = asyncpg_dsn(settings.dsn)
     user = uuid4()
     subjects = [uuid4() for _ in range(SUBJECTS)]
     key = tokens.new_signing_key()
-    token = tokens.sign_access_token(
-        key,
-        issuer=settings.token_issuer,
-        audience=settings.token_audience,
-        user_id=user,
-        tenant=TENANT,
-        facility_id=uuid4(),
-        roles=["staff"],
-        name="bench",
-        ttl_s=3600,
-    )
+    token = staff_token(settings, key, user)
     result: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {platform.python_version()}",

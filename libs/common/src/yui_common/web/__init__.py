@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,11 @@ def translate(lang: str, key: str, **params: Any) -> str:
 
 # Staff read times as the clock on their wall: Japan's, whatever zone the servers run in (UTC).
 DISPLAY_TIMEZONE = ZoneInfo("Asia/Tokyo")
+
+
+def today_in_japan() -> date:
+    """Today on Japan's calendar: the team's day (servers run in UTC, where before 09:00 it is yesterday)."""
+    return datetime.now(DISPLAY_TIMEZONE).date()
 
 
 def local_time(value: object, with_time: bool = True) -> str:

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
-from yui_common.web import DISPLAY_TIMEZONE, language_of, translate
+from yui_common.web import language_of, translate
+from yui_common.web import today_in_japan as today
 
 from portal.clients.base import ServiceProblem
 from portal.clients.consent import ConsentClient
@@ -42,11 +43,6 @@ DATES = ("start_date", "end_date")
 FIELDS = ("drug_code", *LIMITS, *DATES)
 QUERY_LIMIT = 100  # what the drug search sends on; longer is no product name
 CHOICES = 20  # products offered per search
-
-
-def today() -> date:
-    """Today on Japan's calendar (the servers run in UTC: before 09:00 in Japan it is still yesterday there)."""
-    return datetime.now(DISPLAY_TIMEZONE).date()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.auth import Principal
 from yui_common.problems import Problem, not_found
-from yui_common.web import DISPLAY_TIMEZONE
+from yui_common.web import today_in_japan
 
 from timeline.access.service import Board, board_for, record_audit
 from timeline.imports import fhir, repository
@@ -72,7 +72,7 @@ def _offer_fits(found: FoundOffer, letter: Letter) -> bool:
 
 def _medication(data: dict[str, Any], *, letter_date: Any = None) -> MedicationCreate:
     values = {k: v for k, v in data.items() if v is not None}
-    values.setdefault("start_date", (letter_date or datetime.now(DISPLAY_TIMEZONE).date()).isoformat())
+    values.setdefault("start_date", (letter_date or today_in_japan()).isoformat())
     return MedicationCreate.model_validate(values)
 
 
@@ -317,34 +317,19 @@ async def _accept(
 ) -> dict[str, object]:
     """What accepting adds; its audit detail (the medication, or the summary version written)."""
     if offer.kind == "medication":
+        # A YJ code this network's master lacks still names the ingredient through its siblings, and the
+        # letter always gives the name and ingredient (medications.service._named_product): no retry here.
         data = _medication(offer.data, letter_date=row.document_date)
-        try:
-            added = await medications.add(
-                session,
-                principal=principal,
-                signer=signer,
-                board=board,
-                data=data,
-                source="import",
-                import_id=row.id,
-                import_index=offer.index,
-            )
-        except Problem as refused:
-            if refused.slug != "drug-unknown":
-                raise
-            # The hospital's YJ code is not in this network's drug master (refused before anything was
-            # written): the medication goes on the list by the name and ingredient the letter gives.
-            unnamed = data.model_copy(update={"drug_code": None})
-            added = await medications.add(
-                session,
-                principal=principal,
-                signer=signer,
-                board=board,
-                data=unnamed,
-                source="import",
-                import_id=row.id,
-                import_index=offer.index,
-            )
+        added = await medications.add(
+            session,
+            principal=principal,
+            signer=signer,
+            board=board,
+            data=data,
+            source="import",
+            import_id=row.id,
+            import_index=offer.index,
+        )
         return {"medication": str(added.id)}
     assert board.subject_id is not None
     latest = await summary_repository.newest(session, board.subject_id)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.auth import Principal
 from yui_common.problems import Problem, not_found
-from yui_common.web import DISPLAY_TIMEZONE
+from yui_common.web import today_in_japan as today
 
 from timeline.access.service import Board, board_for, record_audit
 from timeline.integrity.signing import ContentSigner
@@ -33,11 +33,6 @@ from timeline.people import PersonRef, people_of, person_or_unknown
 from timeline.posts import service as posts
 
 CATEGORY = "medication"
-
-
-def today() -> date:
-    """Dates on the list are the team's calendar days: Japan's."""
-    return datetime.now(DISPLAY_TIMEZONE).date()
 
 
 def state_of(row: Medication, on: date) -> MedicationState:
