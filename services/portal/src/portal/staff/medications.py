@@ -12,7 +12,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
 from yui_common.web import language_of, translate
 from yui_common.web import today_in_japan as today
 
@@ -147,16 +146,10 @@ def warned_medications(
 
 
 async def duplicate_warnings(timeline: TimelineClient, subject_id: UUID) -> list[DuplicateWarning]:
-    """The warnings for another page's banner (the subject's timeline): a refusal or an answer this portal cannot
-    read means no banner, never an error page; an ended session still sends the browser to sign in."""
-    try:
-        return (await timeline.medications(subject_id)).warnings
-    except ServiceProblem as problem:
-        if problem.session_ended:
-            raise
-        return []
-    except ValidationError:
-        return []
+    """The warnings for another page's banner (the subject's timeline): a part that may be missing, as
+    ``optional`` has it (a refusal means no banner; an ended session still sends the browser to sign in)."""
+    listed = await optional(timeline.medications(subject_id), MedicationList(subject_id=subject_id))
+    return listed.warnings
 
 
 async def _own_facility(identity: IdentityClient) -> str:
