@@ -14,7 +14,7 @@ from yui_common.auth import CurrentPrincipal
 from yui_common.db import DbSession
 from yui_common.problems import Problem
 
-from federation.agreements import service
+from federation.agreements import peer_networks, service
 from federation.agreements.schemas import AgreementAccept, AgreementCreate, AgreementRead
 from federation.problems import answered
 from federation.settings import Settings
@@ -133,3 +133,6 @@ async def send_audit_head(
         session, _settings(request), principal=principal, agreement_id=agreement_id
     )
     return _or_problem(request, outcome)  # type: ignore[no-any-return]
+
+
+router.include_router(peer_networks.router)
