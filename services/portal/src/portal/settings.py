@@ -16,6 +16,7 @@ class Settings(CommonSettings):
     consent_url: str = "http://127.0.0.1:8102"
     timeline_url: str = "http://127.0.0.1:8103"
     notify_url: str = "http://127.0.0.1:8105"
+    federation_url: str = "http://127.0.0.1:8106"
     # Encrypts the staff session cookie; empty means a random key per process (sessions end at a restart).
     staff_session_key: str = ""
     staff_session_max_hours: int = 12

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from yui_common.auth import GATEWAY_IDENTITY_HEADERS
 
-ServiceName = Literal["identity", "consent", "timeline", "notify"]
+ServiceName = Literal["identity", "consent", "timeline", "notify", "federation"]
 SERVICE_NAMES: tuple[ServiceName, ...] = get_args(ServiceName)
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 # A pooled connection is dropped after 2 s idle: the services' uvicorn closes an idle keep-alive connection after
