@@ -122,7 +122,7 @@ class Stack:
         # The portal's pages call the other services' APIs: here in-process, through their ASGI apps.
         self.services["portal"].app.state.service_transports = {
             svc: httpx.ASGITransport(app=self.services[svc].app)
-            for svc in ("identity", "consent", "timeline", "notify")
+            for svc in ("identity", "consent", "timeline", "notify", "federation")
         }
         # federation speaks HTTP to peers; here its peer is its own deployment (two networks of the stack), reached
         # through its in-process app, by the API (feed pulls, keys) and the worker (deliveries) alike.
