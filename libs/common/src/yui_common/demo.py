@@ -8,6 +8,7 @@ from typing import NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 TENANT = "demo"
+NAME = "結ネット (デモ)"
 PASSWORD = "yui-demo-2026!"  # noqa: S105 - printed by `make run`; demo data only
 MUNICIPALITY_CODE = "232360"
 

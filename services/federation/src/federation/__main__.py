@@ -1,9 +1,10 @@
-"""Command line: python -m federation migrate|api|worker|audit-verify|rotate-key."""
+"""Command line: python -m federation migrate|api|worker|audit-verify|rotate-key|seed."""
 
 from pathlib import Path
 
 from yui_common.cli import run_cli
 
+from federation.agreements.demo_seed import seed
 from federation.keys.cli import rotate_key_command
 from federation.settings import Settings
 from federation.worker import build_worker
@@ -17,6 +18,6 @@ if __name__ == "__main__":
             app_path="federation.main:create_app",
             worker_factory=build_worker,
             default_port=8106,
-            extra_commands={"rotate-key": rotate_key_command},
+            extra_commands={"rotate-key": rotate_key_command, "seed": seed},
         )
     )

@@ -37,7 +37,7 @@ async def seed(settings: CommonSettings) -> int:
                 # The one place a network is marked as a demo: only such a network may relax S1.
                 network = Network(
                     slug=demo.TENANT,
-                    name="結ネット (デモ)",
+                    name=demo.NAME,
                     municipality_codes=[demo.MUNICIPALITY_CODE],
                     created_as_demo=True,
                     operator_office=demo.FACILITIES[demo.OPERATOR_OFFICE].name,
