@@ -44,7 +44,9 @@ SERVICES = {
 SEEDED = ("identity", "consent", "portal")
 # Seeded once every process is up: the timeline's demo week is written through timeline's use cases, which need
 # consent's events (the patients' consent and care teams) to have reached timeline through the bus.
-SEEDED_WHEN_RUNNING = ("timeline",)
+# federation's: the demo's agreement of demo with tonari, proposed and accepted as two operators do, its signed
+# messages delivered by federation's worker.
+SEEDED_WHEN_RUNNING = ("timeline", "federation")
 # notify's local SMTP catcher (notify's default SMTP port): each e-mail Yui sends is saved as an .eml file.
 MAIL_PORT = 8025
 MAIL_DIR = RUN_DIR / "mail"
