@@ -6,8 +6,10 @@ writes into the runtime directory ``nginx.conf`` (main file: pid, temp paths, lo
 ``conf.d/yui.conf`` (the rendered template), ``client-cert/verify.conf`` (only when
 ``YUI_GATEWAY_CLIENT_CA_FILE`` is set; with ``ssl_crl`` when ``YUI_GATEWAY_CLIENT_CRL_FILE`` is),
 ``network-hosts/hosts.conf`` (only when ``YUI_GATEWAY_NETWORK_HOSTS`` names host names of networks' public
-sites, ``kita.example.jp=kita,minami.example.jp=minami``: :func:`network_hosts`) and,
-when missing, a self-signed ``tls/server.{crt,key}`` for localhost. Run nginx with the command it prints
+sites, ``kita.example.jp=kita,minami.example.jp=minami``: :func:`network_hosts`),
+when missing, a self-signed ``tls/server.{crt,key}`` for localhost, and, when ``YUI_GATEWAY_PEER_CA_FILE`` is
+not set and ``peer-ca/peers.pem`` does not exist yet, a CA nobody holds the key of in that file (the peer port
+then admits no one until the federation worker writes the pinned CAs there: README.md). Run nginx with the command it prints
 (``nginx -e stderr -p <dir> -c <dir>/nginx.conf``).
 ``YUI_GATEWAY_SECRET`` (or the file named by ``YUI_GATEWAY_SECRET_FILE``) is required: the secret the
 gateway sends to the services so they believe its client-certificate headers (yui_common.auth).
@@ -43,6 +45,8 @@ SERVICE_PORTS = {
     "federation": 8106,
 }
 DEFAULT_PORT = 8443
+# Peer deployments' federation (mutual TLS against the pinned CAs): README.md, "Peer deployments".
+DEFAULT_PEER_PORT = 8444
 PLACEHOLDER = re.compile(r"\$\{(YUI_[A-Z0-9_]+)\}")
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 # timeline's NetworkPolicy.max_upload_bytes default, for when timeline is not installed next to this script.
@@ -116,6 +120,8 @@ class RenderedGateway:
     key_file: Path
     port: int
     client_certificates: bool
+    peer_port: int = DEFAULT_PEER_PORT
+    peer_ca_file: Path | None = None
 
     @property
     def pid_file(self) -> Path:
@@ -188,6 +194,8 @@ def attachment_limit(env: Mapping[str, str]) -> int:
 def default_values(runtime_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
     values = {
         "YUI_GATEWAY_PORT": str(DEFAULT_PORT),
+        "YUI_GATEWAY_PEER_PORT": str(DEFAULT_PEER_PORT),
+        "YUI_GATEWAY_PEER_CA_FILE": str(runtime_dir / "peer-ca" / "peers.pem"),
         "YUI_GATEWAY_CERT_FILE": str(runtime_dir / "tls" / "server.crt"),
         "YUI_GATEWAY_KEY_FILE": str(runtime_dir / "tls" / "server.key"),
         "YUI_GATEWAY_INCLUDE_DIR": str(runtime_dir),
@@ -233,6 +241,8 @@ def render(runtime_dir: str | os.PathLike[str], env: Mapping[str, str] | None = 
                 f"YUI_GATEWAY_SECRET_FILE={secret_file} cannot be read: {error}"
             ) from error
     cert, key = Path(values["YUI_GATEWAY_CERT_FILE"]), Path(values["YUI_GATEWAY_KEY_FILE"])
+    values.setdefault("YUI_GATEWAY_PEER_CERT_FILE", str(cert))
+    values.setdefault("YUI_GATEWAY_PEER_KEY_FILE", str(key))
     using_dev_certificate = (str(cert), str(key)) == (
         defaults["YUI_GATEWAY_CERT_FILE"],
         defaults["YUI_GATEWAY_KEY_FILE"],
@@ -245,6 +255,16 @@ def render(runtime_dir: str | os.PathLike[str], env: Mapping[str, str] | None = 
         ensure_dev_certificate(cert, key)
     elif not (cert.is_file() and key.is_file()):
         raise GatewayConfigError(f"the configured certificate {cert} or key {key} does not exist")
+
+    peer_ca = Path(values["YUI_GATEWAY_PEER_CA_FILE"])
+    if not peer_ca.is_file():
+        if str(peer_ca) != defaults["YUI_GATEWAY_PEER_CA_FILE"]:
+            raise GatewayConfigError(f"YUI_GATEWAY_PEER_CA_FILE={peer_ca} does not exist")
+        if str(REPO_ROOT) not in sys.path:
+            sys.path.insert(0, str(REPO_ROOT))
+        from deploy.local.dev_tls import write_keyless_ca
+
+        write_keyless_ca(peer_ca)
 
     if not values.get("YUI_GATEWAY_SECRET"):
         raise GatewayConfigError(
@@ -296,6 +316,8 @@ def render(runtime_dir: str | os.PathLike[str], env: Mapping[str, str] | None = 
         key_file=key,
         port=int(values["YUI_GATEWAY_PORT"]),
         client_certificates=bool(client_ca),
+        peer_port=int(values["YUI_GATEWAY_PEER_PORT"]),
+        peer_ca_file=peer_ca,
     )
 
 

@@ -115,6 +115,29 @@ def ensure_dev_certificate(
     return True
 
 
+def write_keyless_ca(path: str | os.PathLike[str]) -> None:
+    """A self-signed CA certificate whose key is thrown away: a trust list nobody can satisfy. The gateway's peer
+    port needs some CA file before the federation worker has written the pinned ones (nginx refuses to start
+    without one), and this one admits no client at all."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Yui: no peer pinned yet (key discarded)")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--cert", required=True, type=Path, help="PEM certificate path")

@@ -108,6 +108,7 @@ async def verifying_gateway(
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
     env = {
         "YUI_GATEWAY_PORT": str(free_port()),
+        "YUI_GATEWAY_PEER_PORT": str(free_port()),
         "YUI_GATEWAY_CLIENT_CA_FILE": str(publisher.ca_file),
         "YUI_GATEWAY_CLIENT_CRL_FILE": str(publisher.crl_file),
         "YUI_GATEWAY_SECRET": GATEWAY_SECRET,

@@ -39,15 +39,16 @@ class TestGatewayRoutes:
                 assert response.json()["info"]["title"] == f"Yui {service}"
 
     async def test_federation_serves_peers_only_their_two_paths(self, gateway: Gateway) -> None:
+        # The protocol itself is on the peer port, behind mutual TLS (tests/federation/test_fed_gateway_mtls.py).
         async with client_for(gateway) as client:
             published = await client.get("/.well-known/yui-federation")
-            unsigned = await client.get("/federation/v1/feed", params={"after": 0})
+            protocol = await client.get("/federation/v1/feed", params={"after": 0})
             internal = await client.get("/api/federation/agreements")
             readyz = await client.get("/api/federation/readyz")
         assert published.status_code == 200, published.text
         assert published.json()["keys"] and published.json()["keys"][0]["alg"] == "EdDSA"
-        assert unsigned.status_code == 401
-        assert unsigned.json()["type"] == "urn:yui:problem:federation-signature-missing"
+        assert protocol.status_code == 404
+        assert protocol.json()["type"] == "urn:yui:problem:not-found"
         assert internal.status_code == 404 and readyz.status_code == 404
 
     async def test_tls_is_version_1_3(self, gateway: Gateway) -> None:

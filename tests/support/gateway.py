@@ -43,7 +43,12 @@ async def nginx_in_front(stack: Stack, directory: Path, env: dict[str, str]) -> 
     nginx = find_nginx()
     assert nginx, "nginx is not installed (apt-get install nginx); .ci/run installs it"
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-    settings = {"YUI_GATEWAY_SECRET": GATEWAY_SECRET, **env, "YUI_GATEWAY_PORT": str(free_port())}
+    settings = {
+        "YUI_GATEWAY_SECRET": GATEWAY_SECRET,
+        **env,
+        "YUI_GATEWAY_PORT": str(free_port()),
+        "YUI_GATEWAY_PEER_PORT": str(free_port()),
+    }
     upstreams: dict[str, str] = {}
     for service in SERVICES:
         port = free_port()
