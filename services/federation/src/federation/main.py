@@ -9,6 +9,7 @@ from federation.keys.api import router as keys_router
 from federation.messages.api import router as protocol_router
 from federation.messages.peers import PeerClients, PeerKeys
 from federation.messages.receiving import Receiver
+from federation.peer_trust.api import router as peer_trust_router
 from federation.settings import Settings
 
 
@@ -27,6 +28,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         title="Yui federation",
         description="Agreements with neighbouring networks and the signed messages that cross between them.",
-        routers=[protocol_router, keys_router, agreements_router, audit_entries_router("federation")],
+        routers=[
+            protocol_router,
+            keys_router,
+            agreements_router,
+            peer_trust_router,
+            audit_entries_router("federation"),
+        ],
         on_startup=[start_peers],
     )

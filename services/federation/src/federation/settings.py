@@ -38,6 +38,17 @@ class Settings(CommonSettings):
     # This deployment's CA certificate (PEM file), sent in a proposal for the peer to pin. Without it the peer's
     # operator gives it when accepting.
     ca_cert_file: str | None = None
+    # CA certificates (one PEM bundle) of peer deployments the operators exchanged out of band: the gateway's peer
+    # port admits their client certificates before an agreement pins them, so their first proposal can arrive.
+    introduced_ca_file: str | None = None
+    # Where the worker writes the CAs the gateway's peer port trusts (federation.peer_trust), and the nginx whose
+    # master it then signals to reload (make run; compose's gateway watches the file itself).
+    gateway_peer_ca_file: str | None = None
+    gateway_nginx_pid_file: str | None = None
+    peer_ca_publish_interval_s: float = 2.0
+    # Tests of crash recovery only: the receiver exits the process right after committing the message whose id
+    # this names, before it answers (tests/federation, fed5). Never set in a deployment.
+    crash_after_commit_of: str | None = None
 
     @property
     def federation_base_url(self) -> str:

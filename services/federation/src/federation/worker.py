@@ -1,5 +1,6 @@
 """The federation worker: the outbox relay and audit sealer every worker runs, the delivery of signed messages to
-peers, the pull of gaps from peers' feeds, and the keys' lifecycle (a due key activates, a retired one leaves)."""
+peers, the pull of gaps from peers' feeds, the keys' lifecycle (a due key activates, a retired one leaves) and the
+CAs the gateway's peer port trusts (federation.peer_trust)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from federation.messages.delivery import deliver_due
 from federation.messages.feed import pull_gaps
 from federation.messages.peers import PeerClients, PeerKeys
 from federation.messages.receiving import Receiver
+from federation.peer_trust import service as peer_trust
 from federation.settings import Settings
 
 
@@ -24,6 +26,15 @@ class FederationWorker(Worker):
                 PeriodicJob("federation-delivery", settings.delivery_interval_s, _deliver),
                 PeriodicJob("federation-gaps", max(1.0, settings.delivery_interval_s * 4), _pull_gaps),
                 PeriodicJob("federation-keys", 30.0, _advance_keys),
+                *(
+                    [
+                        PeriodicJob(
+                            "federation-peer-cas", settings.peer_ca_publish_interval_s, _publish_peer_cas
+                        )
+                    ]
+                    if settings.gateway_peer_ca_file
+                    else []
+                ),
             ],
         )
         self.federation_settings = settings
@@ -51,6 +62,11 @@ async def _advance_keys(worker: Worker) -> None:
     assert isinstance(worker, FederationWorker)
     async with worker.sessionmaker() as session, session.begin():
         await keys.advance(session, worker.federation_settings)
+
+
+async def _publish_peer_cas(worker: Worker) -> None:
+    assert isinstance(worker, FederationWorker)
+    await peer_trust.publish(worker.sessionmaker, worker.federation_settings)
 
 
 def build_worker(settings: CommonSettings) -> Worker:

@@ -14,6 +14,7 @@ up its sequence number, so the messages after it are not held up, and applies no
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -179,6 +180,9 @@ class Receiver:
                 raise Refusal(problems.wrong_recipient())
             async with self.sessionmaker() as session, session.begin():
                 outcome = await self._receive(session, tenant, message, body, signature, via=via, fresh=fresh)
+            if self.settings.crash_after_commit_of == str(message.id):
+                # Fault injection for the crash tests only (off unless set): committed, never answered.
+                os._exit(70)
             return outcome
         except Refusal as refusal:
             await self._audit_refusal(
