@@ -38,7 +38,8 @@ run: sync  ## start S3, gateway, migrations, demo data, every API and worker; Ct
 test: sync  ## run the whole test suite (pass pytest options with ARGS="...")
 	@# Two phases: everything in parallel (each pytest worker has its own databases, vhost and S3), then the
 	@# tests that stop the shared broker, alone. Exit 5 ("no test selected", e.g. with ARGS='-k f2') is fine.
-	$(RUN) pytest -n $(TEST_WORKERS) -m "not serial" $(ARGS) || [ $$? -eq 5 ]
+	@# tests/federation/ is one xdist group (its two deployments start once, on one worker): --dist loadgroup.
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" $(ARGS) || [ $$? -eq 5 ]
 	$(RUN) pytest -m serial $(ARGS) || [ $$? -eq 5 ]
 
 lint: sync  ## ruff check, ruff format --check, mypy

@@ -3,6 +3,11 @@
 Everything runs in the foreground under honcho (the Procfile is generated into ``.run/Procfile``); SeaweedFS
 runs beside it as this script's child. Ctrl-C stops all of it. Where something cannot be started, the
 script stops with one sentence saying what to install.
+
+A second deployment beside the first (README, "Two deployments on one machine"): ``YUI_RUN_DIR`` (its own state
+directory), ``YUI_PORT_OFFSET`` (every port moved by it: APIs, workers' metrics, gateway, peer port, mail, S3),
+``YUI_DATABASE_PREFIX`` and ``YUI_AMQP_URL`` (its own databases and vhost). tests/support/two_stacks.py starts
+two deployments with these same helpers.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ SEEDED_WHEN_RUNNING = ("timeline", "federation")
 # notify's local SMTP catcher (notify's default SMTP port): each e-mail Yui sends is saved as an .eml file.
 MAIL_PORT = 8025
 MAIL_DIR = RUN_DIR / "mail"
+S3_PORT = 8333
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
 
@@ -61,6 +67,44 @@ class CannotRunError(Exception):
 def _host_port(url: str, default_port: int) -> tuple[str, int]:
     parts = urlsplit(url)
     return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def run_dir(env: dict[str, str]) -> Path:
+    """This deployment's state directory: .run/, or YUI_RUN_DIR for a second deployment beside it."""
+    return Path(env.get("YUI_RUN_DIR") or RUN_DIR).resolve()
+
+
+def port_offset(env: dict[str, str]) -> int:
+    return int(env.get("YUI_PORT_OFFSET") or 0)
+
+
+def service_ports(offset: int = 0) -> dict[str, tuple[int, int]]:
+    """Each service's (API port, worker metrics port), moved by ``offset``."""
+    return {service: (api + offset, metrics + offset) for service, (api, metrics) in SERVICES.items()}
+
+
+def local_addresses(env: dict[str, str], offset: int) -> None:
+    """Where each process of this deployment listens and finds the others, moved by ``offset`` (nothing is set
+    that a variable already gives). With no offset only what `make run` always set is set."""
+    ports = service_ports(offset)
+    for service, (_, metrics_port) in ports.items():
+        env.setdefault(f"YUI_{service.upper()}_WORKER_METRICS_PORT", str(metrics_port))
+    from deploy.gateway.render import DEFAULT_PEER_PORT, DEFAULT_PORT
+
+    env.setdefault("YUI_GATEWAY_PEER_PORT", str(DEFAULT_PEER_PORT + offset))
+    if not offset:
+        return
+    env.setdefault("YUI_GATEWAY_PORT", str(DEFAULT_PORT + offset))
+    env.setdefault("YUI_S3_ENDPOINT", f"127.0.0.1:{S3_PORT + offset}")
+    for service, (api_port, _) in ports.items():
+        env.setdefault(f"YUI_GATEWAY_{service.upper()}_UPSTREAM", f"127.0.0.1:{api_port}")
+        # Every service's <svc>_url setting (identity, portal and federation call their neighbours directly).
+        env.setdefault(f"YUI_{service.upper()}_URL", f"http://127.0.0.1:{api_port}")
+    env.setdefault("YUI_JWKS_URL", f"http://127.0.0.1:{ports['identity'][0]}/.well-known/jwks.json")
+    env.setdefault(
+        "YUI_TIMELINE_FEDERATION_JWKS_URL",
+        f"http://127.0.0.1:{ports['federation'][0]}/.well-known/yui-federation",
+    )
 
 
 def check_services_reachable(env: dict[str, str]) -> None:
@@ -117,7 +161,7 @@ def check_ports_free(ports: list[int]) -> None:
         )
 
 
-def ensure_s3(env: dict[str, str]) -> SeaweedFS | None:
+def ensure_s3(env: dict[str, str], directory: Path = RUN_DIR) -> SeaweedFS | None:
     """Reuse an S3 store that answers with our credentials, otherwise start SeaweedFS; None when reused."""
     endpoint = env.get("YUI_S3_ENDPOINT", "127.0.0.1:8333")
     access_key = env.get("YUI_S3_ACCESS_KEY", "yui-dev")
@@ -137,10 +181,10 @@ def ensure_s3(env: dict[str, str]) -> SeaweedFS | None:
             f"Port {port} is taken by something that is not an S3 store accepting our credentials: "
             "stop it or set YUI_S3_ENDPOINT to a free local port."
         )
-    print(f"run: starting SeaweedFS (S3 on 127.0.0.1:{port}, data in .run/seaweedfs)", flush=True)
+    print(f"run: starting SeaweedFS (S3 on 127.0.0.1:{port}, data in {directory / 'seaweedfs'})", flush=True)
     try:
         return start_seaweedfs(
-            RUN_DIR / "seaweedfs",
+            directory / "seaweedfs",
             s3_port=int(port),
             host="127.0.0.1",
             access_key=access_key,
@@ -159,13 +203,67 @@ def run_step(description: str, command: list[str], env: dict[str, str]) -> None:
         )
 
 
-def wire_client_certificates(env: dict[str, str], nginx: str) -> RenderedGateway:
+def wire_federation(env: dict[str, str], gateway: RenderedGateway, directory: Path) -> None:
+    """Federation between deployments (deploy/gateway/README.md, "Peer deployments"): federation's client
+    certificate and the peer port's server certificate, both from this deployment's CA (identity's), which is
+    also the first CA the peer port trusts; federation's base URL is the peer port, and its worker keeps the
+    port's CA bundle (our CA, introduced CAs, every agreement's pinned CA) and reloads nginx.
+
+    Skipped when YUI_FEDERATION_CLIENT_CERT_FILE is set: the deployment then names its own certificates.
+    """
+    if env.get("YUI_FEDERATION_CLIENT_CERT_FILE"):
+        return
+    files = directory / "federation"
+    own_ca = files / "ca.pem"
+    host = urlsplit(env.get("YUI_PUBLIC_URL", "https://localhost")).hostname or "localhost"
+    run_step(
+        "issuing federation's certificates from our CA",
+        [
+            sys.executable,
+            "-m",
+            "identity.federation_certificate",
+            "--cert-file",
+            str(files / "client.crt"),
+            "--key-file",
+            str(files / "client.key"),
+            "--ca-file",
+            str(own_ca),
+            "--server-cert-file",
+            str(files / "peer-port.crt"),
+            "--server-key-file",
+            str(files / "peer-port.key"),
+            "--host",
+            host,
+            "--host",
+            "127.0.0.1",
+        ],
+        env,
+    )
+    env["YUI_FEDERATION_CLIENT_CERT_FILE"] = str(files / "client.crt")
+    env["YUI_FEDERATION_CLIENT_KEY_FILE"] = str(files / "client.key")
+    env.setdefault("YUI_FEDERATION_CA_CERT_FILE", str(own_ca))
+    env.setdefault("YUI_GATEWAY_PEER_CERT_FILE", str(files / "peer-port.crt"))
+    env.setdefault("YUI_GATEWAY_PEER_KEY_FILE", str(files / "peer-port.key"))
+    env.setdefault("YUI_FEDERATION_BASE_URL", f"https://{host}:{gateway.peer_port}")
+    if gateway.peer_ca_file is not None and not env.get("YUI_GATEWAY_PEER_CA_FILE"):
+        env["YUI_FEDERATION_GATEWAY_PEER_CA_FILE"] = str(gateway.peer_ca_file)
+        env["YUI_FEDERATION_GATEWAY_NGINX_PID_FILE"] = str(gateway.pid_file)
+        # Until the worker writes the whole bundle, our own CA (two networks of this deployment) is in it.
+        ours = own_ca.read_text()
+        present = gateway.peer_ca_file.read_text() if gateway.peer_ca_file.is_file() else ""
+        if ours not in present:
+            gateway.peer_ca_file.write_text(
+                ours if "key discarded" in present or not present else present + ours
+            )
+
+
+def wire_client_certificates(env: dict[str, str], nginx: str, directory: Path = RUN_DIR) -> RenderedGateway:
     """Let the gateway verify client certificates against identity's CA and CRL, and identity's worker
     refresh that CRL (it rewrites the file and sends nginx SIGHUP: deploy/gateway/README.md).
 
     Skipped when YUI_GATEWAY_CLIENT_CA_FILE is set: the gateway then trusts the CA it names.
     """
-    runtime = RUN_DIR / "gateway"
+    runtime = directory / "gateway"
     if not env.get("YUI_GATEWAY_CLIENT_CA_FILE"):
         ca_file, crl_file = runtime / "client-ca" / "ca.pem", runtime / "client-ca" / "crl.pem"
         run_step(
@@ -196,27 +294,57 @@ def wire_client_certificates(env: dict[str, str], nginx: str) -> RenderedGateway
     return gateway
 
 
-def write_procfile(gateway: RenderedGateway, nginx: str) -> Path:
-    python = shlex.quote(sys.executable)
-    lines = []
-    for service, (api_port, _) in SERVICES.items():
-        lines.append(f"{service}-api: exec {python} -m {service} api --host 127.0.0.1 --port {api_port}")
-        lines.append(f"{service}-worker: exec {python} -m {service} worker")
-    lines.append("gateway: exec " + " ".join(shlex.quote(part) for part in gateway.nginx_command(nginx)))
-    mail_dir = shlex.quote(str(MAIL_DIR))
-    lines.append(f"mail: exec {python} -m notify.mail_catcher --port {MAIL_PORT} --directory {mail_dir}")
-    procfile = RUN_DIR / "Procfile"
+def process_commands(
+    ports: dict[str, tuple[int, int]], gateway: RenderedGateway | None = None, nginx: str | None = None
+) -> dict[str, list[str]]:
+    """Each process of a deployment and its command line: every service's api and worker (of ``ports``), and
+    the gateway when given."""
+    commands: dict[str, list[str]] = {}
+    for service, (api_port, _) in ports.items():
+        commands[f"{service}-api"] = [
+            sys.executable,
+            "-m",
+            service,
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(api_port),
+        ]
+        commands[f"{service}-worker"] = [sys.executable, "-m", service, "worker"]
+    if gateway is not None:
+        commands["gateway"] = gateway.nginx_command(nginx)
+    return commands
+
+
+def write_procfile(gateway: RenderedGateway, nginx: str, directory: Path = RUN_DIR, offset: int = 0) -> Path:
+    commands = process_commands(service_ports(offset), gateway, nginx)
+    mail_dir = directory / "mail"
+    commands["mail"] = [
+        sys.executable,
+        "-m",
+        "notify.mail_catcher",
+        "--port",
+        str(MAIL_PORT + offset),
+        "--directory",
+        str(mail_dir),
+    ]
+    lines = [
+        f"{name}: exec " + " ".join(shlex.quote(part) for part in command)
+        for name, command in commands.items()
+    ]
+    procfile = directory / "Procfile"
     procfile.write_text(
         "# Generated by deploy/local/run.py; edits are overwritten.\n" + "\n".join(lines) + "\n"
     )
     return procfile
 
 
-def not_ready(gateway: RenderedGateway) -> list[str]:
+def not_ready(gateway: RenderedGateway, services: tuple[str, ...] = tuple(SERVICES)) -> list[str]:
     """Services whose /readyz does not answer 200 through the gateway yet."""
     context = ssl.create_default_context(cafile=str(gateway.cert_file))
     waiting = []
-    for service in SERVICES:
+    for service in services:
         # federation is reached from outside only where peers call it (deploy/gateway): its published keys.
         path = "/.well-known/yui-federation" if service == "federation" else f"/api/{service}/readyz"
         url = f"https://localhost:{gateway.port}{path}"
@@ -281,21 +409,29 @@ def demo_logins() -> list[str]:
     return []
 
 
-def print_banner(gateway: RenderedGateway, public_url: str) -> None:
+def print_banner(
+    gateway: RenderedGateway, public_url: str, directory: Path = RUN_DIR, offset: int = 0
+) -> None:
     print("", flush=True)
     print(f"Yui is running at {public_url}/", flush=True)
-    print(f"  (self-signed certificate for localhost: {gateway.cert_file.relative_to(REPO_ROOT)})")
+    print(f"  (self-signed certificate for localhost: {gateway.cert_file})")
+    print(f"Peer deployments reach federation at https://localhost:{gateway.peer_port}/ (mutual TLS)")
     logins = demo_logins()
     if logins:
         print("Demo logins:")
         for line in logins:
             print(f"  {line}")
-    print(f"E-mail from Yui is saved in {MAIL_DIR.relative_to(REPO_ROOT)}/ (SMTP on 127.0.0.1:{MAIL_PORT})")
+    print(f"E-mail from Yui is saved in {directory / 'mail'}/ (SMTP on 127.0.0.1:{MAIL_PORT + offset})")
     print("Ctrl-C stops everything.\n", flush=True)
 
 
 def supervise(
-    honcho: subprocess.Popen[bytes], gateway: RenderedGateway, public_url: str, env: dict[str, str]
+    honcho: subprocess.Popen[bytes],
+    gateway: RenderedGateway,
+    public_url: str,
+    env: dict[str, str],
+    directory: Path = RUN_DIR,
+    offset: int = 0,
 ) -> int:
     """Wait for readiness, seed what needs the running stack, print the banner, then wait for honcho; returns
     its exit code."""
@@ -307,7 +443,7 @@ def supervise(
             if not waiting:
                 for service in SEEDED_WHEN_RUNNING:
                     run_step(f"seeding {service}", [sys.executable, "-m", service, "seed"], env)
-                print_banner(gateway, public_url)
+                print_banner(gateway, public_url, directory, offset)
                 announced = True
             elif time.monotonic() > deadline:
                 print(
@@ -332,34 +468,34 @@ def stop_honcho(honcho: subprocess.Popen[bytes]) -> None:
         honcho.wait()
 
 
-def portal_session_key(env: dict[str, str]) -> None:
+def portal_session_key(env: dict[str, str], directory: Path = RUN_DIR) -> None:
     """One staff-session key for every portal process and every restart (kept in .run/), so `make run`
     behaves like a deployment: restarting does not sign everybody out."""
     if env.get("YUI_PORTAL_STAFF_SESSION_KEY"):
         return
-    key_file = RUN_DIR / "portal-session-key"
+    key_file = directory / "portal-session-key"
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(32), encoding="utf-8")
         key_file.chmod(0o600)
     env["YUI_PORTAL_STAFF_SESSION_KEY"] = key_file.read_text(encoding="utf-8").strip()
 
 
-def audit_keys(env: dict[str, str]) -> None:
+def audit_keys(env: dict[str, str], directory: Path = RUN_DIR) -> None:
     """Each service's Ed25519 key that signs its audit seal heads, kept in .run/ across restarts."""
     from yui_common.audit_seal import ensure_audit_key
 
     for service in SERVICES:
         variable = f"YUI_{service.upper()}_AUDIT_KEY_FILE"
         if not env.get(variable):
-            env[variable] = str(ensure_audit_key(RUN_DIR / f"audit-key-{service}.pem"))
+            env[variable] = str(ensure_audit_key(directory / f"audit-key-{service}.pem"))
 
 
-def gateway_secret(env: dict[str, str]) -> None:
+def gateway_secret(env: dict[str, str], directory: Path = RUN_DIR) -> None:
     """The secret the gateway sends the services with every request, so they believe its client-certificate
     headers and nobody else's (yui_common.auth): one random value in .run/, read by nginx and every service."""
     if env.get("YUI_GATEWAY_SECRET") or env.get("YUI_GATEWAY_SECRET_FILE"):
         return
-    secret_file = RUN_DIR / "gateway-secret"
+    secret_file = directory / "gateway-secret"
     if not secret_file.exists():
         secret_file.write_text(secrets.token_urlsafe(32), encoding="utf-8")
         secret_file.chmod(0o600)
@@ -374,12 +510,12 @@ def main() -> int:
     os.chdir(REPO_ROOT)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    for service, (_, metrics_port) in SERVICES.items():
-        env.setdefault(f"YUI_{service.upper()}_WORKER_METRICS_PORT", str(metrics_port))
-    RUN_DIR.mkdir(exist_ok=True)
-    portal_session_key(env)
-    gateway_secret(env)
-    audit_keys(env)
+    directory, offset = run_dir(env), port_offset(env)
+    local_addresses(env, offset)
+    directory.mkdir(parents=True, exist_ok=True)
+    portal_session_key(env, directory)
+    gateway_secret(env, directory)
+    audit_keys(env, directory)
 
     seaweed: SeaweedFS | None = None
     honcho: subprocess.Popen[bytes] | None = None
@@ -389,24 +525,26 @@ def main() -> int:
         check_services_reachable(env)
         nginx = ensure_nginx()
         try:
-            gateway = render(RUN_DIR / "gateway", env)
+            gateway = render(directory / "gateway", env)
         except GatewayConfigError as error:
             raise CannotRunError(f"The gateway configuration cannot be rendered: {error}.") from error
         env.setdefault("YUI_PUBLIC_URL", f"https://localhost:{gateway.port}")
-        ports = [gateway.port, MAIL_PORT] + [port for pair in SERVICES.values() for port in pair]
+        ports = [gateway.port, gateway.peer_port, MAIL_PORT + offset]
+        ports += [port for pair in service_ports(offset).values() for port in pair]
         check_ports_free(ports)
         checked = test_configuration(gateway, nginx)
         if checked.returncode != 0:
             raise CannotRunError(f"nginx rejected the gateway configuration: {checked.stderr.strip()}")
 
-        seaweed = ensure_s3(env)
+        seaweed = ensure_s3(env, directory)
         for service in SERVICES:
             run_step(f"migrating {service}", [sys.executable, "-m", service, "migrate"], env)
         for service in SEEDED:
             run_step(f"seeding {service}", [sys.executable, "-m", service, "seed"], env)
-        gateway = wire_client_certificates(env, nginx)
+        wire_federation(env, gateway, directory)
+        gateway = wire_client_certificates(env, nginx, directory)
 
-        procfile = write_procfile(gateway, nginx)
+        procfile = write_procfile(gateway, nginx, directory, offset)
         print("run: starting every API, worker and the gateway (honcho)", flush=True)
         honcho = subprocess.Popen(  # noqa: S603 - fixed argument list
             [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(REPO_ROOT)],
@@ -414,7 +552,7 @@ def main() -> int:
             env=env,
             stdin=subprocess.DEVNULL,
         )
-        return supervise(honcho, gateway, env["YUI_PUBLIC_URL"], env)
+        return supervise(honcho, gateway, env["YUI_PUBLIC_URL"], env, directory, offset)
     except CannotRunError as error:
         print(f"\nmake run: {error}", file=sys.stderr, flush=True)
         return 1
