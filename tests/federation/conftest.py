@@ -1,0 +1,33 @@
+"""Two separate deployments (tests/support/two_stacks.py), started once for every test in tests/federation/.
+
+Every test here is in one xdist group (`make test` runs `--dist loadgroup`), so one pytest worker starts the two
+deployments once and runs them all; the other worker goes on with the rest of the suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.two_stacks import TwoStacks, two_deployments
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/federation/" in item.nodeid.replace("\\", "/"):
+            item.add_marker(pytest.mark.xdist_group("two-deployments"))
+
+
+@pytest.fixture(scope="session")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoStacks]:
+    with two_deployments(tmp_path_factory.mktemp("two-deployments")) as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+def agreements() -> dict[str, Any]:
+    """Agreements made by earlier tests, by name, for later ones (each test still works alone: it makes what
+    it needs when missing)."""
+    return {}
