@@ -128,6 +128,9 @@ class Stack:
         # through its in-process app, by the API (feed pulls, keys) and the worker (deliveries) alike.
         federation = self.services["federation"].app
         federation.state.peer_clients.transport = httpx.ASGITransport(app=federation)
+        # A referral's reads and posts: federation grants, timeline checks the grant with federation's keys.
+        federation.state.timeline_transport = httpx.ASGITransport(app=self.services["timeline"].app)
+        self.services["timeline"].app.state.federation_keys.transport = httpx.ASGITransport(app=federation)
         # identity's audit search asks every service; in tests it reaches their in-process apps.
         clients = {name: handle.client for name, handle in self.services.items()}
         self.services["identity"].app.state.audit_service_clients = clients

@@ -102,8 +102,17 @@ class JwksKeySet:
     unknown key id makes the set refetch, as before.
     """
 
-    def __init__(self, url: str, *, min_refresh_interval_s: float = 10.0, max_age_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_refresh_interval_s: float = 10.0,
+        max_age_s: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._url = url
+        # Tests reach an in-process service through its ASGI app instead of a port.
+        self.transport = transport
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._from_url = False
@@ -123,7 +132,8 @@ class JwksKeySet:
     def _install(self, jwks: dict[str, Any], *, from_url: bool) -> None:
         keys = {}
         for jwk in jwks.get("keys", []):
-            keys[jwk["kid"]] = jwt.PyJWK(jwk).key
+            # Members of our own (e.g. federation's "yui_state") are not JWK members: PyJWK gets the rest.
+            keys[jwk["kid"]] = jwt.PyJWK({k: v for k, v in jwk.items() if not k.startswith("yui_")}).key
         retired = set(self._keys) - set(keys)
         self._keys = keys
         self._fetched_at = time.monotonic()
@@ -140,7 +150,7 @@ class JwksKeySet:
         async with self._lock:
             if not force and time.monotonic() - self._fetched_at < self._min_refresh:
                 return
-            async with httpx.AsyncClient(timeout=5.0) as client:
+            async with httpx.AsyncClient(timeout=5.0, transport=self.transport) as client:
                 response = await client.get(self._url)
                 response.raise_for_status()
                 self._install(response.json(), from_url=True)

@@ -221,7 +221,8 @@ class CascadeStep(Base):
     __tablename__ = "cascade_steps"
 
     withdrawal_id: Mapped[UUID] = mapped_column(sa.ForeignKey("withdrawals.id"), primary_key=True)
-    service: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    # A service's name, or "peer:<network name>" for a federated peer network (issue 12).
+    service: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     status: Mapped[str] = mapped_column(sa.String(16))  # pending | done
     started_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

@@ -11,7 +11,7 @@ class Settings(CommonSettings):
     service_name: ClassVar[str] = "consent"
     worker_metrics_port: int = 9102
     # Services that must report back before a withdrawal cascade counts as complete.
-    cascade_participants: tuple[str, ...] = ("timeline", "notify")
+    cascade_participants: tuple[str, ...] = ("timeline", "notify", "federation")
     # What the network decided a withdrawal does to shared data: "stop" (支援中止) or "delete".
     # The default for networks consent holds no rules for (the network table wins; identity owns networks).
     withdrawal_mode: str = "stop"

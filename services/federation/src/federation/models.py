@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 from yui_common.db import ServiceBase, new_metadata
+from yui_common.people import PersonProjection
 from yui_common.schema import infrastructure_tables
 
 
@@ -159,3 +160,88 @@ class PeerAuditHead(Base):
     seal_number: Mapped[int | None] = mapped_column(sa.BigInteger)
     head: Mapped[str | None] = mapped_column(sa.Text)
     received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+# --- what federation knows of this deployment's own people and subjects (projections of identity and consent) ---
+
+
+class Person(PersonProjection, Base):
+    """Identity's people: a peer-side user's profession and facility (who may read a referral), and the
+    facilities a network offers to its peers' referrals."""
+
+    __tablename__ = "people"
+    __table_args__ = (sa.Index("ix_people_tenant_facility", "tenant", "facility_id"),)
+
+
+class SubjectState(Base):
+    """Consent's subjects as far as federation needs them: the name a referral carries to the peer, and whether
+    consent stands (a withdrawal refuses every peer's fetch from the moment federation hears of it)."""
+
+    __tablename__ = "subjects"
+
+    subject_id: Mapped[UUID] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.String(63))
+    name: Mapped[str] = mapped_column(sa.Text, server_default="")
+    name_kana: Mapped[str | None] = mapped_column(sa.Text)
+    name_version: Mapped[int] = mapped_column(sa.BigInteger, server_default=sa.text("0"))
+    consent_active: Mapped[bool] = mapped_column(server_default=sa.false())
+    consent_version: Mapped[int] = mapped_column(server_default=sa.text("0"))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class CareTeamMember(Base):
+    """Consent's care teams: only a member of a subject's team refers the subject to a peer."""
+
+    __tablename__ = "care_team_members"
+
+    subject_id: Mapped[UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(primary_key=True)
+
+
+class Referral(Base):
+    """A subject referred to a facility of a peer network (紹介). Both sides hold a row with the same id: home
+    (`side` home, the subject's id, the withdrawal's acknowledgement) and the peer (`side` peer, the subject's
+    name and link, the cache of what it fetched)."""
+
+    __tablename__ = "referrals"
+
+    tenant: Mapped[str] = mapped_column(sa.String(63), primary_key=True)
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    side: Mapped[str] = mapped_column(sa.String(8))  # home | peer
+    agreement_id: Mapped[UUID]
+    peer_source: Mapped[str] = mapped_column(sa.Text)
+    # home side only: the subject (never leaves this deployment; the peer knows the pseudonymous link)
+    subject_id: Mapped[UUID | None]
+    subject_link: Mapped[str] = mapped_column(sa.String(64))
+    subject_name: Mapped[str] = mapped_column(sa.Text)
+    subject_name_kana: Mapped[str | None] = mapped_column(sa.Text)
+    home_network_name: Mapped[str] = mapped_column(sa.Text)
+    peer_network_name: Mapped[str] = mapped_column(sa.Text)
+    facility_id: Mapped[UUID]  # the peer network's facility the subject is referred to
+    facility_name: Mapped[str] = mapped_column(sa.Text)
+    purpose: Mapped[str] = mapped_column(sa.Text)
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+    categories: Mapped[list[str]] = mapped_column(JSONB)
+    consent_basis: Mapped[str] = mapped_column(sa.String(16))  # consent | proxy
+    consent_version: Mapped[int]
+    referred_by: Mapped[dict[str, Any]] = mapped_column(JSONB)  # name, profession, facility_name
+    referred_by_id: Mapped[UUID | None]  # home side only
+    # active | ended | withdrawn
+    state: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The withdrawal that ended it (both sides), and, at home, the peer's signed acknowledgement of the purge.
+    withdrawal_id: Mapped[UUID | None]
+    withdrawn_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    acknowledgement: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # peer side only: the last timeline fetched from home, kept within the agreement's cache limit.
+    cached: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    cached_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.Index("ix_referrals_subject", "tenant", "subject_id"),
+        sa.Index("ix_referrals_facility", "tenant", "facility_id"),
+        sa.Index("ix_referrals_withdrawal", "withdrawal_id"),
+    )

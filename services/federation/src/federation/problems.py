@@ -111,3 +111,12 @@ def answered(request: Request, problem: Problem) -> JSONResponse:
     return problem_response(
         request, problem.status, problem.slug, problem.title, problem.detail, **problem.extensions
     )
+
+
+class Refusal(Exception):
+    """A message (or a peer's request) refused: ``problem`` says why; a message refused before its effect
+    leaves nothing recorded but the audit entry."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.slug)
+        self.problem = problem

@@ -3,10 +3,12 @@
 from fastapi import FastAPI
 from yui_common.app import create_service_app
 from yui_common.audit_api import audit_entries_router
+from yui_common.auth import JwksKeySet
 
 from timeline.attachments import api as attachments
 from timeline.attachments import images
 from timeline.consumers import subscriptions
+from timeline.federated import api as federated
 from timeline.groups import api as groups
 from timeline.imports import api as imports
 from timeline.integrity import api as integrity
@@ -26,6 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def load_signing_key(app: FastAPI) -> None:
         app.state.signer = signer_for(settings)
+        # The keys federation signs its grants with (tests give it a transport to the in-process app).
+        app.state.federation_keys = JwksKeySet(settings.federation_jwks_url)
 
     return create_service_app(
         settings=settings,
@@ -46,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             summary.router,
             imports.router,
             medications.router,
+            federated.router,
             audit_entries_router("timeline"),
         ],
         consumer_queues=[sub.queue for sub in subscriptions],

@@ -46,5 +46,8 @@ class Settings(CommonSettings):
     upload_sweep_interval_s: float = 3600.0
     upload_sweep_grace_s: float = 3600.0
 
+    # Federation's published keys: they sign the grants of a peer network's reads and posts (issue 12).
+    federation_jwks_url: str = "http://127.0.0.1:8106/.well-known/yui-federation"
+
     def policy_for(self, tenant: str) -> NetworkPolicy:
         return self.network_policies.get(tenant, self.default_network_policy)

@@ -68,6 +68,7 @@ def load_all_contracts() -> dict[str, type[EventData]]:
     """Import every producer's module so the registry is complete."""
     from yui_common.events import (  # noqa: F401
         consent,
+        federation,
         identity,
         network_end,
         notify,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.bus.consumer import Subscription
 from yui_common.events import Envelope, SupportStoppedBase
+from yui_common.events.federation import FederationPeerWithdrawalV1, FederationSupportStoppedV1
 from yui_common.events.notify import NotifySupportStoppedV1
 from yui_common.events.timeline import TimelineSupportStoppedV1
 
@@ -21,10 +22,26 @@ async def on_support_stopped(session: AsyncSession, envelope: Envelope, data: Su
     )
 
 
+async def on_peer_withdrawal(
+    session: AsyncSession, envelope: Envelope, data: FederationPeerWithdrawalV1
+) -> None:
+    """A peer network's part: a pending row when federation told it to purge, done when it acknowledged."""
+    await service.record_peer_step(
+        session,
+        withdrawal_id=data.withdrawal_id,
+        peer=data.peer,
+        done=data.done,
+        at=data.at,
+        items_affected=data.items_affected,
+    )
+
+
 subscription = Subscription(
     queue="consent.cascade-reports",
     handlers={
         TimelineSupportStoppedV1.event_type: on_support_stopped,
         NotifySupportStoppedV1.event_type: on_support_stopped,
+        FederationSupportStoppedV1.event_type: on_support_stopped,
+        FederationPeerWithdrawalV1.event_type: on_peer_withdrawal,
     },
 )

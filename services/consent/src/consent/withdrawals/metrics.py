@@ -15,9 +15,16 @@ CASCADE_OLDEST_INCOMPLETE_AGE = Gauge(
     "Seconds since the oldest withdrawal not yet done by every service was asked (0 when none)",
 )
 
+PEER_ACKNOWLEDGEMENTS_OVERDUE = Gauge(
+    "yui_withdrawal_peer_acknowledgements_overdue",
+    "Federated peer networks told to purge a withdrawn subject over a minute ago that have not acknowledged",
+)
+
 
 async def refresh_cascade_gauges(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     async with sessionmaker() as session:
         count, oldest_age = await service.cascade_backlog(session)
+        overdue = await service.overdue_peer_acknowledgements(session)
     CASCADES_INCOMPLETE.set(count)
     CASCADE_OLDEST_INCOMPLETE_AGE.set(oldest_age)
+    PEER_ACKNOWLEDGEMENTS_OVERDUE.set(overdue)

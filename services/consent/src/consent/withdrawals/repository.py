@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.models import CascadeStep, Network, Withdrawal
@@ -63,3 +64,42 @@ async def complete_step(
         .returning(CascadeStep.service)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def upsert_peer_step(
+    session: AsyncSession,
+    *,
+    withdrawal_id: UUID,
+    service: str,
+    done: bool,
+    at: datetime,
+    items_affected: int | None,
+) -> None:
+    """Create a peer's step (pending or done) or complete it; a done step never goes back to pending, so the
+    two reports may arrive in either order."""
+    statement = insert(CascadeStep).values(
+        withdrawal_id=withdrawal_id,
+        service=service,
+        status="done" if done else "pending",
+        started_at=at,
+        completed_at=at if done else None,
+        items_affected=items_affected if done else None,
+    )
+    if done:
+        statement = statement.on_conflict_do_update(
+            index_elements=[CascadeStep.withdrawal_id, CascadeStep.service],
+            set_={"status": "done", "completed_at": at, "items_affected": items_affected},
+            where=CascadeStep.status == "pending",
+        )
+    else:
+        statement = statement.on_conflict_do_nothing()
+    await session.execute(statement)
+
+
+async def pending_peer_steps_since(session: AsyncSession, *, prefix: str, before: datetime) -> int:
+    stmt = select(func.count()).where(
+        CascadeStep.service.startswith(prefix),
+        CascadeStep.status == "pending",
+        CascadeStep.started_at < before,
+    )
+    return int((await session.execute(stmt)).scalar_one())

@@ -23,6 +23,8 @@ class CascadeStepRead(BaseModel):
     started_at: datetime
     completed_at: datetime | None
     items_affected: int | None
+    # A federated peer network's row not acknowledged within a minute (issue 12): flagged to staff and operator.
+    overdue: bool = False
 
 
 class WithdrawalRead(BaseModel):

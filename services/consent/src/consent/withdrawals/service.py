@@ -3,7 +3,7 @@ services report done step by step. Never commits."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,9 @@ from consent.models import CascadeStep, Withdrawal
 from consent.subjects.changes import SUPPORT_STOPPED, set_subject_status
 from consent.withdrawals import repository
 from consent.withdrawals.schemas import CascadeStepRead, WithdrawalRead
+
+# A federated peer network's row of a cascade is named "peer:<its network name>" (issue 12).
+PEER_STEP_PREFIX = "peer:"
 
 
 async def withdrawal_mode(session: AsyncSession, *, tenant: str, default: str) -> str:
@@ -88,8 +91,21 @@ def _withdrawal_read(withdrawal: Withdrawal, steps: list[CascadeStep]) -> Withdr
         mode=withdrawal.mode,
         requested_at=withdrawal.requested_at,
         complete=all(s.status == "done" for s in steps),
-        steps=[CascadeStepRead.model_validate(s) for s in steps],
+        steps=[_step_read(s) for s in steps],
     )
+
+
+PEER_ACKNOWLEDGEMENT_S = 60.0
+
+
+def _step_read(step: CascadeStep, now: datetime | None = None) -> CascadeStepRead:
+    read = CascadeStepRead.model_validate(step)
+    read.overdue = (
+        step.service.startswith(PEER_STEP_PREFIX)
+        and step.status == "pending"
+        and ((now or datetime.now(UTC)) - step.started_at).total_seconds() > PEER_ACKNOWLEDGEMENT_S
+    )
+    return read
 
 
 async def subject_withdrawals(
@@ -110,6 +126,15 @@ async def incomplete_cascades(session: AsyncSession, *, principal: Principal) ->
     return [_withdrawal_read(w, [s for s in steps if s.withdrawal_id == w.id]) for w in withdrawals]
 
 
+async def overdue_peer_acknowledgements(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Peer networks told to purge a withdrawn subject more than a minute ago that have not acknowledged."""
+    return await repository.pending_peer_steps_since(
+        session,
+        prefix=PEER_STEP_PREFIX,
+        before=(now or datetime.now(UTC)) - timedelta(seconds=PEER_ACKNOWLEDGEMENT_S),
+    )
+
+
 async def cascade_backlog(session: AsyncSession, *, now: datetime | None = None) -> tuple[int, float]:
     """For the operators' alert (C4 within minutes): withdrawals not yet done by every service, and how long
     the oldest of them has waited, in seconds (0 when none waits)."""
@@ -127,5 +152,25 @@ async def record_cascade_step_done(
         withdrawal_id=withdrawal_id,
         service=service,
         completed_at=completed_at,
+        items_affected=items_affected,
+    )
+
+
+async def record_peer_step(
+    session: AsyncSession,
+    *,
+    withdrawal_id: UUID,
+    peer: str,
+    done: bool,
+    at: datetime,
+    items_affected: int | None,
+) -> None:
+    """A federated peer network as a row of the cascade (issue 12, fed3): pending until it acknowledges."""
+    await repository.upsert_peer_step(
+        session,
+        withdrawal_id=withdrawal_id,
+        service=f"{PEER_STEP_PREFIX}{peer}"[:200],
+        done=done,
+        at=at,
         items_affected=items_affected,
     )

@@ -13,7 +13,7 @@ from yui_common.vocabulary import PostCategory, Profession
 RecordSection = Literal["vitals", "summary", "medications"]
 DATA_CATEGORIES: tuple[str, ...] = (*get_args(PostCategory), *get_args(RecordSection))
 DataCategory = PostCategory | RecordSection
-AgreeableType = Literal["yui.federation.audit-head.v1"]
+AgreeableType = Literal["yui.federation.audit-head.v1", "yui.federation.referral.v1"]
 
 HOME, PEER = "home", "peer"
 PROPOSED, ACCEPTED, SUSPENDED, ENDED = "proposed", "accepted", "suspended", "ended"

@@ -43,8 +43,17 @@ AGREEMENT_TYPES = (
 )
 # A network's audit seal head, sent to a peer so the two logs vouch for each other.
 AUDIT_HEAD = "yui.federation.audit-head.v1"
+# A subject referred to a facility of the peer network (home → peer), its end, and, on withdrawal of consent,
+# the order to purge (home → peer) and the peer's signed acknowledgement of what it purged (peer → home).
+REFERRAL = "yui.federation.referral.v1"
+REFERRAL_ENDED = "yui.federation.referral-ended.v1"
+CONSENT_WITHDRAWN = "yui.federation.consent-withdrawn.v1"
+WITHDRAWAL_ACKNOWLEDGED = "yui.federation.withdrawal-acknowledged.v1"
 # The types an agreement may let cross (the agreement messages themselves always do: they move it).
-AGREEABLE_TYPES = (AUDIT_HEAD,)
+AGREEABLE_TYPES = (AUDIT_HEAD, REFERRAL)
+# Messages that only ever take data away: they cross under any agreement the two networks hold, in whatever
+# state (a suspended or ended agreement must still let a withdrawal reach the peer, C4).
+PROTECTIVE_TYPES = (REFERRAL_ENDED, CONSENT_WITHDRAWN, WITHDRAWAL_ACKNOWLEDGED)
 
 
 class FederationMessage(BaseModel):

@@ -28,11 +28,11 @@ FEED_PATH = "/federation/v1/feed"
 FEED_PAGE = 500
 
 
-async def serve_feed(
+async def verified_proof(
     session: AsyncSession, settings: Settings, peer_keys: PeerKeys, *, proof: str | None, after: int
-) -> tuple[bytes, str]:
-    """Our messages to the pulling network after ``after``, in sequence order: the answer's bytes and our
-    signature over them. Refusal when the proof does not verify or names no agreement."""
+) -> tuple[str, str, str]:
+    """A peer's signed request (the pull proof): (our network's tenant, its source, the asking peer's source)
+    once it verifies with the keys of a peer we hold an agreement with. Refusal otherwise."""
     if not proof:
         raise Refusal(problems.signature_missing())
     try:
@@ -72,6 +72,15 @@ async def serve_feed(
         raise Refusal(
             problems.clock_skew() if verified.get("after") == after else problems.signature_invalid()
         )
+    return tenant, sender, puller
+
+
+async def serve_feed(
+    session: AsyncSession, settings: Settings, peer_keys: PeerKeys, *, proof: str | None, after: int
+) -> tuple[bytes, str]:
+    """Our messages to the pulling network after ``after``, in sequence order: the answer's bytes and our
+    signature over them. Refusal when the proof does not verify or names no agreement."""
+    tenant, sender, puller = await verified_proof(session, settings, peer_keys, proof=proof, after=after)
     rows = await session.scalars(
         sa.select(OutgoingMessage)
         .where(

@@ -34,6 +34,8 @@ from federation.messages import envelope
 from federation.messages.envelope import FederationMessage
 from federation.messages.peers import PeerKeys
 from federation.models import Agreement, PeerAuditHead, ReceiveCursor, ReceivedMessage
+from federation.problems import Refusal
+from federation.referrals import effects as referral_effects
 from federation.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,14 +73,6 @@ def local_tenant(settings: Settings, recipient: str) -> str | None:
         return None
     tenant = recipient[len(prefix) :]
     return tenant if tenant and "/" not in tenant and len(tenant) <= 63 else None
-
-
-class Refusal(Exception):
-    """A message refused before anything was recorded."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.slug)
-        self.problem = problem
 
 
 async def _is_closed_network(session: AsyncSession, tenant: str) -> bool:
@@ -396,14 +390,15 @@ class Receiver:
             return
         if agreement is None:
             raise Refusal(problems.unknown_peer())
-        if agreement.state != ACCEPTED:
-            raise Refusal(problems.not_in_force(agreement.state))
-        if message.type not in agreement.event_types:
-            raise Refusal(problems.type_not_allowed(message.type))
-        effect = _EFFECTS.get(message.type)
+        if message.type not in envelope.PROTECTIVE_TYPES:
+            if agreement.state != ACCEPTED:
+                raise Refusal(problems.not_in_force(agreement.state))
+            if message.type not in agreement.event_types:
+                raise Refusal(problems.type_not_allowed(message.type))
+        effect = _EFFECTS.get(message.type) or referral_effects.EFFECTS.get(message.type)
         if effect is None:
             raise Refusal(problems.type_not_allowed(message.type))
-        await effect(session, tenant, message, agreement)
+        await effect(session, tenant, message, agreement, self.settings)
 
 
 AgreementStep = Callable[
@@ -480,7 +475,7 @@ _AGREEMENT_STEPS: dict[str, AgreementStep] = {
 
 
 async def _audit_head(
-    session: AsyncSession, tenant: str, message: FederationMessage, agreement: Agreement
+    session: AsyncSession, tenant: str, message: FederationMessage, agreement: Agreement, settings: Settings
 ) -> None:
     seal_number = message.data.get("seal_number")
     head = message.data.get("head")

@@ -87,6 +87,7 @@ class CascadeStep(Answer):
     service: str
     completed_at: datetime | None = None
     items_affected: int | None = None
+    overdue: bool = False
 
 
 class Withdrawal(Answer):

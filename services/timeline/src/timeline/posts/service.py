@@ -69,7 +69,7 @@ async def _check_mentions(session: AsyncSession, board: Board, mentions: Sequenc
     return wanted
 
 
-async def _write_post(
+async def write_post(
     session: AsyncSession,
     *,
     principal: Principal,
@@ -202,7 +202,7 @@ async def create_post(
     board = await board_for(session, principal, board, write=True, hold=True)
     if addressed_user_id or addressed_facility_id:
         support_requests.require_subject_board(board)
-    post = await _write_post(
+    post = await write_post(
         session,
         principal=principal,
         signer=signer,
@@ -248,7 +248,7 @@ async def reply(
             "Unknown attachment",
             "An addressee who is not on the care team answers in text.",
         )
-    created = await _write_post(
+    created = await write_post(
         session,
         principal=principal,
         signer=signer,
