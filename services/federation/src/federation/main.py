@@ -10,6 +10,9 @@ from federation.messages.api import router as protocol_router
 from federation.messages.peers import PeerClients, PeerKeys
 from federation.messages.receiving import Receiver
 from federation.peer_trust.api import router as peer_trust_router
+from federation.projections import subscriptions
+from federation.referrals.api import router as referrals_router
+from federation.referrals.protocol import router as referral_protocol_router
 from federation.settings import Settings
 
 
@@ -30,10 +33,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Agreements with neighbouring networks and the signed messages that cross between them.",
         routers=[
             protocol_router,
+            referral_protocol_router,
             keys_router,
             agreements_router,
+            referrals_router,
             peer_trust_router,
             audit_entries_router("federation"),
         ],
+        consumer_queues=[sub.queue for sub in subscriptions],
         on_startup=[start_peers],
     )

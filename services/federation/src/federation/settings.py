@@ -1,5 +1,6 @@
 """Settings of the federation service (env prefix YUI_FEDERATION_, shared YUI_ also read)."""
 
+from functools import cache
 from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
@@ -50,6 +51,11 @@ class Settings(CommonSettings):
     # this names, before it answers (tests/federation, fed5). Never set in a deployment.
     crash_after_commit_of: str | None = None
 
+    # This deployment's timeline API (internal): a referral's reads and posts, under a grant federation signs.
+    timeline_url: str = "http://127.0.0.1:8103"
+    # A peer network's facilities (for the referral form) are kept this long.
+    directory_cache_s: float = 300.0
+
     @property
     def federation_base_url(self) -> str:
         return (self.base_url or self.public_url).rstrip("/")
@@ -57,3 +63,9 @@ class Settings(CommonSettings):
     def network_source(self, tenant: str) -> str:
         """The CloudEvents `source` naming one of this deployment's networks."""
         return f"{self.federation_base_url}/networks/{tenant}"
+
+
+@cache
+def current_settings() -> Settings:
+    """The process's settings, for a consumer of the bus (its handlers are given no settings)."""
+    return Settings()

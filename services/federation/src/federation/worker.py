@@ -13,6 +13,7 @@ from federation.messages.feed import pull_gaps
 from federation.messages.peers import PeerClients, PeerKeys
 from federation.messages.receiving import Receiver
 from federation.peer_trust import service as peer_trust
+from federation.projections import subscriptions
 from federation.settings import Settings
 
 
@@ -22,6 +23,7 @@ class FederationWorker(Worker):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             settings=settings,
+            subscriptions=subscriptions,
             jobs=[
                 PeriodicJob("federation-delivery", settings.delivery_interval_s, _deliver),
                 PeriodicJob("federation-gaps", max(1.0, settings.delivery_interval_s * 4), _pull_gaps),
