@@ -32,3 +32,19 @@ if [ -n "${YUI_GATEWAY_CLIENT_CA_FILE:-}" ]; then
 else
     rm -f "$dir/verify.conf"
 fi
+
+# The peer port's CA bundle (federation, deploy/gateway/README.md "Peer deployments"): nginx refuses to start
+# without the file, so wait for the federation worker's (or the sidecar's) first one, then reload whenever it
+# changes (an agreement pinned or ended).
+peers="${YUI_GATEWAY_PEER_CA_FILE:-/var/lib/yui/peer-ca/peers.pem}"
+while [ ! -s "$peers" ]; do echo "$0: waiting for $peers"; sleep 2; done
+(
+    last="$(cksum < "$peers")"
+    while sleep "${YUI_GATEWAY_CRL_POLL_SECONDS:-2}"; do
+        now="$(cksum < "$peers" 2>/dev/null || true)"
+        if [ -n "$now" ] && [ "$now" != "$last" ]; then
+            last="$now"
+            nginx -s reload && echo "$0: peer CAs changed; nginx reloaded"
+        fi
+    done
+) &

@@ -5,7 +5,9 @@
 
 In docker compose the identity worker writes these files into a volume the gateway mounts; Kubernetes has
 no volume that pods on different nodes share without a ReadWriteMany storage class, so the gateway pod
-fetches them instead from identity's public endpoints (``GET /ca.pem``, ``GET /crl.pem``) into an
+fetches them instead from identity's public endpoints (``GET /ca.pem``, ``GET /crl.pem``), and with
+``--peer-ca-url``/``--peer-ca-file`` federation's peer-CA bundle (``GET /peer-cas.pem``: the CAs the gateway's
+peer port admits client certificates from, README.md "Peer deployments") into an
 ``emptyDir`` shared with its nginx container, whose ``15-yui-client-cert.sh`` watcher reloads nginx when the
 CRL file changes. The edge pod so needs neither identity's database credentials nor the CA's passphrase.
 
@@ -142,7 +144,25 @@ def sync_once(
     return Published(ca=ca_written, crl=write_atomically(crl_file, fetched.public_bytes(Encoding.PEM)))
 
 
-def run(identity_url: str, ca_file: Path, crl_file: Path, interval_s: float) -> None:
+def sync_peer_cas(peer_ca_url: str, peer_ca_file: Path, *, fetch: Fetch = fetch_url) -> bool:
+    """federation's peer-CA bundle (GET /peer-cas.pem) for the gateway's peer port; written when it changed and
+    holds certificates only (an empty or broken answer keeps the last good file). True when written."""
+    bundle = fetch(peer_ca_url)
+    try:
+        if not x509.load_pem_x509_certificates(bundle):
+            return False
+    except ValueError as error:
+        raise CrlSyncError(f"the peer CAs are not PEM certificates: {error}") from error
+    return write_atomically(peer_ca_file, bundle)
+
+
+def run(
+    identity_url: str,
+    ca_file: Path,
+    crl_file: Path,
+    interval_s: float,
+    peer_cas: tuple[str, Path] | None = None,
+) -> None:
     """Forever: sync, then wait. A failure keeps the last good files (nginx goes on with them)."""
     while True:
         try:
@@ -151,6 +171,12 @@ def run(identity_url: str, ca_file: Path, crl_file: Path, interval_s: float) -> 
                 log.info("published a new %s", "CRL" if published.crl else "CA")
         except (OSError, CrlSyncError) as error:
             log.warning("cannot sync the CRL from %s: %s", identity_url, error)
+        if peer_cas is not None:
+            try:
+                if sync_peer_cas(*peer_cas):
+                    log.info("published new peer CAs")
+            except (OSError, CrlSyncError) as error:
+                log.warning("cannot sync the peer CAs from %s: %s", peer_cas[0], error)
         time.sleep(interval_s)
 
 
@@ -162,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ca-file", type=Path, required=True)
     parser.add_argument("--crl-file", type=Path, required=True)
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between two polls")
+    parser.add_argument(
+        "--peer-ca-url", default="", help="federation's GET /peer-cas.pem (the peer port's CAs)"
+    )
+    parser.add_argument("--peer-ca-file", type=Path, help="where the peer port reads them")
     parser.add_argument("--once", action="store_true", help="sync once and exit (status 1 on failure)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -174,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"crl_sync: {error}", file=sys.stderr)
             return 1
         return 0
-    run(args.identity_url, args.ca_file, args.crl_file, args.interval)
+    peer_cas = (args.peer_ca_url, args.peer_ca_file) if args.peer_ca_url and args.peer_ca_file else None
+    run(args.identity_url, args.ca_file, args.crl_file, args.interval, peer_cas)
     return 0
 
 
