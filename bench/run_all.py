@@ -28,6 +28,8 @@ ALSO = {
     "provision-network": "provision_network.py",  # issue 11: the CLI's network create until every service knows it
     # issue 11: 100 networks x 200 subjects x 200 posts against one network with the same (≈ 7 min)
     "tenancy": "tenancy.py",
+    # issue 12: 1,000 messages queued while a peer deployment is down, catch-up against live (two deployments)
+    "federation-catchup": "federation_catchup.py",
     "soak": "soak.py",  # rel1's long form: five minutes of mixed load through faults, then every invariant
 }
 
