@@ -202,6 +202,7 @@ async def on_withdrawal_acknowledged(
         detail={"purged": purged, "audit_head": message.data.get("audit_head")},
     )
     assert referral.subject_id is not None
+    await session.flush()  # the sessions do not autoflush: the count below must see this acknowledgement
     waiting = await session.scalar(
         sa.select(sa.func.count())
         .select_from(Referral)
