@@ -56,6 +56,14 @@ async def test_fed2_referral_read_and_reply_by_permitted_staff_only(stack: Stack
     )
     answered = [r for r in page["replies"] if r["body"] == "施設で受け入れました"]
     assert answered and answered[0]["author"]["facility_name"].startswith(f"{peer.label}クリニック（")
+    # Read marks as local staff see them: the peer's nurse read the visit (her fetch showed it), and her next
+    # fetch shows it read by her; home's readers are named, never by id.
+    assert f"{peer.label}看護 花子" in str(page["read_by"]), page["read_by"]
+    again = await ok(
+        await federation.get(f"/referrals/{referral['id']}/timeline", headers=peer.headers("nurse")), 200
+    )
+    seen = next(p for p in again["posts"] if p["id"] == visit["id"])
+    assert seen["read_by_me"] is True and any(r["name"] == f"{peer.label}看護 花子" for r in seen["read_by"])
     # A category the referral does not share is refused.
     refused = await federation.post(
         f"/referrals/{referral['id']}/posts",

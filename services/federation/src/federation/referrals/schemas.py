@@ -78,6 +78,9 @@ class SharedPost(BaseModel):
     created_at: datetime
     updated_at: datetime | None
     author: dict[str, object]
+    # 既読: who at home (or at a peer) read it, and whether the asking user has.
+    read_by: list[dict[str, object]] = Field(default_factory=list)
+    read_by_me: bool = False
     replies: list[SharedPost] = Field(default_factory=list)
 
 

@@ -25,6 +25,7 @@ from timeline.federated.grants import Grant
 from timeline.integrity.signing import ContentSigner
 from timeline.models import Person, Post
 from timeline.people import people_of, person_or_unknown
+from timeline.posts import repository
 from timeline.posts import service as posts
 
 PAGE = 50
@@ -59,7 +60,33 @@ async def _audit(session: AsyncSession, grant: Grant, action: str, **detail: Any
     )
 
 
-def _post_json(post: Post, people: dict[UUID, Any]) -> dict[str, Any]:
+async def _introduce(session: AsyncSession, grant: Grant) -> None:
+    """The peer user becomes a known person here, named with their network, so the home team reads
+    "name (profession, facility（network）)" as an author or reader, never an id."""
+    await apply_person_changed(
+        session,
+        Person,
+        grant.tenant,
+        PersonChangedV1(
+            user_id=grant.user_id,
+            name=grant.name,
+            name_kana=grant.name_kana,
+            profession=grant.profession,
+            facility_id=grant.facility_id,
+            facility_name=f"{grant.facility_name}（{grant.network_name}）",
+            status="active",
+            version=time.time_ns(),
+        ),
+    )
+
+
+def _label(person: Any) -> dict[str, Any]:
+    return dict(person.model_dump(mode="json", include={"name", "name_kana", "profession", "facility_name"}))
+
+
+def _post_json(
+    post: Post, people: dict[UUID, Any], readers: dict[UUID, list[UUID]] | None = None, me: UUID | None = None
+) -> dict[str, Any]:
     author = person_or_unknown(people, post.author_id)
     return {
         "id": str(post.id),
@@ -68,7 +95,10 @@ def _post_json(post: Post, people: dict[UUID, Any]) -> dict[str, Any]:
         "body": post.body,
         "created_at": post.created_at.isoformat(),
         "updated_at": post.updated_at.isoformat() if post.updated_at else None,
-        "author": author.model_dump(mode="json", exclude={"id", "facility_id"}),
+        "author": _label(author),
+        # Read marks as the home team sees them (既読): who read it, the peer user among them once shown.
+        "read_by": [_label(person_or_unknown(people, u)) for u in (readers or {}).get(post.id, [])],
+        "read_by_me": (me is not None and me in (readers or {}).get(post.id, [])) or post.author_id == me,
     }
 
 
@@ -101,14 +131,30 @@ async def read(session: AsyncSession, grant: Grant) -> dict[str, Any]:
         if roots
         else []
     )
-    people = await people_of(session, tenant=grant.tenant, user_ids=[p.author_id for p in roots + replies])
+    shown = roots + replies
+    # What the peer user is shown counts as read by them, as a local reader's screen does (issue 10); the
+    # answer carries the read marks as they stand before this reading, like a local page.
+    marks = await repository.read_marks_among(session, post_ids=[p.id for p in shown])
+    readers: dict[UUID, list[UUID]] = {}
+    for post_id, user_id in marks:
+        readers.setdefault(post_id, []).append(user_id)
+    await _introduce(session, grant)
+    await repository.mark_read(
+        session, post_ids=[p.id for p in shown if p.author_id != grant.user_id], user_id=grant.user_id
+    )
+    people = await people_of(
+        session, tenant=grant.tenant, user_ids=[p.author_id for p in shown] + [u for _, u in marks]
+    )
     by_parent: dict[UUID, list[dict[str, Any]]] = {}
     for reply in replies:
         assert reply.parent_id is not None
-        by_parent.setdefault(reply.parent_id, []).append(_post_json(reply, people))
-    await _audit(session, grant, "post.list.federated", count=len(roots) + len(replies))
+        by_parent.setdefault(reply.parent_id, []).append(_post_json(reply, people, readers, grant.user_id))
+    await _audit(session, grant, "post.list.federated", count=len(shown))
     return {
-        "posts": [{**_post_json(root, people), "replies": by_parent.get(root.id, [])} for root in roots],
+        "posts": [
+            {**_post_json(root, people, readers, grant.user_id), "replies": by_parent.get(root.id, [])}
+            for root in roots
+        ],
         "categories": list(grant.categories),
     }
 
@@ -141,23 +187,7 @@ async def write(
             or parent.category not in grant.categories
         ):
             raise not_found("post")
-    # The peer user becomes a known person here, named with their network, so the home team reads
-    # "name (profession, facility（network）)" and never an id.
-    await apply_person_changed(
-        session,
-        Person,
-        grant.tenant,
-        PersonChangedV1(
-            user_id=grant.user_id,
-            name=grant.name,
-            name_kana=grant.name_kana,
-            profession=grant.profession,
-            facility_id=grant.facility_id,
-            facility_name=f"{grant.facility_name}（{grant.network_name}）",
-            status="active",
-            version=time.time_ns(),
-        ),
-    )
+    await _introduce(session, grant)
     principal = Principal(
         user_id=grant.user_id,
         tenant=grant.tenant,

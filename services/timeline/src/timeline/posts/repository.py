@@ -254,6 +254,18 @@ async def recent_replies_of(session: AsyncSession, *, post_ids: Sequence[UUID]) 
     return (await session.execute(stmt)).scalars().all()
 
 
+async def read_marks_among(session: AsyncSession, *, post_ids: Sequence[UUID]) -> list[tuple[UUID, UUID]]:
+    """Every (post, reader) of these posts, in reading order."""
+    if not post_ids:
+        return []
+    stmt = (
+        select(ReadMark.post_id, ReadMark.user_id)
+        .where(ReadMark.post_id.in_(post_ids))
+        .order_by(ReadMark.read_at, ReadMark.user_id)
+    )
+    return [(row.post_id, row.user_id) for row in await session.execute(stmt)]
+
+
 async def first_readers_of(session: AsyncSession, *, post_ids: Sequence[UUID]) -> Sequence[ReadMark]:
     """The first FIRST_READERS read marks of each post, in one statement, in reading order."""
     if not post_ids:
