@@ -4,6 +4,8 @@ audit logs hold the fetch (issue 12). Two networks of one deployment, through th
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.federation.tests.referral_support import (
     audit_actions,
     give_professions,
@@ -13,7 +15,7 @@ from services.federation.tests.referral_support import (
     shared_at_peer,
 )
 from tests.support.networks import build_networks
-from tests.support.stack import Stack
+from tests.support.stack import Stack, eventually
 
 
 async def test_fed2_referral_read_and_reply_by_permitted_staff_only(stack: Stack) -> None:
@@ -73,6 +75,35 @@ async def test_fed2_referral_read_and_reply_by_permitted_staff_only(stack: Stack
     assert refused.status_code == 422 and refused.headers["content-type"].startswith(
         "application/problem+json"
     )
+
+    # A new visit at home is told to the peer's nurse as her own care team's posts are (notify), naming the
+    # subject and the network it is shared from; the station's nurse (another facility) hears nothing.
+    await ok(
+        await stack["timeline"].client.post(
+            f"/subjects/{home.ids['subject']}/posts",
+            json={"category": "visit", "body": "夕方にも訪問します"},
+            headers=home.headers("doctor"),
+        ),
+        201,
+    )
+
+    async def told() -> dict[str, Any] | None:
+        inbox = await ok(
+            await stack["notify"].client.get("/notifications", headers=peer.headers("nurse")), 200
+        )
+        shared = [n for n in inbox["items"] if n["kind"] == "federation.shared_post"]
+        return shared[0] if shared else None
+
+    notice = await eventually(told, what="the peer's nurse notified of the new post")
+    assert (
+        notice["params"]["subject_name"] == f"網{home.label}秘匿 太郎"
+        and notice["excerpt"] == "夕方にも訪問します"
+    )
+    assert notice["params"]["author"].startswith(f"網{home.label}秘匿 医師")
+    station = await ok(
+        await stack["notify"].client.get("/notifications", headers=peer.headers("station-admin")), 200
+    )
+    assert not [n for n in station["items"] if n["kind"] == "federation.shared_post"]
 
     for who in ("doctor", "station-admin", "operator"):
         response = await federation.get(f"/referrals/{referral['id']}/timeline", headers=peer.headers(who))

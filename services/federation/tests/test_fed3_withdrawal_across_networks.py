@@ -34,6 +34,23 @@ async def _referred(stack: Stack) -> tuple[NetworkWorld, NetworkWorld, dict[str,
         f"/referrals/{referral['id']}/timeline", headers=peer.headers("nurse")
     )
     assert fetched.status_code == 200 and fetched.json()["posts"], fetched.text
+    # A post after the referral: the peer's nurse is notified of it (fed2), and loses it on withdrawal.
+    await ok(
+        await stack["timeline"].client.post(
+            f"/subjects/{home.ids['subject']}/posts",
+            json={"category": "visit", "body": "紹介後の訪問"},
+            headers=home.headers("doctor"),
+        ),
+        201,
+    )
+
+    async def told() -> bool:
+        inbox = await ok(
+            await stack["notify"].client.get("/notifications", headers=peer.headers("nurse")), 200
+        )
+        return any(n["kind"] == "federation.shared_post" for n in inbox["items"])
+
+    await eventually(told, what="the peer's nurse notified")
     return home, peer, referral
 
 
@@ -111,6 +128,15 @@ async def test_fed3_withdrawal_refuses_the_peer_and_is_acknowledged(stack: Stack
         await stack["federation"].client.get("/referrals/shared", headers=peer.headers("nurse")), 200
     )
     assert referral["id"] not in {r["id"] for r in shared}
+
+    # Nor do the peer's notifications about the subject stay (their names and excerpts).
+    async def forgotten() -> bool:
+        inbox = await ok(
+            await stack["notify"].client.get("/notifications", headers=peer.headers("nurse")), 200
+        )
+        return not [n for n in inbox["items"] if n["kind"] == "federation.shared_post"]
+
+    await eventually(forgotten, what="the peer's notifications about the subject gone")
     async with stack["federation"].sessionmaker() as session:
         signed = await session.scalar(
             sa.text(

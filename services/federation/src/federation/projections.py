@@ -18,10 +18,11 @@ from yui_common.events.consent import (
     SubjectChangedV1,
 )
 from yui_common.events.identity import PersonChangedV1
+from yui_common.events.timeline import PostCreatedV1
 from yui_common.people import apply_person_changed
 
 from federation.models import CareTeamMember, Person, SubjectState
-from federation.referrals import withdrawal
+from federation.referrals import notices, withdrawal
 
 
 async def _subject_row(session: AsyncSession, tenant: str, subject_id: object) -> None:
@@ -80,6 +81,10 @@ async def on_member_removed(session: AsyncSession, envelope: Envelope, data: Car
     )
 
 
+async def on_post_created(session: AsyncSession, envelope: Envelope, data: PostCreatedV1) -> None:
+    await notices.tell_peers(session, tenant=envelope.tenant, post=data)
+
+
 subscriptions = [
     Subscription(
         queue="federation.identity-events",
@@ -94,5 +99,9 @@ subscriptions = [
             CareTeamMemberAddedV1.event_type: on_member_added,
             CareTeamMemberRemovedV1.event_type: on_member_removed,
         },
+    ),
+    Subscription(
+        queue="federation.timeline-events",
+        handlers={PostCreatedV1.event_type: on_post_created},
     ),
 ]

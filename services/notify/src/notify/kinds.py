@@ -20,6 +20,8 @@ FACILITY_APPLICATION_WAITING = "facility.application_waiting"
 NOTICE_PUBLISHED = "notice.published"  # the operator's notices, maintenance and stop announcements
 MAINTENANCE_STARTED = "maintenance.started"
 MAINTENANCE_ENDED = "maintenance.ended"
+# A new post on a subject another network shared with my facility (a referral, issue 12).
+SHARED_POST = "federation.shared_post"
 
 ALL_KINDS = (
     POST_CREATED,
@@ -40,6 +42,7 @@ ALL_KINDS = (
     NOTICE_PUBLISHED,
     MAINTENANCE_STARTED,
     MAINTENANCE_ENDED,
+    SHARED_POST,
 )
 
 # Addressed to the person themselves: e-mailed at once when they chose e-mail; every other kind waits for

@@ -25,3 +25,26 @@ class FederationPeerWithdrawalV1(EventData):
     done: bool
     items_affected: int | None = None
     at: datetime
+
+
+@event("federation.shared-post.v1")
+class FederationSharedPostV1(EventData):
+    """A subject shared from another network has a new post the listed staff of this network may see (issue 12):
+    notify tells them as it tells a care team. ``referral_id`` is this network's row of the referral."""
+
+    referral_id: UUID
+    user_ids: list[UUID]
+    subject_name: str
+    home_network_name: str
+    category: str
+    excerpt: str | None = None
+    author_name: str | None = None
+    author_label: str | None = None  # "name (profession, facility)" as home names them
+
+
+@event("federation.shared-purged.v1")
+class FederationSharedPurgedV1(EventData):
+    """A referral ended or its subject's consent was withdrawn at home: nothing of it stays, notifications
+    included (notify deletes the ones about it)."""
+
+    referral_id: UUID

@@ -49,11 +49,15 @@ REFERRAL = "yui.federation.referral.v1"
 REFERRAL_ENDED = "yui.federation.referral-ended.v1"
 CONSENT_WITHDRAWN = "yui.federation.consent-withdrawn.v1"
 WITHDRAWAL_ACKNOWLEDGED = "yui.federation.withdrawal-acknowledged.v1"
+# A new post on a referred subject (home → peer), so the peer's permitted staff are notified as a care team is.
+SHARED_POST = "yui.federation.shared-post.v1"
 # The types an agreement may let cross (the agreement messages themselves always do: they move it).
 AGREEABLE_TYPES = (AUDIT_HEAD, REFERRAL)
 # Messages that only ever take data away: they cross under any agreement the two networks hold, in whatever
 # state (a suspended or ended agreement must still let a withdrawal reach the peer, C4).
 PROTECTIVE_TYPES = (REFERRAL_ENDED, CONSENT_WITHDRAWN, WITHDRAWAL_ACKNOWLEDGED)
+# Types that cross whenever the agreement lets another cross: a referral brings its post notices.
+IMPLIED_TYPES = {SHARED_POST: REFERRAL}
 
 
 class FederationMessage(BaseModel):

@@ -393,7 +393,8 @@ class Receiver:
         if message.type not in envelope.PROTECTIVE_TYPES:
             if agreement.state != ACCEPTED:
                 raise Refusal(problems.not_in_force(agreement.state))
-            if message.type not in agreement.event_types:
+            agreed = envelope.IMPLIED_TYPES.get(message.type, message.type)
+            if agreed not in agreement.event_types:
                 raise Refusal(problems.type_not_allowed(message.type))
         effect = _EFFECTS.get(message.type) or referral_effects.EFFECTS.get(message.type)
         if effect is None:

@@ -15,14 +15,18 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common import audit, outbox
-from yui_common.events.federation import FederationPeerWithdrawalV1
+from yui_common.events.federation import (
+    FederationPeerWithdrawalV1,
+    FederationSharedPostV1,
+    FederationSharedPurgedV1,
+)
 
 from federation import problems
 from federation.agreements import repository as agreements
 from federation.agreements.schemas import HOME, PEER
 from federation.messages import envelope, sending
 from federation.messages.envelope import FederationMessage
-from federation.models import Agreement, Referral
+from federation.models import Agreement, Person, Referral
 from federation.problems import Refusal
 from federation.settings import Settings
 
@@ -107,12 +111,14 @@ async def on_referral(
     )
 
 
-def purge(referral: Referral, state: str) -> int:
-    """Drop the referral's access and its cache; how many cached items went."""
+async def purge(session: AsyncSession, referral: Referral, state: str) -> int:
+    """Drop the referral's access, its cache and (through notify) the notifications about it; how many cached
+    items went."""
     cached = len((referral.cached or {}).get("posts") or [])
     referral.state = state
     referral.cached, referral.cached_at = None, None
     referral.ended_at = referral.ended_at or datetime.now(UTC)
+    await outbox.add_event(session, FederationSharedPurgedV1(referral_id=referral.id), tenant=referral.tenant)
     return cached
 
 
@@ -123,7 +129,7 @@ async def on_referral_ended(
     if referral is None or referral.agreement_id != agreement.id:
         return  # nothing held here: nothing to end
     if referral.state == ACTIVE:
-        purged = purge(referral, ENDED)
+        purged = await purge(session, referral, ENDED)
         await audit.record(
             session,
             tenant=tenant,
@@ -145,7 +151,7 @@ async def on_consent_withdrawn(
     if found:
         assert referral is not None
         if referral.state != WITHDRAWN:
-            purged_posts = purge(referral, WITHDRAWN)
+            purged_posts = await purge(session, referral, WITHDRAWN)
         referral.withdrawal_id = UUID(str(message.data.get("withdrawal_id")))
         referral.withdrawn_at = datetime.now(UTC)
     await session.flush()
@@ -230,7 +236,50 @@ async def on_withdrawal_acknowledged(
     )
 
 
+async def on_shared_post(
+    session: AsyncSession, tenant: str, message: FederationMessage, agreement: Agreement, settings: Settings
+) -> None:
+    """A new post on a subject home shared with us: the referral's staff who may see its category are told, as
+    a care team is (notify). Nothing of the post is kept here but the notification's excerpt."""
+    referral = await _referral(session, tenant, message.data, PEER)
+    category = str(message.data.get("category") or "")
+    if referral is None or referral.agreement_id != agreement.id or referral.state != ACTIVE:
+        return  # ended or withdrawn meanwhile: nobody is told
+    professions = [p for p, categories in agreement.professions.items() if category in categories]
+    author_id = str(message.data.get("author_id") or "")
+    users = list(
+        await session.scalars(
+            sa.select(Person.user_id).where(
+                Person.tenant == tenant,
+                Person.facility_id == referral.facility_id,
+                Person.status == "active",
+                Person.profession.in_(professions),
+            )
+        )
+    )
+    users = [u for u in users if str(u) != author_id]
+    if not users or category not in referral.categories:
+        return
+    excerpt = message.data.get("excerpt")
+    author = message.data.get("author") or {}
+    await outbox.add_event(
+        session,
+        FederationSharedPostV1(
+            referral_id=referral.id,
+            user_ids=users,
+            subject_name=referral.subject_name,
+            home_network_name=referral.home_network_name,
+            category=category,
+            excerpt=str(excerpt)[:200] if isinstance(excerpt, str) else None,
+            author_name=str(author.get("name") or "") or None,
+            author_label=str(author.get("label") or "") or None,
+        ),
+        tenant=tenant,
+    )
+
+
 EFFECTS = {
+    envelope.SHARED_POST: on_shared_post,
     envelope.REFERRAL: on_referral,
     envelope.REFERRAL_ENDED: on_referral_ended,
     envelope.CONSENT_WITHDRAWN: on_consent_withdrawn,

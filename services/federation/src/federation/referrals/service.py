@@ -519,10 +519,8 @@ async def fetch(
         raise problems.peer_unreachable("The subject's home network cannot be reached just now.")
     if response.status_code != 200:
         if response.status_code == 410:
-            purge(
-                await session.get(Referral, (referral.tenant, referral.id), with_for_update=True) or referral,
-                "withdrawn",
-            )
+            locked = await session.get(Referral, (referral.tenant, referral.id), with_for_update=True)
+            await purge(session, locked or referral, "withdrawn")
         await audit.record_by(
             session,
             principal,

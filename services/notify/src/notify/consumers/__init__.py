@@ -1,5 +1,11 @@
 """Consumers of the notify service: one subscription per producing service."""
 
-from notify.consumers import consent, identity, portal, timeline
+from notify.consumers import consent, federation, identity, portal, timeline
 
-subscriptions = [consent.subscription, timeline.subscription, identity.subscription, portal.subscription]
+subscriptions = [
+    consent.subscription,
+    timeline.subscription,
+    identity.subscription,
+    portal.subscription,
+    federation.subscription,
+]

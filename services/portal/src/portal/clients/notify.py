@@ -58,6 +58,8 @@ class Notification(Answer):
             return f"/staff/posts/{self.post_id}"
         if self.kind == "care_team.invited":
             return "/staff#invitations-h"
+        if self.kind == "federation.shared_post" and (referral := self._param("referral_id")):
+            return f"/staff/shared/{referral}"
         if self.kind == "subject.exceptional_access_granted" and self.subject_id is not None:
             return f"/staff/subjects/{self.subject_id}/timeline"
         if self.kind == "notice.published" and (notice_id := self._param("notice_id")):
