@@ -91,5 +91,5 @@ class TestNetworkWithdrawalMode:
             return latest if latest["complete"] else None
 
         latest = await eventually(complete, what="the delete cascade to complete")
-        assert {s["service"] for s in latest["steps"]} == {"timeline", "notify"}
+        assert {s["service"] for s in latest["steps"]} == {"timeline", "notify", "federation"}
         assert all(s["started_at"] <= s["completed_at"] for s in latest["steps"])

@@ -48,6 +48,7 @@ SCOPES: dict[str, TenantScope] = {
     "timeline": importlib.import_module("timeline.consumers.network_end").SCOPE,
     "notify": importlib.import_module("notify.consumers.network_end").SCOPE,
     "portal": importlib.import_module("portal.network_end").SCOPE,
+    "federation": importlib.import_module("federation.network_end").SCOPE,
 }
 
 

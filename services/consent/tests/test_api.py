@@ -306,7 +306,7 @@ class TestWithdrawal:
         assert (await give(stack, doctor, subject_id)).status_code == 201
         first = await withdraw(stack, doctor, subject_id)
         assert first.status_code == 201, first.text
-        assert {s["service"] for s in first.json()["steps"]} == {"timeline", "notify"}
+        assert {s["service"] for s in first.json()["steps"]} == {"timeline", "notify", "federation"}
         assert_problem(await withdraw(stack, doctor, subject_id), 409, "no-active-consent")
         assert await count(stack, "SELECT count(*) FROM withdrawals WHERE subject_id = :s", s=subject_id) == 1
         assert (

@@ -7,6 +7,7 @@ from __future__ import annotations
 from yui_common.settings import CommonSettings
 from yui_common.worker import PeriodicJob, Worker
 
+from federation import network_end
 from federation.keys import service as keys
 from federation.messages.delivery import deliver_due
 from federation.messages.feed import pull_gaps
@@ -23,7 +24,7 @@ class FederationWorker(Worker):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             settings=settings,
-            subscriptions=subscriptions,
+            subscriptions=[*subscriptions, network_end.subscription(settings)],
             jobs=[
                 PeriodicJob("federation-delivery", settings.delivery_interval_s, _deliver),
                 PeriodicJob("federation-gaps", max(1.0, settings.delivery_interval_s * 4), _pull_gaps),

@@ -19,7 +19,7 @@ from yui_common.events import EventData, event
 from yui_common.events.identity import NetworkStateV1
 
 # Every service that holds a part of a network: identity (its people and facilities) included.
-PARTICIPANTS: tuple[str, ...] = ("identity", "consent", "timeline", "notify", "portal")
+PARTICIPANTS: tuple[str, ...] = ("identity", "consent", "timeline", "notify", "portal", "federation")
 
 
 @event("identity.network-export-requested.v1")
@@ -92,6 +92,11 @@ class PortalNetworkExportedV1(NetworkExportedBase):
     """The portal's part: notices, terms and their acceptances, inquiries, settings."""
 
 
+@event("federation.network-exported.v1")
+class FederationNetworkExportedV1(NetworkExportedBase):
+    """Federation's part: agreements, messages sent and received, referrals both ways, its projections."""
+
+
 @event("identity.network-ended.v1")
 class IdentityNetworkEndedV1(NetworkEndedBase):
     """Identity holds no row of the network but the network's own (status ended; its slug is never reused)."""
@@ -117,12 +122,19 @@ class PortalNetworkEndedV1(NetworkEndedBase):
     """The portal holds no row of the network."""
 
 
+@event("federation.network-ended.v1")
+class FederationNetworkEndedV1(NetworkEndedBase):
+    """Federation holds no row of the network (a peer holding its referrals was told nothing: the agreements end
+    with it, and a peer's cache runs out within the agreement's limit)."""
+
+
 NETWORK_EXPORTED: dict[str, type[NetworkExportedBase]] = {
     "identity": IdentityNetworkExportedV1,
     "consent": ConsentNetworkExportedV1,
     "timeline": TimelineNetworkExportedV1,
     "notify": NotifyNetworkExportedV1,
     "portal": PortalNetworkExportedV1,
+    "federation": FederationNetworkExportedV1,
 }
 NETWORK_ENDED: dict[str, type[NetworkEndedBase]] = {
     "identity": IdentityNetworkEndedV1,
@@ -130,4 +142,5 @@ NETWORK_ENDED: dict[str, type[NetworkEndedBase]] = {
     "timeline": TimelineNetworkEndedV1,
     "notify": NotifyNetworkEndedV1,
     "portal": PortalNetworkEndedV1,
+    "federation": FederationNetworkEndedV1,
 }
