@@ -1,14 +1,15 @@
-"""The portal's client of federation: the operator's agreements (協定) with neighbouring networks, and the networks a
-peer deployment publishes (read by federation, the one service that speaks to peers)."""
+"""The portal's client of federation: the operator's agreements (協定) with neighbouring networks, the networks a
+peer deployment publishes (read by federation, the one service that speaks to peers), and the staff's referrals
+(紹介) of a subject to a peer network's facility."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import Field
-from yui_common.vocabulary import POST_CATEGORIES
+from yui_common.vocabulary import POST_CATEGORIES, profession_label
 
 from portal.clients.base import Answer, ServiceClient
 
@@ -98,3 +99,116 @@ class FederationClient(ServiceClient):
     async def own_networks(self) -> list[PeerNetwork]:
         """The networks this deployment hosts, with their names, as peers read them (public)."""
         return (await self.read(FederationDocument, "GET", "/.well-known/yui-federation")).networks
+
+
+# --- referrals (紹介): a subject of this network referred to a peer network's facility, and those shared with us ---
+
+
+class ReferralFacility(Answer):
+    id: UUID
+    name: str
+
+
+class ReferralOption(Answer):
+    """An agreement the subject may be referred under: the peer network, its facilities, what may be shared."""
+
+    agreement_id: UUID
+    peer_network_name: str
+    facilities: list[ReferralFacility] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    reachable: bool = True
+
+
+def person_label(name: str, profession: str | None, facility_name: str | None, lang: str = "ja") -> str:
+    """「名前（職種、施設）」 as yui_common.people.PersonRef.label writes a person (a peer's staff have no id here)."""
+    detail = profession_label(profession, lang)
+    if facility_name:
+        detail += ("、" if lang == "ja" else ", ") + facility_name
+    return f"{name}（{detail}）" if lang == "ja" else f"{name} ({detail})"
+
+
+class ReferrerLabel(Answer):
+    name: str
+    profession: str
+    facility_name: str
+
+    def label(self, lang: str = "ja") -> str:
+        return person_label(self.name, self.profession, self.facility_name, lang)
+
+
+class Referral(Answer):
+    id: UUID
+    side: Literal["home", "peer"]
+    state: Literal["active", "ended", "withdrawn"]
+    subject_name: str
+    subject_name_kana: str | None = None
+    home_network_name: str
+    peer_network_name: str
+    facility_name: str
+    purpose: str
+    starts_on: date
+    ends_on: date
+    categories: list[str] = Field(default_factory=list)
+    consent_basis: str
+    referred_by: ReferrerLabel
+    created_at: datetime
+    ended_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+
+
+class SharedAuthor(Answer):
+    name: str
+    profession: str | None = None
+    facility_name: str | None = None
+
+    def label(self, lang: str = "ja") -> str:
+        return person_label(self.name, self.profession, self.facility_name, lang)
+
+
+class SharedPost(Answer):
+    id: UUID
+    parent_id: UUID | None = None
+    category: str
+    body: str
+    created_at: datetime
+    author: SharedAuthor
+    replies: list[SharedPost] = Field(default_factory=list)
+
+
+class SharedTimeline(Answer):
+    referral: Referral
+    posts: list[SharedPost] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    from_cache: bool = False
+    fetched_at: datetime
+
+
+class ReferralClient(ServiceClient):
+    """Referrals as the signed-in staff member: at home a member of the subject's care team, at the peer staff of
+    the referred facility (federation decides who may do what; a refusal is a ServiceProblem)."""
+
+    service = "federation"
+
+    async def options(self, subject_id: UUID) -> list[ReferralOption]:
+        return await self.read(
+            list[ReferralOption], "GET", "/referrals/options", params={"subject_id": str(subject_id)}
+        )
+
+    async def of_subject(self, subject_id: UUID) -> list[Referral]:
+        return await self.read(list[Referral], "GET", "/referrals", params={"subject_id": str(subject_id)})
+
+    async def refer(self, referral: dict[str, Any]) -> Referral:
+        return await self.read(Referral, "POST", "/referrals", json=referral)
+
+    async def end(self, referral_id: UUID) -> Referral:
+        return await self.read(Referral, "POST", f"/referrals/{referral_id}/end")
+
+    async def shared_with_me(self) -> list[Referral]:
+        return await self.read(list[Referral], "GET", "/referrals/shared")
+
+    async def timeline(self, referral_id: UUID) -> SharedTimeline:
+        return await self.read(SharedTimeline, "GET", f"/referrals/{referral_id}/timeline")
+
+    async def post(self, referral_id: UUID, post: dict[str, Any]) -> SharedPost:
+        return await self.read(SharedPost, "POST", f"/referrals/{referral_id}/posts", json=post)

@@ -23,6 +23,7 @@ from portal.clients.consent import (
 from portal.session import Staff, StaffSession
 from portal.staff.colleagues import colleague_search, uuid_or_none
 from portal.staff.pages import ConsentApi, IdentityApi, back, gather, optional, page, relay_file
+from portal.staff.referrals import ReferralApi, referral_section
 
 router = APIRouter(prefix="/staff")
 SEXES = ("female", "male", "other", "unknown")
@@ -216,6 +217,7 @@ async def subject_page(
     staff: Staff,
     consent: ConsentApi,
     identity: IdentityApi,
+    referrals: ReferralApi,
     q: Annotated[str, Query(max_length=100)] = "",
     facility_id: Annotated[str, Query(max_length=36)] = "",
     profession: Annotated[str, Query(max_length=32)] = "",
@@ -232,6 +234,8 @@ async def subject_page(
         exclude=on_team,
     )
     context.update(search)
+    # 他地域への紹介 (issue 12): the subject's referrals to peer networks, and where they may be referred.
+    context.update(await referral_section(request, referrals, subject_id, context["consents"]))
     return page(request, staff, "staff/subject.html", context)
 
 
