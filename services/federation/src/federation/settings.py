@@ -55,6 +55,9 @@ class Settings(CommonSettings):
     timeline_url: str = "http://127.0.0.1:8103"
     # A peer network's facilities (for the referral form) are kept this long.
     directory_cache_s: float = 300.0
+    # How often the peer side drops what it cached of referred subjects beyond the agreement's cache limit (or
+    # past the referral's period).
+    cache_expiry_interval_s: float = 60.0
 
     @property
     def federation_base_url(self) -> str:

@@ -15,6 +15,7 @@ from federation.messages.peers import PeerClients, PeerKeys
 from federation.messages.receiving import Receiver
 from federation.peer_trust import service as peer_trust
 from federation.projections import subscriptions
+from federation.referrals.effects import expire_caches
 from federation.settings import Settings
 
 
@@ -29,6 +30,7 @@ class FederationWorker(Worker):
                 PeriodicJob("federation-delivery", settings.delivery_interval_s, _deliver),
                 PeriodicJob("federation-gaps", max(1.0, settings.delivery_interval_s * 4), _pull_gaps),
                 PeriodicJob("federation-keys", 30.0, _advance_keys),
+                PeriodicJob("federation-cache-expiry", settings.cache_expiry_interval_s, _expire_caches),
                 *(
                     [
                         PeriodicJob(
@@ -65,6 +67,11 @@ async def _advance_keys(worker: Worker) -> None:
     assert isinstance(worker, FederationWorker)
     async with worker.sessionmaker() as session, session.begin():
         await keys.advance(session, worker.federation_settings)
+
+
+async def _expire_caches(worker: Worker) -> None:
+    async with worker.sessionmaker() as session, session.begin():
+        await expire_caches(session)
 
 
 async def _publish_peer_cas(worker: Worker) -> None:

@@ -285,3 +285,17 @@ EFFECTS = {
     envelope.CONSENT_WITHDRAWN: on_consent_withdrawn,
     envelope.WITHDRAWAL_ACKNOWLEDGED: on_withdrawal_acknowledged,
 }
+
+
+async def expire_caches(session: AsyncSession) -> int:
+    """The peer side keeps what it fetched of a referred subject no longer than the agreement allows, and not
+    past the referral's period: older caches are dropped (the worker's periodic job). Returns how many."""
+    result = await session.execute(
+        sa.text(
+            "UPDATE referrals r SET cached = NULL, cached_at = NULL FROM agreements a "
+            "WHERE r.side = 'peer' AND r.cached_at IS NOT NULL AND a.tenant = r.tenant AND a.id = r.agreement_id "
+            "AND (r.cached_at < now() - make_interval(hours => a.cache_limit_hours) "
+            "OR r.ends_on < (now() AT TIME ZONE 'Asia/Tokyo')::date) RETURNING r.id"
+        )
+    )
+    return len(result.all())
