@@ -78,6 +78,24 @@ PUBLIC_ROUTES = {
     ): "a peer's message: its signature, checked against the peer's published keys, is the credential",
     ("federation", "GET /federation/v1/feed"): "a peer's pull: the signed request is the credential",
     ("federation", "GET /peer-cas.pem"): "the CA certificates the gateway's peer port trusts: public by nature",
+    ("federation", "GET /federation/v1/directory"): "a peer's signed request (as the feed's) is the credential",
+    (
+        "federation",
+        "GET /federation/v1/referrals/{referral_id}/timeline",
+    ): "a peer user's read: the peer's signed assertion naming the user is the credential, checked at every call",
+    (
+        "federation",
+        "POST /federation/v1/referrals/{referral_id}/posts",
+    ): "a peer user's post: the peer's signed assertion (binding the body) is the credential",
+    (
+        "timeline",
+        "GET /federated/subjects/{subject_id}/posts",
+    ): "internal (the gateway routes no /federated/): federation's grant, signed with its published key, is the "
+    "credential; no staff token is involved",
+    (
+        "timeline",
+        "POST /federated/subjects/{subject_id}/posts",
+    ): "internal: federation's grant for one peer user's post is the credential",
 }
 # Routes left out of the matrix, and why (each is covered elsewhere).
 NOT_PROBED = {
@@ -233,6 +251,9 @@ def path_binding(world: VictimWorld, route: Route, name: str) -> str | None:
         "agreement_id": ids["agreement"],
         # Public (PUBLIC_ROUTES): any id; the message's signature decides.
         "transaction_id": ids["agreement"],
+        # The matrix's networks refer no subject (services/federation/tests cover referrals across networks):
+        # an id that is no referral of anyone's, so every principal must get the one 404.
+        "referral_id": ids["agreement"],
     }
     return by_name.get(name)
 
@@ -497,7 +518,7 @@ def test_sec1_every_documented_path_parameter_names_a_victim_object() -> None:
         "facility_id", "user_id", "subject_id", "consent_id", "invitation_id", "grant_id", "attachment_id",
         "post_id", "group_id", "report_id", "certificate_id", "notice_id", "notification_id", "suspension_id",
         "session_id", "version", "kid", "step", "medication_id", "import_id", "index", "agreement_id",
-        "transaction_id",
+        "transaction_id", "referral_id",
     }  # fmt: skip
     for route in ROUTES:
         for parameter in route.operation.get("parameters", []):
