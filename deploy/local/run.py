@@ -96,6 +96,8 @@ def local_addresses(env: dict[str, str], offset: int) -> None:
         return
     env.setdefault("YUI_GATEWAY_PORT", str(DEFAULT_PORT + offset))
     env.setdefault("YUI_S3_ENDPOINT", f"127.0.0.1:{S3_PORT + offset}")
+    # notify sends to this deployment's mail catcher (write_procfile starts it at MAIL_PORT + offset).
+    env.setdefault("YUI_NOTIFY_SMTP_PORT", str(MAIL_PORT + offset))
     for service, (api_port, _) in ports.items():
         env.setdefault(f"YUI_GATEWAY_{service.upper()}_UPSTREAM", f"127.0.0.1:{api_port}")
         # Every service's <svc>_url setting (identity, portal and federation call their neighbours directly).
@@ -490,6 +492,12 @@ def audit_keys(env: dict[str, str], directory: Path = RUN_DIR) -> None:
             env[variable] = str(ensure_audit_key(directory / f"audit-key-{service}.pem"))
 
 
+def content_signing_key(env: dict[str, str], directory: Path = RUN_DIR) -> None:
+    """Timeline's key that signs posts and attachments, in this deployment's state directory (its default path is
+    .run/ under the working directory, which a second deployment beside the first would share)."""
+    env.setdefault("YUI_TIMELINE_SIGNING_KEY_FILE", str(directory / "timeline-signing-key.pem"))
+
+
 def gateway_secret(env: dict[str, str], directory: Path = RUN_DIR) -> None:
     """The secret the gateway sends the services with every request, so they believe its client-certificate
     headers and nobody else's (yui_common.auth): one random value in .run/, read by nginx and every service."""
@@ -516,6 +524,7 @@ def main() -> int:
     portal_session_key(env, directory)
     gateway_secret(env, directory)
     audit_keys(env, directory)
+    content_signing_key(env, directory)
 
     seaweed: SeaweedFS | None = None
     honcho: subprocess.Popen[bytes] | None = None
