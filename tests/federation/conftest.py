@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.two_stacks import TwoStacks, two_deployments
+from tests.support.two_stacks import TwoStacks, start_care, two_deployments
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -24,6 +24,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoStacks]:
     with two_deployments(tmp_path_factory.mktemp("two-deployments")) as found:
         yield found
+
+
+@pytest.fixture(scope="session")
+def care(stacks: TwoStacks) -> TwoStacks:
+    """The deployments with consent, timeline, notify and identity's worker running too (referrals: fed2, fed3),
+    started by the first test that asks; the tests that do not ask never pay for them."""
+    start_care(stacks)
+    return stacks
 
 
 @pytest.fixture(scope="session")

@@ -53,7 +53,15 @@ async def wait_state(deployment: Deployment, tenant: str, agreement_id: str, sta
     await wait_for(reached, timeout=60, interval=0.3, what=f"{deployment.name}/{tenant}'s agreement {state}")
 
 
-async def propose(home: Deployment, home_tenant: str, peer: Deployment, peer_tenant: str) -> dict[str, Any]:
+async def propose(
+    home: Deployment,
+    home_tenant: str,
+    peer: Deployment,
+    peer_tenant: str,
+    *,
+    event_types: list[str] | None = None,
+    professions: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """``home``'s operator proposes an agreement to ``peer``'s network (its base URL is its gateway's peer port,
     its CA pinned); the proposal travels as a signed message through both gateways."""
     async with home.federation_api() as client:
@@ -63,8 +71,8 @@ async def propose(home: Deployment, home_tenant: str, peer: Deployment, peer_ten
                 "peer_base_url": peer.federation_base_url,
                 "peer_source": peer.source(peer_tenant),
                 "peer_ca_pem": peer.ca_pem,
-                "event_types": [AUDIT_HEAD],
-                "professions": {"nurse": ["vitals", "summary"]},
+                "event_types": event_types or [AUDIT_HEAD],
+                "professions": professions or {"nurse": ["vitals", "summary"]},
                 "cache_limit_hours": 24,
             },
             headers=await home.operator(home_tenant),
@@ -84,8 +92,10 @@ async def accept(peer: Deployment, peer_tenant: str, agreement_id: str) -> dict[
     return body
 
 
-async def accepted_agreement(home: Deployment, home_tenant: str, peer: Deployment, peer_tenant: str) -> str:
-    proposal = await propose(home, home_tenant, peer, peer_tenant)
+async def accepted_agreement(
+    home: Deployment, home_tenant: str, peer: Deployment, peer_tenant: str, **terms: Any
+) -> str:
+    proposal = await propose(home, home_tenant, peer, peer_tenant, **terms)
     await wait_state(peer, peer_tenant, proposal["id"], "proposed")
     await accept(peer, peer_tenant, proposal["id"])
     await wait_state(home, home_tenant, proposal["id"], "accepted")

@@ -15,9 +15,12 @@ the port's bundle (deploy/gateway/README.md, "Peer deployments"); each side's fe
 certificate from its own CA, and each gateway's peer port has a server certificate from its own CA, which is what
 the other side pins.
 
-Only the processes federation needs run: identity's API (operators sign in; the JWKS federation verifies their
-tokens with; the CA) and federation's API and worker. Identity's worker, consent, timeline, portal and notify are
-not started: nothing they do reaches federation's agreements or messages.
+Only the processes federation needs run from the start: identity's API (operators sign in; the JWKS federation
+verifies their tokens with; the CA) and federation's API and worker. Referrals (fed2, fed3) need more, started on
+demand by ``start_care`` (the ``care`` fixture): consent (subjects, consent, care teams, the withdrawal cascade),
+timeline (the posts a peer reads and answers; its S3 is the deployment's SeaweedFS), notify (a step of the cascade)
+and identity's worker (its outbox carries the people and networks the others project). Their migrations run then
+too and declare their queues before identity's worker publishes anything. Portal is never started.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from tests.support import infrastructure
 
 REPO = Path(__file__).resolve().parents[2]
 STARTED = ("identity", "federation")
+# What referrals need besides (start_care), and identity's worker.
+CARE = ("consent", "timeline", "notify")
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 AMQP = "amqp://guest:guest@127.0.0.1:5672"
 READY_TIMEOUT_S = 120.0
@@ -289,6 +294,7 @@ def prepare(deployment: Deployment, nginx: str) -> None:
     asyncio.run(drop_databases(deployment.prefix))
     run.gateway_secret(env, directory)
     run.audit_keys(env, directory)
+    run.content_signing_key(env, directory)
     deployment.seaweed = run.ensure_s3(env, directory)
     for service in STARTED:
         run.run_step(f"{name}: migrating {service}", [sys.executable, "-m", service, "migrate"], env)
@@ -297,10 +303,44 @@ def prepare(deployment: Deployment, nginx: str) -> None:
     run.wire_federation(env, gateway, directory)
     deployment.gateway = run.wire_client_certificates(env, nginx, directory)
     deployment.commands = run.process_commands(
-        {s: p for s, p in run.service_ports(deployment.offset).items() if s in STARTED},
+        {s: p for s, p in run.service_ports(deployment.offset).items() if s in (*STARTED, *CARE)},
         deployment.gateway,
         nginx,
     )
+
+
+def start_care(stacks: TwoStacks) -> None:
+    """Consent, timeline and notify (API and worker) and identity's worker in both deployments, once: migrated
+    (which declares their queues, so nothing identity's worker then publishes is dropped), started, answering."""
+    pending = [d for d in (stacks.a, stacks.b) if "consent-api" not in d.processes]
+    migrations = []
+    for deployment in pending:
+        for service in CARE:
+            log = deployment.log(f"{service}-migrate")
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("ab") as out:
+                command = [sys.executable, "-m", service, "migrate"]
+                migration = subprocess.Popen(
+                    command, cwd=REPO, env=deployment.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+                )
+            migrations.append((deployment, service, migration))
+    for deployment, service, migration in migrations:
+        code = migration.wait(timeout=300)
+        assert code == 0, (
+            f"{deployment.name}: migrating {service} failed: {deployment.log(f'{service}-migrate')}"
+        )
+    for deployment in pending:
+        for service in CARE:
+            deployment.start(f"{service}-api")
+            deployment.start(f"{service}-worker")
+        deployment.start("identity-worker")
+
+    async def answering() -> None:
+        for deployment in pending:
+            for service in CARE:
+                await deployment.wait_answering(f"{service}-api")
+
+    asyncio.run(answering())
 
 
 async def drop_databases(prefix: str) -> None:
