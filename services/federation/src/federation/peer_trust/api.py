@@ -11,7 +11,12 @@ from federation.settings import Settings
 router = APIRouter(tags=["peer trust"])
 
 
-@router.get("/peer-cas.pem", summary="The CAs the gateway's peer port admits client certificates from")
+@router.get(
+    "/peer-cas.pem",
+    summary="The CAs the gateway's peer port admits client certificates from",
+    response_class=Response,
+    responses={200: {"content": {"application/x-pem-file": {}}, "description": "PEM certificates"}},
+)
 async def peer_cas(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     async with request.app.state.sessionmaker() as session:

@@ -39,7 +39,11 @@ from federation.settings import Settings
 router = APIRouter(prefix="/federation/v1", tags=["federation protocol"])
 MAX_BODY = 64 * 1024
 PEER_ASKS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The post is not one (too large or unreadable)"},
     401: {"description": "No valid assertion from the peer"},
+    403: {"description": "The assertion names no network of ours, or the agreement is not in force"},
+    422: {"description": "A post the home timeline refuses (e.g. a category the referral does not share)"},
+    502: {"description": "The home timeline failed"},
     404: {"description": "No such referral for this user (the one 404)"},
     410: {"description": "Consent was withdrawn: nothing of the subject is shared"},
 }
@@ -177,7 +181,14 @@ def _audit_detail(asked: Asked, token: str | None) -> dict[str, Any]:
     }
 
 
-@router.get("/directory", summary="Our network's facilities, for a peer's referral form (signed request)")
+@router.get(
+    "/directory",
+    summary="Our network's facilities, for a peer's referral form (signed request)",
+    responses={
+        401: {"description": "Request signature missing or invalid, key unknown, or outside the clock skew"},
+        403: {"description": "No agreement with the asking network, or it names no network of ours"},
+    },
+)
 async def directory(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     receiver: Receiver = request.app.state.receiver
