@@ -12,6 +12,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+from yui_common import networks
+from yui_common.events.identity import NetworkStateV1
 from yui_common.web import today_in_japan
 
 from services.federation.tests.referral_support import give_professions, referral_agreement
@@ -80,6 +82,12 @@ async def referred(stack: Stack) -> tuple[NetworkWorld, NetworkWorld, str]:
     # The peer's clinic nurse may see visits, vitals and その他; its doctor's profession is outside the agreement.
     await give_professions(stack, peer, {"nurse": "nurse", "doctor": "doctor"})
     await give_professions(stack, home, {"doctor": "doctor"})
+    # Federation knows both networks by name (identity's network event fills its projection so).
+    async with stack["federation"].sessionmaker() as session, session.begin():
+        for world in (home, peer):
+            await networks.apply(
+                session, world.tenant, NetworkStateV1(slug=world.tenant, name=world.name, version=1)
+            )
     agreement_id = await referral_agreement(stack, home, peer)
     return home, peer, agreement_id
 
@@ -156,7 +164,11 @@ class TestReferralThroughThePages:
         )
         assert made.status_code == 303, made.text[:800]
         listed = no_id_shown((await portal(stack, "GET", made.headers["location"], doctor)).text)
-        assert "紹介しました" in listed and "共有中" in listed and f"{peer.label}クリニック" in listed
+        assert (
+            "紹介しました" in listed
+            and "共有中" in listed
+            and f"{peer.name}・{peer.label}クリニック" in listed
+        )
         assert "訪問、その他" in listed and f"{today.year}年{today.month}月{today.day}日〜" in listed
         assert f"網{home.label}秘匿 医師（医師、{home.label}クリニック）" in listed
 
@@ -165,7 +177,7 @@ class TestReferralThroughThePages:
         text = no_id_shown(shared)
         assert ">他地域から共有<" in shared
         assert f"網{home.label}秘匿 太郎" in text and "ヒトクコウ タロウ" in text
-        assert "から共有" in text and "退院後の訪問看護のため" in text
+        assert f"{home.name}から共有" in text and "退院後の訪問看護のため" in text
         assert f"網{home.label}秘匿 医師（医師、{home.label}クリニック）" in text
         link = SHARED_LINK.search(shared)
         assert link
