@@ -127,5 +127,9 @@ async def test_fed2_referral_read_and_reply_by_permitted_staff_only(stack: Stack
     assert listed and listed[0]["actor"] == f"peer-user:{peer.people['nurse'].id}"
     posted = await audit_actions(stack, "timeline", home.tenant, "post.reply.federated")
     assert posted and posted[0]["detail"]["post"] == reply["id"]
+    # Each acknowledgement carries the other side's audit head, kept in the sender's log (the logs vouch for
+    # each other): the referral's delivery at home holds the peer's.
+    delivered = await audit_actions(stack, "federation", home.tenant, "federation.message.delivered")
+    assert delivered and all("peer_audit_head" in e["detail"] for e in delivered)
     refusals = await audit_actions(stack, "federation", peer.tenant, "federation.referral.fetch-refused")
     assert len(refusals) >= 3

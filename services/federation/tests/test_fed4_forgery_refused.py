@@ -141,7 +141,10 @@ class TestForgeryRefused:
                 f"/federation/v1/transactions/{original.id}", content=original.body.encode(), headers=headers
             )
             assert replay.status_code == 200, replay.text
-            assert replay.json() == {
+            answer = replay.json()
+            # The answer also carries this side's audit head (issue 12, item 6), as every acknowledgement does.
+            assert "audit_head" in answer
+            assert {k: v for k, v in answer.items() if k != "audit_head"} == {
                 "status": "replayed",
                 "first_outcome": {"status": "applied", "sequence": original.sequence},
             }

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from yui_common import audit
 from yui_common.problems import MEDIA_TYPE
 
+from federation.agreements import repository as agreements
 from federation.messages import envelope
 from federation.messages.feed import pull_feed, serve_feed
 from federation.messages.receiving import Outcome, Receiver, Refusal, local_tenant, problem_body
@@ -81,6 +82,15 @@ async def put_transaction(
                 tenant=tenant,
                 source=message["source"],
             )
+    if outcome.status < 400:
+        # Every acknowledgement carries this side's newest audit seal head, which the sender keeps in its own
+        # audit log: the two logs vouch for each other (issue 12, item 6).
+        async with request.app.state.sessionmaker() as session:
+            seal = await agreements.newest_seal(session)
+        outcome = Outcome(
+            outcome.status,
+            {**outcome.body, "audit_head": {"seal_number": seal[0], "head": seal[1]} if seal else None},
+        )
     return _answer(outcome)
 
 

@@ -127,6 +127,10 @@ async def deliver_pair(
                     break
                 message.delivered_at, message.last_error = datetime.now(UTC), None
                 message.attempts += 1
+                try:
+                    peer_head = response.json().get("audit_head")
+                except ValueError:
+                    peer_head = None
                 await audit.record(
                     session,
                     tenant=tenant,
@@ -138,6 +142,8 @@ async def deliver_pair(
                         "sequence": message.sequence,
                         "status": response.status_code,
                         "signature": message.signature,
+                        # The peer's audit seal head as its acknowledgement told it.
+                        "peer_audit_head": peer_head,
                     },
                 )
                 done += 1
