@@ -313,22 +313,12 @@ def start_care(stacks: TwoStacks) -> None:
     """Consent, timeline and notify (API and worker) and identity's worker in both deployments, once: migrated
     (which declares their queues, so nothing identity's worker then publishes is dropped), started, answering."""
     pending = [d for d in (stacks.a, stacks.b) if "consent-api" not in d.processes]
-    migrations = []
+    # One after another, as `make run` migrates: declaring many quorum queues at once from several processes left
+    # some of them unresponsive on a busy broker.
     for deployment in pending:
         for service in CARE:
-            log = deployment.log(f"{service}-migrate")
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("ab") as out:
-                command = [sys.executable, "-m", service, "migrate"]
-                migration = subprocess.Popen(
-                    command, cwd=REPO, env=deployment.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
-                )
-            migrations.append((deployment, service, migration))
-    for deployment, service, migration in migrations:
-        code = migration.wait(timeout=300)
-        assert code == 0, (
-            f"{deployment.name}: migrating {service} failed: {deployment.log(f'{service}-migrate')}"
-        )
+            command = [sys.executable, "-m", service, "migrate"]
+            run.run_step(f"{deployment.name}: migrating {service}", command, deployment.env)
     for deployment in pending:
         for service in CARE:
             deployment.start(f"{service}-api")
