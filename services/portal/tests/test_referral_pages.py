@@ -206,6 +206,8 @@ class TestReferralThroughThePages:
         again = no_id_shown((await portal(stack, "GET", replied.headers["location"], nurse)).text)
         assert "投稿しました" in again and "施設で受け入れました" in again
         assert f"{peer.label}看護 花子（看護師、{peer.label}クリニック" in again
+        # 既読 as local staff see it: her first visit marked the posts read at home, so now she is among the readers.
+        assert "既読 1" in again and f"{peer.label}看護 花子（看護師、{peer.label}クリニック（" in again
         # It landed at home: home's doctor reads the reply on the subject's own timeline.
         home_timeline = await portal(stack, "GET", f"/staff/posts/{visit.group(1)}", doctor)
         assert "施設で受け入れました" in visible_text(home_timeline.text)

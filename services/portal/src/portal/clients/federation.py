@@ -173,6 +173,8 @@ class SharedPost(Answer):
     body: str
     created_at: datetime
     author: SharedAuthor
+    # 既読 as home records it: who read the post (the peer's readers named with their network).
+    read_by: list[SharedAuthor] = Field(default_factory=list)
     replies: list[SharedPost] = Field(default_factory=list)
 
 
