@@ -77,8 +77,14 @@ PUBLIC_ROUTES = {
         "PUT /federation/v1/transactions/{transaction_id}",
     ): "a peer's message: its signature, checked against the peer's published keys, is the credential",
     ("federation", "GET /federation/v1/feed"): "a peer's pull: the signed request is the credential",
-    ("federation", "GET /peer-cas.pem"): "the CA certificates the gateway's peer port trusts: public by nature",
-    ("federation", "GET /federation/v1/directory"): "a peer's signed request (as the feed's) is the credential",
+    (
+        "federation",
+        "GET /peer-cas.pem",
+    ): "the CA certificates the gateway's peer port trusts: public by nature",
+    (
+        "federation",
+        "GET /federation/v1/directory",
+    ): "a peer's signed request (as the feed's) is the credential",
     (
         "federation",
         "GET /federation/v1/referrals/{referral_id}/timeline",
