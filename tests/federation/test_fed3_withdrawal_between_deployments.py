@@ -165,3 +165,37 @@ class TestWithdrawalBetweenDeployments:
 
 def _json(value: Any) -> dict[str, Any]:
     return dict(json.loads(value) if isinstance(value, str) else value)
+
+
+class TestWithdrawalHeardByTimelineFirst:
+    async def test_fed3_peer_fetch_is_410_and_purges_when_home_timeline_heard_before_federation(
+        self, care: TwoStacks, agreements: dict[str, Any]
+    ) -> None:
+        """a's federation worker is stopped, so a's federation still holds consent when b fetches, grants, and a's
+        timeline (which has heard) refuses: b's nurse is told support stopped (410), not "not yours" (404), and b
+        drops its cache at that fetch."""
+        a, b = care.a, care.b
+        doctor = await sign_in(a, HOME, "doctor")
+        nurse = (await peer_staff(b))["nurse"]
+        subject, referral = await _referred(care, agreements, doctor, nurse, "fed3-3")
+        a.kill("federation-worker")
+        try:
+            await withdraw(a, doctor, subject.id)
+
+            async def timeline_stopped() -> bool:
+                found = await rows(
+                    a,
+                    "SELECT support_stopped_at FROM subject_access WHERE subject_id = $1::uuid",
+                    subject.id,
+                    service="timeline",
+                )
+                return bool(found) and found[0]["support_stopped_at"] is not None
+
+            await wait_for(timeline_stopped, what="a's timeline to hear of the withdrawal")
+            assert not await _federation_heard(care, subject.id)
+            refused = await fetch(b, nurse, referral["id"])
+            assert refused.status_code == 410, refused.text
+            assert (await referral_row(b, PEER, referral["id"]))["cached"] is None
+        finally:
+            a.start("federation-worker")
+        await wait_for(lambda: _federation_heard(care, subject.id), what="a's federation to catch up")

@@ -33,10 +33,14 @@ PAGE = 50
 
 async def _shared(session: AsyncSession, grant: Grant, *, hold: bool) -> None:
     access = await access_repository.subject_access(session, subject_id=grant.subject_id, hold=hold)
-    if access is None or access.tenant != grant.tenant or not access.consent_active:
+    if access is None or access.tenant != grant.tenant:
         raise not_found("subject")
+    # A withdrawal ends consent and stops support in one write: it is told as such (410, and the peer purges),
+    # not as a subject never shared, when timeline hears of it before federation does.
     if access.support_stopped_at is not None:
         raise support_stopped()
+    if not access.consent_active:
+        raise not_found("subject")
 
 
 async def _audit(session: AsyncSession, grant: Grant, action: str, **detail: Any) -> None:
