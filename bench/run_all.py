@@ -30,6 +30,10 @@ ALSO = {
     "tenancy": "tenancy.py",
     # issue 12: 1,000 messages queued while a peer deployment is down, catch-up against live (two deployments)
     "federation-catchup": "federation_catchup.py",
+    # issue 12 fed3: a withdrawal at home until the peer deployment's fetch is refused, p50/p99 over 20 subjects
+    "federation-withdrawal": "federation_withdrawal.py",
+    # issue 12 fed2: the peer's staff reading a referred subject through federation against home's own staff
+    "federation-read": "federation_read.py",
     "soak": "soak.py",  # rel1's long form: five minutes of mixed load through faults, then every invariant
 }
 
