@@ -27,6 +27,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessionmaker=app.state.sessionmaker, settings=settings, peer_keys=app.state.peer_keys
         )
 
+    async def close_clients(app: FastAPI) -> None:
+        await app.state.peer_clients.aclose()
+        timeline = getattr(app.state, "timeline_client", None)
+        if timeline is not None:
+            await timeline.aclose()
+
     return create_service_app(
         settings=settings,
         title="Yui federation",
@@ -42,4 +48,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         consumer_queues=[sub.queue for sub in subscriptions],
         on_startup=[start_peers],
+        on_shutdown=[close_clients],
     )

@@ -9,6 +9,7 @@ kid is ever issued twice.
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,6 +128,22 @@ async def active_key(session: AsyncSession, settings: Settings) -> SigningKey:
             await session.flush()
             found = [key]
     return SigningKey(found[0].kid, private_key(found[0]))
+
+
+_SIGNING_CACHE_S = 5.0
+_signing: tuple[float, SigningKey] | None = None
+
+
+async def signing_key(session: AsyncSession, settings: Settings) -> SigningKey:
+    """The active key, read at most every few seconds: for the tokens a staff member's read makes (the
+    assertion, the grant), where three queries and a PEM parse per request would cost more than the signature.
+    A key that becomes active meanwhile is used a few seconds later; the one it replaces stays published (and
+    valid) for the whole retry window, so nothing signed with it in those seconds is refused."""
+    global _signing
+    now = time.monotonic()
+    if _signing is None or now - _signing[0] > _SIGNING_CACHE_S:
+        _signing = (now, await active_key(session, settings))
+    return _signing[1]
 
 
 async def published_jwks(session: AsyncSession, settings: Settings) -> list[dict[str, str]]:

@@ -4,6 +4,7 @@ and each peer's published keys, cached, refetched once for an unknown kid and at
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import ssl
 import time
@@ -28,6 +29,7 @@ class PeerClients:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.transport = transport
+        self._pool: dict[tuple[str, str, int], httpx.AsyncClient] = {}
 
     def tls_context(self, ca_pem: str | None) -> ssl.SSLContext:
         if ca_pem:
@@ -40,6 +42,20 @@ class PeerClients:
         if self.settings.client_cert_file and self.settings.client_key_file:
             context.load_cert_chain(self.settings.client_cert_file, self.settings.client_key_file)
         return context
+
+    def pooled(self, base_url: str, ca_pem: str | None) -> httpx.AsyncClient:
+        """A long-lived client for one peer (keep-alive: the mutual-TLS handshake is paid once per connection,
+        not per request), for the reads and posts staff make through federation. Never closed by its user."""
+        key = (base_url, hashlib.sha256((ca_pem or "").encode()).hexdigest(), id(self.transport))
+        client = self._pool.get(key)
+        if client is None or client.is_closed:
+            client = self._pool[key] = self.client(base_url, ca_pem)
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._pool = list(self._pool.values()), {}
+        for client in clients:
+            await client.aclose()
 
     def client(self, base_url: str, ca_pem: str | None) -> httpx.AsyncClient:
         timeout = httpx.Timeout(self.settings.request_timeout_s)

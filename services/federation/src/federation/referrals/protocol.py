@@ -152,9 +152,9 @@ async def _refused(
 
 async def _timeline(
     request: Request, session: AsyncSession, settings: Settings, asked: Asked, *, write: bool
-) -> httpx.AsyncClient:
+) -> _TimelineCall:
     grant = assertions.grant(
-        await keys.active_key(session, settings),
+        await keys.signing_key(session, settings),
         tenant=asked.referral.tenant,
         subject_id=asked.referral.subject_id,  # type: ignore[arg-type]
         referral_id=asked.referral.id,
@@ -164,12 +164,42 @@ async def _timeline(
         categories=asked.categories,
         write=write,
     )
-    return httpx.AsyncClient(
-        base_url=settings.timeline_url,
-        transport=getattr(request.app.state, "timeline_transport", None),
-        headers={"Yui-Federation-Grant": grant},
-        timeout=settings.request_timeout_s,
-    )
+    return _TimelineCall(_timeline_client(request, settings), grant)
+
+
+class _TimelineCall:
+    """This deployment's timeline, through the app's one keep-alive client, with one request's grant."""
+
+    def __init__(self, client: httpx.AsyncClient, grant: str) -> None:
+        self.client, self.headers = client, {"Yui-Federation-Grant": grant}
+
+    async def __aenter__(self) -> _TimelineCall:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self.client.get(path, headers=self.headers)
+
+    async def post(self, path: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response:
+        return await self.client.post(path, content=content, headers={**self.headers, **headers})
+
+
+def _timeline_client(request: Request, settings: Settings) -> httpx.AsyncClient:
+    state = request.app.state
+    transport = getattr(state, "timeline_transport", None)
+    client: httpx.AsyncClient | None = getattr(state, "timeline_client", None)
+    if (
+        client is None
+        or client.is_closed
+        or getattr(state, "timeline_client_transport", None) is not transport
+    ):
+        client = httpx.AsyncClient(
+            base_url=settings.timeline_url, transport=transport, timeout=settings.request_timeout_s
+        )
+        state.timeline_client, state.timeline_client_transport = client, transport
+    return client
 
 
 def _audit_detail(asked: Asked, token: str | None) -> dict[str, Any]:

@@ -45,6 +45,9 @@ from federation.referrals.schemas import (
 from federation.settings import Settings
 
 DIRECTORY_PATH = "/federation/v1/directory"
+# The cache is rewritten when what home answered changed, or at least this often (its age is what the agreement's
+# limit is held against).
+CACHE_REFRESH = timedelta(minutes=1)
 _directories: dict[UUID, tuple[float, str, list[Facility]]] = {}
 
 
@@ -435,7 +438,7 @@ async def _ask_home(
     body: bytes | None = None,
 ) -> httpx.Response:
     token = assertions.assertion(
-        await keys.active_key(session, settings),
+        await keys.signing_key(session, settings),
         peer_source=settings.network_source(referral.tenant),
         home_source=agreement.peer_source,
         referral_id=referral.id,
@@ -445,8 +448,8 @@ async def _ask_home(
     headers = {assertions.ASSERTION_HEADER: token}
     if body is not None:
         headers["Content-Type"] = "application/json"
-    async with clients.client(agreement.peer_base_url, agreement.peer_ca_pem or None) as client:
-        return await client.request(method, path, content=body, headers=headers)
+    client = clients.pooled(agreement.peer_base_url, agreement.peer_ca_pem or None)
+    return await client.request(method, path, content=body, headers=headers)
 
 
 def _home_refusal(response: httpx.Response) -> Problem:
@@ -530,7 +533,9 @@ async def fetch(
         )
         raise _home_refusal(response)
     document = response.json()
-    if agreement.cache_limit_hours > 0:
+    if agreement.cache_limit_hours > 0 and (
+        referral.cached_at is None or now - referral.cached_at > CACHE_REFRESH or referral.cached != document
+    ):
         referral.cached, referral.cached_at = document, now
     await audit.record_by(
         session,

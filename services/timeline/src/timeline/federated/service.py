@@ -64,9 +64,25 @@ async def _audit(session: AsyncSession, grant: Grant, action: str, **detail: Any
     )
 
 
+# Who this process has already introduced, as introduced: a peer user's every read would otherwise rewrite the
+# same row.
+_introduced: dict[UUID, tuple[str, str | None, str, UUID, str]] = {}
+
+
 async def _introduce(session: AsyncSession, grant: Grant) -> None:
     """The peer user becomes a known person here, named with their network, so the home team reads
     "name (profession, facility（network）)" as an author or reader, never an id."""
+    facility_name = f"{grant.facility_name}（{grant.network_name}）"
+    seen = (grant.name, grant.name_kana, grant.profession, grant.facility_id, facility_name)
+    if _introduced.get(grant.user_id) == seen:
+        return
+    if len(_introduced) > 10_000:
+        _introduced.clear()
+
+    def remember(_: object) -> None:  # only once the row is committed
+        _introduced[grant.user_id] = seen
+
+    sa.event.listen(session.sync_session, "after_commit", remember, once=True)
     await apply_person_changed(
         session,
         Person,
@@ -77,7 +93,7 @@ async def _introduce(session: AsyncSession, grant: Grant) -> None:
             name_kana=grant.name_kana,
             profession=grant.profession,
             facility_id=grant.facility_id,
-            facility_name=f"{grant.facility_name}（{grant.network_name}）",
+            facility_name=facility_name,
             status="active",
             version=time.time_ns(),
         ),
