@@ -38,7 +38,7 @@ run: sync  ## start S3, gateway, migrations, demo data, every API and worker; Ct
 test: sync  ## run the whole test suite (pass pytest options with ARGS="...")
 	@# Two phases: everything in parallel (each pytest worker has its own databases, vhost and S3), then the
 	@# tests that stop the shared broker, alone. Exit 5 ("no test selected", e.g. with ARGS='-k f2') is fine.
-	@# tests/federation/ is one xdist group (its two deployments start once, on one worker): --dist loadgroup.
+	@# tests/federation/ (two deployments of real processes) is serial; --dist loadgroup keeps xdist groups whole.
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" $(ARGS) || [ $$? -eq 5 ]
 	$(RUN) pytest -m serial $(ARGS) || [ $$? -eq 5 ]
 

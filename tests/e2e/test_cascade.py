@@ -74,6 +74,8 @@ class TestWithdrawalCascade:
         assert {s["service"]: s["status"] for s in withdrawn.json()["steps"]} == {
             "timeline": "pending",
             "notify": "pending",
+            # Federation refuses peers' fetches and tells every peer holding a referral (here none): issue 12.
+            "federation": "pending",
         }
 
         async def cascade_complete() -> dict | None:
@@ -87,6 +89,7 @@ class TestWithdrawalCascade:
         steps = {s["service"]: s for s in latest["steps"]}
         assert steps["timeline"]["items_affected"] == 3
         assert steps["notify"]["items_affected"] == 2
+        assert steps["federation"]["items_affected"] == 0  # no referral of the subject to withdraw
         assert all(s["completed_at"] for s in steps.values())
 
         posts = await stack["timeline"].client.get(f"/subjects/{subject_id}/posts", headers=nurse.headers)

@@ -1,7 +1,8 @@
 """Two separate deployments (tests/support/two_stacks.py), started once for every test in tests/federation/.
 
-Every test here is in one xdist group (`make test` runs `--dist loadgroup`), so one pytest worker starts the two
-deployments once and runs them all; the other worker goes on with the rest of the suite.
+Every test here is marked serial: `make test` runs them after the parallel phase, alone, in one process that
+starts the two deployments once (beside the rest of the suite, on 2 cores, their start and the peers' retries
+outran the timeouts). They also form one xdist group, so a parallel run of this directory alone starts them once.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import time
 from typing import Any
 from uuid import UUID
 
+import pytest
 from federation.messages import envelope
 
 from tests.support.federation_peers import (
@@ -23,6 +24,10 @@ from tests.support.federation_peers import (
     wait_state,
 )
 from tests.support.two_stacks import TwoStacks, wait_for
+
+# Two deployments of real processes: alone, after the parallel phase (under the suite's load their start and
+# retries outran the timeouts).
+pytestmark = pytest.mark.serial
 
 
 async def audit_heads(stacks_side: Any, tenant: str, source: str) -> list[Any]:

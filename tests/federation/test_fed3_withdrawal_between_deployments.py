@@ -34,7 +34,7 @@ from tests.support.referral_peers import (
 )
 from tests.support.two_stacks import TwoStacks, wait_for
 
-pytestmark = [pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.timeout(600), pytest.mark.serial]
 
 
 async def _referred(

@@ -27,7 +27,7 @@ from tests.support.two_stacks import Deployment, TwoStacks, wait_for
 
 MESSAGES = 1000
 CRASH_AT, SKIPPED_AT = 300, 600  # positions among the 1,000
-pytestmark = [pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.timeout(600), pytest.mark.serial]
 
 
 async def applied_through(deployment: Deployment, tenant: str, source: str) -> int:

@@ -286,12 +286,17 @@ def page_url(template: str, a: NetworkWorld, *, unknown: bool = False) -> str:
         "notice_id": a.ids["notice"],
         "version": a.ids["terms_version"],
         "user_id": str(a.people["nurse"].id),
+        "agreement_id": a.ids["agreement"],
+        "step": "suspension",
+        # A's networks refer no subject here (services/federation/tests cover referrals between networks): the
+        # id of A's agreement stands in, which is no referral of anyone's, so B must see the same nothing.
+        "referral_id": a.ids["agreement"],
     }
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
         assert name in values, f"{template}: the walk has no A object for {name!r}; teach page_url"
-        return NEVER_ISSUED if unknown and name not in ("version", "index") else values[name]
+        return NEVER_ISSUED if unknown and name not in ("version", "index", "step") else values[name]
 
     return re.sub(r"\{([a-z_]+)\}", fill, template)
 

@@ -9,6 +9,7 @@ from consent.consumers.cascade import on_support_stopped, subscription
 from consent.withdrawals import service as withdrawals
 from yui_common.auth import Principal
 from yui_common.events import envelope_for
+from yui_common.events.federation import FederationPeerWithdrawalV1, FederationSupportStoppedV1
 from yui_common.events.notify import NotifySupportStoppedV1
 from yui_common.events.timeline import TimelineSupportStoppedV1
 
@@ -21,6 +22,9 @@ class TestSupportStoppedReports:
         assert set(subscription.routing_keys) == {
             TimelineSupportStoppedV1.event_type,
             NotifySupportStoppedV1.event_type,
+            FederationSupportStoppedV1.event_type,
+            # Each federated peer network's row (issue 12).
+            FederationPeerWithdrawalV1.event_type,
         }
 
     async def test_each_report_completes_the_step_of_the_service_that_sent_it(self, stack: Stack) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from federation.referrals.assertions import peer_user_id
+
 from services.federation.tests.referral_support import (
     audit_actions,
     give_professions,
@@ -124,7 +126,12 @@ async def test_fed2_referral_read_and_reply_by_permitted_staff_only(stack: Stack
         read and read[0]["actor"] == f"peer-user:{peer.people['nurse'].id}" and read[0]["detail"]["assertion"]
     )
     listed = await audit_actions(stack, "timeline", home.tenant, "post.list.federated")
-    assert listed and listed[0]["actor"] == f"peer-user:{peer.people['nurse'].id}"
+    # Timeline names her by the id home derives from her network and her own id (a peer names only its users).
+    derived = peer_user_id(
+        stack["federation"].settings.network_source(peer.tenant), str(peer.people["nurse"].id)
+    )
+    assert listed and listed[0]["actor"] == f"peer-user:{derived}"
+    assert listed[0]["detail"]["peer_user"] == str(peer.people["nurse"].id)
     posted = await audit_actions(stack, "timeline", home.tenant, "post.reply.federated")
     assert posted and posted[0]["detail"]["post"] == reply["id"]
     # Each acknowledgement carries the other side's audit head, kept in the sender's log (the logs vouch for

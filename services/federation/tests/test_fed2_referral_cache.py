@@ -19,7 +19,7 @@ from services.federation.tests.referral_support import (
     shared_at_peer,
 )
 from tests.support.networks import build_networks
-from tests.support.stack import Stack
+from tests.support.stack import Stack, eventually
 
 
 def _unreachable(request: httpx.Request) -> httpx.Response:
@@ -65,3 +65,56 @@ async def test_fed2_peer_reads_its_cache_within_the_limit_and_never_after(stack:
         clients.transport = reachable
     again = await ok(await federation.client.get(path, headers=peer.headers("nurse")), 200)
     assert again["from_cache"] is False
+
+
+async def test_fed2_a_suspended_or_ended_agreement_shares_nothing_its_cache_included(stack: Stack) -> None:
+    home, peer = await build_networks(stack, 2)
+    await give_professions(stack, peer, {"nurse": "nurse"})
+    agreement_id = await referral_agreement(stack, home, peer)
+    referral = await refer(stack, home, peer, agreement_id, categories=["visit"])
+    await shared_at_peer(stack, peer, referral["id"])
+    federation = stack["federation"]
+    path = f"/referrals/{referral['id']}/timeline"
+    assert (await ok(await federation.client.get(path, headers=peer.headers("nurse")), 200))["posts"]
+
+    async def peer_agreement(state: str) -> bool:
+        response = await federation.client.get(
+            f"/agreements/{agreement_id}", headers=peer.headers("operator")
+        )
+        return response.status_code == 200 and response.json()["state"] == state
+
+    await ok(
+        await federation.client.post(
+            f"/agreements/{agreement_id}/suspension", headers=home.headers("operator")
+        ),
+        200,
+    )
+    await eventually(lambda: peer_agreement("suspended"), what="the suspension at the peer")
+    # Suspended: the cache is not shown either (home unreachable or not), and the subject leaves the list.
+    assert (await federation.client.get(path, headers=peer.headers("nurse"))).status_code == 404
+    listed = await ok(await federation.client.get("/referrals/shared", headers=peer.headers("nurse")), 200)
+    assert referral["id"] not in {r["id"] for r in listed}
+
+    await ok(
+        await federation.client.post(
+            f"/agreements/{agreement_id}/resumption", headers=home.headers("operator")
+        ),
+        200,
+    )
+    await eventually(lambda: peer_agreement("accepted"), what="the resumption at the peer")
+    assert (await federation.client.get(path, headers=peer.headers("nurse"))).status_code == 200
+
+    await ok(
+        await federation.client.post(f"/agreements/{agreement_id}/ending", headers=home.headers("operator")),
+        200,
+    )
+
+    async def purged() -> bool:
+        async with federation.sessionmaker() as session:
+            row = await session.scalar(
+                sa.select(Referral).where(Referral.tenant == peer.tenant, Referral.id == referral["id"])
+            )
+        return row is not None and row.state == "ended" and row.cached is None
+
+    await eventually(purged, what="the peer's referral ended and its cache dropped with the agreement")
+    assert (await federation.client.get(path, headers=peer.headers("nurse"))).status_code == 404

@@ -17,7 +17,8 @@ SCOPE = TenantScope(
     children={"care_team_members": Child("subject_id", "subjects", "subject_id")},
     shared=frozenset({"federation_keys"}),
     # An agreement's HMAC key of subject links never leaves the database, not even in the export.
-    secret_columns={"agreements": frozenset({"link_secret"})},
+    # Nor what a peer side cached of another network's subject (that network's data, not this one's).
+    secret_columns={"agreements": frozenset({"link_secret"}), "referrals": frozenset({"cached"})},
 )
 
 

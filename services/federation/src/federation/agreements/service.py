@@ -33,6 +33,7 @@ from federation.agreements.schemas import (
 from federation.messages import envelope, sending
 from federation.models import Agreement
 from federation.problems import agreement_state, forbidden
+from federation.referrals.effects import end_referrals_of
 from federation.settings import Settings
 
 OPERATOR = "operator"
@@ -238,6 +239,8 @@ async def change_state(
     previous = agreement.state
     agreement.state, agreement.state_changed_at = target_state, datetime.now(UTC)
     await session.flush()
+    if target_state == ENDED:
+        await end_referrals_of(session, agreement)
     await audit.record_by(
         session,
         principal,

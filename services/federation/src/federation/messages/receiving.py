@@ -461,6 +461,8 @@ def _step(starts: tuple[str, ...], target: str, *, side: str | None = None) -> A
             raise Refusal(problems.agreement_state(f"The agreement is {agreement.state} here."))
         agreement.state, agreement.state_changed_at = target, datetime.now(UTC)
         await session.flush()
+        if target == ENDED:
+            await referral_effects.end_referrals_of(session, agreement)
 
     return step
 

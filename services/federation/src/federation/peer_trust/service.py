@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -47,8 +48,13 @@ def _read(path: str | None) -> str:
 
 async def peer_ca_bundle(session: AsyncSession, settings: Settings) -> bytes:
     """The bundle's PEM: each CA once, in a stable order (so an unchanged bundle is byte for byte the same)."""
+    # An ended agreement's peer may still owe us what only takes data away (a purge's acknowledgement, a referral's
+    # end): its CA stays for the retry window after the end, then goes.
+    grace = datetime.now(UTC) - timedelta(seconds=settings.key_retry_window_s)
     pinned = await session.scalars(
-        sa.select(Agreement.peer_ca_pem).where(Agreement.state != ENDED, Agreement.peer_ca_pem != "")
+        sa.select(Agreement.peer_ca_pem).where(
+            sa.or_(Agreement.state != ENDED, Agreement.state_changed_at > grace), Agreement.peer_ca_pem != ""
+        )
     )
     sources = [_read(settings.ca_cert_file), _read(settings.introduced_ca_file), *pinned]
     certificates: dict[bytes, x509.Certificate] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 import jwt
 from uuid6 import uuid7
@@ -25,6 +25,18 @@ ASSERTION_TYPE = "yui-federation-assertion+jwt"
 ASSERTION_LIFETIME_S = 60
 GRANT_TYPE = "yui-federation-grant+jwt"
 GRANT_LIFETIME_S = 60
+
+
+def peer_user_id(peer_source: str, user_id: str) -> UUID:
+    """Who a peer network's user is at home: derived from the peer network and the id it asserted, so a peer can
+    only ever name its own users, never one of home's people or another peer's (timeline keeps them apart)."""
+    return uuid5(NAMESPACE_URL, f"{peer_source}#user:{user_id}")
+
+
+def author_key(author_id: UUID) -> str:
+    """A post's author as a notice names them to the peer: the peer can recognise its own user (through
+    ``peer_user_id``) and learns no id of home's people."""
+    return hashlib.sha256(str(author_id).encode()).hexdigest()
 
 
 def body_hash(body: bytes) -> str:
@@ -112,7 +124,8 @@ def grant(
         {
             "iss": "yui-federation",
             "aud": "yui-timeline",
-            "sub": claims["sub"],
+            "sub": str(peer_user_id(peer_source, str(claims["sub"]))),
+            "peer_user": str(claims["sub"]),  # the id the peer knows its user by (for the audit log)
             "tenant": tenant,
             "subject": str(subject_id),
             "referral": str(referral_id),

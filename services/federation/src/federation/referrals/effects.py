@@ -20,6 +20,7 @@ from yui_common.events.federation import (
     FederationSharedPostV1,
     FederationSharedPurgedV1,
 )
+from yui_common.web import today_in_japan
 
 from federation import problems
 from federation.agreements import repository as agreements
@@ -28,6 +29,7 @@ from federation.messages import envelope, sending
 from federation.messages.envelope import FederationMessage
 from federation.models import Agreement, Person, Referral
 from federation.problems import Refusal
+from federation.referrals.assertions import author_key, peer_user_id
 from federation.settings import Settings
 
 ACTIVE, ENDED, WITHDRAWN = "active", "ended", "withdrawn"
@@ -152,7 +154,10 @@ async def on_consent_withdrawn(
         assert referral is not None
         if referral.state != WITHDRAWN:
             purged_posts = await purge(session, referral, WITHDRAWN)
-        referral.withdrawal_id = UUID(str(message.data.get("withdrawal_id")))
+        try:
+            referral.withdrawal_id = UUID(str(message.data.get("withdrawal_id")))
+        except ValueError:
+            raise Refusal(problems.malformed("the order names no withdrawal")) from None
         referral.withdrawn_at = datetime.now(UTC)
     await session.flush()
     await audit.record(
@@ -243,10 +248,16 @@ async def on_shared_post(
     a care team is (notify). Nothing of the post is kept here but the notification's excerpt."""
     referral = await _referral(session, tenant, message.data, PEER)
     category = str(message.data.get("category") or "")
-    if referral is None or referral.agreement_id != agreement.id or referral.state != ACTIVE:
-        return  # ended or withdrawn meanwhile: nobody is told
+    if (
+        referral is None
+        or referral.agreement_id != agreement.id
+        or referral.state != ACTIVE
+        or not referral.starts_on <= today_in_japan() <= referral.ends_on
+    ):
+        return  # ended, withdrawn or outside its period: nobody is told
     professions = [p for p, categories in agreement.professions.items() if category in categories]
-    author_id = str(message.data.get("author_id") or "")
+    author = str(message.data.get("author_key") or "")
+    ours = settings.network_source(tenant)
     users = list(
         await session.scalars(
             sa.select(Person.user_id).where(
@@ -257,11 +268,12 @@ async def on_shared_post(
             )
         )
     )
-    users = [u for u in users if str(u) != author_id]
+    # Not the author, when the post was one of ours (home names its author only by a key).
+    users = [u for u in users if author_key(peer_user_id(ours, str(u))) != author]
     if not users or category not in referral.categories:
         return
     excerpt = message.data.get("excerpt")
-    author = message.data.get("author") or {}
+    label = message.data.get("author") or {}
     await outbox.add_event(
         session,
         FederationSharedPostV1(
@@ -271,8 +283,8 @@ async def on_shared_post(
             home_network_name=referral.home_network_name,
             category=category,
             excerpt=str(excerpt)[:200] if isinstance(excerpt, str) else None,
-            author_name=str(author.get("name") or "") or None,
-            author_label=str(author.get("label") or "") or None,
+            author_name=str(label.get("name") or "") or None,
+            author_label=str(label.get("label") or "") or None,
         ),
         tenant=tenant,
     )
@@ -294,8 +306,30 @@ async def expire_caches(session: AsyncSession) -> int:
         sa.text(
             "UPDATE referrals r SET cached = NULL, cached_at = NULL FROM agreements a "
             "WHERE r.side = 'peer' AND r.cached_at IS NOT NULL AND a.tenant = r.tenant AND a.id = r.agreement_id "
-            "AND (r.cached_at < now() - make_interval(hours => a.cache_limit_hours) "
+            "AND (r.state <> 'active' OR r.cached_at < now() - make_interval(hours => a.cache_limit_hours) "
             "OR r.ends_on < (now() AT TIME ZONE 'Asia/Tokyo')::date) RETURNING r.id"
         )
     )
     return len(result.all())
+
+
+async def end_referrals_of(session: AsyncSession, agreement: Agreement) -> int:
+    """An agreement ended (here or at the peer): nothing crosses under it any more, so its referrals end on this
+    side, the peer side dropping its cache and notifications. Returns how many ended."""
+    referrals = list(
+        await session.scalars(
+            sa.select(Referral)
+            .where(
+                Referral.tenant == agreement.tenant,
+                Referral.agreement_id == agreement.id,
+                Referral.state == ACTIVE,
+            )
+            .with_for_update()
+        )
+    )
+    for referral in referrals:
+        if referral.side == PEER:
+            await purge(session, referral, ENDED)
+        else:
+            referral.state, referral.ended_at = ENDED, datetime.now(UTC)
+    return len(referrals)

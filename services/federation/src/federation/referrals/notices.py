@@ -8,10 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.events.timeline import PostCreatedV1
 from yui_common.people import person_or_unknown, ref_of
+from yui_common.web import today_in_japan
 
 from federation.agreements.schemas import ACCEPTED, HOME
 from federation.messages import envelope, sending
 from federation.models import Agreement, Person, Referral
+from federation.referrals.assertions import author_key
 from federation.referrals.effects import ACTIVE
 from federation.settings import Settings, current_settings
 
@@ -29,7 +31,8 @@ async def tell_peers(
             )
         )
     )
-    shared = [r for r in referrals if post.category in r.categories]
+    today = today_in_japan()
+    shared = [r for r in referrals if post.category in r.categories and r.starts_on <= today <= r.ends_on]
     if not shared:
         return 0
     settings = settings or current_settings()
@@ -48,7 +51,7 @@ async def tell_peers(
                 "referral_id": str(referral.id),
                 "category": post.category,
                 "excerpt": post.excerpt,
-                "author_id": str(post.author_id),
+                "author_key": author_key(post.author_id),
                 "author": {"name": author.name, "label": author.label("ja")} if person else {},
             },
             subject_id=post.subject_id,

@@ -25,6 +25,7 @@ from yui_common.problems import Problem, not_found
 from yui_common.web import today_in_japan
 
 from federation import problems
+from federation.agreements import repository as agreements
 from federation.agreements.schemas import ACCEPTED, HOME
 from federation.keys import service as keys
 from federation.messages import envelope
@@ -145,7 +146,7 @@ async def _refused(
         actor_id=f"peer-user:{claims.get('sub', 'unknown')}",
         action="federation.referral.refused",
         target=f"referral:{referral_id}",
-        detail={"reason": refusal.problem.slug, "peer": claims.get("iss"), "assertion": token},
+        detail={"reason": refusal.problem.slug, "peer": claims.get("iss"), "assertion": _fingerprint(token)},
     )
     return _answer(refusal.problem)
 
@@ -202,12 +203,17 @@ def _timeline_client(request: Request, settings: Settings) -> httpx.AsyncClient:
     return client
 
 
+def _fingerprint(token: str | None) -> str | None:
+    """What the audit log keeps of an assertion: its hash (the token itself stays a credential for a minute)."""
+    return f"sha256:{assertions.body_hash(token.encode())}" if token else None
+
+
 def _audit_detail(asked: Asked, token: str | None) -> dict[str, Any]:
     return {
         "peer": asked.agreement.peer_source,
         "user": {k: asked.claims.get(k) for k in ("name", "profession", "facility_name")},
         "categories": asked.categories,
-        "assertion": token,
+        "assertion": _fingerprint(token),
     }
 
 
@@ -228,6 +234,10 @@ async def directory(request: Request) -> Response:
             tenant, _, puller = await verified_proof(
                 session, settings, receiver.peer_keys, proof=proof, after=0
             )
+            # Only a network this one accepted to receive referrals from sees its facilities.
+            held = await agreements.with_peer(session, tenant, puller)
+            if not any(a.state == ACCEPTED and envelope.REFERRAL in a.event_types for a in held):
+                raise Refusal(problems.not_in_force(held[0].state if held else "absent"))
         except Refusal as refusal:
             await audit.record(
                 session,

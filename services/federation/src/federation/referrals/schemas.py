@@ -9,8 +9,6 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from yui_common.vocabulary import PostCategory
 
-from federation.agreements.schemas import DataCategory
-
 
 class Facility(BaseModel):
     id: UUID
@@ -36,7 +34,8 @@ class ReferralCreate(BaseModel):
     purpose: str = Field(min_length=1, max_length=2000)
     starts_on: date
     ends_on: date
-    categories: list[DataCategory] = Field(min_length=1, max_length=20)
+    # The timeline's post categories (the record's sections are not shared through a referral).
+    categories: list[PostCategory] = Field(min_length=1, max_length=20)
     # The consent that covers sharing with the peer: the subject's own, or a proxy's (代諾).
     consent_basis: Literal["consent", "proxy"] = "consent"
 

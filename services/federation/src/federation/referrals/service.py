@@ -22,6 +22,7 @@ from uuid6 import uuid7
 from yui_common import audit
 from yui_common.auth import Principal
 from yui_common.problems import Problem, not_found
+from yui_common.vocabulary import POST_CATEGORIES
 from yui_common.web import today_in_japan
 
 from federation import problems
@@ -49,6 +50,8 @@ DIRECTORY_PATH = "/federation/v1/directory"
 # limit is held against).
 CACHE_REFRESH = timedelta(minutes=1)
 _directories: dict[UUID, tuple[float, str, list[Facility]]] = {}
+_unreachable: dict[UUID, float] = {}
+UNREACHABLE_FOR_S = 60.0
 
 
 def read(referral: Referral) -> ReferralRead:
@@ -103,8 +106,11 @@ async def _on_team(session: AsyncSession, principal: Principal, subject_id: UUID
 
 
 def _shareable(agreement: Agreement) -> list[str]:
-    """Every data category some profession of the peer may see under the agreement."""
-    return sorted({c for categories in agreement.professions.values() for c in categories})
+    """Every post category some profession of the peer may see under the agreement. (An agreement may also name
+    the record's sections, vitals, summary and medications; a referral shares the timeline's posts only.)"""
+    return sorted(
+        {c for categories in agreement.professions.values() for c in categories if c in POST_CATEGORIES}
+    )
 
 
 async def _referring_agreements(session: AsyncSession, tenant: str) -> list[Agreement]:
@@ -123,16 +129,25 @@ async def peer_directory(
     cached = _directories.get(agreement.id)
     if cached and time.monotonic() - cached[0] < settings.directory_cache_s:
         return cached[1], cached[2]
+    failed = _unreachable.get(agreement.id)
+    if failed and time.monotonic() - failed < UNREACHABLE_FOR_S:
+        # A peer that just failed is not asked again on every page view (each would wait for the timeout).
+        raise ValueError("the peer was unreachable a moment ago")
     proof = envelope.pull_proof(
         await keys.active_key(session, settings),
         puller=settings.network_source(agreement.tenant),
         sender=agreement.peer_source,
         after=0,
     )
-    async with clients.client(agreement.peer_base_url, agreement.peer_ca_pem or None) as client:
-        response = await client.get(DIRECTORY_PATH, headers={envelope.SIGNATURE_HEADER: proof})
-    response.raise_for_status()
-    document = response.json()
+    try:
+        async with clients.client(agreement.peer_base_url, agreement.peer_ca_pem or None) as client:
+            response = await client.get(DIRECTORY_PATH, headers={envelope.SIGNATURE_HEADER: proof})
+        response.raise_for_status()
+        document = response.json()
+    except (httpx.HTTPError, ValueError):
+        _unreachable[agreement.id] = time.monotonic()
+        raise
+    _unreachable.pop(agreement.id, None)
     facilities = [Facility.model_validate(f) for f in document.get("facilities") or []]
     name = str(document.get("network_name") or agreement.peer_source)
     _directories[agreement.id] = (time.monotonic(), name, facilities)
@@ -357,7 +372,8 @@ async def _mine(
         raise not_found("referral")
     agreement = await session.get(Agreement, (principal.tenant, referral.agreement_id))
     allowed = _allowed(referral, agreement, person, principal.facility_id)
-    if agreement is None or not allowed:
+    # A suspended or ended agreement shares nothing, its cache included.
+    if agreement is None or agreement.state != ACCEPTED or not allowed:
         raise not_found("referral")
     if referral.state != ACTIVE:
         raise _withdrawn() if referral.state == "withdrawn" else not_found("referral")
@@ -532,11 +548,24 @@ async def fetch(
             detail={"status": response.status_code},
         )
         raise _home_refusal(response)
-    document = response.json()
+    try:
+        document = response.json()
+        if not isinstance(document, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        raise Problem(
+            502, "federation-home-failed", "Home answered badly", "The home network's answer is unreadable."
+        ) from None
     if agreement.cache_limit_hours > 0 and (
         referral.cached_at is None or now - referral.cached_at > CACHE_REFRESH or referral.cached != document
     ):
-        referral.cached, referral.cached_at = document, now
+        # Only while the referral is still active: a purge that committed while home's answer was on its way
+        # must not be undone (the row's lock orders the two).
+        await session.execute(
+            sa.update(Referral)
+            .where(Referral.tenant == referral.tenant, Referral.id == referral.id, Referral.state == ACTIVE)
+            .values(cached=document, cached_at=now)
+        )
     await audit.record_by(
         session,
         principal,
@@ -572,7 +601,17 @@ async def post(
     payload: SharedPostCreate,
 ) -> SharedPost:
     """The peer user's post or reply on the referred subject's timeline: it lands at home, under home's terms."""
-    referral, agreement, person, allowed = await _mine(session, principal, referral_id)
+    try:
+        referral, agreement, person, allowed = await _mine(session, principal, referral_id)
+    except Problem:
+        await audit.record_by(
+            session,
+            principal,
+            action="federation.referral.post-refused",
+            target=f"referral:{referral_id}",
+            detail={},
+        )
+        raise
     if payload.category not in allowed:
         raise Problem(
             422, "category-not-shared", "Category not shared", "The referral does not share this category."
@@ -593,8 +632,23 @@ async def post(
     except httpx.HTTPError:
         raise problems.peer_unreachable("The subject's home network cannot be reached just now.") from None
     if response.status_code != 201:
+        if response.status_code == 410:
+            locked = await session.get(Referral, (referral.tenant, referral.id), with_for_update=True)
+            await purge(session, locked or referral, "withdrawn")
+        await audit.record_by(
+            session,
+            principal,
+            action="federation.referral.post-refused-by-home",
+            target=f"referral:{referral.id}",
+            detail={"status": response.status_code},
+        )
         raise _home_refusal(response)
-    created = SharedPost.model_validate(response.json())
+    try:
+        created = SharedPost.model_validate(response.json())
+    except ValueError:
+        raise Problem(
+            502, "federation-home-failed", "Home answered badly", "The home network's answer is unreadable."
+        ) from None
     await audit.record_by(
         session,
         principal,

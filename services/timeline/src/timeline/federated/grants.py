@@ -40,6 +40,7 @@ class Grant:
     peer_source: str
     categories: tuple[str, ...]
     write: bool
+    peer_user: str = ""  # the id the peer network knows its user by (``user_id`` is derived from it at home)
 
     @property
     def actor(self) -> str:
@@ -90,6 +91,7 @@ async def grant_of(request: Request, *, subject_id: UUID, write: bool) -> Grant:
             peer_source=str(claims["peer_source"]),
             categories=tuple(str(c) for c in claims["categories"]),
             write=bool(claims.get("write")),
+            peer_user=str(claims.get("peer_user") or ""),
         )
     except (KeyError, TypeError, ValueError):
         raise _refused("The grant is incomplete.") from None

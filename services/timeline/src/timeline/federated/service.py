@@ -54,6 +54,7 @@ async def _audit(session: AsyncSession, grant: Grant, action: str, **detail: Any
         target=f"subject:{grant.subject_id}",
         detail={
             "peer": grant.peer_source,
+            "peer_user": grant.peer_user,
             "network": grant.network_name,
             "referral": str(grant.referral_id),
             "name": grant.name,
