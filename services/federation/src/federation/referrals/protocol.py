@@ -34,7 +34,7 @@ from federation.messages.receiving import Receiver, local_tenant, problem_body
 from federation.models import Agreement, Referral, SubjectState
 from federation.problems import Refusal
 from federation.referrals import assertions
-from federation.referrals.service import directory_of, network_name
+from federation.referrals.service import directory_of
 from federation.settings import Settings
 
 router = APIRouter(prefix="/federation/v1", tags=["federation protocol"])
@@ -208,13 +208,23 @@ def _fingerprint(token: str | None) -> str | None:
     return f"sha256:{assertions.body_hash(token.encode())}" if token else None
 
 
-def _audit_detail(asked: Asked, token: str | None) -> dict[str, Any]:
-    return {
-        "peer": asked.agreement.peer_source,
-        "user": {k: asked.claims.get(k) for k in ("name", "profession", "facility_name")},
-        "categories": asked.categories,
-        "assertion": _fingerprint(token),
-    }
+async def _granted(session: AsyncSession, request: Request, asked: Asked, what: str, **detail: Any) -> None:
+    """Home's audit entry of a peer user's read or post: who (as the peer named them), under which assertion."""
+    await audit.record(
+        session,
+        tenant=asked.referral.tenant,
+        actor_id=f"peer-user:{asked.claims['sub']}",
+        action=f"federation.referral.{what}",
+        subject_id=str(asked.referral.subject_id),
+        target=f"referral:{asked.referral.id}",
+        detail={
+            "peer": asked.agreement.peer_source,
+            "user": {k: asked.claims.get(k) for k in ("name", "profession", "facility_name")},
+            "categories": asked.categories,
+            "assertion": _fingerprint(request.headers.get(assertions.ASSERTION_HEADER)),
+            **detail,
+        },
+    )
 
 
 @router.get(
@@ -272,18 +282,7 @@ async def referral_timeline(referral_id: UUID, request: Request) -> Response:
             answer = await timeline.get(f"/federated/subjects/{asked.referral.subject_id}/posts")
         if answer.status_code != 200:
             return await _refused(session, referral_id, Refusal(_from_timeline(answer)), request)
-        await audit.record(
-            session,
-            tenant=asked.referral.tenant,
-            actor_id=f"peer-user:{asked.claims['sub']}",
-            action="federation.referral.read",
-            subject_id=str(asked.referral.subject_id),
-            target=f"referral:{referral_id}",
-            detail={
-                **_audit_detail(asked, request.headers.get(assertions.ASSERTION_HEADER)),
-                "count": len(answer.json().get("posts") or []),
-            },
-        )
+        await _granted(session, request, asked, "read", count=len(answer.json().get("posts") or []))
     return Response(answer.content, media_type="application/json")
 
 
@@ -311,18 +310,7 @@ async def referral_post(referral_id: UUID, request: Request) -> Response:
             )
         if answer.status_code != 201:
             return await _refused(session, referral_id, Refusal(_from_timeline(answer)), request)
-        await audit.record(
-            session,
-            tenant=asked.referral.tenant,
-            actor_id=f"peer-user:{asked.claims['sub']}",
-            action="federation.referral.posted",
-            subject_id=str(asked.referral.subject_id),
-            target=f"referral:{referral_id}",
-            detail={
-                **_audit_detail(asked, request.headers.get(assertions.ASSERTION_HEADER)),
-                "post": answer.json().get("id"),
-            },
-        )
+        await _granted(session, request, asked, "posted", post=answer.json().get("id"))
     return Response(answer.content, status_code=201, media_type="application/json")
 
 
@@ -340,6 +328,3 @@ def _from_timeline(answer: httpx.Response) -> Problem:
     return Problem(
         502, "federation-home-failed", "Home service failed", f"timeline answered {answer.status_code}"
     )
-
-
-__all__ = ["network_name", "router"]

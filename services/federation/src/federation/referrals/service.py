@@ -468,6 +468,24 @@ async def _ask_home(
     return await client.request(method, path, content=body, headers=headers)
 
 
+async def _refused_by_home(
+    session: AsyncSession, principal: Principal, referral: Referral, response: httpx.Response, what: str
+) -> Problem:
+    """Home refused a read or post: audited here, and a withdrawal (410) purges at once, before its order
+    arrives. Returns the problem to answer with."""
+    if response.status_code == 410:
+        locked = await session.get(Referral, (referral.tenant, referral.id), with_for_update=True)
+        await purge(session, locked or referral, "withdrawn")
+    await audit.record_by(
+        session,
+        principal,
+        action=f"federation.referral.{what}-refused-by-home",
+        target=f"referral:{referral.id}",
+        detail={"status": response.status_code},
+    )
+    return _home_refusal(response)
+
+
 def _home_refusal(response: httpx.Response) -> Problem:
     if response.status_code == 410:
         return _withdrawn()
@@ -537,17 +555,7 @@ async def fetch(
             return _timeline(referral, referral.cached, allowed, from_cache=True, at=referral.cached_at)
         raise problems.peer_unreachable("The subject's home network cannot be reached just now.")
     if response.status_code != 200:
-        if response.status_code == 410:
-            locked = await session.get(Referral, (referral.tenant, referral.id), with_for_update=True)
-            await purge(session, locked or referral, "withdrawn")
-        await audit.record_by(
-            session,
-            principal,
-            action="federation.referral.fetch-refused-by-home",
-            target=f"referral:{referral.id}",
-            detail={"status": response.status_code},
-        )
-        raise _home_refusal(response)
+        raise await _refused_by_home(session, principal, referral, response, "fetch")
     try:
         document = response.json()
         if not isinstance(document, dict):
@@ -632,17 +640,7 @@ async def post(
     except httpx.HTTPError:
         raise problems.peer_unreachable("The subject's home network cannot be reached just now.") from None
     if response.status_code != 201:
-        if response.status_code == 410:
-            locked = await session.get(Referral, (referral.tenant, referral.id), with_for_update=True)
-            await purge(session, locked or referral, "withdrawn")
-        await audit.record_by(
-            session,
-            principal,
-            action="federation.referral.post-refused-by-home",
-            target=f"referral:{referral.id}",
-            detail={"status": response.status_code},
-        )
-        raise _home_refusal(response)
+        raise await _refused_by_home(session, principal, referral, response, "post")
     try:
         created = SharedPost.model_validate(response.json())
     except ValueError:
