@@ -32,8 +32,9 @@ class TestCascadeGauges:
     ) -> None:
         worker = stack["consent"].worker
         assert worker is not None and "withdrawal-cascade-gauges" in {job.name for job in worker.jobs}
-        await measure_withdrawal_cascades(worker)
-        before = scraped("yui_withdrawal_cascades_incomplete")
+        # The gauges count every network's cascades in this database: other tests' cascades (a federated peer's
+        # acknowledgement, say) may finish meanwhile, so this one is told apart by its age (an hour; theirs are
+        # seconds old), not by the count moving by exactly one.
 
         who = staff_principal()
         async with stack["consent"].sessionmaker() as session, session.begin():
@@ -46,7 +47,7 @@ class TestCascadeGauges:
                 {"t": datetime.now(UTC) - timedelta(hours=1), "w": withdrawal.id},
             )
         await measure_withdrawal_cascades(worker)
-        assert scraped("yui_withdrawal_cascades_incomplete") == before + 1
+        assert scraped("yui_withdrawal_cascades_incomplete") >= 1
         assert scraped("yui_withdrawal_cascade_oldest_incomplete_age_seconds") >= 3600
 
         async with stack["consent"].sessionmaker() as session, session.begin():
@@ -58,4 +59,4 @@ class TestCascadeGauges:
                 items_affected=0,
             )
         await measure_withdrawal_cascades(worker)
-        assert scraped("yui_withdrawal_cascades_incomplete") == before
+        assert scraped("yui_withdrawal_cascade_oldest_incomplete_age_seconds") < 3600
