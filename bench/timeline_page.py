@@ -5,9 +5,11 @@ Setup (bulk, in SQL): 5,000 subjects with a care team, 100,000 posts; the page i
 grows to 1,000,000 posts (``--large``) and the page is measured again. The apps run in this process and are
 called over ASGI (httpx.ASGITransport), the same closed loop of concurrent clients against each, in alternating
 rounds:
-  * yui:          timeline's real app: token (signature cached per token), one authorization statement (deny
-                  list + care team + support stopped), the page with its attachments and counts in one
-                  statement, the audit entry (yui_common.audit), commit, JSON built once (timeline.posts.pages);
+  * yui:          timeline's real app: token (signature cached per token), then on the pool's asyncpg
+                  connection outside any transaction one authorization statement (deny list + care team +
+                  support stopped) and one statement for the page with its attachments and counts that also
+                  appends the audit entry (yui_common.audit.counted_entry_cte), JSON built once
+                  (timeline.posts.pages);
   * lean_audited: the fair baseline (issue 13): FastAPI + an asyncpg pool running the same SELECTs as the
                   old path (care team, page, attachments, summaries) and appending ONE audit row (content hash
                   included) without a lock, then returning the rows as JSON; no token, no ORM;

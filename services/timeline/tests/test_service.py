@@ -169,7 +169,7 @@ class TestStopSupport:
             assert report["data"]["items_affected"] == 3
             with pytest.raises(Problem) as refused:
                 await pages.reach_board(
-                    session,
+                    (await (await session.connection()).get_raw_connection()).driver_connection,
                     Authenticated(principal=nurse, issued_at=int(time.time())),
                     Board("demo", subject_id=subject_id),
                 )

@@ -42,11 +42,14 @@ _INSERT = text(
 def entry_hash(fields: dict[str, Any], prev_hash: str | None = None) -> str:
     """An entry's content hash. ``prev_hash`` is given only for entries from before batch sealing, whose
     stored link to the previous entry was part of what they hashed."""
+    return hashlib.sha256(_canonical(fields, prev_hash).encode()).hexdigest()
+
+
+def _canonical(fields: dict[str, Any], prev_hash: str | None = None) -> str:
     content = {k: _plain(v) for k, v in fields.items()}
     if prev_hash is not None:
         content["prev_hash"] = prev_hash
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _plain(value: Any) -> Any:
@@ -74,7 +77,30 @@ async def record(
     so they commit with the business change or not at all, and a request that only reads gets its
     transaction id at its very end (a short-lived id lets the sealer move on sooner).
     """
-    fields: dict[str, Any] = {
+    fields = _entry_fields(
+        tenant=tenant,
+        actor_id=actor_id,
+        action=action,
+        subject_id=subject_id,
+        facility_id=facility_id,
+        target=target,
+        detail=detail,
+    )
+    session.sync_session.info.setdefault(_PENDING, []).append(fields)
+    return str(fields["id"])
+
+
+def _entry_fields(
+    *,
+    tenant: str,
+    actor_id: str,
+    action: str,
+    subject_id: str | None,
+    facility_id: str | None,
+    target: str | None,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
         "id": str(uuid7()),
         "occurred_at": datetime.now(UTC),
         "tenant": tenant,
@@ -86,8 +112,62 @@ async def record(
         "detail": detail or {},
         "trace_id": current_trace_id(),
     }
-    session.sync_session.info.setdefault(_PENDING, []).append(fields)
-    return str(fields["id"])
+
+
+# --- an entry appended by a read's own statement ------------------------------------------------------------
+# A hot read (timeline's page) appends its entry in the statement that reads, so the read costs no transaction
+# of its own (no BEGIN, no COMMIT, no separate INSERT). Its detail holds one figure only that statement knows,
+# how many rows it read: the statement writes it and hashes the entry with it, from the canonical text around
+# it, which entry_hash would give for the same fields (audit-verify checks every such entry like any other).
+_COUNT_HOLE = 918_273_645_546_372_819  # no id, time or name renders as these digits
+
+
+def counted_entry_cte(name: str, rows_of: str, key: str) -> str:
+    """A data-modifying CTE ``name`` appending one entry whose detail is ``{key: count of rows of rows_of}``
+    (``rows_of``: an earlier CTE of the same statement), with named parameters ``counted_entry_params`` gives."""
+    return (
+        f"{name} AS (INSERT INTO audit_log (id, occurred_at, tenant, actor_id, facility_id, subject_id, action, "  # noqa: S608 - names from the caller's constants
+        "target, detail, trace_id, hash) SELECT CAST(:audit_id AS uuid), CAST(:audit_occurred_at AS timestamptz), "
+        "CAST(:audit_tenant AS text), CAST(:audit_actor_id AS text), CAST(:audit_facility_id AS text), "
+        "CAST(:audit_subject_id AS text), CAST(:audit_action AS text), CAST(:audit_target AS text), "
+        f"jsonb_build_object('{key}', c.n), CAST(:audit_trace_id AS text), "
+        "encode(sha256(convert_to(CAST(:audit_hash_before AS text) || CAST(c.n AS text) "
+        "|| CAST(:audit_hash_after AS text), 'UTF8')), 'hex') "
+        f"FROM (SELECT count(*) AS n FROM {rows_of}) AS c)"
+    )
+
+
+def counted_entry_params(
+    principal: Actor, *, action: str, subject_id: UUID | str | None, target: str | None, key: str
+) -> dict[str, Any]:
+    """The parameters of ``counted_entry_cte`` for what a signed-in person read."""
+    fields = _entry_fields(
+        tenant=principal.tenant,
+        actor_id=str(principal.user_id),
+        action=action,
+        subject_id=str(subject_id) if subject_id else None,
+        facility_id=str(principal.facility_id) if principal.facility_id else None,
+        target=target,
+        detail={key: _COUNT_HOLE},
+    )
+    hole = f'"{key}":{_COUNT_HOLE}'
+    canonical = _canonical(fields)
+    if canonical.count(str(_COUNT_HOLE)) != 1:  # pragma: no cover - a value spelling the hole's digits
+        raise ValueError("an audit field repeats the count's placeholder")
+    before, _, after = canonical.partition(hole)
+    return {
+        "audit_id": fields["id"],
+        "audit_occurred_at": fields["occurred_at"],
+        "audit_tenant": fields["tenant"],
+        "audit_actor_id": fields["actor_id"],
+        "audit_facility_id": fields["facility_id"],
+        "audit_subject_id": fields["subject_id"],
+        "audit_action": action,
+        "audit_target": target,
+        "audit_trace_id": fields["trace_id"],
+        "audit_hash_before": f'{before}"{key}":',
+        "audit_hash_after": after,
+    }
 
 
 async def record_by(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, TextClause
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import greenlet_spawn
 
 from yui_common.settings import CommonSettings
 
@@ -91,6 +95,60 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
 # it after the client already has its 2xx, so a failed commit could not change the answer and a client's
 # next request might not see its own write.
 DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
+
+
+# --- hot reads on the driver's connection ------------------------------------------------------------------
+# A hot read (issue 13: timeline's page) runs its few statements on the asyncpg connection itself, taken from
+# the engine's pool: no session, no transaction (each statement commits on its own, as a read with its audit
+# entry in the same statement needs), no SQLAlchemy execution or result machinery per statement.
+
+_ASYNCPG_DIALECT = asyncpg_dialect.dialect()
+# The failures after which a connection may still be busy or gone: it never goes back to the pool.
+_BROKEN = (asyncio.CancelledError, OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A ``text()`` statement with named parameters, as the driver takes it: ``$n`` placeholders, and the
+    parameter names in their order."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, stmt: TextClause) -> DriverStatement:
+        compiled = stmt.compile(dialect=_ASYNCPG_DIALECT)
+        return cls(compiled.string, tuple(compiled.positiontup or ()))
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        return [params[name] for name in self.names]
+
+
+async def driver_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    """The request's asyncpg connection, from the engine's pool (so its size, the pool's metrics and the round
+    trip tests see it), outside any transaction; back to the pool when the handler returns, or discarded when
+    the request was cancelled or the connection failed."""
+    from yui_common.problems import _is_connection_failure
+
+    engine: AsyncEngine = request.app.state.engine
+    proxied = await engine.raw_connection()
+    try:
+        yield proxied.driver_connection
+    except BaseException as exc:
+        if _is_connection_failure(exc):
+            # The server went away (a restart, a failover): this connection and the pool's others of its
+            # generation are replaced, as SQLAlchemy does when it meets a disconnect on its own path.
+            await greenlet_spawn(engine.sync_engine.pool._invalidate, proxied, exc)
+        elif isinstance(exc, _BROKEN):
+            await greenlet_spawn(proxied.invalidate, exc)
+        else:  # the request's own failure (a refusal, a statement the server rejected): the connection is idle
+            await greenlet_spawn(proxied.close)
+        raise
+    else:
+        await greenlet_spawn(proxied.close)
+
+
+DriverConnection = Annotated[asyncpg.Connection, Depends(driver_connection, scope="function")]
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:

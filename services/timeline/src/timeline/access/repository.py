@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import Select, and_, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common.db import DriverStatement
 
 from timeline.models import (
     CareTeamMember,
@@ -61,23 +63,27 @@ _REVOKED = (
     "AND r.revoked_at >= to_timestamp(:issued_at) AND (r.lifted_at IS NULL OR r.revoked_at >= r.lifted_at) "
     "AND r.expires_at > now() LIMIT 1))"
 )
-_SUBJECT_AUTHORIZATION = text(
-    f"SELECT {_REVOKED} AS revoked, b.reachable IS NOT NULL AS reachable, b.support_stopped_at "  # noqa: S608 - constants only
-    "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT true AS reachable, a.support_stopped_at "
-    " FROM subject_access a JOIN care_team_members m ON m.subject_id = a.subject_id "
-    " WHERE a.subject_id = :board AND a.tenant = :tenant AND m.user_id = :me) b ON true"
+_SUBJECT_AUTHORIZATION = DriverStatement.of(
+    text(
+        f"SELECT {_REVOKED} AS revoked, b.reachable IS NOT NULL AS reachable, b.support_stopped_at "  # noqa: S608 - constants only
+        "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT true AS reachable, a.support_stopped_at "
+        " FROM subject_access a JOIN care_team_members m ON m.subject_id = a.subject_id "
+        " WHERE a.subject_id = :board AND a.tenant = :tenant AND m.user_id = :me) b ON true"
+    )
 )
-_GROUP_AUTHORIZATION = text(
-    f"SELECT {_REVOKED} AS revoked, b.reachable IS NOT NULL AS reachable, "  # noqa: S608 - constants only
-    "CAST(NULL AS timestamptz) AS support_stopped_at "
-    "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT true AS reachable "
-    " FROM groups g JOIN group_members gm ON gm.group_id = g.id "
-    " WHERE g.id = :board AND g.tenant = :tenant AND gm.user_id = :me AND gm.status = 'member') b ON true"
+_GROUP_AUTHORIZATION = DriverStatement.of(
+    text(
+        f"SELECT {_REVOKED} AS revoked, b.reachable IS NOT NULL AS reachable, "  # noqa: S608 - constants only
+        "CAST(NULL AS timestamptz) AS support_stopped_at "
+        "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT true AS reachable "
+        " FROM groups g JOIN group_members gm ON gm.group_id = g.id "
+        " WHERE g.id = :board AND g.tenant = :tenant AND gm.user_id = :me AND gm.status = 'member') b ON true"
+    )
 )
 
 
 async def board_authorization(
-    session: AsyncSession,
+    connection: asyncpg.Connection,
     *,
     tenant: str,
     user_id: UUID,
@@ -88,11 +94,12 @@ async def board_authorization(
     subject_id: UUID | None = None,
     group_id: UUID | None = None,
 ) -> tuple[str | None, bool, datetime | None]:
-    """In one statement: the deny-list entry refusing the token (or None), whether the user is on the
-    subject's care team or a member of the group, and when the subject's support stopped."""
-    row = (
-        await session.execute(
-            _SUBJECT_AUTHORIZATION if subject_id is not None else _GROUP_AUTHORIZATION,
+    """In one statement on the driver's connection: the deny-list entry refusing the token (or None), whether
+    the user is on the subject's care team or a member of the group, and when the subject's support stopped."""
+    statement = _SUBJECT_AUTHORIZATION if subject_id is not None else _GROUP_AUTHORIZATION
+    row = await connection.fetchrow(
+        statement.sql,
+        *statement.args(
             {
                 "user": str(user_id),
                 "facility": str(facility_id) if facility_id else "",
@@ -102,10 +109,11 @@ async def board_authorization(
                 "board": subject_id if subject_id is not None else group_id,
                 "tenant": tenant,
                 "me": user_id,
-            },
-        )
-    ).one()
-    return row.revoked, bool(row.reachable), row.support_stopped_at
+            }
+        ),
+    )
+    assert row is not None  # the statement answers one row whatever the caller may reach
+    return row["revoked"], bool(row["reachable"]), row["support_stopped_at"]
 
 
 async def subject_access(

@@ -1,9 +1,10 @@
 """The hot reads of posts without the ORM: a board's page (a subject's timeline or a group's board) and the
 feed (my subjects and groups with their latest post).
 
-A page costs one authorization statement (deny list, care team or group membership, support stopped), one
-statement for the page with its attachments and counts, the audit entry (``yui_common.audit``, appended at
-commit) and the transaction's BEGIN and COMMIT: five round trips (issue 13). Rows stay plain rows and the
+A page costs two statements on the driver's connection, outside any transaction (``yui_common.db``'s
+``DriverConnection``): one authorization statement (deny list, care team or group membership, support
+stopped), and one for the page with its attachments and counts that also appends the reading's audit entry
+(``yui_common.audit.counted_entry_cte``). Two round trips (issue 13: at most five). Rows stay plain rows and the
 JSON is built once from them, in ``PostPage``'s field order and with pydantic's own serializer, so the bytes
 are those the ORM path's models produced (perf2); ``PostPage`` still documents the answer. The feed is the
 token's deny-list check (``CurrentPrincipal``: its care teams and groups are in its own statement), one
@@ -18,11 +19,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 from fastapi import Depends, Request
 from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 from yui_common.auth import Authenticated, Principal, authenticate, revoked_token
-from yui_common.db import DbSession
+from yui_common.db import DriverConnection
 from yui_common.problems import Problem, not_found
 
 from timeline.access import repository as access_repository
@@ -47,12 +49,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise Problem(400, "bad-cursor", "Bad cursor", "The page cursor is not valid.") from exc
 
 
-async def reach_board(session: AsyncSession, authenticated: Authenticated, board: Board) -> Board:
+async def reach_board(connection: asyncpg.Connection, authenticated: Authenticated, board: Board) -> Board:
     """The board when the token is not revoked and its holder may read it; else 401, 404 or 410, in the order
     the ORM path refused them (deny list first, then need to know, then support stopped)."""
     principal = authenticated.principal
     revoked, reachable, stopped_at = await access_repository.board_authorization(
-        session,
+        connection,
         tenant=principal.tenant,
         user_id=principal.user_id,
         facility_id=principal.facility_id,
@@ -72,49 +74,49 @@ async def reach_board(session: AsyncSession, authenticated: Authenticated, board
 
 
 async def reached_subject_board(
-    subject_id: UUID, request: Request, session: DbSession, authenticated: Verified
+    subject_id: UUID, request: Request, connection: DriverConnection, authenticated: Verified
 ) -> Board:
     """The subject's timeline named in the path, once the caller may read it (the page's dependency)."""
     board = await reach_board(
-        session, authenticated, Board(authenticated.principal.tenant, subject_id=subject_id)
+        connection, authenticated, Board(authenticated.principal.tenant, subject_id=subject_id)
     )
     request.state.principal = authenticated.principal
     return board
 
 
 async def reached_group_board(
-    group_id: UUID, request: Request, session: DbSession, authenticated: Verified
+    group_id: UUID, request: Request, connection: DriverConnection, authenticated: Verified
 ) -> Board:
     """The group named in the path, once the caller is a member (the group board's dependency)."""
     board = await reach_board(
-        session, authenticated, Board(authenticated.principal.tenant, group_id=group_id)
+        connection, authenticated, Board(authenticated.principal.tenant, group_id=group_id)
     )
     request.state.principal = authenticated.principal
     return board
 
 
 async def read_page(
-    session: AsyncSession, *, principal: Principal, board: Board, limit: int, cursor: str | None
+    connection: asyncpg.Connection, *, principal: Principal, board: Board, limit: int, cursor: str | None
 ) -> bytes:
-    """One page of threads of a reached board, newest first (keyset), as the JSON of ``PostPage``."""
+    """One page of threads of a reached board, newest first (keyset), as the JSON of ``PostPage``; the same
+    statement appends the reading's audit entry."""
     before = decode_cursor(cursor) if cursor else None
-    rows = await repository.page_rows(
-        session,
-        tenant=principal.tenant,
+    rows = await repository.audited_page_rows(
+        connection,
+        principal=principal,
         subject_id=board.subject_id,
         group_id=board.group_id,
-        user_id=principal.user_id,
+        target=board.target,
         limit=limit,
         before=before,
     )
-    await record_audit(session, principal, "post.list", board, count=len(rows))
     last = rows[-1] if len(rows) == limit else None
     me = str(principal.user_id)
     items = [post_json(row, me) for row in rows]
     return to_json(
         {
             "items": items,
-            "next_cursor": encode_cursor(last.created_at, last.id) if last is not None else None,
+            "next_cursor": encode_cursor(last["created_at"], last["id"]) if last is not None else None,
             "reference_notice": REFERENCE_NOTICE,
             "first_unread_post_id": next(
                 (

@@ -7,9 +7,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import Result, Row, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common import audit
+from yui_common.auth import Principal
+from yui_common.db import DriverStatement
 
 from timeline.models import (
     UNREAD_WINDOW,
@@ -111,13 +115,15 @@ _POST_EXTRAS = (
 )
 # A board's page in one statement: the threads' first posts, newest first after the keyset cursor (one index
 # range scan), each with what a reader sees beside it. The page is cut first (LIMIT in the CTE), so the
-# per-post subqueries run for its rows only.
+# per-post subqueries run for its rows only. The same statement appends the reading's audit entry, with the
+# number of threads it read (yui_common.audit.counted_entry_cte).
 _PAGE = (
     "WITH page AS (SELECT "  # noqa: S608 - constant fragments only
     + _RAW_COLUMNS.format(p="p")
     + " FROM posts p WHERE p.{board} = :board AND p.parent_id IS NULL AND p.support_stopped_at IS NULL "
-    "{after} ORDER BY p.created_at DESC, p.id DESC LIMIT :limit) "
-    "SELECT "
+    "{after} ORDER BY p.created_at DESC, p.id DESC LIMIT :limit), "
+    + audit.counted_entry_cte("audited", "page", "count")
+    + " SELECT "
     + _POST_COLUMNS.format(p="page")
     + ", "
     + _POST_EXTRAS.format(p="page")
@@ -125,33 +131,38 @@ _PAGE = (
 )
 _AFTER = "AND (p.created_at, p.id) < (:before_at, :before_id)"
 _PAGES = {
-    (board, keyset): text(_PAGE.format(board=board, after=_AFTER if keyset else ""))
+    (board, keyset): DriverStatement.of(text(_PAGE.format(board=board, after=_AFTER if keyset else "")))
     for board in ("subject_id", "group_id")
     for keyset in (False, True)
 }
 
 
-async def page_rows(
-    session: AsyncSession,
+async def audited_page_rows(
+    connection: asyncpg.Connection,
     *,
-    tenant: str,
+    principal: Principal,
     subject_id: UUID | None = None,
     group_id: UUID | None = None,
-    user_id: UUID,
+    target: str,
     limit: int,
     before: tuple[datetime, UUID] | None,
-) -> Sequence[Row[Any]]:
-    """One page of a board as plain rows (no ORM objects), for ``timeline.posts.pages``."""
+) -> list[asyncpg.Record]:
+    """One page of a board as plain rows, for ``timeline.posts.pages``, and its audit entry (``post.list``
+    with the count), in one statement on the driver's connection: the page is read only if its entry is
+    written, and the entry only if the page was read."""
     params: dict[str, Any] = {
         "board": subject_id if subject_id is not None else group_id,
-        "me": user_id,
-        "tenant": tenant,
+        "me": principal.user_id,
+        "tenant": principal.tenant,
         "limit": limit,
+        **audit.counted_entry_params(
+            principal, action="post.list", subject_id=subject_id, target=target, key="count"
+        ),
     }
     if before is not None:
         params["before_at"], params["before_id"] = before
-    stmt = _PAGES[("subject_id" if subject_id is not None else "group_id", before is not None)]
-    return (await session.execute(stmt, params)).all()
+    statement = _PAGES[("subject_id" if subject_id is not None else "group_id", before is not None)]
+    return await connection.fetch(statement.sql, *statement.args(params))
 
 
 async def post_by_id(session: AsyncSession, *, tenant: str, post_id: UUID, lock: bool = False) -> Post | None:
