@@ -13,9 +13,10 @@ from uuid import UUID, uuid4
 
 import httpx
 import pyotp
+from sqlalchemy import text
 
 from tests.support.people import introduce_people
-from tests.support.stack import Stack
+from tests.support.stack import Stack, eventually
 
 PASSWORD = "Kaigo-2026!tokyo"
 NEW_PASSWORD = "Houmon#kango42"
@@ -263,6 +264,17 @@ async def prepared_scene(stack: Stack) -> Scene:
     accept = re.search(r'action="(/staff/invitations/[0-9a-f-]+/accept)"', home.text)
     assert accept
     await nurse_ui.form("/staff", accept.group(1), {})
+
+    async def nurse_on_timelines_team() -> bool:
+        # Timeline hears of the accepted invitation over the bus: until then a mention of the nurse is a 422.
+        async with stack["timeline"].sessionmaker() as session:
+            found = await session.execute(
+                text("SELECT 1 FROM care_team_members WHERE subject_id = :s AND user_id = :u"),
+                {"s": UUID(subject_id), "u": nurse.user_id},
+            )
+            return found.first() is not None
+
+    await eventually(nurse_on_timelines_team, what="timeline to know the nurse is on the care team")
     posted = await doctor_ui.form(
         f"/staff/subjects/{subject_id}/timeline",
         f"/staff/subjects/{subject_id}/posts",
