@@ -10,6 +10,7 @@ are captured before the lean app is asked the same questions.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -400,6 +401,33 @@ class TestTimelineLeanReadPath:
             (None, str(nurse.facility_id), f"group:{group_id}", {"count": 0}),
         ]
         assert verification.breaks == []
+
+    async def test_perf2_a_refused_token_takes_no_connection_and_a_cursor_out_of_range_is_a_400(
+        self, stack: Stack
+    ) -> None:
+        nurse = stack.staff()
+        subject_id = await subject_with_team(stack, nurse)
+        timeline = stack["timeline"]
+        page = f"/subjects/{subject_id}/posts"
+        checkouts: list[object] = []
+        pool = timeline.app.state.engine.sync_engine.pool
+
+        def checked_out(*args: Any) -> None:
+            checkouts.append(args)
+
+        event.listen(pool, "checkout", checked_out)
+        try:
+            refused = await timeline.client.get(page, headers={"Authorization": "Bearer not-a-token"})
+            unsigned = await timeline.client.get(page)
+        finally:
+            event.remove(pool, "checkout", checked_out)
+        assert (refused.status_code, unsigned.status_code) == (401, 401)
+        assert checkouts == []
+        # A time at the edge of the range in another zone: a bad cursor, not the driver's overflow (a 500).
+        edge = base64.urlsafe_b64encode(f"0001-01-01T00:00:00+14:00|{uuid4()}".encode()).decode()
+        response = await timeline.client.get(page, params={"cursor": edge}, headers=nurse.headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["type"].endswith("bad-cursor")
 
 
 class TestTimelineTokenVerificationCache:

@@ -3,17 +3,20 @@ any transaction; back to the pool after a refusal, replaced after the server dro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from yui_common.db import DriverConnection, DriverStatement, create_engine
+from yui_common.db import DriverConnection, DriverStatement, asyncpg_dsn, create_engine
 from yui_common.problems import Problem, install_database_problem_handlers, install_problem_handlers
 
 from libs.common.tests.library_support import LibrarySettings
+from tests.support.stack import eventually
 
 
 def test_a_named_statement_becomes_the_drivers_numbered_one_with_its_names_in_order() -> None:
@@ -78,4 +81,25 @@ async def test_a_connection_the_server_ended_is_a_503_to_retry_and_the_next_requ
     assert ended.headers["retry-after"] == "2"
     after = await client.get("/pid")
     assert after.status_code == 200
+    assert after.json()["pid"] != before
+
+
+async def test_a_connection_the_server_ended_while_it_sat_in_the_pool_is_replaced_at_checkout(
+    client: httpx.AsyncClient, library_settings: LibrarySettings
+) -> None:
+    """As after a PostgreSQL restart: the pooled connection's socket is closed before any request meets it."""
+    before = (await client.get("/pid")).json()["pid"]
+    other = await asyncpg.connect(asyncpg_dsn(library_settings.dsn))
+    try:
+        assert await other.fetchval("SELECT pg_terminate_backend($1)", before)
+
+        async def gone() -> bool:
+            return not await other.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", before)
+
+        await eventually(gone, what="the pooled connection's backend to end")
+    finally:
+        await other.close()
+    await asyncio.sleep(0.05)  # the pooled connection reads the server's goodbye on the event loop
+    after = await client.get("/pid")
+    assert after.status_code == 200, after.text
     assert after.json()["pid"] != before

@@ -103,8 +103,6 @@ DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 # entry in the same statement needs), no SQLAlchemy execution or result machinery per statement.
 
 _ASYNCPG_DIALECT = asyncpg_dialect.dialect()
-# The failures after which a connection may still be busy or gone: it never goes back to the pool.
-_BROKEN = (asyncio.CancelledError, OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
 
 
 @dataclass(frozen=True)
@@ -126,20 +124,26 @@ class DriverStatement:
 
 async def driver_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
     """The request's asyncpg connection, from the engine's pool (so its size, the pool's metrics and the round
-    trip tests see it), outside any transaction; back to the pool when the handler returns, or discarded when
-    the request was cancelled or the connection failed."""
-    from yui_common.problems import _is_connection_failure
+    trip tests see it), outside any transaction; back to the pool when the handler returns.
 
+    As on SQLAlchemy's own path: a connection the server closed (a restart, a failover) is replaced together
+    with the pool's others of its generation, found at checkout when it closed while idle, else the request
+    that met it fails as a 503 to retry; a request cancelled mid-statement discards its connection."""
     engine: AsyncEngine = request.app.state.engine
     proxied = await engine.raw_connection()
+    connection: asyncpg.Connection = proxied.driver_connection
+    if connection.is_closed():  # closed while it sat in the pool: asked of the socket, no round trip
+        await greenlet_spawn(engine.sync_engine.pool._invalidate, proxied, None)
+        proxied = await engine.raw_connection()
+        connection = proxied.driver_connection
     try:
-        yield proxied.driver_connection
+        yield connection
     except BaseException as exc:
-        if _is_connection_failure(exc):
-            # The server went away (a restart, a failover): this connection and the pool's others of its
-            # generation are replaced, as SQLAlchemy does when it meets a disconnect on its own path.
+        if connection.is_closed():
             await greenlet_spawn(engine.sync_engine.pool._invalidate, proxied, exc)
-        elif isinstance(exc, _BROKEN):
+            if not isinstance(exc, asyncio.CancelledError):
+                raise ConnectionResetError("the database closed the connection") from exc
+        elif isinstance(exc, asyncio.CancelledError):  # a statement may still be running on it
             await greenlet_spawn(proxied.invalidate, exc)
         else:  # the request's own failure (a refusal, a statement the server rejected): the connection is idle
             await greenlet_spawn(proxied.close)

@@ -86,8 +86,8 @@ def add_board_routes(
 
     @router.get(f"{path}/posts", response_model=PostPage, responses=responses, name=list_name)
     async def list_posts(
+        authenticated: pages.Verified,  # before the connection: a refused token takes none from the pool
         connection: DriverConnection,
-        authenticated: pages.Verified,
         on: Board = Depends(reached),
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Query(max_length=200)] = None,

@@ -44,8 +44,11 @@ def encode_cursor(created_at: datetime, post_id: UUID | str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         created, ident = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created), UUID(ident)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # In UTC: a time at the edge of the range in another zone (0001-01-01T00:00+14:00) fails here, as a
+        # bad cursor, rather than in the driver's encoder.
+        at = datetime.fromisoformat(created)
+        return (at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)), UUID(ident)
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise Problem(400, "bad-cursor", "Bad cursor", "The page cursor is not valid.") from exc
 
 
@@ -74,7 +77,7 @@ async def reach_board(connection: asyncpg.Connection, authenticated: Authenticat
 
 
 async def reached_subject_board(
-    subject_id: UUID, request: Request, connection: DriverConnection, authenticated: Verified
+    subject_id: UUID, request: Request, authenticated: Verified, connection: DriverConnection
 ) -> Board:
     """The subject's timeline named in the path, once the caller may read it (the page's dependency)."""
     board = await reach_board(
@@ -85,7 +88,7 @@ async def reached_subject_board(
 
 
 async def reached_group_board(
-    group_id: UUID, request: Request, connection: DriverConnection, authenticated: Verified
+    group_id: UUID, request: Request, authenticated: Verified, connection: DriverConnection
 ) -> Board:
     """The group named in the path, once the caller is a member (the group board's dependency)."""
     board = await reach_board(
