@@ -13,7 +13,6 @@ from uuid import UUID, uuid4
 
 import httpx
 import pyotp
-from sqlalchemy import text
 
 from tests.support.people import introduce_people
 from tests.support.stack import Stack, eventually
@@ -265,16 +264,13 @@ async def prepared_scene(stack: Stack) -> Scene:
     assert accept
     await nurse_ui.form("/staff", accept.group(1), {})
 
-    async def nurse_on_timelines_team() -> bool:
-        # Timeline hears of the accepted invitation over the bus: until then a mention of the nurse is a 422.
-        async with stack["timeline"].sessionmaker() as session:
-            found = await session.execute(
-                text("SELECT 1 FROM care_team_members WHERE subject_id = :s AND user_id = :u"),
-                {"s": UUID(subject_id), "u": nurse.user_id},
-            )
-            return found.first() is not None
+    async def nurse_offered_for_mention() -> bool:
+        # Timeline hears of the accepted invitation over the bus: until then the doctor's page does not offer
+        # the nurse to mention, and a post mentioning her would be refused.
+        page = await doctor_ui.get(f"/staff/subjects/{subject_id}/timeline")
+        return f'name="mentions" value="{nurse.user_id}"' in page.text
 
-    await eventually(nurse_on_timelines_team, what="timeline to know the nurse is on the care team")
+    await eventually(nurse_offered_for_mention, what="the doctor's page to offer the nurse for a mention")
     posted = await doctor_ui.form(
         f"/staff/subjects/{subject_id}/timeline",
         f"/staff/subjects/{subject_id}/posts",

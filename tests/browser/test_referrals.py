@@ -51,11 +51,13 @@ async def test_fed2_referral_made_and_answered_through_the_pages_on_a_tablet(
     section = page.locator("section.referrals")
     await expect(section.locator("h2")).to_have_text("他地域への紹介")
     await section.get_by_text("他地域の施設に紹介する").click()
-    # Choosing the facility makes htmx fetch its categories and replace the boxes: tick them once it has,
-    # or a tick can land on a box that is then replaced.
+    # Choosing the facility makes htmx fetch its categories and replace the boxes: tick them once the new
+    # boxes are in place (htmx's request, swap and settle classes gone), or a tick can land on a replaced box.
     async with page.expect_response(lambda r: "/referrals/categories" in r.url):
         await page.locator("#referral-choice").select_option(f"{agreement_id}:{peer.clinic_id}")
-    await page.wait_for_load_state("networkidle")
+    await page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
     await page.locator("#referral-purpose").fill("退院後の通いと泊まりのため")
     await section.get_by_label("訪問").check()
     await section.get_by_label("その他").check()

@@ -86,8 +86,32 @@ async def record(
         target=target,
         detail=detail,
     )
+    return _stage(session, fields)
+
+
+def _stage(session: AsyncSession, fields: dict[str, Any]) -> str:
     session.sync_session.info.setdefault(_PENDING, []).append(fields)
     return str(fields["id"])
+
+
+def _fields_by(
+    principal: Actor,
+    *,
+    action: str,
+    subject_id: UUID | str | None,
+    target: str | None,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """An entry's fields for what a signed-in person did: who, their network and facility from the principal."""
+    return _entry_fields(
+        tenant=principal.tenant,
+        actor_id=str(principal.user_id),
+        facility_id=str(principal.facility_id) if principal.facility_id else None,
+        subject_id=str(subject_id) if subject_id else None,
+        action=action,
+        target=target,
+        detail={k: _plain(v) for k, v in (detail or {}).items()},
+    )
 
 
 def _entry_fields(
@@ -141,14 +165,8 @@ def counted_entry_params(
     principal: Actor, *, action: str, subject_id: UUID | str | None, target: str | None, key: str
 ) -> dict[str, Any]:
     """The parameters of ``counted_entry_cte`` for what a signed-in person read."""
-    fields = _entry_fields(
-        tenant=principal.tenant,
-        actor_id=str(principal.user_id),
-        action=action,
-        subject_id=str(subject_id) if subject_id else None,
-        facility_id=str(principal.facility_id) if principal.facility_id else None,
-        target=target,
-        detail={key: _COUNT_HOLE},
+    fields = _fields_by(
+        principal, action=action, subject_id=subject_id, target=target, detail={key: _COUNT_HOLE}
     )
     hole = f'"{key}":{_COUNT_HOLE}'
     canonical = _canonical(fields)
@@ -162,8 +180,8 @@ def counted_entry_params(
         "audit_actor_id": fields["actor_id"],
         "audit_facility_id": fields["facility_id"],
         "audit_subject_id": fields["subject_id"],
-        "audit_action": action,
-        "audit_target": target,
+        "audit_action": fields["action"],
+        "audit_target": fields["target"],
         "audit_trace_id": fields["trace_id"],
         "audit_hash_before": f'{before}"{key}":',
         "audit_hash_after": after,
@@ -180,15 +198,8 @@ async def record_by(
     detail: dict[str, Any] | None = None,
 ) -> str:
     """Stage an entry for what a signed-in person did: who, their network and facility come from the principal."""
-    return await record(
-        session,
-        tenant=principal.tenant,
-        actor_id=str(principal.user_id),
-        facility_id=str(principal.facility_id) if principal.facility_id else None,
-        subject_id=str(subject_id) if subject_id else None,
-        action=action,
-        target=target,
-        detail={k: _plain(v) for k, v in (detail or {}).items()},
+    return _stage(
+        session, _fields_by(principal, action=action, subject_id=subject_id, target=target, detail=detail)
     )
 
 
