@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 
 import pytest
+from notify import mail_catcher
+from notify.settings import Settings as NotifySettings
 
 from tests.support import infrastructure
 from tests.support.stack import Stack
@@ -35,7 +37,15 @@ async def stack(infra: infrastructure.Infrastructure) -> AsyncIterator[Stack]:
     """Every service's API and worker, started once for the whole session."""
     yui = Stack()
     await yui.start()
+    # Notify sends to a mail server of this session's own, never to whatever answers on the machine's default
+    # SMTP port (make run's catcher, or a process that accepts and never replies): what another program does
+    # with a connection must not decide how this session's notify worker behaves or stops.
+    mail_server, _ = mail_catcher.start()
+    notify_settings = yui["notify"].settings
+    assert isinstance(notify_settings, NotifySettings)
+    notify_settings.smtp_port = mail_server.port
     try:
         yield yui
     finally:
         await yui.close()
+        mail_server.stop()

@@ -8,6 +8,7 @@ verify, and the other network's counts are what they were; a redelivered request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import io
 import json
@@ -16,6 +17,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -169,6 +171,22 @@ async def all_sealed(stack: Stack, tenant: str) -> None:
         return True
 
     await eventually(check, timeout=60, what=f"{tenant}'s audit entries to be sealed")
+
+
+@contextlib.asynccontextmanager
+async def notify_worker_down(stack: Stack) -> AsyncIterator[None]:
+    """Notify's worker is down inside the block (a crash); a new one starts when it ends, however it ends, so a
+    failing assertion here leaves no later test of this pytest worker's shared stack without notify."""
+    worker = stack["notify"].worker
+    assert worker is not None
+    await worker.stop()
+    try:
+        yield
+    finally:
+        restarted: Worker = service_module("notify", "worker").build_worker(stack["notify"].settings)
+        await restarted.start()
+        stack["notify"].worker = restarted
+        stack._exit.push_async_callback(restarted.stop)
 
 
 async def contractor_cookie(stack: Stack) -> dict[str, str]:
@@ -346,43 +364,38 @@ class TestEndingANetwork:
 
         # Notify's worker is down when the end is asked: the others finish, notify's part waits (a crash
         # mid-cascade), and the console says so in words and Japan time.
-        notify_worker = stack["notify"].worker
-        assert notify_worker is not None
-        await notify_worker.stop()
-        confirm = await identity.post(
-            f"/admin/platform/networks/{ended.tenant}/end/confirmation", headers=cookie
-        )
-        assert confirm.status_code == 200 and "元には戻せません" in confirm.text
-        mistyped = await identity.post(
-            f"/admin/platform/networks/{ended.tenant}/end",
-            data={"confirmed": "yes", "typed_slug": other.tenant},
-            headers=cookie,
-        )
-        assert mistyped.status_code == 422 and "一致しません" in mistyped.text
-        asked = await identity.post(
-            f"/admin/platform/networks/{ended.tenant}/end",
-            data={"confirmed": "yes", "typed_slug": ended.tenant},
-            headers=cookie,
-        )
-        assert asked.status_code == 303, asked.text
+        async with notify_worker_down(stack):
+            confirm = await identity.post(
+                f"/admin/platform/networks/{ended.tenant}/end/confirmation", headers=cookie
+            )
+            assert confirm.status_code == 200 and "元には戻せません" in confirm.text
+            mistyped = await identity.post(
+                f"/admin/platform/networks/{ended.tenant}/end",
+                data={"confirmed": "yes", "typed_slug": other.tenant},
+                headers=cookie,
+            )
+            assert mistyped.status_code == 422 and "一致しません" in mistyped.text
+            asked = await identity.post(
+                f"/admin/platform/networks/{ended.tenant}/end",
+                data={"confirmed": "yes", "typed_slug": ended.tenant},
+                headers=cookie,
+            )
+            assert asked.status_code == 303, asked.text
 
-        async def only_notify_pending() -> bool:
-            async with stack["identity"].sessionmaker() as session:
-                found = await network_end.network_end_state(session, ended.tenant)
-            end = next(o for o in found.operations if o.kind == "end")
-            return found.status == "ending" and {s.service for s in end.steps if not s.done} == {"notify"}
+            async def only_notify_pending() -> bool:
+                async with stack["identity"].sessionmaker() as session:
+                    found = await network_end.network_end_state(session, ended.tenant)
+                end = next(o for o in found.operations if o.kind == "end")
+                return found.status == "ending" and {s.service for s in end.steps if not s.done} == {"notify"}
 
-        await eventually(only_notify_pending, timeout=60, what="every service but notify to delete its part")
-        page = await identity.get(f"/admin/platform/networks/{ended.tenant}/ending", headers=cookie)
-        assert page.status_code == 200
-        assert "削除中" in page.text and "待機中" in page.text and "通知" in page.text
-        assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} 完了", page.text)
-        assert (await tenant_counts(stack, ended.tenant))["notify"]["notifications"] > 0
-
-        restarted: Worker = service_module("notify", "worker").build_worker(stack["notify"].settings)
-        await restarted.start()
-        stack["notify"].worker = restarted
-        stack._exit.push_async_callback(restarted.stop)
+            await eventually(
+                only_notify_pending, timeout=60, what="every service but notify to delete its part"
+            )
+            page = await identity.get(f"/admin/platform/networks/{ended.tenant}/ending", headers=cookie)
+            assert page.status_code == 200
+            assert "削除中" in page.text and "待機中" in page.text and "通知" in page.text
+            assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} 完了", page.text)
+            assert (await tenant_counts(stack, ended.tenant))["notify"]["notifications"] > 0
 
         async def network_ended() -> bool:
             async with stack["identity"].sessionmaker() as session:

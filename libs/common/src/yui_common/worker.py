@@ -150,24 +150,75 @@ class Worker:
             await asyncio.sleep(5)
 
     async def stop(self) -> None:
+        """Stop every task, the consumers, the broker connection and the pool; always returns.
+
+        Each part gets a bounded time: a task that will not end (a cancellation swallowed in a library's
+        cleanup, a broker that stopped reading from its blocked connections) is left behind and logged with
+        where it waits, so a stuck part costs seconds and a line in the log, never a worker that cannot stop
+        or a test run that hangs (a shared test stack stops and restarts workers mid-run)."""
+        loop = asyncio.get_running_loop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             # Cancel again until the task ends: on Python 3.11, asyncio.wait_for (inside aiosmtplib, asyncpg, …) can
             # swallow a cancellation that arrives as its inner call finishes (gh-86296), and a periodic job's loop
             # then carries on, so a single cancel could leave stop() waiting forever.
-            while not task.done():
+            deadline = loop.time() + STOP_TASK_WITHIN_S
+            while not task.done() and loop.time() < deadline:
                 task.cancel()
                 await asyncio.wait({task}, timeout=1.0)
+            if not task.done():
+                log.error(
+                    "worker task %s did not end within %.0f s of being cancelled; left behind, waiting at:\n%s",
+                    task.get_name(),
+                    STOP_TASK_WITHIN_S,
+                    _where(task),
+                )
+                continue
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
         if self.runner is not None:
-            await self.runner.close()
+            await _bounded("the consumers' close", self.runner.close())
         if self.connection is not None:
-            with contextlib.suppress(Exception):
-                await self.connection.close()
-        await self.engine.dispose()
+            await _bounded("the broker connection's close", self.connection.close())
+        await _bounded("the database pool's disposal", self.engine.dispose())
+
+
+STOP_TASK_WITHIN_S = 10.0
+STOP_STEP_WITHIN_S = 15.0
+
+
+def _where(task: asyncio.Task[object]) -> str:
+    """The await chain a task is suspended in, innermost last (Task.print_stack shows only its outer frame)."""
+    lines = []
+    awaited: object = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            lines.append(
+                f'  File "{frame.f_code.co_filename}", line {frame.f_lineno}, in {frame.f_code.co_name}'
+            )
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return "\n".join(lines) or f"  {task!r}"
+
+
+async def _bounded(what: str, step: Awaitable[object]) -> None:
+    """Run one step of stopping for at most STOP_STEP_WITHIN_S; a step that fails or hangs is logged, not
+    raised. The step runs as its own task so that a swallowed cancellation cannot hold up the caller."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=STOP_STEP_WITHIN_S)
+    if not done:
+        task.cancel()
+        log.error(
+            "%s did not finish within %.0f s; left behind, waiting at:\n%s",
+            what,
+            STOP_STEP_WITHIN_S,
+            _where(task),
+        )
+        return
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("%s failed", what, exc_info=task.exception())
 
 
 async def _seal_audit_log(worker: Worker) -> None:
