@@ -96,6 +96,38 @@ def drop_databases(infra: Infrastructure) -> None:
         pool.submit(asyncio.run, drop()).result(timeout=120)
 
 
+# What two workers' stacks need of the local broker's open files, with the demo-seed and restore-drill stacks
+# beside them (about 740 queues, a few hundred of them durable classic retry queues, each holding handles).
+BROKER_OPEN_FILES_NEEDED = 8192
+
+
+def refuse_a_broker_short_of_file_handles() -> None:
+    """Stop at once, saying why, when this machine's RabbitMQ runs with too few open files.
+
+    With Debian's 1,024, RabbitMQ 3.10's file handle cache runs out part-way through the suite, and from then
+    on every new connection and queue declaration waits without an error: a suite hung for minutes and then
+    failed a thousand tests on events that never arrived. A broker we cannot see (another host) is not checked."""
+    limits = None
+    for process in Path("/proc").iterdir():
+        try:
+            if process.name.isdigit() and b"beam.smp" in (process / "cmdline").read_bytes():
+                limits = (process / "limits").read_text()
+                break
+        except OSError:
+            continue
+    if limits is None:
+        return
+    for line in limits.splitlines():
+        if line.startswith("Max open files"):
+            soft = line.split()[3]
+            if soft != "unlimited" and int(soft) < BROKER_OPEN_FILES_NEEDED:
+                raise RuntimeError(
+                    f"RabbitMQ on this machine runs with {soft} open files; the suite needs "
+                    f"{BROKER_OPEN_FILES_NEEDED} or it hangs part-way. Restart it with more "
+                    "(.ci/run does: a limits.d entry for the rabbitmq user, then rabbitmq-server -detached)."
+                )
+
+
 def start(stack: ExitStack, worker_id: str, tmp_root: Path) -> Infrastructure:
     # YUI_TEST_RUN separates concurrent runs on one machine (two developers' suites, a bench beside tests).
     run = os.environ.get("YUI_TEST_RUN", "")
@@ -137,6 +169,7 @@ def start(stack: ExitStack, worker_id: str, tmp_root: Path) -> Infrastructure:
     uses_local = amqp_base is None
     amqp_base = amqp_base or "amqp://guest:guest@127.0.0.1:5672"
     if uses_local:
+        refuse_a_broker_short_of_file_handles()
         ensure_vhost(vhost)
     if not s3_endpoint:
         sys.path.insert(0, str(REPO))
