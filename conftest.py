@@ -35,17 +35,20 @@ def infra(
 @pytest.fixture(scope="session")
 async def stack(infra: infrastructure.Infrastructure) -> AsyncIterator[Stack]:
     """Every service's API and worker, started once for the whole session."""
-    yui = Stack()
-    await yui.start()
     # Notify sends to a mail server of this session's own, never to whatever answers on the machine's default
     # SMTP port (make run's catcher, or a process that accepts and never replies): what another program does
-    # with a connection must not decide how this session's notify worker behaves or stops.
+    # with a connection must not decide how this session's notify worker behaves or stops. (Nothing is queued
+    # to send before the port is set: the stack has no people yet.)
     mail_server, _ = mail_catcher.start()
-    notify_settings = yui["notify"].settings
-    assert isinstance(notify_settings, NotifySettings)
-    notify_settings.smtp_port = mail_server.port
     try:
-        yield yui
+        yui = Stack()
+        try:
+            await yui.start()
+            notify_settings = yui["notify"].settings
+            assert isinstance(notify_settings, NotifySettings)
+            notify_settings.smtp_port = mail_server.port
+            yield yui
+        finally:
+            await yui.close()
     finally:
-        await yui.close()
         mail_server.stop()

@@ -110,7 +110,14 @@ def refuse_a_broker_short_of_file_handles() -> None:
     limits = None
     for process in Path("/proc").iterdir():
         try:
-            if process.name.isdigit() and b"beam.smp" in (process / "cmdline").read_bytes():
+            argv = (process / "cmdline").read_bytes().split(b"\0")
+            # The broker's VM (`beam.smp … -s rabbit boot`), not a rabbitmqctl VM or another Erlang program.
+            if (
+                process.name.isdigit()
+                and argv[0].endswith(b"beam.smp")
+                and b"rabbit" in argv
+                and b"boot" in argv
+            ):
                 limits = (process / "limits").read_text()
                 break
         except OSError:

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 import aio_pika
 from prometheus_client import start_http_server
@@ -66,6 +67,7 @@ class Worker:
         self.runner: ConsumerRunner | None = None
         self.relay: OutboxRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         self.audit_sealer: AuditSealer | None = None
         self.object_store = None
 
@@ -120,7 +122,7 @@ class Worker:
         before = 0
         task = asyncio.create_task(self.relay.run())
         try:
-            while not task.done():
+            while not task.done() and not self._stopping:
                 await asyncio.sleep(1)
                 OUTBOX_PUBLISHED.inc(self.relay.published_total - before)
                 before = self.relay.published_total
@@ -130,14 +132,17 @@ class Worker:
                 await task
 
     async def _every(self, job: PeriodicJob) -> None:
-        while True:
+        # Not `while True`: a job left behind by stop() (it swallowed its cancellations) ends at its next turn
+        # instead of running beside the worker that replaced it.
+        while not self._stopping:
             try:
                 await job.run(self)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("periodic job %s failed", job.name)
-            await asyncio.sleep(job.interval_s)
+            if not self._stopping:
+                await asyncio.sleep(job.interval_s)
 
     async def _refresh_gauges(self) -> None:
         state = SimpleNamespace(
@@ -145,7 +150,7 @@ class Worker:
             amqp=self.connection,
             consumer_queues=[s.queue for s in self.subscriptions],
         )
-        while True:
+        while not self._stopping:
             await refresh_bus_gauges(state)
             await asyncio.sleep(5)
 
@@ -157,6 +162,7 @@ class Worker:
         where it waits, so a stuck part costs seconds and a line in the log, never a worker that cannot stop
         or a test run that hangs (a shared test stack stops and restarts workers mid-run)."""
         loop = asyncio.get_running_loop()
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -174,6 +180,7 @@ class Worker:
                     STOP_TASK_WITHIN_S,
                     _where(task),
                 )
+                _leave_behind(task)
                 continue
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -189,10 +196,11 @@ STOP_TASK_WITHIN_S = 10.0
 STOP_STEP_WITHIN_S = 15.0
 
 
-def _where(task: asyncio.Task[object]) -> str:
-    """The await chain a task is suspended in, innermost last (Task.print_stack shows only its outer frame)."""
+def _where(task: asyncio.Future[Any]) -> str:
+    """The await chain a task is suspended in, as far as it goes (Task.print_stack shows only the outer frame;
+    a chain that waits on another task, as asyncio.wait_for does, ends where that task is awaited)."""
     lines = []
-    awaited: object = task.get_coro()
+    awaited: object = task.get_coro() if isinstance(task, asyncio.Task) else None
     while awaited is not None:
         frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
         if frame is not None:
@@ -205,9 +213,15 @@ def _where(task: asyncio.Task[object]) -> str:
 
 async def _bounded(what: str, step: Awaitable[object]) -> None:
     """Run one step of stopping for at most STOP_STEP_WITHIN_S; a step that fails or hangs is logged, not
-    raised. The step runs as its own task so that a swallowed cancellation cannot hold up the caller."""
+    raised. The step runs as its own task so that a swallowed cancellation cannot hold up the caller; one
+    that is still running then is cancelled and left behind."""
     task = asyncio.ensure_future(step)
-    done, _ = await asyncio.wait({task}, timeout=STOP_STEP_WITHIN_S)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=STOP_STEP_WITHIN_S)
+    except asyncio.CancelledError:
+        task.cancel()
+        _leave_behind(task)
+        raise
     if not done:
         task.cancel()
         log.error(
@@ -216,9 +230,25 @@ async def _bounded(what: str, step: Awaitable[object]) -> None:
             STOP_STEP_WITHIN_S,
             _where(task),
         )
+        _leave_behind(task)
         return
     if not task.cancelled() and task.exception() is not None:
         log.warning("%s failed", what, exc_info=task.exception())
+
+
+# Tasks stop() gave up on: kept referenced so that they are not destroyed while pending, and their outcome is
+# read when they do end, so that it is not reported as never retrieved.
+_LEFT_BEHIND: set[asyncio.Future[object]] = set()
+
+
+def _leave_behind(task: asyncio.Future[Any]) -> None:
+    def ended(done: asyncio.Future[Any]) -> None:
+        _LEFT_BEHIND.discard(done)
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("a task left behind by stop() ended with an error", exc_info=done.exception())
+
+    _LEFT_BEHIND.add(task)
+    task.add_done_callback(ended)
 
 
 async def _seal_audit_log(worker: Worker) -> None:
