@@ -77,3 +77,30 @@ async def test_f9_a_step_of_stopping_that_hangs_is_abandoned_and_logged(
 
     [record] = [r for r in caplog.records if r.name == "yui_common.worker"]
     assert "the broker connection's close did not finish" in record.getMessage()
+
+
+async def test_f9_a_worker_stopped_and_started_again_in_place_runs_its_jobs_again(
+    library_settings: LibrarySettings,
+) -> None:
+    runs = 0
+
+    async def counting(_: Worker) -> None:
+        nonlocal runs
+        runs += 1
+
+    worker = Worker(
+        settings=library_settings, jobs=[PeriodicJob("counting-job", 0.05, counting)], run_relay=False
+    )
+    await declare_topology(library_settings, worker.subscriptions)
+    await worker.start()
+    await worker.stop()
+    after_first_run = runs
+    await worker.start()  # as tests restart a stack's worker in place (tests/e2e/test_revocation.py)
+    try:
+        for _ in range(600):
+            if runs > after_first_run + 2:
+                break
+            await asyncio.sleep(0.05)
+        assert runs > after_first_run + 2  # the restarted run's loop is not stopped by the earlier stop()
+    finally:
+        await worker.stop()

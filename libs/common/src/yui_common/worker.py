@@ -67,7 +67,9 @@ class Worker:
         self.runner: ConsumerRunner | None = None
         self.relay: OutboxRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
+        # A token per start(): the loops of one run end once stop() has cleared it, even if a loop outlived its
+        # cancellation, while a later start() of the same worker (tests restart one in place) runs its own.
+        self._run: object | None = None
         self.audit_sealer: AuditSealer | None = None
         self.object_store = None
 
@@ -83,6 +85,7 @@ class Worker:
                 await asyncio.sleep(2)
 
     async def start(self) -> None:
+        run = self._run = object()
         self.connection = await self._connect()
         relay_channel = await self.connection.channel(publisher_confirms=True)
         await declare_exchange(relay_channel, self.settings.exchange)
@@ -107,22 +110,22 @@ class Worker:
                 batch_size=self.settings.outbox_batch_size,
                 poll_interval_s=self.settings.outbox_poll_interval_s,
             )
-            self._tasks.append(asyncio.create_task(self._run_relay(), name="outbox-relay"))
+            self._tasks.append(asyncio.create_task(self._run_relay(run), name="outbox-relay"))
         for job in self.jobs:
-            self._tasks.append(asyncio.create_task(self._every(job), name=job.name))
+            self._tasks.append(asyncio.create_task(self._every(job, run), name=job.name))
         # The audit sealer runs in every replica; they take turns through a lock (yui_common.audit_seal).
         self.audit_sealer = AuditSealer.for_settings(self.settings, self.engine)
         if self.audit_sealer is not None and self.settings.audit_seal_interval_s > 0:
             seal = PeriodicJob("audit-sealer", self.settings.audit_seal_interval_s, _seal_audit_log)
-            self._tasks.append(asyncio.create_task(self._every(seal), name=seal.name))
-        self._tasks.append(asyncio.create_task(self._refresh_gauges(), name="gauges"))
+            self._tasks.append(asyncio.create_task(self._every(seal, run), name=seal.name))
+        self._tasks.append(asyncio.create_task(self._refresh_gauges(run), name="gauges"))
 
-    async def _run_relay(self) -> None:
+    async def _run_relay(self, run: object) -> None:
         assert self.relay is not None
         before = 0
         task = asyncio.create_task(self.relay.run())
         try:
-            while not task.done() and not self._stopping:
+            while not task.done() and self._run is run:
                 await asyncio.sleep(1)
                 OUTBOX_PUBLISHED.inc(self.relay.published_total - before)
                 before = self.relay.published_total
@@ -131,26 +134,26 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _every(self, job: PeriodicJob) -> None:
+    async def _every(self, job: PeriodicJob, run: object) -> None:
         # Not `while True`: a job left behind by stop() (it swallowed its cancellations) ends at its next turn
         # instead of running beside the worker that replaced it.
-        while not self._stopping:
+        while self._run is run:
             try:
                 await job.run(self)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("periodic job %s failed", job.name)
-            if not self._stopping:
+            if self._run is run:
                 await asyncio.sleep(job.interval_s)
 
-    async def _refresh_gauges(self) -> None:
+    async def _refresh_gauges(self, run: object) -> None:
         state = SimpleNamespace(
             sessionmaker=self.sessionmaker,
             amqp=self.connection,
             consumer_queues=[s.queue for s in self.subscriptions],
         )
-        while not self._stopping:
+        while self._run is run:
             await refresh_bus_gauges(state)
             await asyncio.sleep(5)
 
@@ -162,7 +165,7 @@ class Worker:
         where it waits, so a stuck part costs seconds and a line in the log, never a worker that cannot stop
         or a test run that hangs (a shared test stack stops and restarts workers mid-run)."""
         loop = asyncio.get_running_loop()
-        self._stopping = True
+        self._run = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
