@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -312,14 +312,14 @@ async def role_consumer(settings: BenchBusSettings) -> None:
     """The consuming service's worker: the real ConsumerRunner with an inbox-guarded handler."""
     commits = ConsumerCommits()
 
-    async def apply_ping(session: AsyncSession, envelope: Envelope, data: BenchPingedV1) -> None:
+    async def apply_pings(session: AsyncSession, events: Sequence[tuple[Envelope, BenchPingedV1]]) -> None:
+        # A batch handler, as the raw outbox's consumer writes its effects: one statement for the batch.
         await session.execute(
-            text("INSERT INTO bench_effects (event_id, sequence) VALUES (:id, :n)"),
-            {"id": envelope.id, "n": data.sequence},
+            _EFFECTS, {"ids": [e.id for e, _ in events], "sequences": [d.sequence for _, d in events]}
         )
-        session.info.setdefault("bench_events", []).append(str(envelope.id))
+        session.info.setdefault("bench_events", []).extend(str(e.id) for e, _ in events)
 
-    worker = Worker(settings=settings, subscriptions=[bus_subscription(apply_ping)], run_relay=False)
+    worker = Worker(settings=settings, subscriptions=[bus_subscription(apply_pings)], run_relay=False)
     await worker.start()
     answer("ready")
     async for command in commands():
@@ -334,11 +334,17 @@ async def _when_done(done: asyncio.Event, times: dict[Any, float]) -> dict[Any, 
     return times
 
 
+_EFFECTS = text(
+    "INSERT INTO bench_effects (event_id, sequence) "
+    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:sequences AS int[]))"
+)
+
+
 def bus_subscription(handler: Any = None) -> Subscription:
     async def unused(*_: Any) -> None:
         raise AssertionError("only the consumer role handles events")
 
-    return Subscription(queue=QUEUE, handlers={BenchPingedV1.event_type: handler or unused})
+    return Subscription(queue=QUEUE, batch_handlers={BenchPingedV1.event_type: handler or unused})
 
 
 async def role_raw_publisher(settings: BenchBusSettings) -> None:

@@ -12,7 +12,9 @@ from uuid import UUID
 import aio_pika
 import pytest
 from aio_pika.exceptions import DeliveryError
+from sqlalchemy import event as orm_event
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from uuid6 import uuid7
 from yui_common import outbox
 from yui_common.bus.topology import declare_exchange
@@ -131,6 +133,81 @@ class TestStagingInTheBusinessTransaction:
 
         assert await scalar(sessions, "SELECT count(*) FROM ledger WHERE scenario = 'committed'") == 1
         assert await unpublished(sessions) == 1
+
+
+class TestStagingAtCommit:
+    """perf3: a transaction's events reach the outbox in one statement when it commits (issue 13's writer)."""
+
+    async def test_perf3_a_transactions_events_are_written_in_one_statement_when_it_commits(
+        self, sessions: Sessions, library_engine: AsyncEngine
+    ) -> None:
+        statements: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if "INTO outbox" in statement:
+                statements.append(statement)
+
+        orm_event.listen(library_engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            envelopes = await stage(sessions, "one statement", count=100)
+        finally:
+            orm_event.remove(library_engine.sync_engine, "before_cursor_execute", seen)
+        assert len(statements) == 1
+        ids = await scalar(sessions, "SELECT array_agg(id ORDER BY id) FROM outbox")
+        assert ids == sorted(envelope.id for envelope in envelopes)
+
+    async def test_perf3_events_staged_inside_a_savepoint_that_rolls_back_are_dropped_and_the_rest_kept(
+        self, sessions: Sessions
+    ) -> None:
+        class Refused(Exception):
+            pass
+
+        async with sessions() as session, session.begin():
+            before = await outbox.add_event(session, LibraryPingV1(scenario="before"), tenant="demo")
+            with contextlib.suppress(Refused):
+                async with session.begin_nested():
+                    await outbox.add_event(session, LibraryPingV1(scenario="inside"), tenant="demo")
+                    raise Refused
+            async with session.begin_nested():
+                kept = await outbox.add_event(session, LibraryPingV1(scenario="released"), tenant="demo")
+            after = await outbox.add_event(session, LibraryPingV1(scenario="after"), tenant="demo")
+
+        scenarios = await scalar(
+            sessions, "SELECT array_agg(envelope->'data'->>'scenario' ORDER BY id) FROM outbox"
+        )
+        assert sorted(scenarios) == ["after", "before", "released"]
+        staged = [before.id, kept.id, after.id]
+        assert await scalar(sessions, "SELECT count(*) FROM outbox WHERE id = ANY(:ids)", ids=staged) == 3
+
+    async def test_perf3_an_event_before_any_statement_commits_with_a_plain_commit(
+        self, sessions: Sessions
+    ) -> None:
+        async with sessions() as session:
+            await outbox.add_event(session, LibraryPingV1(scenario="first"), tenant="demo")
+            await session.commit()
+        async with sessions() as session:
+            await outbox.add_event(session, LibraryPingV1(scenario="first"), tenant="demo")
+            await session.execute(text("SELECT 1"))
+            await outbox.add_event(session, LibraryPingV1(scenario="second"), tenant="demo")
+            await session.commit()
+        assert await unpublished(sessions) == 3
+
+    async def test_perf3_a_rolled_back_transactions_pending_events_never_reach_a_later_one(
+        self, sessions: Sessions
+    ) -> None:
+        class Refused(Exception):
+            pass
+
+        async with sessions() as session:
+            with contextlib.suppress(Refused):
+                async with session.begin():
+                    await session.execute(text("SELECT 1"))
+                    await outbox.add_event(session, LibraryPingV1(scenario="rolled back"), tenant="demo")
+                    raise Refused
+            async with session.begin():
+                await outbox.add_event(session, LibraryPingV1(scenario="committed"), tenant="demo")
+        scenarios = await scalar(sessions, "SELECT array_agg(envelope->'data'->>'scenario') FROM outbox")
+        assert scenarios == ["committed"]
 
 
 class TestRelayPublishing:

@@ -364,6 +364,7 @@ async def erase_tenant(
             continue
         result = await session.execute(sa.delete(table).where(scope.rows_of(table, tenant)))
         counted(table.name, result.rowcount)  # type: ignore[attr-defined]
+    await outbox.stage_pending(session)  # this transaction's own events are the network's too
     result = await session.execute(_DELETE_OUTBOX, {"tenant": tenant})
     counted("outbox", result.rowcount)  # type: ignore[attr-defined]
     # The sealer takes turns through this lock: holding it, no seal is made while entries leave, so each

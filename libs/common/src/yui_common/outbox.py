@@ -13,8 +13,10 @@ from typing import Any
 import aio_pika
 import asyncpg
 from opentelemetry import trace
+from sqlalchemy import event as orm_event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 from yui_common.bus.publisher import headers_for, stored_message
 from yui_common.events import Envelope, EventData, envelope_for
@@ -23,37 +25,78 @@ from yui_common.telemetry import context_from, current_trace_headers, tracer, tr
 log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "yui_outbox"
 
-# One statement, one round trip: stage the row and NOTIFY (transactional, so the relay wakes only once the
-# event is committed; PostgreSQL folds repeated notifications of one transaction into one). A fixed text
-# statement is compiled and prepared once, where a per-call ``insert().values(...)`` was compiled every time.
-# The envelope is serialised here, once, and kept as that text (a ``json`` column keeps it verbatim and still
-# answers ``envelope->>'subject'``): the relay publishes these bytes and headers as they are.
+# Events are staged where the business transaction commits, all of them in one statement with its NOTIFY
+# (transactional, so the relay wakes only once they are committed; PostgreSQL folds repeated notifications of
+# one transaction into one). ``add_event`` only builds and serialises the envelope; a transaction that stages
+# a hundred events pays one round trip, not a hundred (issue 13: the writer cost 0.31 ms of CPU per event
+# against the hand-written outbox's 0.11). The envelope is serialised once, here, and kept as that text (a
+# ``json`` column keeps it verbatim and still answers ``envelope->>'subject'``): the relay publishes these
+# bytes and headers as they are.
 _STAGE = text(
     "WITH staged AS (INSERT INTO outbox (id, event_type, envelope, headers) "
-    "VALUES (:id, :event_type, CAST(:envelope AS json), CAST(:headers AS jsonb)) RETURNING 1) "
-    "SELECT pg_notify(:channel, '') FROM staged"
+    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:event_types AS text[]), CAST(:envelopes AS json[]), "
+    "CAST(:headers AS jsonb[])) RETURNING 1) "
+    "SELECT pg_notify(:channel, '') FROM staged LIMIT 1"
 )
+_PENDING = "yui_outbox_pending"  # the session's events not yet staged, in ``session.info``
 
 
 async def add_event(
     session: AsyncSession, data: EventData, *, tenant: str, subject: str | None = None
 ) -> Envelope:
-    """Stage an event in the caller's transaction; it leaves only if that transaction commits."""
+    """Stage an event in the caller's transaction; it leaves only if that transaction commits.
+
+    In a transaction the row is written when it commits (or at ``stage_pending``), with the transaction's
+    other events. It is written at once inside a savepoint, so that rolling the savepoint back drops it, and
+    when no transaction has begun yet (the statement begins it; a later ``commit()`` then has one to commit).
+    """
     envelope = envelope_for(data, tenant=tenant, subject=subject)
     trace_headers = current_trace_headers() if tracing_enabled() else {}
     if trace_headers.get("traceparent"):
         envelope = envelope.model_copy(update={"traceparent": trace_headers["traceparent"]})
-    await session.execute(
-        _STAGE,
-        {
-            "id": envelope.id,
-            "event_type": envelope.type,
-            "envelope": envelope.model_dump_json(),
-            "headers": json.dumps(headers_for(tenant, trace_headers)),
-            "channel": NOTIFY_CHANNEL,
-        },
+    row = (
+        envelope.id,
+        envelope.type,
+        envelope.model_dump_json(),
+        json.dumps(headers_for(tenant, trace_headers)),
     )
+    if session.in_nested_transaction() or not session.in_transaction():
+        await session.execute(_STAGE, _parameters([row]))
+    else:
+        session.info.setdefault(_PENDING, []).append(row)
     return envelope
+
+
+async def stage_pending(session: AsyncSession) -> None:
+    """Write the session's pending events now (before a statement that must see them in the outbox)."""
+    if rows := session.info.pop(_PENDING, None):
+        await session.execute(_STAGE, _parameters(rows))
+
+
+def _parameters(rows: list[tuple[Any, str, str, str]]) -> dict[str, Any]:
+    ids, event_types, envelopes, headers = zip(*rows, strict=True)
+    return {
+        "ids": list(ids),
+        "event_types": list(event_types),
+        "envelopes": list(envelopes),
+        "headers": list(headers),
+        "channel": NOTIFY_CHANNEL,
+    }
+
+
+@orm_event.listens_for(Session, "before_commit")
+def _stage_at_commit(session: Session) -> None:
+    # Runs inside the async session's greenlet, so the sync session may execute (one round trip). A savepoint's
+    # release fires this too: its events are then part of the enclosing transaction, which is where they go.
+    if rows := session.info.pop(_PENDING, None):
+        session.execute(_STAGE, _parameters(rows))
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _drop_on_end(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended without its commit staging them (a rollback, a close): they go with it.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 async def outbox_backlog(session: AsyncSession) -> tuple[int, float]:

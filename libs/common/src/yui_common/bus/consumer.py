@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 RETRY_HEADER = "x-yui-retries"
 
 Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
+# Applies several events of one type at once (one statement for all of them, where a handler would send one
+# each): given the events in their delivery order, each already claimed in the inbox.
+BatchHandler = Callable[[AsyncSession, Sequence[tuple[Envelope, Any]]], Awaitable[None]]
 
 
 class PermanentError(Exception):
@@ -33,15 +36,31 @@ class PermanentError(Exception):
 
 @dataclass
 class Subscription:
-    """One consumer purpose: a queue, the event types it binds, and a handler per type."""
+    """One consumer purpose: a queue, the event types it binds, and a handler or a batch handler per type."""
 
     queue: str
-    handlers: dict[str, Handler]
+    handlers: dict[str, Handler] = field(default_factory=dict)
     extra_routing_keys: Sequence[str] = field(default_factory=tuple)
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if both := self.handlers.keys() & self.batch_handlers.keys():
+            raise ValueError(f"{self.queue}: a handler and a batch handler for {sorted(both)}")
 
     @property
     def routing_keys(self) -> list[str]:
-        return [*self.handlers.keys(), *self.extra_routing_keys]
+        return [*self.handlers.keys(), *self.batch_handlers.keys(), *self.extra_routing_keys]
+
+    def handler_for(self, event_type: str) -> Handler:
+        """The type's handler; a batch handler is given the one event. KeyError for a type not handled here."""
+        if (handler := self.handlers.get(event_type)) is not None:
+            return handler
+        batch = self.batch_handlers[event_type]
+
+        async def one(session: AsyncSession, envelope: Envelope, data: Any) -> None:
+            await batch(session, [(envelope, data)])
+
+        return one
 
 
 def _report_unsettled(task: asyncio.Task[None]) -> None:
@@ -213,7 +232,7 @@ class ConsumerRunner:
         if len(messages) == 1:
             await self.handle(sub, channel, messages[0])
             return
-        parsed: list[tuple[aio_pika.abc.AbstractIncomingMessage, Envelope, Handler, EventData]] = []
+        parsed: list[tuple[aio_pika.abc.AbstractIncomingMessage, Envelope, EventData]] = []
         for message in messages:
             if message.redelivered or RETRY_HEADER in (message.headers or {}):
                 # A redelivery or a retry may be the one that failed before: a transaction of its own.
@@ -221,7 +240,9 @@ class ConsumerRunner:
                 continue
             try:
                 envelope = Envelope.model_validate_json(message.body)
-                parsed.append((message, envelope, sub.handlers[envelope.type], envelope.parse_data()))
+                if envelope.type not in sub.handlers and envelope.type not in sub.batch_handlers:
+                    raise KeyError(envelope.type)
+                parsed.append((message, envelope, envelope.parse_data()))
             except (ValidationError, KeyError, ValueError):
                 await self._dead_letter_poison(sub, message)
         if not parsed:
@@ -232,15 +253,15 @@ class ConsumerRunner:
                 unseen = await inbox.claim_many(
                     session,
                     consumer=sub.queue,
-                    messages=[(envelope.id, envelope.type) for _, envelope, _, _ in parsed],
+                    messages=[(envelope.id, envelope.type) for _, envelope, _ in parsed],
                 )
-                for message, envelope, handler, data in parsed:
-                    if envelope.id not in unseen:
-                        continue
-                    unseen.discard(envelope.id)  # a second copy within this batch is a duplicate
-                    with self._span(sub, message, envelope):
-                        await handler(session, envelope, data)
-                    applied += 1
+                fresh = []
+                for message, envelope, data in parsed:
+                    if envelope.id in unseen:
+                        unseen.discard(envelope.id)  # a second copy within this batch is a duplicate
+                        fresh.append((message, envelope, data))
+                await self._apply_in_order(sub, session, fresh)
+                applied = len(fresh)
         except Exception:
             log.info("a batch failed; handling its messages one by one", extra={"queue": sub.queue})
             for message, *_ in parsed:
@@ -256,6 +277,55 @@ class ConsumerRunner:
             by_channel.setdefault(id(message.channel), []).append(message)
         for delivered in by_channel.values():
             await self._acks(delivered[0]).committed(delivered)
+
+    async def _apply_in_order(
+        self,
+        sub: Subscription,
+        session: AsyncSession,
+        fresh: Sequence[tuple[aio_pika.abc.AbstractIncomingMessage, Envelope, EventData]],
+    ) -> None:
+        """Apply the batch's new events in delivery order: each consecutive run of a type with a batch handler
+        in one call, every other event through its own handler."""
+        start = 0
+        while start < len(fresh):
+            message, envelope, data = fresh[start]
+            batch = sub.batch_handlers.get(envelope.type)
+            if batch is None:
+                with self._span(sub, message, envelope):
+                    await sub.handlers[envelope.type](session, envelope, data)
+                start += 1
+                continue
+            end = start + 1
+            while end < len(fresh) and fresh[end][1].type == envelope.type:
+                end += 1
+            run = fresh[start:end]
+            with self._batch_span(sub, run):
+                await batch(session, [(envelope, data) for _, envelope, data in run])
+            start = end
+
+    def _batch_span(
+        self,
+        sub: Subscription,
+        run: Sequence[tuple[aio_pika.abc.AbstractIncomingMessage, Envelope, EventData]],
+    ) -> Any:
+        """One span for a run applied together, linked to each event's producer; without tracing, log lines take
+        the first event's trace id."""
+        first_message, first, _ = run[0]
+        if not tracing_enabled() or len(run) == 1:
+            return self._span(sub, first_message, first)
+        return tracer.start_as_current_span(
+            f"{first.type} process",
+            kind=trace.SpanKind.CONSUMER,
+            links=[
+                trace.Link(trace.get_current_span(context_from(message.headers)).get_span_context())
+                for message, _, _ in run
+            ],
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": sub.queue,
+                "messaging.batch.message_count": len(run),
+            },
+        )
 
     async def _dead_letter_poison(
         self, sub: Subscription, message: aio_pika.abc.AbstractIncomingMessage
@@ -300,7 +370,7 @@ class ConsumerRunner:
             REDELIVERIES.labels(sub.queue).inc()
         try:
             envelope = Envelope.model_validate_json(message.body)
-            handler = sub.handlers[envelope.type]
+            handler = sub.handler_for(envelope.type)
             data: EventData = envelope.parse_data()
         except (ValidationError, KeyError, ValueError):
             await self._dead_letter_poison(sub, message)

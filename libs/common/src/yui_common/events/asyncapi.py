@@ -82,7 +82,7 @@ def build() -> dict[str, Any]:
         }
     for service, subs in sorted(subscriptions.items()):
         for sub in subs:
-            for event_type in sorted(sub.handlers):
+            for event_type in sorted([*sub.handlers, *sub.batch_handlers]):
                 key = event_type.replace(".", "_").replace("-", "_")
                 operations[f"{service}_receives_{key}"] = {
                     "action": "receive",
