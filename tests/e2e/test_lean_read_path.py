@@ -37,7 +37,7 @@ from timeline.posts import repository as posts_repository
 from timeline.posts import service
 from timeline.posts.pages import decode_cursor, encode_cursor
 from timeline.posts.responses import mark_reference_only, post_read
-from timeline.posts.schemas import Feed, FeedItem, PostPage
+from timeline.posts.schemas import REFERENCE_HEADER, Feed, FeedItem, PostPage
 from yui_common import auth, revocations
 from yui_common.audit_seal import verify_log
 from yui_common.auth import CurrentPrincipal, JwksKeySet, Principal, TokenVerifier
@@ -363,6 +363,72 @@ class TestTimelineLeanReadPath:
         # The ORM path (already without pre-ping, which cost three more) needs more: the page is not one
         # statement there, and the deny list and the care team are two.
         assert len(sent) > counts["subject"], (sent, counts)
+
+    async def test_perf2_the_conversation_page_answers_the_page_and_the_members_as_their_own_routes_do(
+        self, stack: Stack
+    ) -> None:
+        """The staff UI's one call (``/conversation``) holds what ``/posts`` and ``/mention-candidates`` (the
+        ORM path) answer, refuses as ``/posts`` refuses, takes three round trips and audits both readings."""
+        timeline = stack["timeline"]
+        nurse, doctor, outsider, revoked = stack.staff(), stack.staff(), stack.staff(), stack.staff()
+        subject_id = await subject_with_team(stack, nurse, doctor, revoked)
+        await create_post(stack, nurse, subject_id, "訪問しました。", mentions=[str(doctor.user_id)])
+        group_id = await group_with_members(stack, nurse, doctor)
+        withdrawn_id = await subject_with_team(stack, nurse)
+        async with timeline.sessionmaker() as session, session.begin():
+            await access_repository.stop_access(
+                session, tenant="demo", subject_id=withdrawn_id, at=datetime.now(UTC)
+            )
+            await revocations.revoke(
+                session, kind="user", value=str(revoked.user_id), tenant="demo", revoked_at=None
+            )
+
+        for board, who in (
+            (f"/subjects/{subject_id}", nurse),
+            (f"/subjects/{subject_id}", doctor),
+            (f"/groups/{group_id}", doctor),
+        ):
+            both = await timeline.client.get(f"{board}/conversation?limit=2", headers=who.headers)
+            page = await timeline.client.get(f"{board}/posts?limit=2", headers=who.headers)
+            members = await timeline.client.get(f"{board}/mention-candidates", headers=who.headers)
+            assert both.status_code == 200, both.text
+            assert both.json() == {"page": page.json(), "mention_candidates": members.json()["items"]}
+            assert both.json()["mention_candidates"] and both.headers[REFERENCE_HEADER]
+        for path, who in (
+            (f"/subjects/{subject_id}", outsider),
+            (f"/subjects/{withdrawn_id}", nurse),
+            (f"/subjects/{subject_id}", revoked),
+            (f"/subjects/{subject_id}", None),
+        ):
+            headers = who.headers if who else {}
+            both = await timeline.client.get(f"{path}/conversation", headers=headers)
+            page = await timeline.client.get(f"{path}/posts", headers=headers)
+            problem = {**both.json(), "instance": page.json()["instance"]}
+            assert both.json()["instance"].endswith("/conversation")
+            assert (both.status_code, problem) == (page.status_code, page.json())
+
+        await timeline.client.get(f"/subjects/{subject_id}/conversation", headers=nurse.headers)
+        async with round_trips(timeline.app.state.engine) as sent:
+            response = await timeline.client.get(
+                f"/subjects/{subject_id}/conversation", headers=nurse.headers
+            )
+        assert response.status_code == 200 and len(sent) == 3, sent
+        async with timeline.sessionmaker() as session:
+            entries = (
+                await session.execute(
+                    text(
+                        "SELECT action, detail FROM audit_log WHERE actor_id = :me AND subject_id = :s "
+                        "ORDER BY seq DESC LIMIT 2"
+                    ),
+                    {"me": str(nurse.user_id), "s": str(subject_id)},
+                )
+            ).all()
+            verification = await verify_log(session)
+        assert sorted((e.action, e.detail["count"]) for e in entries) == [
+            ("post.list", 1),
+            ("post.mention_candidates", 2),
+        ]
+        assert verification.breaks == []
 
     async def test_perf2_a_pages_audit_entry_written_by_its_own_statement_counts_the_page_and_verifies(
         self, stack: Stack

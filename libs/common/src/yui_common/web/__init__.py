@@ -78,6 +78,7 @@ def install_web(app: FastAPI, templates_dir: Path) -> None:
         ),
         autoescape=select_autoescape(["html"]),
         enable_async=False,
+        auto_reload=bool(getattr(getattr(app.state, "settings", None), "templates_auto_reload", False)),
     )
     env.filters["local_time"] = local_time
     app.state.templates = env

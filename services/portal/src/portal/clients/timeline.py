@@ -129,6 +129,11 @@ class MentionCandidates(Answer):
     items: list[PersonRef]
 
 
+class ConversationPage(Answer):
+    page: PostPage
+    mention_candidates: list[PersonRef] = Field(default_factory=list)
+
+
 class PostVersion(Answer):
     version: int
     author_id: UUID
@@ -421,6 +426,17 @@ class TimelineClient(ServiceClient):
         if cursor:
             params["cursor"] = cursor
         return await self.read(PostPage, "GET", f"{conversation.api_path}/posts", params=params)
+
+    async def conversation_page(
+        self, conversation: Conversation, *, limit: int, cursor: str = ""
+    ) -> ConversationPage:
+        """A page of posts and whom a post may mention, in one call (the conversation page shows both)."""
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return await self.read(
+            ConversationPage, "GET", f"{conversation.api_path}/conversation", params=params
+        )
 
     async def mark_read(self, conversation: Conversation, post_ids: list[UUID]) -> ReadMarks:
         """Posts and replies that have been on the reader's screen count as read (既読), up to 100 at once."""

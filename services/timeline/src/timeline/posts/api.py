@@ -18,6 +18,7 @@ from timeline.posts import pages, service
 from timeline.posts.responses import mark_reference_only, post_read, read_mark_read
 from timeline.posts.schemas import (
     REFERENCE_HEADER,
+    ConversationPage,
     Feed,
     MentionCandidates,
     PostCreate,
@@ -98,6 +99,28 @@ def add_board_routes(
             connection, principal=authenticated.principal, board=on, limit=limit, cursor=cursor
         )
         answer = Response(page, media_type="application/json")
+        mark_reference_only(answer)
+        return answer
+
+    @router.get(
+        f"{path}/conversation",
+        response_model=ConversationPage,
+        responses=responses,
+        name=f"{list_name}_conversation",
+    )
+    async def conversation(
+        authenticated: pages.Verified,
+        connection: DriverConnection,
+        on: Board = Depends(reached),
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> Response:
+        """What ``posts`` and ``mention-candidates`` answer, in one call, as the staff UI's conversation page
+        shows them: one authorization statement, then the page and the members, each with its audit entry."""
+        body = await pages.read_conversation(
+            connection, principal=authenticated.principal, board=on, limit=limit, cursor=cursor
+        )
+        answer = Response(body, media_type="application/json")
         mark_reference_only(answer)
         return answer
 

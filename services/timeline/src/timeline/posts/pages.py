@@ -103,6 +103,31 @@ async def read_page(
 ) -> bytes:
     """One page of threads of a reached board, newest first (keyset), as the JSON of ``PostPage``; the same
     statement appends the reading's audit entry."""
+    return to_json(await _page(connection, principal=principal, board=board, limit=limit, cursor=cursor))
+
+
+async def read_conversation(
+    connection: asyncpg.Connection, *, principal: Principal, board: Board, limit: int, cursor: str | None
+) -> bytes:
+    """The staff UI's conversation page in one call, as the JSON of ``ConversationPage``: the page of threads
+    and whom a post may mention, each read (and audited) as its own route reads it. Three statements in all."""
+    page = await _page(connection, principal=principal, board=board, limit=limit, cursor=cursor)
+    rows = await repository.audited_mention_candidates(
+        connection,
+        principal=principal,
+        subject_id=board.subject_id,
+        group_id=board.group_id,
+        target=board.target,
+    )
+    people = [person_json(user_id, record) for user_id, record in rows]
+    # The ORM path's order: the known by kana (else name), then the unknown; ties by id.
+    people.sort(key=lambda p: (p["status"] == "unknown", p["name_kana"] or p["name"], p["id"]))
+    return to_json({"page": page, "mention_candidates": people})
+
+
+async def _page(
+    connection: asyncpg.Connection, *, principal: Principal, board: Board, limit: int, cursor: str | None
+) -> dict[str, Any]:
     before = decode_cursor(cursor) if cursor else None
     rows = await repository.audited_page_rows(
         connection,
@@ -116,21 +141,19 @@ async def read_page(
     last = rows[-1] if len(rows) == limit else None
     me = str(principal.user_id)
     items = [post_json(row, me) for row in rows]
-    return to_json(
-        {
-            "items": items,
-            "next_cursor": encode_cursor(last["created_at"], last["id"]) if last is not None else None,
-            "reference_notice": REFERENCE_NOTICE,
-            "first_unread_post_id": next(
-                (
-                    item["id"]
-                    for item in reversed(items)
-                    if item["unread"] or any(reply["unread"] for reply in item["recent_replies"])
-                ),
-                None,
+    return {
+        "items": items,
+        "next_cursor": encode_cursor(last["created_at"], last["id"]) if last is not None else None,
+        "reference_notice": REFERENCE_NOTICE,
+        "first_unread_post_id": next(
+            (
+                item["id"]
+                for item in reversed(items)
+                if item["unread"] or any(reply["unread"] for reply in item["recent_replies"])
             ),
-        }
-    )
+            None,
+        ),
+    }
 
 
 async def read_feed(session: AsyncSession, *, principal: Principal) -> bytes:

@@ -165,6 +165,50 @@ async def audited_page_rows(
     return await connection.fetch(statement.sql, *statement.args(params))
 
 
+# Whom a post on a board may mention (its care team, or its group's members), the reader excepted, each with
+# their person record, and the reading's audit entry (``post.mention_candidates`` with the count), in one
+# statement: what the ORM path's mention_candidates read and recorded, for the staff UI's conversation page.
+_MEMBERS = {
+    "subject_id": "SELECT m.user_id FROM care_team_members m WHERE m.subject_id = :board AND m.user_id <> :me",
+    "group_id": "SELECT m.user_id FROM group_members m WHERE m.group_id = :board AND m.status = 'member' "
+    "AND m.user_id <> :me",
+}
+_CANDIDATES = {
+    board: DriverStatement.of(
+        text(
+            f"WITH members AS ({members}), "  # noqa: S608 - constant fragments only
+            + audit.counted_entry_cte("audited", "members", "count")
+            + " SELECT CAST(members.user_id AS text), (SELECT ROW("
+            + _PERSON.format(a="pc")
+            + ") FROM people pc WHERE pc.user_id = members.user_id AND pc.tenant = :tenant) FROM members"
+        )
+    )
+    for board, members in _MEMBERS.items()
+}
+
+
+async def audited_mention_candidates(
+    connection: asyncpg.Connection,
+    *,
+    principal: Principal,
+    subject_id: UUID | None = None,
+    group_id: UUID | None = None,
+    target: str,
+) -> list[asyncpg.Record]:
+    """(user id, person record or None) of everyone a post on the board may mention but the reader, with the
+    reading's audit entry, in one statement on the driver's connection."""
+    params: dict[str, Any] = {
+        "board": subject_id if subject_id is not None else group_id,
+        "me": principal.user_id,
+        "tenant": principal.tenant,
+        **audit.counted_entry_params(
+            principal, action="post.mention_candidates", subject_id=subject_id, target=target, key="count"
+        ),
+    }
+    statement = _CANDIDATES["subject_id" if subject_id is not None else "group_id"]
+    return await connection.fetch(statement.sql, *statement.args(params))
+
+
 async def post_by_id(session: AsyncSession, *, tenant: str, post_id: UUID, lock: bool = False) -> Post | None:
     stmt = select(Post).where(Post.id == post_id, Post.tenant == tenant)
     if lock:

@@ -143,6 +143,13 @@ class MentionCandidates(BaseModel):
     items: list[PersonRef]
 
 
+class ConversationPage(BaseModel):
+    """The staff UI's conversation page in one answer: the page of posts and whom a post may mention."""
+
+    page: PostPage
+    mention_candidates: list[PersonRef]
+
+
 class PostVersionRead(BaseModel):
     version: int
     author_id: UUID
