@@ -187,7 +187,9 @@ class TestBusinessChangeAndEventCommitTogether:
         with pytest.raises(FailureAfterStaging):
             async with consent_sessions() as session, session.begin():
                 withdrawal_id = await self.withdraw(session, principal, subject_id)
-                # Inside the transaction both rows exist: the withdrawal and its event.
+                # Inside the transaction both rows exist: the withdrawal and its event (written at the commit,
+                # or now, when asked for; perf3).
+                await outbox.stage_pending(session)
                 staged_inside = (
                     (
                         await session.execute(

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from yui_common import outbox
 from yui_common.problems import Problem
 
 from services.consent.tests.consent_support import (
@@ -156,6 +157,7 @@ async def check_invariants(
         .all()
     )
     assert sorted(withdrawals) == sorted(withdrawn), "each withdrawn consent has exactly one withdrawal"
+    await outbox.stage_pending(session)  # events are written at commit; read them now
     events = (
         await session.execute(
             text(

@@ -10,7 +10,7 @@ from consent.access import visible_subject
 from consent.withdrawals import service as withdrawals
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from yui_common import audit
+from yui_common import audit, outbox
 from yui_common.problems import Problem
 
 from services.consent.tests.consent_support import (
@@ -24,6 +24,7 @@ from tests.support.stack import Stack
 
 async def staged(session: AsyncSession, subject_id: UUID) -> list[tuple[str, str]]:
     """(outbox event types, audit actions) this transaction has written about the subject, in order."""
+    await outbox.stage_pending(session)  # events are written at commit; read them now
     events = (
         (
             await session.execute(
@@ -110,6 +111,7 @@ class TestWithdrawConsent:
                 ("timeline", "pending"),
                 ("notify", "pending"),
             ]
+            await outbox.stage_pending(session)  # events are written at commit; read them now
             event = (
                 await session.execute(
                     text(

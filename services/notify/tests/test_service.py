@@ -8,6 +8,7 @@ from uuid import uuid4
 from notify import repository, service
 from sqlalchemy import text
 from uuid6 import uuid7
+from yui_common import outbox
 from yui_common.events.consent import ConsentWithdrawnV1
 
 from tests.support.stack import Stack
@@ -65,6 +66,7 @@ class TestSupportStopped:
                 await service.support_stopped(session, tenant="demo", event_id=uuid7(), withdrawal=withdrawal)
                 == 3
             )
+            await outbox.stage_pending(session)  # events are written at commit; read them now
             report = (
                 await session.execute(
                     text(

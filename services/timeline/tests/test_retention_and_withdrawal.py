@@ -12,6 +12,7 @@ from timeline.retention import service as retention
 from timeline.settings import NetworkPolicy
 from timeline.worker import apply_retention
 from uuid6 import uuid7
+from yui_common import outbox
 from yui_common.events.consent import ConsentWithdrawnV1
 
 from services.timeline.tests.test_attachments import stored_objects, upload
@@ -224,6 +225,7 @@ class TestC4RefusalComesFirst:
         # is staged in the same commit (so it cannot be lost).
         async with stack["timeline"].sessionmaker() as session, session.begin():
             await access.refuse_subject(session, tenant="demo", withdrawal=withdrawal)
+            await outbox.stage_pending(session)  # events are written at commit; read them now
             staged = await session.execute(
                 text("SELECT event_type FROM outbox WHERE envelope->>'subject' = :s"), {"s": str(subject_id)}
             )

@@ -17,7 +17,7 @@ from timeline.posts import pages
 from timeline.posts import service as posts
 from timeline.retention import service as retention
 from uuid6 import uuid7
-from yui_common import audit
+from yui_common import audit, outbox
 from yui_common.auth import Authenticated, Principal
 from yui_common.events.consent import ConsentWithdrawnV1
 from yui_common.problems import Problem
@@ -56,6 +56,7 @@ def withdrawal_of(subject_id: UUID, mode: str) -> ConsentWithdrawnV1:
 
 
 async def reported(session: AsyncSession, subject_id: UUID) -> list[dict]:
+    await outbox.stage_pending(session)  # events are written at commit; read them now
     return list(
         (
             await session.execute(
@@ -98,6 +99,7 @@ class TestCreatePost:
                 body="訪問",
             )
             assert created.author_id == nurse.user_id and created.facility_id == nurse.facility_id
+            await outbox.stage_pending(session)  # events are written at commit; read them now
             events = (
                 (
                     await session.execute(

@@ -23,6 +23,11 @@ from yui_common.telemetry import context_from, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
 RETRY_HEADER = "x-yui-retries"
+# How long messages wait for a busy drainer before another one starts (when fewer than a batch are waiting).
+STALL_S = 0.02
+# How long a drainer under load waits for more deliveries before taking less than a full batch.
+LINGER_S = 0.002
+LINGER_FROM = 4  # ... once the last batch held at least this many (fewer: the quiet case, no waiting)
 
 Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
 # Applies several events of one type at once (one statement for all of them, where a handler would send one
@@ -136,7 +141,7 @@ class ConsumerRunner:
         prefetch: int = 64,
         delivery_limit: int = 5,
         retry_delays_ms: Sequence[int] = (1000, 5000, 30000),
-        batch_max: int = 32,
+        batch_max: int = 64,
         concurrency: int = 4,
     ) -> None:
         self._connection = connection
@@ -186,23 +191,52 @@ class ConsumerRunner:
     ) -> Callable[[aio_pika.abc.AbstractIncomingMessage], Awaitable[None]]:
         # Messages that arrived together are applied together: one transaction commits a batch (each message
         # still claimed in the inbox and handled on its own), which saves a BEGIN/COMMIT and a WAL flush per
-        # message. Up to ``concurrency`` batches are in flight so database round trips overlap.
+        # message. Up to ``concurrency`` batches are in flight so database round trips overlap, but another
+        # drainer starts only for a full batch, or for messages a busy drainer has left waiting STALL_S:
+        # messages arriving one by one while a batch commits go together in the next, where a drainer each
+        # made them batches of one (issue 13: a third of the consumer's time went to one-message transactions),
+        # and a slow handler still holds up no other message for longer than that.
         pending: list[aio_pika.abc.AbstractIncomingMessage] = []
         draining = 0  # drain tasks still able to take from ``pending``
+        stall_check: asyncio.TimerHandle | None = None
+        together = False  # whether the last batch held more than one message
+
+        def drain_if_needed() -> None:
+            nonlocal stall_check
+            if not pending:
+                return
+            if draining == 0 or (draining < self._concurrency and len(pending) >= self._batch_max):
+                start_draining()
+            elif draining < self._concurrency and stall_check is None:
+                stall_check = asyncio.get_running_loop().call_later(STALL_S, stalled)
+
+        def stalled() -> None:
+            nonlocal stall_check
+            stall_check = None
+            if pending and draining < self._concurrency:
+                start_draining()
 
         async def drain_pending() -> None:
-            nonlocal draining
+            nonlocal draining, together
             try:
                 while pending:
+                    if together and LINGER_S and len(pending) < self._batch_max:
+                        # Under load (the last batch was not a lone message), a moment's wait lets the
+                        # deliveries on their way join this batch: a transaction and its commit cost about as
+                        # much as a dozen messages, so batches of a few paid mostly for transactions (issue 13).
+                        # A lone message, the quiet case, goes at once.
+                        await asyncio.sleep(LINGER_S)
+                        if not pending:  # another drainer took them meanwhile
+                            break
                     batch = pending[: self._batch_max]
                     del pending[: self._batch_max]
+                    together = len(batch) >= LINGER_FROM
                     await self.handle_batch(sub, channel, batch)
             finally:
                 # Counted down in the same step the loop ends (not in a done-callback, which runs later): a
                 # message arriving in between always finds a drainer. One left behind by an error gets one too.
                 draining -= 1
-                if pending and draining < self._concurrency:
-                    start_draining()
+                drain_if_needed()
 
         def start_draining() -> None:
             nonlocal draining
@@ -215,8 +249,7 @@ class ConsumerRunner:
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             self._acks(message).received(message)
             pending.append(message)
-            if draining < self._concurrency:
-                start_draining()
+            drain_if_needed()
 
         return on_message
 
