@@ -309,8 +309,8 @@ async def test_ops1_restore_drill_brings_back_every_subject_post_attachment_and_
         doctor = before.staff(user_id=doctor_id, facility_id=facility_id)
         made = await load_care_network(before, doctor)
         await eventually(lambda: quiet(before), what="outboxes sent and queues drained before the backup")
-        # A seal covers only rows below the server's oldest running transaction (xmin is server-wide), so while the
-        # parallel tests hold transactions open on the same PostgreSQL, sealing can lag for a while: a generous bound.
+        # A seal covers only rows below the oldest transaction still running in the service's database, which the
+        # parallel tests do not touch; a generous bound all the same, for a machine that is slow to seal.
         await eventually(
             sealed_and_exported, timeout=240.0, what="every audit log sealed and its heads exported"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
@@ -24,6 +25,7 @@ from yui_common.audit_seal import (
     unsealed_backlog,
     verify_log,
 )
+from yui_common.db import asyncpg_dsn
 
 from libs.common.tests.library_support import WAIT_S, LibrarySettings, Sessions
 from tests.support.stack import eventually
@@ -207,6 +209,26 @@ class TestPerf1NothingIsSealedTooEarlyOrSkipped:
         assert sealed_ids == [committed]
         assert verification.breaks == []  # the seal's row count and hash hold only what committed
         assert (await seal(sessions, number)).row_count >= 1
+
+    async def test_perf1_a_long_transaction_in_another_database_does_not_hold_this_logs_seals_back(
+        self, sessions: Sessions, sealer: AuditSealer, library_settings: LibrarySettings
+    ) -> None:
+        """Another database of the server (another service's) cannot write this log: its long transaction, which
+        holds the server's xmin, does not stop this database's entries being sealed."""
+        elsewhere = await asyncpg.connect(
+            asyncpg_dsn(library_settings.postgres_url.rstrip("/") + "/postgres")
+        )
+        try:
+            await elsewhere.execute("BEGIN")
+            other_xid = int(await elsewhere.fetchval("SELECT pg_current_xact_id()::text"))
+            entry = await committed_entry(sessions, str(uuid7()))
+            number = await sealing_seal_of(sessions, sealer, entry)  # while the other transaction still runs
+            async with sessions() as session:
+                reach = int(await session.scalar(text("SELECT max(xid_upper) FROM audit_seals")))
+            assert reach > other_xid
+            assert (await seal(sessions, number)).row_count >= 1
+        finally:
+            await elsewhere.close()
 
     async def test_perf1_an_entry_committed_late_by_a_long_transaction_is_sealed_in_a_later_batch(
         self, sessions: Sessions, sealer: AuditSealer

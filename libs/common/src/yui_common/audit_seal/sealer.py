@@ -1,7 +1,8 @@
 """The sealer: the worker's job that seals committed audit entries in batches and exports the signed heads.
 
 A seal covers every entry whose transaction id lies in ``[xid_lower, xid_upper)``, where ``xid_upper`` is the
-xmin of a snapshot taken while sealing: every transaction below it has ended, so no entry can still appear in
+oldest transaction a snapshot taken while sealing sees running, those of other databases passed over
+(``_HORIZON``): every transaction below it that could write this log has ended, so no entry can still appear in
 the range (a rolled-back transaction's entries never exist; a long transaction keeps xmin at or below its own
 id while it runs, so its entries fall into a later seal). The next seal starts where this one ended.
 """
@@ -114,6 +115,23 @@ async def seals_after(connection: AsyncConnection | AsyncSession, number: int, *
     return [seal_from_row(row) for row in await connection.execute(query.limit(limit))]
 
 
+# The seal's upper bound: the oldest transaction still running, passing over those seen running in another
+# database of the server, which cannot write this log. The server's xmin alone let one long transaction anywhere
+# (another service's export, a backup's, a test's) hold back every service's seals on a shared server.
+# Only a transaction positively seen elsewhere is passed over: one the snapshot lists and pg_stat_activity does
+# not show (it began or ended between the two reads, a prepared one, another role's hidden from us) still bounds
+# the seal. pg_stat_activity shows the 32-bit xid; the snapshot's are 64-bit (xid8), matched on the low half.
+_HORIZON = text(
+    "WITH now_ AS (SELECT pg_current_snapshot() AS snap), "
+    "elsewhere AS (SELECT CAST(CAST(backend_xid AS text) AS bigint) AS xid FROM pg_stat_activity "
+    "WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()) "
+    "SELECT coalesce(("
+    "SELECT min(CAST(CAST(x AS text) AS numeric)) FROM now_, pg_snapshot_xip(now_.snap) AS x "
+    "WHERE CAST(CAST(x AS text) AS numeric) % 4294967296 NOT IN (SELECT xid FROM elsewhere)"
+    "), (SELECT CAST(CAST(pg_snapshot_xmax(now_.snap) AS text) AS numeric) FROM now_))"
+)
+
+
 class AuditSealer:
     """Seals the log of one database (``seal_once``) and exports the heads (``export_pending``)."""
 
@@ -149,8 +167,9 @@ class AuditSealer:
             number, lower, previous_head = (
                 (last.number + 1, last.xid_upper, last.head) if last else (1, 0, GENESIS)
             )
-            # Taken before this transaction has an id of its own: every transaction below upper has ended.
-            upper = int(await connection.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())")))
+            # Taken before this transaction has an id of its own: every transaction below upper that could
+            # write this log has ended.
+            upper = int(await connection.scalar(_HORIZON))
             if upper <= lower:
                 return None
             rows = (
