@@ -26,7 +26,7 @@ whole machine was), so a run on a shared machine can be read for where the time 
 
 Every process runs on this machine; times cross processes through the wall clock (one clock, one machine).
 Uses its own database (``yui_bench_bus``) and RabbitMQ vhost (``yui-bench``), both recreated at start.
-Run: ``uv run python bench/bus.py [--events 20000] [--seconds 10] [--rate R]``.
+Run: ``uv run python bench/bus.py [--events 5000] [--rounds 3] [--seconds 10] [--rate R]``.
 """
 
 from __future__ import annotations

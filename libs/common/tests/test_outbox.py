@@ -14,7 +14,9 @@ import pytest
 from aio_pika.exceptions import DeliveryError
 from sqlalchemy import event as orm_event
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from uuid6 import uuid7
 from yui_common import outbox
 from yui_common.bus.topology import declare_exchange
@@ -178,6 +180,29 @@ class TestStagingAtCommit:
         assert sorted(scenarios) == ["after", "before", "released"]
         staged = [before.id, kept.id, after.id]
         assert await scalar(sessions, "SELECT count(*) FROM outbox WHERE id = ANY(:ids)", ids=staged) == 3
+
+    async def test_perf3_a_savepoint_whose_release_fails_leaves_the_enclosing_transactions_events_pending(
+        self, sessions: Sessions
+    ) -> None:
+        """A savepoint's release flushes its objects; when that flush fails the savepoint rolls back, and the
+        events staged before it must not go with it: they wait for the outermost commit."""
+
+        class Base(DeclarativeBase):
+            pass
+
+        class Ledger(Base):
+            __tablename__ = "ledger"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            scenario: Mapped[str]
+
+        async with sessions() as session, session.begin():
+            kept = await outbox.add_event(
+                session, LibraryPingV1(scenario="before the savepoint"), tenant="demo"
+            )
+            with pytest.raises(IntegrityError):
+                async with session.begin_nested():
+                    session.add(Ledger(scenario=None))  # type: ignore[arg-type] - NOT NULL: the release's flush fails
+        assert await scalar(sessions, "SELECT count(*) FROM outbox WHERE id = :id", id=kept.id) == 1
 
     async def test_perf3_an_event_before_any_statement_commits_with_a_plain_commit(
         self, sessions: Sessions

@@ -68,7 +68,8 @@ async def add_event(
 
 
 async def stage_pending(session: AsyncSession) -> None:
-    """Write the session's pending events now (before a statement that must see them in the outbox)."""
+    """Write the session's pending events now (before a statement that must see them in the outbox). Inside a
+    savepoint they are then written in it, and go if it rolls back: call it outside one."""
     if rows := session.info.pop(_PENDING, None):
         await session.execute(_STAGE, _parameters(rows))
 
@@ -87,7 +88,10 @@ def _parameters(rows: list[tuple[Any, str, str, str]]) -> dict[str, Any]:
 @orm_event.listens_for(Session, "before_commit")
 def _stage_at_commit(session: Session) -> None:
     # Runs inside the async session's greenlet, so the sync session may execute (one round trip). A savepoint's
-    # release fires this too: its events are then part of the enclosing transaction, which is where they go.
+    # release fires this too, before its flush: the pending events belong to the enclosing transaction and wait
+    # for its commit, so a release that fails (and rolls the savepoint back) cannot take them along.
+    if session.in_nested_transaction():
+        return
     if rows := session.info.pop(_PENDING, None):
         session.execute(_STAGE, _parameters(rows))
 

@@ -29,8 +29,9 @@ from identity.suspensions.api import router as suspensions_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
     app = create_service_app(
-        settings=settings or Settings(),
+        settings=settings,
         title="Yui identity",
         description="Networks, facilities, staff accounts, login and tokens.",
         routers=[
@@ -55,5 +56,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             audit_entries_router("identity"),
         ],
     )
-    install_web(app, Path(__file__).parent / "templates")
+    install_web(app, Path(__file__).parent / "templates", auto_reload=settings.templates_auto_reload)
     return app

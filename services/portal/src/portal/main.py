@@ -16,8 +16,9 @@ from portal.staff import install_staff
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
     app = create_service_app(
-        settings=settings or Settings(),
+        settings=settings,
         title="Yui portal",
         description="The public site and the staff UI.",
         routers=[router],
@@ -25,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_shutdown=[close_service_clients, stop_gate_cache],
     )
     app.include_router(audit_entries_router("portal"))
-    install_web(app, Path(__file__).parent / "templates")
+    install_web(app, Path(__file__).parent / "templates", auto_reload=settings.templates_auto_reload)
     install_public_networks(app)  # before the gate, which reads the network it chose
     install_public_site(app)
     install_staff(app)

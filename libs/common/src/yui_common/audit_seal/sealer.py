@@ -124,7 +124,7 @@ async def seals_after(connection: AsyncConnection | AsyncSession, number: int, *
 _HORIZON = text(
     "WITH now_ AS (SELECT pg_current_snapshot() AS snap), "
     "elsewhere AS (SELECT CAST(CAST(backend_xid AS text) AS bigint) AS xid FROM pg_stat_activity "
-    "WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()) "
+    "WHERE backend_xid IS NOT NULL AND datname <> current_database()) "
     "SELECT coalesce(("
     "SELECT min(CAST(CAST(x AS text) AS numeric)) FROM now_, pg_snapshot_xip(now_.snap) AS x "
     "WHERE CAST(CAST(x AS text) AS numeric) % 4294967296 NOT IN (SELECT xid FROM elsewhere)"

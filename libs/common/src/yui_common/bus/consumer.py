@@ -156,6 +156,8 @@ class ConsumerRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._channels: list[aio_pika.abc.AbstractChannel] = []
         self._acknowledgements: dict[int, Acknowledgements] = {}
+        self._stall_checks: set[asyncio.TimerHandle] = set()
+        self._closing = False
 
     def _acks(self, message: aio_pika.abc.AbstractIncomingMessage) -> Acknowledgements:
         """The tracker of the (underlying) channel the message came on; a reopened channel gets a new one,
@@ -172,6 +174,7 @@ class ConsumerRunner:
         return acks
 
     async def start(self) -> None:
+        self._closing = False
         for sub in self.subscriptions:
             channel = await self._connection.channel(publisher_confirms=True)
             await channel.set_qos(prefetch_count=self._prefetch)
@@ -199,7 +202,7 @@ class ConsumerRunner:
         pending: list[aio_pika.abc.AbstractIncomingMessage] = []
         draining = 0  # drain tasks still able to take from ``pending``
         stall_check: asyncio.TimerHandle | None = None
-        together = False  # whether the last batch held more than one message
+        together = False  # whether the last batch held LINGER_FROM messages or more
 
         def drain_if_needed() -> None:
             nonlocal stall_check
@@ -207,13 +210,16 @@ class ConsumerRunner:
                 return
             if draining == 0 or (draining < self._concurrency and len(pending) >= self._batch_max):
                 start_draining()
-            elif draining < self._concurrency and stall_check is None:
+            elif draining < self._concurrency and stall_check is None and not self._closing:
                 stall_check = asyncio.get_running_loop().call_later(STALL_S, stalled)
+                self._stall_checks.add(stall_check)
 
         def stalled() -> None:
             nonlocal stall_check
+            if stall_check is not None:
+                self._stall_checks.discard(stall_check)
             stall_check = None
-            if pending and draining < self._concurrency:
+            if pending and draining < self._concurrency and not self._closing:
                 start_draining()
 
         async def drain_pending() -> None:
@@ -474,6 +480,10 @@ class ConsumerRunner:
                 await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), within_s)
 
     async def close(self) -> None:
+        self._closing = True  # no drainer starts from a stall check any more
+        for check in self._stall_checks:
+            check.cancel()
+        self._stall_checks.clear()
         await self.drain()
         for channel in self._channels:
             with contextlib.suppress(Exception):

@@ -70,15 +70,16 @@ def local_time(value: object, with_time: bool = True) -> str:
     return moment.astimezone(DISPLAY_TIMEZONE).strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
-def install_web(app: FastAPI, templates_dir: Path) -> None:
-    """Give a service server-rendered pages: its own templates over the shared base layout."""
+def install_web(app: FastAPI, templates_dir: Path, *, auto_reload: bool = False) -> None:
+    """Give a service server-rendered pages: its own templates over the shared base layout. ``auto_reload``
+    (the ``templates_auto_reload`` setting) checks each template's file on every render, for editing them."""
     env = Environment(
         loader=ChoiceLoader(
             [FileSystemLoader(str(templates_dir)), FileSystemLoader(str(HERE / "templates"))]
         ),
         autoescape=select_autoescape(["html"]),
         enable_async=False,
-        auto_reload=bool(getattr(getattr(app.state, "settings", None), "templates_auto_reload", False)),
+        auto_reload=auto_reload,
     )
     env.filters["local_time"] = local_time
     app.state.templates = env
