@@ -968,34 +968,26 @@ def table(result: dict[str, Any]) -> str:
             )
         )
 
-    def cpu(side: dict[str, Any], phase: str) -> str:
-        return " + ".join(f"{v:.2f}" for v in side[phase]["cpu_ms_per_event"].values())
+    def per_event(side: dict[str, Any], phase: str, key: str) -> str:
+        return " + ".join(f"{v:.2f}" for v in side[phase][key].values())
 
-    for phase in ("throughput", "latency"):
-        rows.append(
-            (
-                f"CPU ms/event, {'burst' if phase == 'throughput' else 'paced'}",
-                cpu(lib, phase),
-                cpu(outbox_, phase),
-                cpu(raw, phase),
-                f"machine busy {lib[phase]['machine_busy']:.0%} / {outbox_[phase]['machine_busy']:.0%} / "
-                f"{raw[phase]['machine_busy']:.0%}",
+    for label, key in (
+        ("CPU ms/event", "cpu_ms_per_event"),
+        ("PostgreSQL + RabbitMQ ms/event", "infrastructure_cpu_ms_per_event"),
+    ):
+        for phase in ("throughput", "latency"):
+            busy = (
+                ""
+                if key != "cpu_ms_per_event"
+                else (
+                    f"machine busy {lib[phase]['machine_busy']:.0%} / {outbox_[phase]['machine_busy']:.0%} / "
+                    f"{raw[phase]['machine_busy']:.0%}"
+                )
             )
-        )
-
-    def infrastructure(side: dict[str, Any], phase: str) -> str:
-        return " + ".join(f"{v:.2f}" for v in side[phase]["infrastructure_cpu_ms_per_event"].values())
-
-    for phase in ("throughput", "latency"):
-        rows.append(
-            (
-                f"PostgreSQL + RabbitMQ ms/event, {'burst' if phase == 'throughput' else 'paced'}",
-                infrastructure(lib, phase),
-                infrastructure(outbox_, phase),
-                infrastructure(raw, phase),
-                "",
+            name = "burst" if phase == "throughput" else "paced"
+            rows.append(
+                (f"{label}, {name}", *(per_event(side, phase, key) for side in (lib, outbox_, raw)), busy)
             )
-        )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
         "  ".join(

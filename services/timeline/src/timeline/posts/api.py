@@ -41,6 +41,13 @@ RESPONSES: Responses = {
 SearchQuery = Annotated[str, Query(min_length=1, max_length=200, description="Japanese or other text")]
 
 
+def _reference_only_json(body: bytes) -> Response:
+    """JSON built by the lean read path, with the reference-only header every reading of posts carries."""
+    answer = Response(body, media_type="application/json")
+    mark_reference_only(answer)
+    return answer
+
+
 def add_board_routes(
     router: APIRouter,
     *,
@@ -95,12 +102,11 @@ def add_board_routes(
     ) -> Response:
         """The hot read (timeline.posts.pages): no ORM and no transaction, one authorization statement, the
         page and its audit entry in one more, JSON built once."""
-        page = await pages.read_page(
-            connection, principal=authenticated.principal, board=on, limit=limit, cursor=cursor
+        return _reference_only_json(
+            await pages.read_page(
+                connection, principal=authenticated.principal, board=on, limit=limit, cursor=cursor
+            )
         )
-        answer = Response(page, media_type="application/json")
-        mark_reference_only(answer)
-        return answer
 
     @router.get(
         f"{path}/conversation",
@@ -117,12 +123,11 @@ def add_board_routes(
     ) -> Response:
         """What ``posts`` and ``mention-candidates`` answer, in one call, as the staff UI's conversation page
         shows them: one authorization statement, then the page and the members, each with its audit entry."""
-        body = await pages.read_conversation(
-            connection, principal=authenticated.principal, board=on, limit=limit, cursor=cursor
+        return _reference_only_json(
+            await pages.read_conversation(
+                connection, principal=authenticated.principal, board=on, limit=limit, cursor=cursor
+            )
         )
-        answer = Response(body, media_type="application/json")
-        mark_reference_only(answer)
-        return answer
 
     @router.post(
         f"{path}/read-marks",
