@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from uuid import UUID
 
@@ -104,6 +105,28 @@ class TestEntriesInTheCallersTransaction:
             str(subject),
         )
         UUID(entry["detail"]["post_id"])  # stored as the plain string the hash was taken over
+
+
+class TestEntriesInASavepoint:
+    """perf3's staging rules hold for audit entries too (yui_common.staging, shared with the outbox)."""
+
+    async def test_perf3_an_entry_of_a_savepoint_that_rolls_back_is_dropped_and_the_enclosing_ones_kept(
+        self, sessions: Sessions
+    ) -> None:
+        class Refused(Exception):
+            pass
+
+        actor = str(uuid7())
+        async with sessions() as session, session.begin():
+            before = await record(session, actor, "before")
+            with contextlib.suppress(Refused):
+                async with session.begin_nested():
+                    await record(session, actor, "inside")
+                    raise Refused
+            async with session.begin_nested():
+                released = await record(session, actor, "released")
+        kept = [(str(e["id"]), e["action"]) for e in await entries_for(sessions, actor)]
+        assert sorted(kept) == sorted([(before, "before"), (released, "released")])
 
 
 class TestEntriesWithoutALock:

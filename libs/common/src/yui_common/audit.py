@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from uuid6 import uuid7
 
+from yui_common import staging
 from yui_common.telemetry import current_trace_id
 
 
@@ -73,8 +74,8 @@ async def record(
 ) -> str:
     """Stage one audit entry in the current transaction; returns its id.
 
-    The staged entries are inserted with one statement just before the transaction commits (``_append``),
-    so they commit with the business change or not at all, and a request that only reads gets its
+    The staged entries are inserted with one statement just before the transaction commits
+    (``yui_common.staging``; inside a savepoint, at once), so they commit with the business change or not at all, and a request that only reads gets its
     transaction id at its very end (a short-lived id lets the sealer move on sooner).
     """
     fields = _entry_fields(
@@ -86,11 +87,11 @@ async def record(
         target=target,
         detail=detail,
     )
-    return _stage(session, fields)
+    return await _stage(session, fields)
 
 
-def _stage(session: AsyncSession, fields: dict[str, Any]) -> str:
-    session.sync_session.info.setdefault(_PENDING, []).append(fields)
+async def _stage(session: AsyncSession, fields: dict[str, Any]) -> str:
+    await staging.stage(session, _STAGED, fields)
     return str(fields["id"])
 
 
@@ -198,29 +199,23 @@ async def record_by(
     detail: dict[str, Any] | None = None,
 ) -> str:
     """Stage an entry for what a signed-in person did: who, their network and facility come from the principal."""
-    return _stage(
+    return await _stage(
         session, _fields_by(principal, action=action, subject_id=subject_id, target=target, detail=detail)
     )
 
 
-_PENDING = "yui_audit_pending"
-
-
 def staged_entries(session: AsyncSession) -> int:
     """How many entries this transaction will append when it commits."""
-    return len(session.sync_session.info.get(_PENDING, ()))
+    return staging.staged(session, _STAGED)
 
 
 async def write_staged(session: AsyncSession) -> None:
     """Append the staged entries now instead of at commit (for code that must read them back in-transaction)."""
-    await session.run_sync(_append)
+    await staging.write_now(session, _STAGED)
 
 
-def _append(session: Session) -> None:
-    """before_commit: insert the staged entries in this transaction, each with its content hash."""
-    pending: list[dict[str, Any]] = session.info.pop(_PENDING, None) or []
-    if not pending:
-        return
+def _insert(session: Session, pending: list[dict[str, Any]]) -> None:
+    """Insert staged entries in the session's transaction, each with its content hash."""
     rows = [
         {**fields, "detail": json.dumps(fields["detail"], ensure_ascii=False), "hash": entry_hash(fields)}
         for fields in pending
@@ -228,14 +223,7 @@ def _append(session: Session) -> None:
     session.connection().execute(_INSERT, rows)
 
 
-def _discard(session: Session, transaction: Any) -> None:
-    """When the outermost transaction ends without committing (rollback, close), its staged entries go too."""
-    if transaction.parent is None:
-        session.info.pop(_PENDING, None)
-
-
-event.listen(Session, "before_commit", _append)
-event.listen(Session, "after_transaction_end", _discard)
+_STAGED = staging.kind("audit_entries", _insert)
 
 
 @dataclass(frozen=True)

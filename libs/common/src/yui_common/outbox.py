@@ -13,11 +13,11 @@ from typing import Any
 import aio_pika
 import asyncpg
 from opentelemetry import trace
-from sqlalchemy import event as orm_event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
+from yui_common import staging
 from yui_common.bus.publisher import headers_for, stored_message
 from yui_common.events import Envelope, EventData, envelope_for
 from yui_common.telemetry import context_from, current_trace_headers, tracer, tracing_enabled
@@ -38,7 +38,6 @@ _STAGE = text(
     "CAST(:headers AS jsonb[])) RETURNING 1) "
     "SELECT pg_notify(:channel, '') FROM staged LIMIT 1"
 )
-_PENDING = "yui_outbox_pending"  # the session's events not yet staged, in ``session.info``
 
 
 async def add_event(
@@ -46,9 +45,8 @@ async def add_event(
 ) -> Envelope:
     """Stage an event in the caller's transaction; it leaves only if that transaction commits.
 
-    In a transaction the row is written when it commits (or at ``stage_pending``), with the transaction's
-    other events. It is written at once inside a savepoint, so that rolling the savepoint back drops it, and
-    when no transaction has begun yet (the statement begins it; a later ``commit()`` then has one to commit).
+    The row is written when the transaction commits, with its other events (``yui_common.staging``; inside a
+    savepoint at once, so that rolling the savepoint back drops it), or earlier at ``stage_pending``.
     """
     envelope = envelope_for(data, tenant=tenant, subject=subject)
     trace_headers = current_trace_headers() if tracing_enabled() else {}
@@ -60,47 +58,30 @@ async def add_event(
         envelope.model_dump_json(),
         json.dumps(headers_for(tenant, trace_headers)),
     )
-    if session.in_nested_transaction() or not session.in_transaction():
-        await session.execute(_STAGE, _parameters([row]))
-    else:
-        session.info.setdefault(_PENDING, []).append(row)
+    await staging.stage(session, _STAGED, row)
     return envelope
 
 
 async def stage_pending(session: AsyncSession) -> None:
-    """Write the session's pending events now (before a statement that must see them in the outbox). Inside a
-    savepoint they are then written in it, and go if it rolls back: call it outside one."""
-    if rows := session.info.pop(_PENDING, None):
-        await session.execute(_STAGE, _parameters(rows))
+    """Write the session's staged events now (before a statement that must see them in the outbox)."""
+    await staging.write_now(session, _STAGED)
 
 
-def _parameters(rows: list[tuple[Any, str, str, str]]) -> dict[str, Any]:
+def _insert(session: Session, rows: list[tuple[Any, str, str, str]]) -> None:
     ids, event_types, envelopes, headers = zip(*rows, strict=True)
-    return {
-        "ids": list(ids),
-        "event_types": list(event_types),
-        "envelopes": list(envelopes),
-        "headers": list(headers),
-        "channel": NOTIFY_CHANNEL,
-    }
+    session.execute(
+        _STAGE,
+        {
+            "ids": list(ids),
+            "event_types": list(event_types),
+            "envelopes": list(envelopes),
+            "headers": list(headers),
+            "channel": NOTIFY_CHANNEL,
+        },
+    )
 
 
-@orm_event.listens_for(Session, "before_commit")
-def _stage_at_commit(session: Session) -> None:
-    # Runs inside the async session's greenlet, so the sync session may execute (one round trip). A savepoint's
-    # release fires this too, before its flush: the pending events belong to the enclosing transaction and wait
-    # for its commit, so a release that fails (and rolls the savepoint back) cannot take them along.
-    if session.in_nested_transaction():
-        return
-    if rows := session.info.pop(_PENDING, None):
-        session.execute(_STAGE, _parameters(rows))
-
-
-@orm_event.listens_for(Session, "after_transaction_end")
-def _drop_on_end(session: Session, transaction: SessionTransaction) -> None:
-    # The outermost transaction ended without its commit staging them (a rollback, a close): they go with it.
-    if transaction.parent is None:
-        session.info.pop(_PENDING, None)
+_STAGED = staging.kind("outbox_events", _insert)
 
 
 async def outbox_backlog(session: AsyncSession) -> tuple[int, float]:
