@@ -31,13 +31,15 @@ from sqlalchemy.orm import defer
 from timeline.access import repository as access_repository
 from timeline.access.service import Board, board_for, record_audit
 from timeline.dependencies import group_board, subject_board
+from timeline.groups import repository as group_repository
 from timeline.main import create_app
 from timeline.models import UNREAD_WINDOW, Post
+from timeline.people import people_of, person_or_unknown
 from timeline.posts import repository as posts_repository
 from timeline.posts import service
 from timeline.posts.pages import decode_cursor, encode_cursor
 from timeline.posts.responses import mark_reference_only, post_read
-from timeline.posts.schemas import REFERENCE_HEADER, Feed, FeedItem, PostPage
+from timeline.posts.schemas import REFERENCE_HEADER, Feed, FeedItem, MentionCandidates, PostPage
 from yui_common import auth, revocations
 from yui_common.audit_seal import verify_log
 from yui_common.auth import CurrentPrincipal, JwksKeySet, Principal, TokenVerifier
@@ -129,8 +131,39 @@ async def _orm_feed(session: AsyncSession, principal: Principal) -> Feed:
     )
 
 
+async def _orm_mention_candidates(session: AsyncSession, principal: Principal, board: Board) -> Response:
+    board = await board_for(session, principal, board)
+    if board.subject_id is not None:
+        members = await access_repository.team_member_ids(session, subject_id=board.subject_id)
+    else:
+        assert board.group_id is not None
+        members = await group_repository.member_ids(session, group_id=board.group_id)
+    others = [m for m in members if m != principal.user_id]
+    people = await people_of(session, tenant=principal.tenant, user_ids=others)
+    await record_audit(session, principal, "post.mention_candidates", board, count=len(others))
+    found = sorted(
+        (person_or_unknown(people, m) for m in others),
+        key=lambda p: (p.status == "unknown", p.name_kana or p.name, str(p.id)),
+    )
+    response = Response(MentionCandidates(items=found).model_dump_json(), media_type="application/json")
+    mark_reference_only(response)
+    return response
+
+
 def orm_routes() -> APIRouter:
     router = APIRouter()
+
+    @router.get("/subjects/{subject_id}/mention-candidates")
+    async def orm_subject_candidates(
+        session: DbSession, principal: CurrentPrincipal, on: Board = Depends(subject_board)
+    ) -> Response:
+        return await _orm_mention_candidates(session, principal, on)
+
+    @router.get("/groups/{group_id}/mention-candidates")
+    async def orm_group_candidates(
+        session: DbSession, principal: CurrentPrincipal, on: Board = Depends(group_board)
+    ) -> Response:
+        return await _orm_mention_candidates(session, principal, on)
 
     @router.get("/feed", response_model=Feed)
     async def orm_feed(session: DbSession, principal: CurrentPrincipal, response: Response) -> Feed:
@@ -365,10 +398,12 @@ class TestTimelineLeanReadPath:
         assert len(sent) > counts["subject"], (sent, counts)
 
     async def test_perf2_the_conversation_page_answers_the_page_and_the_members_as_their_own_routes_do(
-        self, stack: Stack
+        self, stack: Stack, orm_timeline: tuple[FastAPI, httpx.AsyncClient]
     ) -> None:
-        """The staff UI's one call (``/conversation``) holds what ``/posts`` and ``/mention-candidates`` (the
-        ORM path) answer, refuses as ``/posts`` refuses, takes three round trips and audits both readings."""
+        """The staff UI's one call (``/conversation``) holds what ``/posts`` and ``/mention-candidates`` answer,
+        and those what the ORM path answered; it refuses as ``/posts`` refuses, takes three round trips and
+        audits both readings."""
+        _, orm_client = orm_timeline
         timeline = stack["timeline"]
         nurse, doctor, outsider, revoked = stack.staff(), stack.staff(), stack.staff(), stack.staff()
         subject_id = await subject_with_team(stack, nurse, doctor, revoked)
@@ -391,6 +426,8 @@ class TestTimelineLeanReadPath:
             both = await timeline.client.get(f"{board}/conversation?limit=2", headers=who.headers)
             page = await timeline.client.get(f"{board}/posts?limit=2", headers=who.headers)
             members = await timeline.client.get(f"{board}/mention-candidates", headers=who.headers)
+            orm_members = await orm_client.get(f"{board}/mention-candidates", headers=who.headers)
+            assert answer(members) == answer(orm_members)
             assert both.status_code == 200, both.text
             assert both.json() == {"page": page.json(), "mention_candidates": members.json()["items"]}
             assert both.json()["mention_candidates"] and both.headers[REFERENCE_HEADER]
@@ -403,6 +440,9 @@ class TestTimelineLeanReadPath:
             headers = who.headers if who else {}
             both = await timeline.client.get(f"{path}/conversation", headers=headers)
             page = await timeline.client.get(f"{path}/posts", headers=headers)
+            members = await timeline.client.get(f"{path}/mention-candidates", headers=headers)
+            orm_members = await orm_client.get(f"{path}/mention-candidates", headers=headers)
+            assert answer(members) == answer(orm_members)
             problem = {**both.json(), "instance": page.json()["instance"]}
             assert both.json()["instance"].endswith("/conversation")
             assert (both.status_code, problem) == (page.status_code, page.json())

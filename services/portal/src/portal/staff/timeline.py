@@ -76,8 +76,8 @@ async def conversation_context(
 ) -> dict[str, Any]:
     """Posts (or search hits), the people one can mention, and whether the conversation still takes posts.
 
-    A page of posts comes with the members in one call to timeline (issue 13: the members were a call of
-    their own, a quarter of the page's time); search hits and the members are asked for at once. The
+    A page of posts comes with the members in one call to timeline (issue 13); search hits and the members
+    are asked for at once. The
     members are dropped when the conversation turns out to be closed."""
 
     async def posts_or_stopped() -> tuple[list[Post], str | None, UUID | None, bool, list[PersonRef]]:
@@ -93,13 +93,8 @@ async def conversation_context(
         except ServiceProblem as refusal:
             if refusal.status != 410:
                 raise
-            return (
-                [],
-                None,
-                None,
-                True,
-                [],
-            )  # T: consent withdrawn, support stopped; the conversation is closed
+            # T: consent withdrawn, support stopped; the conversation is closed (and nobody is to be mentioned)
+            return [], None, None, True, []
 
     posts, next_cursor, first_unread, stopped, members = await posts_or_stopped()
     return {

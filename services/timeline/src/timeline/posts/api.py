@@ -150,12 +150,12 @@ def add_board_routes(
         name=f"{list_name}_mention_candidates",
     )
     async def mention_candidates(
-        session: DbSession, principal: CurrentPrincipal, on: Board = Depends(board)
-    ) -> MentionCandidates:
+        authenticated: pages.Verified, connection: DriverConnection, on: Board = Depends(reached)
+    ) -> Response:
         """Whom a post on this board may mention, by name (profession, facility): the care team or the
-        group's members, the caller excepted."""
-        return MentionCandidates(
-            items=await service.mention_candidates(session, principal=principal, board=on)
+        group's members, the caller excepted. A lean read, as the page (two statements, audited)."""
+        return _reference_only_json(
+            await pages.read_mention_candidates(connection, principal=authenticated.principal, board=on)
         )
 
 

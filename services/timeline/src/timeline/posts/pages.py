@@ -112,6 +112,23 @@ async def read_conversation(
     """The staff UI's conversation page in one call, as the JSON of ``ConversationPage``: the page of threads
     and whom a post may mention, each read (and audited) as its own route reads it. Three statements in all."""
     page = await _page(connection, principal=principal, board=board, limit=limit, cursor=cursor)
+    people = await _mention_candidates(connection, principal=principal, board=board)
+    return to_json({"page": page, "mention_candidates": people})
+
+
+async def read_mention_candidates(
+    connection: asyncpg.Connection, *, principal: Principal, board: Board
+) -> bytes:
+    """Whom a post on a reached board may mention, as the JSON of ``MentionCandidates``; audited in the same
+    statement."""
+    return to_json({"items": await _mention_candidates(connection, principal=principal, board=board)})
+
+
+async def _mention_candidates(
+    connection: asyncpg.Connection, *, principal: Principal, board: Board
+) -> list[dict[str, Any]]:
+    """The care team or the group's members but the reader, each as ``PersonRef``'s JSON, by kana (else name),
+    the unknown last; ties by id."""
     rows = await repository.audited_mention_candidates(
         connection,
         principal=principal,
@@ -120,9 +137,8 @@ async def read_conversation(
         target=board.target,
     )
     people = [person_json(user_id, record) for user_id, record in rows]
-    # The ORM path's order: the known by kana (else name), then the unknown; ties by id.
     people.sort(key=lambda p: (p["status"] == "unknown", p["name_kana"] or p["name"], p["id"]))
-    return to_json({"page": page, "mention_candidates": people})
+    return people
 
 
 async def _page(

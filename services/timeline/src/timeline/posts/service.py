@@ -506,24 +506,6 @@ async def mark_seen(
     return marked
 
 
-async def mention_candidates(session: AsyncSession, *, principal: Principal, board: Board) -> list[PersonRef]:
-    """Who may be mentioned on the board (its care team or its group's members), me excepted, by kana then
-    name; people timeline has not heard of yet are listed as unknown rather than left out."""
-    board = await board_for(session, principal, board)
-    if board.subject_id is not None:
-        members = await access_repository.team_member_ids(session, subject_id=board.subject_id)
-    else:
-        assert board.group_id is not None
-        members = await group_repository.member_ids(session, group_id=board.group_id)
-    others = [m for m in members if m != principal.user_id]
-    people = await people_of(session, tenant=principal.tenant, user_ids=others)
-    await record_audit(session, principal, "post.mention_candidates", board, count=len(others))
-    return sorted(
-        (person_or_unknown(people, m) for m in others),
-        key=lambda p: (p.status == "unknown", p.name_kana or p.name, str(p.id)),
-    )
-
-
 @dataclass
 class VersionView:
     version: PostVersion
